@@ -1,0 +1,203 @@
+"""Blocks as state transitions: build one from candidates, or validate one from a peer.
+
+Both paths run the same functions in the same order, so a block built here is valid everywhere.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from chain import smt
+from chain.blocks import (
+    Block,
+    Commit,
+    Header,
+    commit_hash,
+    tx_root,
+    verify_commit,
+)
+from chain.errors import ChainError, InvalidBlock, StoreError
+from chain.execution import BlockEnv, Receipt, process_transaction, proposer_address
+from chain.genesis_state import GenesisState, genesis_hash, genesis_header, genesis_state_root
+from chain.genesis_state import genesis_writes as initial_records
+from chain.merkle import root as merkle_root
+from chain.state import Overlay, StateReader, changed_hashes
+from chain.store import ChainStore
+from chain.transactions import SignedTx, check_signatures
+from chain.validators import validator_set_hash
+
+EMPTY_AUDIT_ROOT = merkle_root([])
+
+
+class NodeStateReader(StateReader, smt.NodeReader, Protocol):
+    """What block processing reads: state records and tree nodes (a store or a snapshot)."""
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    block: Block
+    writes: dict[bytes, bytes]
+    new_nodes: dict[bytes, bytes]
+    receipts: tuple[Receipt, ...]
+
+
+@dataclass(frozen=True)
+class Rejected:
+    tx: SignedTx
+    error: ChainError
+
+
+def env_for(header: Header, state: Overlay) -> BlockEnv:
+    return BlockEnv(
+        chain_id=header.chain_id,
+        height=header.height,
+        time_ms=header.time_ms,
+        proposer=proposer_address(header.proposer),
+        params=state.params(),
+    )
+
+
+def state_root_after(
+    reader: smt.NodeReader, root: bytes, writes: dict[bytes, bytes]
+) -> tuple[bytes, dict[bytes, bytes]]:
+    return smt.update(reader, root, changed_hashes(writes))
+
+
+def check_header_links(parent: Header, header: Header, state: Overlay, block: Block) -> None:
+    if header.chain_id != parent.chain_id:
+        raise InvalidBlock(f"block is for chain {header.chain_id!r}")
+    if header.height != parent.height + 1:
+        raise InvalidBlock(f"height {header.height} does not follow {parent.height}")
+    if header.prev_hash != parent.hash:
+        raise InvalidBlock("prev_hash is not the parent's hash")
+    if header.time_ms <= parent.time_ms:
+        raise InvalidBlock("block time must be after the parent's time")
+    vset = state.validator_set()
+    if header.validators_hash != validator_set_hash(vset):
+        raise InvalidBlock("validators_hash does not match the validator set")
+    if vset.power_of(header.proposer) == 0:
+        raise InvalidBlock(f"proposer {header.proposer.hex()} is not a validator")
+    if header.last_commit_hash != commit_hash(block.last_commit):
+        raise InvalidBlock("last_commit_hash does not match the block's last commit")
+    if parent.height >= 1:
+        if block.last_commit is None:
+            raise InvalidBlock(f"block {header.height} lacks the commit for its parent")
+        verify_commit(header.chain_id, vset, block.last_commit, parent)
+    elif block.last_commit is not None:
+        raise InvalidBlock("the genesis block has no commit to carry")
+    params = state.params()
+    if len(block.txs) != header.tx_count or header.tx_count > params.max_block_txs:
+        raise InvalidBlock(f"tx_count {header.tx_count} is wrong or above {params.max_block_txs}")
+    if sum(len(tx.encoded) for tx in block.txs) > params.max_block_bytes:
+        raise InvalidBlock(f"transactions exceed {params.max_block_bytes} bytes")
+    if header.tx_root != tx_root(block.txs):
+        raise InvalidBlock("tx_root does not match the transactions")
+    if header.audit_root != EMPTY_AUDIT_ROOT or header.audit_size != 0:
+        raise InvalidBlock("audit log must be empty (no contracts yet)")
+
+
+def validate_block(
+    reader: NodeStateReader,
+    parent: Header,
+    block: Block,
+    verify: Callable[[Iterable[SignedTx]], None] | None = None,
+) -> BlockResult:
+    """Check `block` on top of `parent` and return what committing it writes.
+
+    `verify` checks signatures (in parallel, in the node); the default checks them here.
+    """
+    state = Overlay(reader)
+    header = block.header
+    check_header_links(parent, header, state, block)
+    (verify or _verify_serially)(block.txs)
+    env = env_for(header, state)
+    receipts = []
+    for index, tx in enumerate(block.txs):
+        try:
+            receipts.append(process_transaction(env, state, tx, index))
+        except ChainError as exc:
+            raise InvalidBlock(f"transaction {index} ({tx.id.hex()}): {exc.message}") from None
+    writes = state.writes()
+    root, nodes = state_root_after(reader, parent.state_root, writes)
+    if root != header.state_root:
+        raise InvalidBlock("state_root does not match the state after the transactions")
+    return BlockResult(block, writes, nodes, tuple(receipts))
+
+
+def _verify_serially(txs: Iterable[SignedTx]) -> None:
+    for tx in txs:
+        check_signatures(tx)
+
+
+def build_block(
+    reader: NodeStateReader,
+    parent: Header,
+    last_commit: Commit | None,
+    proposer: bytes,
+    time_ms: int,
+    candidates: Iterable[SignedTx],
+) -> tuple[BlockResult, list[Rejected]]:
+    """Assemble the next block from signature-checked candidates, leaving out any that fail."""
+    state = Overlay(reader)
+    time_ms = max(time_ms, parent.time_ms + 1)
+    params = state.params()
+    env = BlockEnv(parent.chain_id, parent.height + 1, time_ms, proposer_address(proposer), params)
+    included: list[SignedTx] = []
+    receipts: list[Receipt] = []
+    rejected: list[Rejected] = []
+    size = 0
+    for tx in candidates:
+        if len(included) >= params.max_block_txs or size + len(tx.encoded) > params.max_block_bytes:
+            break
+        try:
+            receipts.append(process_transaction(env, state, tx, len(included)))
+        except ChainError as exc:
+            rejected.append(Rejected(tx, exc))
+            continue
+        included.append(tx)
+        size += len(tx.encoded)
+    writes = state.writes()
+    root, nodes = state_root_after(reader, parent.state_root, writes)
+    header = Header(
+        chain_id=parent.chain_id,
+        height=parent.height + 1,
+        prev_hash=parent.hash,
+        time_ms=time_ms,
+        proposer=proposer,
+        tx_root=tx_root(included),
+        tx_count=len(included),
+        state_root=root,
+        audit_root=EMPTY_AUDIT_ROOT,
+        audit_size=0,
+        validators_hash=validator_set_hash(state.validator_set()),
+        last_commit_hash=commit_hash(last_commit),
+    )
+    block = Block(header, tuple(included), last_commit)
+    return BlockResult(block, writes, nodes, tuple(receipts)), rejected
+
+
+def genesis_block(gen: GenesisState) -> BlockResult:
+    writes = initial_records(gen)
+    root, nodes = genesis_state_root(writes)
+    return BlockResult(Block(genesis_header(gen, root), (), None), writes, nodes, ())
+
+
+def open_chain(store: ChainStore, gen: GenesisState) -> Header:
+    """Write block 0 into an empty store, or check the store belongs to this genesis."""
+    expected = genesis_hash(gen)
+    stored = store.genesis_hash()
+    if stored is None:
+        if store.head() is not None:
+            raise StoreError("database has blocks but no genesis record")
+        result = genesis_block(gen)
+        store.commit_block(result.block, None, result.writes, result.new_nodes, expected)
+    elif stored != expected:
+        raise StoreError(
+            f"database at {store.path} belongs to genesis {stored.hex()}, not {expected.hex()}"
+        )
+    head = store.head()
+    assert head is not None
+    block = store.block(head.block_hash)
+    if block is None:
+        raise StoreError(f"head block {head.block_hash.hex()} is missing")
+    return block.header

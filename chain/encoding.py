@@ -1,0 +1,122 @@
+"""Canonical bytes: deterministic CBOR (RFC 8949 section 4.2) under a strict profile.
+
+Everything that is signed or hashed goes through `encode`, and everything that arrives from
+outside goes through `decode`, which accepts only bytes that `encode` would have produced. So one
+value has exactly one encoding, and a signature or hash can never be moved to a look-alike.
+
+The profile: maps with text keys; ints, bytes, text, bool, lists and maps. No floats, no tags,
+no null, no indefinite lengths, no duplicate keys.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+import cbor2
+
+from chain.errors import EncodingError
+
+MAX_DEPTH = 32
+# Integers are bounded to what CBOR encodes without tags (major types 0 and 1).
+MAX_INT = 2**64 - 1
+MIN_INT = -(2**64)
+
+Value = int | bytes | str | bool | list["Value"] | dict[str, "Value"]
+
+
+def _check(value: Any, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise EncodingError(f"nesting deeper than {MAX_DEPTH}")
+    if isinstance(value, bool | bytes | str):
+        return
+    if isinstance(value, int):
+        if not MIN_INT <= value <= MAX_INT:
+            raise EncodingError(f"integer {value} is outside the 64-bit CBOR range")
+        return
+    if isinstance(value, list | tuple):
+        for item in value:
+            _check(item, depth + 1)
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise EncodingError(f"map key {key!r} is not text")
+            _check(item, depth + 1)
+        return
+    raise EncodingError(f"type {type(value).__name__} is not allowed in canonical encoding")
+
+
+def encode(value: Any) -> bytes:
+    """Canonical CBOR bytes of `value`; raises EncodingError for anything outside the profile."""
+    _check(value, 0)
+    return bytes(cbor2.dumps(value, canonical=True))
+
+
+def decode(data: bytes, max_size: int = 1 << 20) -> Any:
+    """Decode canonical bytes; anything that would not re-encode identically is refused."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise EncodingError("input is not bytes")
+    data = bytes(data)
+    if len(data) > max_size:
+        raise EncodingError(f"input of {len(data)} bytes exceeds the limit of {max_size}")
+    try:
+        value = cbor2.loads(
+            data, allow_indefinite=False, allow_duplicate_keys=False, max_depth=MAX_DEPTH + 1
+        )
+    except Exception as exc:  # cbor2 raises several types; all mean malformed input
+        raise EncodingError(f"not valid CBOR: {exc}") from None
+    _check(value, 0)
+    if encode(value) != data:
+        raise EncodingError("not in canonical form (re-encoding differs)")
+    return value
+
+
+# Typed field readers for decoders: each names the field that is wrong.
+
+
+def expect_map(value: Any, what: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """A map with exactly `keys`: unknown or missing fields are both errors."""
+    if not isinstance(value, dict):
+        raise EncodingError(f"{what} must be a map")
+    if sorted(value) != sorted(keys):
+        raise EncodingError(f"{what} must have fields {sorted(keys)}, got {sorted(value)}")
+    return value
+
+
+def expect_int(value: Any, what: str, low: int = 0, high: int = MAX_INT) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise EncodingError(f"{what} must be an integer")
+    if not low <= value <= high:
+        raise EncodingError(f"{what} {value} is outside {low}..{high}")
+    return value
+
+
+def expect_bytes(value: Any, what: str, size: int | None = None, max_size: int = 1 << 16) -> bytes:
+    if not isinstance(value, bytes):
+        raise EncodingError(f"{what} must be bytes")
+    if size is not None and len(value) != size:
+        raise EncodingError(f"{what} must be {size} bytes, got {len(value)}")
+    if len(value) > max_size:
+        raise EncodingError(f"{what} is longer than {max_size} bytes")
+    return value
+
+
+def expect_text(value: Any, what: str, max_size: int = 256) -> str:
+    if not isinstance(value, str):
+        raise EncodingError(f"{what} must be text")
+    if len(value.encode()) > max_size:
+        raise EncodingError(f"{what} is longer than {max_size} bytes")
+    return value
+
+
+def expect_bool(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise EncodingError(f"{what} must be a boolean")
+    return value
+
+
+def expect_list(value: Any, what: str, max_items: int) -> list[Any]:
+    if not isinstance(value, list):
+        raise EncodingError(f"{what} must be a list")
+    if len(value) > max_items:
+        raise EncodingError(f"{what} has {len(value)} items, at most {max_items} allowed")
+    return value

@@ -1,0 +1,103 @@
+"""The genesis state in chain terms: what the genesis file says, already validated."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from chain import smt
+from chain.address import Address, named_multisig_address
+from chain.blocks import Header
+from chain.encoding import encode
+from chain.errors import ChainError
+from chain.hashing import ZERO_HASH, tagged_hash
+from chain.merkle import root as merkle_root
+from chain.params import ChainParams, params_to_value
+from chain.policy import Policy, policy_to_value
+from chain.state import (
+    MAX_BALANCE,
+    PARAMS_KEY,
+    VALIDATORS_KEY,
+    Account,
+    account_key,
+    changed_hashes,
+    encode_account,
+    params_record,
+    validator_set_record,
+)
+from chain.validators import ValidatorSet, validator_set_hash, validator_set_to_value
+
+COUNCIL_ADDRESS = named_multisig_address("council")
+
+
+class InvalidGenesis(ChainError):
+    code = "invalid_genesis"
+
+
+@dataclass(frozen=True)
+class GenesisState:
+    chain_id: str
+    genesis_time_ms: int
+    balances: tuple[tuple[Address, int], ...]
+    validators: ValidatorSet
+    council: Policy
+    params: ChainParams
+
+
+def genesis_value(gen: GenesisState) -> dict[str, Any]:
+    return {
+        "chain_id": gen.chain_id,
+        "genesis_time_ms": gen.genesis_time_ms,
+        "balances": [[address.raw, amount] for address, amount in gen.balances],
+        "validators": validator_set_to_value(gen.validators),
+        "council": policy_to_value(gen.council),
+        "params": params_to_value(gen.params),
+    }
+
+
+def genesis_hash(gen: GenesisState) -> bytes:
+    return tagged_hash(b"gc/genesis", encode(genesis_value(gen)))
+
+
+def genesis_writes(gen: GenesisState) -> dict[bytes, bytes]:
+    """The initial records: funded accounts, the council account, validators and parameters."""
+    addresses = [address for address, _ in gen.balances]
+    if len(set(addresses)) != len(addresses):
+        raise InvalidGenesis("an address appears twice in the initial balances")
+    if COUNCIL_ADDRESS in addresses:
+        raise InvalidGenesis("the council account is created by genesis, not funded by balances")
+    total = sum(amount for _, amount in gen.balances)
+    if total > MAX_BALANCE:
+        raise InvalidGenesis(f"total supply {total} exceeds {MAX_BALANCE}")
+    writes = {
+        account_key(address): encode_account(Account(amount, 0)) for address, amount in gen.balances
+    }
+    writes[account_key(COUNCIL_ADDRESS)] = encode_account(Account(0, 0, gen.council))
+    writes[VALIDATORS_KEY] = validator_set_record(gen.validators)
+    writes[PARAMS_KEY] = params_record(gen.params)
+    return writes
+
+
+def genesis_header(gen: GenesisState, state_root: bytes) -> Header:
+    """Block 0: no transactions, no proposer; its prev_hash is the genesis file's hash."""
+    return Header(
+        chain_id=gen.chain_id,
+        height=0,
+        prev_hash=genesis_hash(gen),
+        time_ms=gen.genesis_time_ms,
+        proposer=ZERO_HASH,
+        tx_root=merkle_root([]),
+        tx_count=0,
+        state_root=state_root,
+        audit_root=merkle_root([]),
+        audit_size=0,
+        validators_hash=validator_set_hash(gen.validators),
+        last_commit_hash=ZERO_HASH,
+    )
+
+
+def genesis_state_root(writes: dict[bytes, bytes]) -> tuple[bytes, dict[bytes, bytes]]:
+    return smt.update(_EmptyNodes(), smt.EMPTY_ROOT, changed_hashes(writes))
+
+
+class _EmptyNodes:
+    def get_node(self, node_hash: bytes) -> bytes | None:
+        return None

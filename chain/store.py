@@ -1,0 +1,167 @@
+"""The chain's LevelDB: blocks, commits, transaction index, state records and tree nodes.
+
+Key layout (one byte prefix per table):
+  M head             -> canonical {height, hash, state_root} of the last committed block
+  G                  -> the genesis hash this database was created for
+  H height(8, BE)    -> block hash
+  B block hash       -> block bytes
+  C height(8, BE)    -> commit that finalized that block
+  T tx id            -> [height, index]
+  S state key(32)    -> current record bytes
+  N node hash(32)    -> sparse Merkle tree node (content-addressed, never rewritten)
+
+Every block is written in ONE synced WriteBatch together with its state and tree nodes, so a
+crash at any instant leaves either the previous block or this one, complete.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import plyvel
+
+from chain.blocks import Block, Commit, decode_block, decode_commit, encode_block, encode_commit
+from chain.encoding import decode, encode, expect_bytes, expect_int, expect_list, expect_map
+from chain.errors import StoreError
+
+HEAD_KEY = b"Mhead"
+GENESIS_KEY = b"G"
+
+
+@dataclass(frozen=True)
+class Head:
+    height: int
+    block_hash: bytes
+    state_root: bytes
+
+
+def _height_key(prefix: bytes, height: int) -> bytes:
+    return prefix + height.to_bytes(8, "big")
+
+
+class _Reads:
+    """Read API shared by the live database and its snapshots."""
+
+    def __init__(self, source: Any) -> None:
+        self._src = source
+
+    def head(self) -> Head | None:
+        raw = self._src.get(HEAD_KEY)
+        if raw is None:
+            return None
+        f = expect_map(decode(raw), "head", ("height", "hash", "state_root"))
+        return Head(
+            expect_int(f["height"], "head height"),
+            expect_bytes(f["hash"], "head hash", 32),
+            expect_bytes(f["state_root"], "head state root", 32),
+        )
+
+    def genesis_hash(self) -> bytes | None:
+        raw: bytes | None = self._src.get(GENESIS_KEY)
+        return raw
+
+    def get_state(self, key: bytes) -> bytes | None:
+        raw: bytes | None = self._src.get(b"S" + key)
+        return raw
+
+    def get_node(self, node_hash: bytes) -> bytes | None:
+        raw: bytes | None = self._src.get(b"N" + node_hash)
+        return raw
+
+    def block_hash_at(self, height: int) -> bytes | None:
+        raw: bytes | None = self._src.get(_height_key(b"H", height))
+        return raw
+
+    def block(self, block_hash: bytes) -> Block | None:
+        raw = self._src.get(b"B" + block_hash)
+        return None if raw is None else decode_block(raw)
+
+    def block_bytes(self, block_hash: bytes) -> bytes | None:
+        raw: bytes | None = self._src.get(b"B" + block_hash)
+        return raw
+
+    def block_at(self, height: int) -> Block | None:
+        block_hash = self.block_hash_at(height)
+        return None if block_hash is None else self.block(block_hash)
+
+    def commit_at(self, height: int) -> Commit | None:
+        raw = self._src.get(_height_key(b"C", height))
+        return None if raw is None else decode_commit(raw)
+
+    def tx_location(self, tx_id: bytes) -> tuple[int, int] | None:
+        raw = self._src.get(b"T" + tx_id)
+        if raw is None:
+            return None
+        height, index = expect_list(decode(raw), "tx location", 2)
+        return int(height), int(index)
+
+
+class Snapshot(_Reads):
+    """A consistent view: reads never mix two blocks, even while one is being committed."""
+
+    def __init__(self, snapshot: Any) -> None:
+        super().__init__(snapshot)
+        self._snapshot = snapshot
+
+    def close(self) -> None:
+        self._snapshot.close()
+
+    def __enter__(self) -> "Snapshot":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ChainStore(_Reads):
+    def __init__(self, path: str) -> None:
+        try:
+            self._db = plyvel.DB(path, create_if_missing=True, paranoid_checks=True)
+        except plyvel.Error as exc:
+            raise StoreError(f"cannot open the chain database at {path}: {exc}") from None
+        super().__init__(self._db)
+        self.path = path
+
+    def close(self) -> None:
+        self._db.close()
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._db.closed)
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self._db.snapshot())
+
+    def commit_block(
+        self,
+        block: Block,
+        commit: Commit | None,
+        writes: Mapping[bytes, bytes],
+        new_nodes: Mapping[bytes, bytes],
+        genesis_hash: bytes | None = None,
+    ) -> None:
+        """Write the block, its commit, its state and tree nodes atomically and durably."""
+        head = self.head()
+        expected = 0 if head is None else head.height + 1
+        if block.height != expected:
+            raise StoreError(f"block {block.height} does not follow the stored head {expected - 1}")
+        header = block.header
+        with self._db.write_batch(transaction=True, sync=True) as batch:
+            if genesis_hash is not None:
+                batch.put(GENESIS_KEY, genesis_hash)
+            batch.put(b"B" + block.hash, encode_block(block))
+            batch.put(_height_key(b"H", block.height), block.hash)
+            if commit is not None:
+                batch.put(_height_key(b"C", block.height), encode_commit(commit))
+            for index, tx in enumerate(block.txs):
+                batch.put(b"T" + tx.id, encode([block.height, index]))
+            for key, value in writes.items():
+                batch.put(b"S" + key, value)
+            for node_hash, node in new_nodes.items():
+                batch.put(b"N" + node_hash, node)
+            batch.put(
+                HEAD_KEY,
+                encode(
+                    {"height": block.height, "hash": block.hash, "state_root": header.state_root}
+                ),
+            )

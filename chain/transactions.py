@@ -1,0 +1,268 @@
+"""Transactions: what they say, their canonical bytes, and the checks that need no state.
+
+The signed message is the transaction id: a domain-separated hash of the canonical body, which
+holds the chain id, sender, nonce and fee. A signature therefore cannot be replayed on another
+chain, and the nonce stops it being applied twice on this one.
+"""
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from chain.address import RAW_SIZE, Address, AddressType, key_address
+from chain.encoding import (
+    EncodingError,
+    decode,
+    encode,
+    expect_bytes,
+    expect_int,
+    expect_list,
+    expect_map,
+    expect_text,
+)
+from chain.errors import InvalidSignature, InvalidTransaction, WrongChain
+from chain.hashing import tagged_hash
+from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair, verify_signature
+from chain.policy import MAX_SIGNERS, Policy, policy_from_value, policy_to_json, policy_to_value
+
+MAX_TX_SIZE = 16 * 1024
+MAX_AMOUNT = 2**63 - 1
+MAX_CHAIN_ID = 64
+
+
+@dataclass(frozen=True)
+class Transfer:
+    to: Address
+    amount: int
+
+
+@dataclass(frozen=True)
+class CreateMultisig:
+    """Create a multisig account at multisig_address(sender, nonce), funded with `amount`."""
+
+    policy: Policy
+    amount: int
+
+
+@dataclass(frozen=True)
+class UpdateMultisig:
+    """Replace the policy of the sending multisig account (old and new policy must both sign)."""
+
+    policy: Policy
+
+
+Payload = Transfer | CreateMultisig | UpdateMultisig
+PAYLOAD_TYPES: dict[str, type[Payload]] = {
+    "transfer": Transfer,
+    "multisig_create": CreateMultisig,
+    "multisig_update": UpdateMultisig,
+}
+PAYLOAD_NAMES = {cls: name for name, cls in PAYLOAD_TYPES.items()}
+
+
+@dataclass(frozen=True)
+class TxBody:
+    chain_id: str
+    sender: Address
+    nonce: int
+    fee: int
+    payload: Payload
+
+
+@dataclass(frozen=True)
+class TxSignature:
+    public_key: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class SignedTx:
+    body: TxBody
+    signatures: tuple[TxSignature, ...]
+
+    @cached_property
+    def id(self) -> bytes:
+        """What the signers sign and what names the transaction."""
+        return tx_id(self.body)
+
+    @cached_property
+    def encoded(self) -> bytes:
+        return encode(signed_tx_to_value(self))
+
+    @property
+    def signers(self) -> tuple[bytes, ...]:
+        return tuple(s.public_key for s in self.signatures)
+
+    @property
+    def spend(self) -> int:
+        """Credits leaving the sender: amount moved plus fee."""
+        payload = self.body.payload
+        amount = payload.amount if isinstance(payload, Transfer | CreateMultisig) else 0
+        return amount + self.body.fee
+
+
+# Canonical values
+
+
+def payload_to_value(payload: Payload) -> dict[str, Any]:
+    if isinstance(payload, Transfer):
+        return {"to": payload.to.raw, "amount": payload.amount}
+    if isinstance(payload, CreateMultisig):
+        return {"policy": policy_to_value(payload.policy), "amount": payload.amount}
+    return {"policy": policy_to_value(payload.policy)}
+
+
+def body_to_value(body: TxBody) -> dict[str, Any]:
+    return {
+        "chain_id": body.chain_id,
+        "sender": body.sender.raw,
+        "nonce": body.nonce,
+        "fee": body.fee,
+        "type": PAYLOAD_NAMES[type(body.payload)],
+        "payload": payload_to_value(body.payload),
+    }
+
+
+def signed_tx_to_value(tx: SignedTx) -> dict[str, Any]:
+    return {
+        "body": body_to_value(tx.body),
+        "signatures": [[s.public_key, s.signature] for s in tx.signatures],
+    }
+
+
+def tx_id(body: TxBody) -> bytes:
+    return tagged_hash(b"gc/tx", encode(body_to_value(body)))
+
+
+def _address(value: Any, what: str) -> Address:
+    return Address(expect_bytes(value, what, RAW_SIZE))
+
+
+def payload_from_value(kind: str, value: Any) -> Payload:
+    if kind == "transfer":
+        fields = expect_map(value, "transfer", ("to", "amount"))
+        return Transfer(
+            _address(fields["to"], "recipient"),
+            expect_int(fields["amount"], "amount", 1, MAX_AMOUNT),
+        )
+    if kind == "multisig_create":
+        fields = expect_map(value, "multisig_create", ("policy", "amount"))
+        return CreateMultisig(
+            policy_from_value(fields["policy"]),
+            expect_int(fields["amount"], "amount", 0, MAX_AMOUNT),
+        )
+    if kind == "multisig_update":
+        fields = expect_map(value, "multisig_update", ("policy",))
+        return UpdateMultisig(policy_from_value(fields["policy"]))
+    raise EncodingError(f"unknown transaction type {kind!r}")
+
+
+def body_from_value(value: Any) -> TxBody:
+    fields = expect_map(value, "body", ("chain_id", "sender", "nonce", "fee", "type", "payload"))
+    return TxBody(
+        chain_id=expect_text(fields["chain_id"], "chain_id", MAX_CHAIN_ID),
+        sender=_address(fields["sender"], "sender"),
+        nonce=expect_int(fields["nonce"], "nonce", 0, 2**63 - 1),
+        fee=expect_int(fields["fee"], "fee", 0, MAX_AMOUNT),
+        payload=payload_from_value(expect_text(fields["type"], "type"), fields["payload"]),
+    )
+
+
+def decode_tx(data: bytes) -> SignedTx:
+    """Parse transaction bytes from outside; raises EncodingError/InvalidAddress/InvalidPolicy."""
+    if len(data) > MAX_TX_SIZE:
+        raise EncodingError(f"transaction of {len(data)} bytes exceeds {MAX_TX_SIZE}")
+    fields = expect_map(decode(data), "transaction", ("body", "signatures"))
+    signatures = []
+    for i, item in enumerate(expect_list(fields["signatures"], "signatures", MAX_SIGNERS)):
+        pair = expect_list(item, f"signature {i}", 2)
+        if len(pair) != 2:
+            raise EncodingError(f"signature {i} must be [public_key, signature]")
+        signatures.append(
+            TxSignature(
+                expect_bytes(pair[0], f"signature {i} public key", PUBLIC_KEY_SIZE),
+                expect_bytes(pair[1], f"signature {i}", SIGNATURE_SIZE),
+            )
+        )
+    tx = SignedTx(body_from_value(fields["body"]), tuple(signatures))
+    tx.__dict__["encoded"] = data  # already canonical: decode() checked it
+    return tx
+
+
+# Building and signing
+
+
+def sign_tx(body: TxBody, keys: list[KeyPair]) -> SignedTx:
+    """Sign `body` with every key; signatures are kept sorted by public key (canonical)."""
+    message = tx_id(body)
+    ordered = sorted(keys, key=lambda k: k.public_key)
+    return SignedTx(body, tuple(TxSignature(k.public_key, k.sign(message)) for k in ordered))
+
+
+# Checks that need no state
+
+
+def check_chain(tx: SignedTx, chain_id: str) -> None:
+    if tx.body.chain_id != chain_id:
+        raise WrongChain(f"transaction is for chain {tx.body.chain_id!r}, this is {chain_id!r}")
+
+
+def check_shape(tx: SignedTx) -> None:
+    """Signature list canonical; a key-address sender signs alone with the key it hashes from."""
+    keys = [s.public_key for s in tx.signatures]
+    if not keys:
+        raise InvalidSignature("transaction is not signed")
+    if keys != sorted(set(keys)):
+        raise InvalidTransaction("signatures must be unique and sorted by public key")
+    body = tx.body
+    if body.sender.type == AddressType.KEY:
+        if len(keys) != 1:
+            raise InvalidSignature("a key address is signed by exactly one key")
+        if key_address(keys[0]) != body.sender:
+            raise InvalidSignature("signing key does not belong to the sender address")
+    elif isinstance(body.payload, CreateMultisig):
+        raise InvalidTransaction("a multisig account cannot create another one")
+    if isinstance(body.payload, UpdateMultisig) and body.sender.type != AddressType.MULTISIG:
+        raise InvalidTransaction("only a multisig account can update its policy")
+    if isinstance(body.payload, Transfer) and body.payload.to == body.sender:
+        raise InvalidTransaction("sender and recipient are the same account")
+
+
+def check_signatures(tx: SignedTx) -> None:
+    """The expensive check (one ed25519 verify per signature): run it off the event loop."""
+    message = tx.id
+    for sig in tx.signatures:
+        if not verify_signature(sig.public_key, message, sig.signature):
+            raise InvalidSignature(f"signature by {sig.public_key.hex()} does not verify")
+
+
+def check_stateless(tx: SignedTx, chain_id: str) -> None:
+    check_chain(tx, chain_id)
+    check_shape(tx)
+    check_signatures(tx)
+
+
+def tx_to_json(tx: SignedTx) -> dict[str, Any]:
+    """Readable view for the API: addresses with checksums, bytes in hex."""
+    body = tx.body
+    payload = body.payload
+    view: dict[str, Any]
+    if isinstance(payload, Transfer):
+        view = {"to": str(payload.to), "amount": payload.amount}
+    else:
+        view = {"policy": policy_to_json(payload.policy)}
+        if isinstance(payload, CreateMultisig):
+            view["amount"] = payload.amount
+    return {
+        "id": tx.id.hex(),
+        "chain_id": body.chain_id,
+        "sender": str(body.sender),
+        "nonce": body.nonce,
+        "fee": body.fee,
+        "type": PAYLOAD_NAMES[type(payload)],
+        "payload": view,
+        "signatures": [
+            {"public_key": s.public_key.hex(), "signature": s.signature.hex()}
+            for s in tx.signatures
+        ],
+    }
