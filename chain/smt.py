@@ -16,7 +16,7 @@ the caller to write; nothing here writes storage.
 """
 
 from bisect import bisect_left, insort
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -293,7 +293,7 @@ def _bytes32(raw: Any, what: str) -> bytes:
     return raw
 
 
-def _siblings(items: Any, parse: Any) -> tuple[bytes, ...]:
+def _siblings(items: Any, parse: Callable[[Any, str], bytes]) -> tuple[bytes, ...]:
     if not isinstance(items, list | tuple):
         raise InvalidProof("proof siblings must be a list")
     if len(items) > KEY_BITS:

@@ -1,0 +1,1 @@
+"""Genesis files: the JSON that starts a chain, validated with marshmallow."""

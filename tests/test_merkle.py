@@ -38,7 +38,7 @@ def flip(data: bytes) -> bytes:
 
 def test_empty_root_known_answer() -> None:
     assert merkle.root([]) == hash32(b"")
-    assert merkle.EMPTY_ROOT == hash32(b"")
+    assert hash32(b"") == merkle.EMPTY_ROOT
 
 
 def test_leaf_and_node_hash_prefixes() -> None:

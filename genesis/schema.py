@@ -1,0 +1,206 @@
+"""The genesis file format and its validation.
+
+The file is JSON for people; `load_genesis` turns it into chain.genesis_state.GenesisState or
+raises GenesisFileError listing every field that is wrong, by path.
+"""
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
+
+from chain.address import parse_address
+from chain.errors import ChainError
+from chain.genesis_state import COUNCIL_ADDRESS, GenesisState, genesis_writes
+from chain.params import ChainParams
+from chain.policy import MAX_SIGNERS, MAX_WEIGHT, Signer, make_policy
+from chain.transactions import MAX_AMOUNT
+from chain.validators import MAX_BLOCKSTAKE, MAX_VALIDATORS, Validator, make_validator_set
+
+HEX64 = validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lowercase hex characters")
+
+
+class GenesisFileError(ChainError):
+    code = "invalid_genesis"
+
+    def __init__(self, message: str, errors: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or {}
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class BalanceSchema(StrictSchema):
+    address = fields.String(required=True)
+    amount = fields.Integer(required=True, strict=True, validate=validate.Range(1, MAX_AMOUNT))
+
+    @validates_schema
+    def check_address(self, data: dict[str, Any], **_: Any) -> None:
+        try:
+            parse_address(data["address"])
+        except ChainError as exc:
+            raise ValidationError(exc.message, "address") from None
+
+
+class ValidatorSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(1, 64))
+    public_key = fields.String(required=True, validate=HEX64)
+    blockstake = fields.Integer(
+        required=True, strict=True, validate=validate.Range(1, MAX_BLOCKSTAKE)
+    )
+
+
+class SignerSchema(StrictSchema):
+    public_key = fields.String(required=True, validate=HEX64)
+    weight = fields.Integer(required=True, strict=True, validate=validate.Range(1, MAX_WEIGHT))
+    required = fields.Boolean(load_default=False)
+
+
+class PolicySchema(StrictSchema):
+    signers = fields.List(
+        fields.Nested(SignerSchema), required=True, validate=validate.Length(1, MAX_SIGNERS)
+    )
+    threshold = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+
+
+class ParamsSchema(StrictSchema):
+    min_fee = fields.Integer(strict=True, validate=validate.Range(0, MAX_AMOUNT))
+    max_block_txs = fields.Integer(strict=True, validate=validate.Range(1, 100_000))
+    max_block_bytes = fields.Integer(strict=True, validate=validate.Range(1024, 64 * 1024 * 1024))
+    block_interval_ms = fields.Integer(strict=True, validate=validate.Range(50, 600_000))
+    empty_block_interval_ms = fields.Integer(strict=True, validate=validate.Range(50, 3_600_000))
+
+
+class GenesisSchema(StrictSchema):
+    chain_id = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[a-z0-9][a-z0-9._-]{0,63}$",
+            error="must be 1-64 characters of a-z, 0-9, '.', '_' or '-'",
+        ),
+    )
+    genesis_time = fields.AwareDateTime(required=True, format="iso")
+    balances = fields.List(fields.Nested(BalanceSchema), load_default=list)
+    validators = fields.List(
+        fields.Nested(ValidatorSchema),
+        required=True,
+        validate=validate.Length(1, MAX_VALIDATORS),
+    )
+    council = fields.Nested(PolicySchema, required=True)
+    params = fields.Nested(ParamsSchema, load_default=dict)
+
+    @post_load
+    def build(self, data: dict[str, Any], **_: Any) -> GenesisState:
+        try:
+            validators = make_validator_set(
+                [
+                    Validator(bytes.fromhex(v["public_key"]), v["blockstake"], v["name"])
+                    for v in data["validators"]
+                ]
+            )
+        except ChainError as exc:
+            raise ValidationError(exc.message, "validators") from None
+        try:
+            council = make_policy(
+                [
+                    Signer(bytes.fromhex(s["public_key"]), s["weight"], s["required"])
+                    for s in data["council"]["signers"]
+                ],
+                data["council"]["threshold"],
+            )
+        except ChainError as exc:
+            raise ValidationError(exc.message, "council") from None
+        genesis_ms = int(data["genesis_time"].timestamp() * 1000)
+        if genesis_ms < 0:
+            raise ValidationError("must not be before 1970", "genesis_time")
+        gen = GenesisState(
+            chain_id=data["chain_id"],
+            genesis_time_ms=genesis_ms,
+            balances=tuple((parse_address(b["address"]), b["amount"]) for b in data["balances"]),
+            validators=validators,
+            council=council,
+            params=ChainParams(**data["params"]),
+        )
+        try:
+            genesis_writes(gen)
+        except ChainError as exc:
+            raise ValidationError(exc.message, "balances") from None
+        return gen
+
+
+def parse_genesis(document: Any) -> GenesisState:
+    try:
+        result: GenesisState = GenesisSchema().load(document)
+    except ValidationError as exc:
+        errors = exc.normalized_messages()
+        raise GenesisFileError(
+            "genesis is invalid: " + "; ".join(flatten_errors(errors)),
+            errors if isinstance(errors, dict) else {"_schema": errors},
+        ) from None
+    return result
+
+
+def flatten_errors(errors: Any, path: str = "") -> list[str]:
+    """marshmallow's nested error dict as 'field.path: message' lines."""
+    if isinstance(errors, dict):
+        out = []
+        for key in sorted(errors, key=str):
+            out += flatten_errors(errors[key], f"{path}.{key}" if path else str(key))
+        return out
+    if isinstance(errors, list) and all(isinstance(e, str) for e in errors):
+        return [f"{path}: {' '.join(errors)}"]
+    return [f"{path}: {errors}"]
+
+
+def load_genesis(path: str | Path) -> GenesisState:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise GenesisFileError(f"cannot read genesis file {path}: {exc.strerror}") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GenesisFileError(f"{path} is not JSON: {exc}") from None
+    return parse_genesis(document)
+
+
+def genesis_document(
+    chain_id: str,
+    genesis_time: datetime,
+    validators: list[dict[str, Any]],
+    council: dict[str, Any],
+    balances: list[dict[str, Any]] | None = None,
+    params: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """A genesis file body; run it through parse_genesis before writing it."""
+    return {
+        "chain_id": chain_id,
+        "genesis_time": genesis_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "balances": balances or [],
+        "validators": validators,
+        "council": council,
+        "params": params or {},
+    }
+
+
+__all__ = [
+    "COUNCIL_ADDRESS",
+    "GenesisFileError",
+    "flatten_errors",
+    "genesis_document",
+    "load_genesis",
+    "parse_genesis",
+]

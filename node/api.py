@@ -1,0 +1,301 @@
+"""The node's HTTP API (aiohttp): JSON in and out, errors as {"error": {"code", "message"}}.
+
+Everything that enters is validated (marshmallow for bodies, the chain's own parsers for
+addresses, ids and transaction bytes) before it reaches the node; reads go through a LevelDB
+snapshot so one response never mixes two blocks.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from chain import smt
+from chain.address import multisig_address, parse_address
+from chain.blocks import Block, commit_to_json, header_to_json
+from chain.errors import ChainError
+from chain.execution import Receipt, receipt_to_json
+from chain.state import Account, account_key, account_to_json, decode_account
+from chain.store import Snapshot
+from chain.transactions import MAX_TX_SIZE, CreateMultisig, tx_to_json
+from genesis.schema import flatten_errors
+from node.openapi import openapi_spec
+from node.service import Node
+
+log = logging.getLogger("gridchain.api")
+
+NODE_KEY = web.AppKey("node", Node)
+VERSION = "0.1.0"
+MAX_BATCH = 10_000
+HEX = r"^[0-9a-fA-F]*$"
+
+
+class SubmitTxSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    tx = fields.String(
+        required=True,
+        validate=[
+            validate.Length(2, 2 * MAX_TX_SIZE),
+            validate.Regexp(HEX, error="must be hex"),
+        ],
+    )
+
+
+class SubmitBatchSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    txs = fields.List(
+        fields.String(validate=validate.Regexp(HEX, error="must be hex")),
+        required=True,
+        validate=validate.Length(1, MAX_BATCH),
+    )
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+STATUS_OF_CODE = {"mempool_full": 503, "duplicate": 409, "nonce_pending": 409, "not_found": 404}
+
+
+@web.middleware
+async def errors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every failure becomes JSON with a code and a message; never a stack trace."""
+    try:
+        return await handler(request)
+    except ChainError as exc:
+        return error_response(STATUS_OF_CODE.get(exc.code, 400), exc.code, exc.message)
+    except ValidationError as exc:
+        return error_response(
+            400, "invalid_request", "; ".join(flatten_errors(exc.normalized_messages()))
+        )
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = "not_found" if exc.status == 404 else exc.reason.lower().replace(" ", "_")
+        return error_response(exc.status, code, exc.text or exc.reason)
+    except Exception:
+        log.exception("internal error on %s %s", request.method, request.path)
+        return error_response(500, "internal", "internal error; see the node log")
+
+
+async def read_json(request: web.Request, schema: Schema) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ChainError("request body is not JSON") from None
+    data: dict[str, Any] = schema.load(body)
+    return data
+
+
+def _hex(text: str, what: str) -> bytes:
+    if len(text) % 2:
+        raise ChainError(f"{what} has an odd number of hex digits")
+    return bytes.fromhex(text)
+
+
+def not_found(message: str) -> web.Response:
+    return error_response(404, "not_found", message)
+
+
+# Handlers
+
+
+async def submit_tx(request: web.Request) -> web.Response:
+    body = await read_json(request, SubmitTxSchema())
+    tx_id = request.app[NODE_KEY].submit(_hex(body["tx"], "tx"))
+    return web.json_response({"id": tx_id.hex(), "status": "pending"}, status=202)
+
+
+async def submit_batch(request: web.Request) -> web.Response:
+    body = await read_json(request, SubmitBatchSchema())
+    items = [_hex(item, f"txs[{i}]") for i, item in enumerate(body["txs"])]
+    results = await request.app[NODE_KEY].submit_many(items)
+    out = []
+    for r in results:
+        if r.error is None:
+            out.append({"id": r.tx_id.hex() if r.tx_id else None, "status": "pending"})
+        else:
+            out.append(
+                {
+                    "id": r.tx_id.hex() if r.tx_id else None,
+                    "error": {"code": r.error.code, "message": r.error.message},
+                }
+            )
+    accepted = sum(1 for r in results if r.error is None)
+    return web.json_response({"accepted": accepted, "results": out})
+
+
+def _tx_id(text: str) -> bytes:
+    if len(text) != 64:
+        raise ChainError("a transaction id is 64 hex characters")
+    return _hex(text, "transaction id")
+
+
+async def get_tx(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    tx_id = _tx_id(request.match_info["tx_id"])
+    pending = node.mempool.get(tx_id)
+    with node.store.snapshot() as snap:
+        location = snap.tx_location(tx_id)
+        if location is None:
+            if pending is None:
+                return not_found(f"transaction {tx_id.hex()} is unknown")
+            return web.json_response(
+                {
+                    "id": tx_id.hex(),
+                    "status": "pending",
+                    "tx": tx_to_json(pending),
+                    "receipt": None,
+                    "block": None,
+                }
+            )
+        height, index = location
+        block = snap.block_at(height)
+    assert block is not None
+    tx = block.txs[index]
+    created = (
+        multisig_address(tx.body.sender, tx.body.nonce)
+        if isinstance(tx.body.payload, CreateMultisig)
+        else None
+    )
+    receipt = Receipt(tx.id, height, index, tx.body.fee, created)
+    return web.json_response(
+        {
+            "id": tx_id.hex(),
+            "status": "committed",
+            "final": True,
+            "tx": tx_to_json(tx),
+            "receipt": receipt_to_json(receipt),
+            "block": {"height": height, "hash": block.hash.hex()},
+        }
+    )
+
+
+async def get_account(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    address = parse_address(request.match_info["address"])
+    key = account_key(address)
+    with node.store.snapshot() as snap:
+        head = snap.head()
+        assert head is not None
+        raw = snap.get_state(key)
+        proof = smt.prove(snap, head.state_root, key)
+    account = decode_account(raw) if raw is not None else Account()
+    view = account_to_json(address, account)
+    view.update(
+        {
+            "exists": raw is not None,
+            "height": head.height,
+            "block_hash": head.block_hash.hex(),
+            "state_root": head.state_root.hex(),
+            "state_key": key.hex(),
+            "value": raw.hex() if raw is not None else None,
+            "proof": proof.to_dict(),
+        }
+    )
+    return web.json_response(view)
+
+
+def _find_block(snap: Snapshot, ref: str) -> Block | None:
+    if ref == "latest":
+        head = snap.head()
+        return None if head is None else snap.block(head.block_hash)
+    if ref.isdigit() and len(ref) < 20:
+        return snap.block_at(int(ref))
+    if len(ref) == 64:
+        return snap.block(_hex(ref, "block hash"))
+    raise ChainError(f"{ref!r} is neither a height, a 64-hex block hash nor 'latest'")
+
+
+async def get_block(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    ref = request.match_info["ref"]
+    with node.store.snapshot() as snap:
+        block = _find_block(snap, ref)
+        commit = None if block is None else snap.commit_at(block.height)
+    if block is None:
+        return not_found(f"no block {ref}")
+    return web.json_response(
+        {
+            "header": header_to_json(block.header),
+            "txs": [tx_to_json(tx) for tx in block.txs],
+            "last_commit": None if block.last_commit is None else commit_to_json(block.last_commit),
+            "commit": None if commit is None else commit_to_json(commit),
+        }
+    )
+
+
+async def get_status(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    head = node.head
+    return web.json_response(
+        {
+            "chain_id": node.chain_id,
+            "genesis_hash": node.genesis_hash.hex(),
+            "height": head.height,
+            "block_hash": head.hash.hex(),
+            "state_root": head.state_root.hex(),
+            "time_ms": head.time_ms,
+            "mempool": {"txs": len(node.mempool), "bytes": node.mempool.bytes},
+            "validator": node.key.public_key.hex(),
+            "version": VERSION,
+        }
+    )
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    body = request.app[NODE_KEY].metrics.render()
+    return web.Response(body=body, content_type="text/plain", charset="utf-8")
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_spec(VERSION))
+
+
+def node_context(node: Node) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Runs block production for the app's lifetime and closes the node with it."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(node.run(), name="block-production")
+        task.add_done_callback(_stop_on_failure)
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        node.close()
+
+    return context
+
+
+def _stop_on_failure(task: "asyncio.Task[None]") -> None:
+    """A node that cannot commit must not keep answering as if it could: shut down cleanly."""
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("block production failed; stopping", exc_info=task.exception())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def make_app(node: Node, max_request_bytes: int = 4 * 1024 * 1024) -> web.Application:
+    app = web.Application(middlewares=[errors_middleware], client_max_size=max_request_bytes)
+    app[NODE_KEY] = node
+    app.cleanup_ctx.append(node_context(node))
+    app.router.add_post("/v1/txs", submit_tx)
+    app.router.add_post("/v1/txs/batch", submit_batch)
+    app.router.add_get("/v1/txs/{tx_id}", get_tx)
+    app.router.add_get("/v1/accounts/{address}", get_account)
+    app.router.add_get("/v1/blocks/{ref}", get_block)
+    app.router.add_get("/v1/status", get_status)
+    app.router.add_get("/v1/openapi.json", get_openapi)
+    app.router.add_get("/metrics", get_metrics)
+    return app

@@ -1,0 +1,134 @@
+"""A node's home folder: where its genesis, keys, settings and database live.
+
+HOME/config/genesis.json        the chain's genesis file
+HOME/config/node.json           this node's settings (API address, mempool limits)
+HOME/config/validator_key.json  the validator's signing key (mode 0600, as in cometbft)
+HOME/data/chain.db/             the LevelDB database
+"""
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, post_load, validate
+from marshmallow import fields as mf
+
+from chain.errors import ChainError
+from chain.keys import KeyPair, keypair_from_seed
+
+DEFAULT_API_PORT = 26657
+
+
+class ConfigError(ChainError):
+    code = "bad_config"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    api_host: str = "127.0.0.1"
+    api_port: int = DEFAULT_API_PORT
+    mempool_max_txs: int = 100_000
+    mempool_max_bytes: int = 64 * 1024 * 1024
+    verify_workers: int = 2
+    max_request_bytes: int = 4 * 1024 * 1024
+
+
+class NodeConfigSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    api_host = mf.String()
+    api_port = mf.Integer(strict=True, validate=validate.Range(0, 65535))
+    mempool_max_txs = mf.Integer(strict=True, validate=validate.Range(1, 10_000_000))
+    mempool_max_bytes = mf.Integer(strict=True, validate=validate.Range(1024, 2**34))
+    verify_workers = mf.Integer(strict=True, validate=validate.Range(0, 64))
+    max_request_bytes = mf.Integer(strict=True, validate=validate.Range(1024, 2**30))
+
+    @post_load
+    def build(self, data: dict[str, Any], **_: Any) -> NodeConfig:
+        return NodeConfig(**data)
+
+
+@dataclass(frozen=True)
+class Home:
+    root: Path
+
+    @property
+    def genesis_file(self) -> Path:
+        return self.root / "config" / "genesis.json"
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "config" / "node.json"
+
+    @property
+    def validator_key_file(self) -> Path:
+        return self.root / "config" / "validator_key.json"
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "data" / "chain.db"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "node.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "node.pid"
+
+
+def load_config(home: Home) -> NodeConfig:
+    if not home.config_file.exists():
+        return NodeConfig()
+    try:
+        config: NodeConfig = NodeConfigSchema().load(json.loads(home.config_file.read_text()))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read {home.config_file}: {exc}") from None
+    except ValidationError as exc:
+        raise ConfigError(f"{home.config_file}: {exc.normalized_messages()}") from None
+    return config
+
+
+def write_config(home: Home, config: NodeConfig) -> None:
+    write_file_atomically(home.config_file, json.dumps(asdict(config), indent=2) + "\n")
+
+
+def write_validator_key(home: Home, key: KeyPair) -> None:
+    body = {"public_key": key.public_key.hex(), "seed": key.seed.hex()}
+    write_file_atomically(home.validator_key_file, json.dumps(body, indent=2) + "\n", mode=0o600)
+
+
+def load_validator_key(home: Home) -> KeyPair:
+    path = home.validator_key_file
+    try:
+        body = json.loads(path.read_text())
+        key = keypair_from_seed(bytes.fromhex(body["seed"]))
+    except (OSError, json.JSONDecodeError, KeyError, ValueError, TypeError) as exc:
+        raise ConfigError(f"cannot load the validator key {path}: {exc}") from None
+    if key.public_key.hex() != body.get("public_key"):
+        raise ConfigError(f"{path}: public key does not match the seed")
+    return key
+
+
+def write_file_atomically(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write-then-rename with fsync, so a crash leaves the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+CONFIG_FIELDS = tuple(f.name for f in fields(NodeConfig))

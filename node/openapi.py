@@ -1,0 +1,196 @@
+"""The OpenAPI 3.1 description of the node API, served at /v1/openapi.json."""
+
+from typing import Any
+
+HEX = {"type": "string", "pattern": "^[0-9a-f]*$"}
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(s): _json(_ref("Error"), "error with a machine-readable code") for s in statuses}
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": description,
+    }
+
+
+def openapi_spec(version: str) -> dict[str, Any]:
+    obj = {"type": "object"}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "gridchain node API",
+            "version": version,
+            "description": "Submit signed transactions, read blocks, transactions and accounts "
+            "with state proofs. Transactions are canonical CBOR, hex-encoded; build and sign "
+            "them with the gridchain CLI or library.",
+        },
+        "paths": {
+            "/v1/status": {
+                "get": {
+                    "summary": "Chain id, head block and mempool of this node",
+                    "responses": {"200": _json(_ref("Status"), "node status")},
+                }
+            },
+            "/v1/txs": {
+                "post": {
+                    "summary": "Submit one signed transaction",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("SubmitTx")}},
+                    },
+                    "responses": {
+                        "202": _json(_ref("Pending"), "admitted to the mempool"),
+                        **_errors(400, 409, 503),
+                    },
+                }
+            },
+            "/v1/txs/batch": {
+                "post": {
+                    "summary": "Submit up to 10,000 signed transactions; signatures are checked "
+                    "on every core",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("SubmitBatch")}},
+                    },
+                    "responses": {
+                        "200": _json(obj, "one result (id or error) per transaction, in order"),
+                        **_errors(400),
+                    },
+                }
+            },
+            "/v1/txs/{tx_id}": {
+                "get": {
+                    "summary": "A transaction with its receipt and block",
+                    "parameters": [_path_param("tx_id", "64 hex characters")],
+                    "responses": {
+                        "200": _json(_ref("TxStatus"), "pending or committed"),
+                        **_errors(400, 404),
+                    },
+                }
+            },
+            "/v1/accounts/{address}": {
+                "get": {
+                    "summary": "An account and its sparse Merkle proof against the head state root",
+                    "parameters": [_path_param("address", "hex address with checksum")],
+                    "responses": {
+                        "200": _json(_ref("Account"), "account with proof"),
+                        **_errors(400),
+                    },
+                }
+            },
+            "/v1/blocks/{ref}": {
+                "get": {
+                    "summary": "A block by height, hash or 'latest', with its finalizing commit",
+                    "parameters": [_path_param("ref", "height, 64-hex hash or 'latest'")],
+                    "responses": {"200": _json(_ref("Block"), "block"), **_errors(400, 404)},
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "responses": {
+                        "200": {
+                            "description": "text exposition format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Error": ERROR,
+                "SubmitTx": {
+                    "type": "object",
+                    "required": ["tx"],
+                    "additionalProperties": False,
+                    "properties": {"tx": HEX},
+                },
+                "SubmitBatch": {
+                    "type": "object",
+                    "required": ["txs"],
+                    "additionalProperties": False,
+                    "properties": {"txs": {"type": "array", "items": HEX, "maxItems": 10000}},
+                },
+                "Pending": {
+                    "type": "object",
+                    "properties": {"id": HEX, "status": {"const": "pending"}},
+                },
+                "TxStatus": {
+                    "type": "object",
+                    "required": ["id", "status"],
+                    "properties": {
+                        "id": HEX,
+                        "status": {"enum": ["pending", "committed"]},
+                        "tx": obj,
+                        "receipt": {"type": ["object", "null"]},
+                        "block": {"type": ["object", "null"]},
+                    },
+                },
+                "Account": {
+                    "type": "object",
+                    "properties": {
+                        "address": {"type": "string"},
+                        "exists": {"type": "boolean"},
+                        "balance": {"type": "integer"},
+                        "nonce": {"type": "integer"},
+                        "policy": {"type": ["object", "null"]},
+                        "height": {"type": "integer"},
+                        "block_hash": HEX,
+                        "state_root": HEX,
+                        "state_key": HEX,
+                        "value": {"type": ["string", "null"]},
+                        "proof": obj,
+                    },
+                },
+                "Block": {
+                    "type": "object",
+                    "properties": {
+                        "header": obj,
+                        "txs": {"type": "array", "items": obj},
+                        "last_commit": {"type": ["object", "null"]},
+                        "commit": {"type": ["object", "null"]},
+                    },
+                },
+                "Status": {
+                    "type": "object",
+                    "properties": {
+                        "chain_id": {"type": "string"},
+                        "genesis_hash": HEX,
+                        "height": {"type": "integer"},
+                        "block_hash": HEX,
+                        "state_root": HEX,
+                        "time_ms": {"type": "integer"},
+                        "mempool": obj,
+                        "validator": HEX,
+                        "version": {"type": "string"},
+                    },
+                },
+            }
+        },
+    }

@@ -1,0 +1,43 @@
+"""`gridchain node run`: load a home folder and serve the node until SIGINT or SIGTERM."""
+
+import logging
+
+from aiohttp import web
+
+from chain.store import ChainStore
+from genesis.schema import load_genesis
+from node.api import make_app
+from node.config import ConfigError, Home, load_config, load_validator_key
+from node.service import Node
+
+
+def build_node(home: Home) -> Node:
+    if not home.genesis_file.exists():
+        raise ConfigError(f"{home.root} has no genesis file at {home.genesis_file}")
+    genesis = load_genesis(home.genesis_file)
+    config = load_config(home)
+    key = load_validator_key(home)
+    home.db_path.parent.mkdir(parents=True, exist_ok=True)
+    store = ChainStore(str(home.db_path))
+    try:
+        return Node(store, genesis, key, config)
+    except BaseException:
+        store.close()
+        raise
+
+
+def run_node(home: Home) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    node = build_node(home)
+    config = node.config
+    app = make_app(node, config.max_request_bytes)
+    logging.getLogger("gridchain.node").info(
+        "chain %s at height %d; API on http://%s:%d",
+        node.chain_id,
+        node.head.height,
+        config.api_host,
+        config.api_port,
+    )
+    web.run_app(app, host=config.api_host, port=config.api_port, print=None, access_log=None)

@@ -1,0 +1,215 @@
+"""The node: mempool, block production and the committed chain, wired to the store.
+
+Until the consensus issue lands, one validator holding more than 2/3 of blockstake produces and
+finalizes every block alone: it builds a block, signs its precommit, and commits block, commit,
+state and tree nodes in one synced batch. Rules stay in chain/; this module only schedules them.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chain.address import Address
+from chain.blockchain import build_block, open_chain
+from chain.blocks import Commit, CommitSig, Header, VoteType, vote_sign_bytes
+from chain.errors import ChainError, EncodingError, InvalidSignature
+from chain.genesis_state import GenesisState, genesis_hash
+from chain.keys import KeyPair
+from chain.state import Account, read_account
+from chain.store import ChainStore, Snapshot
+from chain.transactions import SignedTx, check_chain, check_shape, check_signatures, decode_tx
+from node.config import ConfigError, NodeConfig
+from node.mempool import DuplicateTx, Mempool
+from node.metrics import NodeMetrics
+from node.verifier import SignatureVerifier
+
+log = logging.getLogger("gridchain.node")
+
+
+@dataclass(frozen=True)
+class Admission:
+    tx_id: bytes | None
+    error: ChainError | None
+
+
+class Node:
+    def __init__(
+        self, store: ChainStore, genesis: GenesisState, key: KeyPair, config: NodeConfig
+    ) -> None:
+        self.store = store
+        self.genesis = genesis
+        self.genesis_hash = genesis_hash(genesis)
+        self.key = key
+        self.config = config
+        self.metrics = NodeMetrics()
+        self.mempool = Mempool(config.mempool_max_txs, config.mempool_max_bytes)
+        self.verifier = SignatureVerifier(config.verify_workers)
+        self.head: Header = open_chain(store, genesis)
+        self.last_commit: Commit | None = store.commit_at(self.head.height)
+        # Admission reads the state the mempool was last reconciled with.
+        self.view: Snapshot = store.snapshot()
+        self._tx_arrived = asyncio.Event()
+        self._block_committed = asyncio.Condition()
+        self._check_single_validator()
+        self.metrics.height.set(self.head.height)
+
+    def _check_single_validator(self) -> None:
+        vset = self.genesis.validators
+        power = vset.power_of(self.key.public_key)
+        if 3 * power <= 2 * vset.total_power:
+            raise ConfigError(
+                f"this node's validator holds {power} of {vset.total_power} blockstake; "
+                "finalizing alone needs more than 2/3 (multi-validator consensus is not built yet)"
+            )
+
+    @property
+    def chain_id(self) -> str:
+        return self.genesis.chain_id
+
+    # Admission
+
+    def account(self, address: Address) -> Account | None:
+        return read_account(self.view, address)
+
+    def admit(self, tx: SignedTx) -> None:
+        """Admit a transaction whose signatures are already verified, or raise why not."""
+        check_chain(tx, self.chain_id)
+        check_shape(tx)
+        location = self.view.tx_location(tx.id)
+        if location is not None:
+            raise DuplicateTx(f"transaction {tx.id.hex()} is already in block {location[0]}")
+        params = self.genesis.params
+        self.mempool.add(tx, self.account(tx.body.sender), params.min_fee)
+        self._tx_arrived.set()
+        self._update_mempool_metrics()
+
+    def submit(self, data: bytes) -> bytes:
+        """Decode, verify and admit one transaction; returns its id."""
+        try:
+            tx = decode_tx(data)
+            check_chain(tx, self.chain_id)
+            check_shape(tx)
+            check_signatures(tx)
+            self.admit(tx)
+        except ChainError as exc:
+            self.metrics.rejected.labels(exc.code).inc()
+            raise
+        return tx.id
+
+    async def submit_many(self, items: Sequence[bytes]) -> list[Admission]:
+        """Batch admission: signatures checked on every core, then admitted in order."""
+        decoded: list[SignedTx | ChainError] = []
+        for data in items:
+            try:
+                decoded.append(decode_tx(data))
+            except ChainError as exc:
+                decoded.append(exc)
+        txs = [tx for tx in decoded if isinstance(tx, SignedTx)]
+        verdicts = await asyncio.get_running_loop().run_in_executor(None, self.verifier.verify, txs)
+        bad = {tx.id: v for tx, v in zip(txs, verdicts, strict=True) if v is not None}
+        results = []
+        for item in decoded:
+            if isinstance(item, ChainError):
+                error: ChainError | None = item
+            elif item.id in bad:
+                code, message = bad[item.id]
+                error = _error_from(code, message)
+            else:
+                try:
+                    self.admit(item)
+                    error = None
+                except ChainError as exc:
+                    error = exc
+            if error is not None:
+                self.metrics.rejected.labels(error.code).inc()
+            results.append(Admission(item.id if isinstance(item, SignedTx) else None, error))
+        return results
+
+    # Production
+
+    async def run(self) -> None:
+        """Produce blocks: soon after transactions arrive, and at a slow heartbeat otherwise."""
+        params = self.genesis.params
+        last = time.monotonic()
+        while True:
+            elapsed = time.monotonic() - last
+            interval = params.block_interval_ms / 1000
+            heartbeat = params.empty_block_interval_ms / 1000
+            if (len(self.mempool) and elapsed >= interval) or elapsed >= heartbeat:
+                last = time.monotonic()
+                await self.produce_block()
+                continue
+            self._tx_arrived.clear()
+            wait = (interval if len(self.mempool) else heartbeat) - elapsed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._tx_arrived.wait(), timeout=max(wait, 0.001))
+
+    async def produce_block(self) -> Header:
+        started = time.perf_counter()
+        params = self.genesis.params
+        candidates = list(self.mempool.select(params.max_block_txs))
+        result, rejected = await asyncio.to_thread(
+            build_block,
+            self.store,
+            self.head,
+            self.last_commit,
+            self.key.public_key,
+            int(time.time() * 1000),
+            candidates,
+        )
+        block = result.block
+        signature = self.key.sign(
+            vote_sign_bytes(self.chain_id, block.height, 0, VoteType.PRECOMMIT, block.hash)
+        )
+        commit = Commit(block.height, 0, block.hash, (CommitSig(self.key.public_key, signature),))
+        await asyncio.to_thread(
+            self.store.commit_block, block, commit, result.writes, result.new_nodes
+        )
+        self.head, self.last_commit = block.header, commit
+        self._reconcile_mempool(block.txs, [r.tx for r in rejected])
+        self.metrics.height.set(block.height)
+        self.metrics.blocks.inc()
+        self.metrics.txs_applied.inc(len(block.txs))
+        self.metrics.apply_seconds.observe(time.perf_counter() - started)
+        for r in rejected:
+            log.info("left out %s: %s", r.tx.id.hex(), r.error.message)
+        async with self._block_committed:
+            self._block_committed.notify_all()
+        return block.header
+
+    def _reconcile_mempool(self, included: Sequence[SignedTx], rejected: list[SignedTx]) -> None:
+        old_view, self.view = self.view, self.store.snapshot()
+        old_view.close()
+        for tx in rejected:
+            self.mempool.drop(tx)
+        touched = {tx.body.sender for tx in included}
+        self.mempool.update(self.account, touched)
+        self._update_mempool_metrics()
+
+    def _update_mempool_metrics(self) -> None:
+        self.metrics.mempool_txs.set(len(self.mempool))
+        self.metrics.mempool_bytes.set(self.mempool.bytes)
+
+    async def wait_for_height(self, height: int, timeout: float) -> bool:
+        async with self._block_committed:
+            try:
+                await asyncio.wait_for(
+                    self._block_committed.wait_for(lambda: self.head.height >= height), timeout
+                )
+            except TimeoutError:
+                return False
+        return True
+
+    def close(self) -> None:
+        self.verifier.close()
+        self.view.close()
+        self.store.close()
+
+
+def _error_from(code: str, message: str) -> ChainError:
+    """Rebuild an error reported by a verifier process (only its code and message travel)."""
+    cls = InvalidSignature if code == InvalidSignature.code else EncodingError
+    return cls(message)
