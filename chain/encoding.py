@@ -8,7 +8,6 @@ The profile: maps with text keys; ints, bytes, text, bool, lists and maps. No fl
 no null, no indefinite lengths, no duplicate keys.
 """
 
-from collections.abc import Mapping
 from typing import Any
 
 import cbor2
@@ -24,25 +23,27 @@ Value = int | bytes | str | bool | list["Value"] | dict[str, "Value"]
 
 
 def _check(value: Any, depth: int) -> None:
+    """Walk a value and refuse anything outside the profile (exact types: this is a hot path)."""
     if depth > MAX_DEPTH:
         raise EncodingError(f"nesting deeper than {MAX_DEPTH}")
-    if isinstance(value, bool | bytes | str):
+    kind = type(value)
+    if kind is bytes or kind is str or kind is bool:
         return
-    if isinstance(value, int):
+    if kind is int:
         if not MIN_INT <= value <= MAX_INT:
             raise EncodingError(f"integer {value} is outside the 64-bit CBOR range")
         return
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple:
         for item in value:
             _check(item, depth + 1)
         return
-    if isinstance(value, Mapping):
+    if kind is dict:
         for key, item in value.items():
-            if not isinstance(key, str):
+            if type(key) is not str:
                 raise EncodingError(f"map key {key!r} is not text")
             _check(item, depth + 1)
         return
-    raise EncodingError(f"type {type(value).__name__} is not allowed in canonical encoding")
+    raise EncodingError(f"type {kind.__name__} is not allowed in canonical encoding")
 
 
 def encode(value: Any) -> bytes:

@@ -1,0 +1,218 @@
+"""A small synchronous client for the node's HTTP API, for the CLI and the devnet tools.
+
+Every failure is an ApiError carrying the API's own error code and message, so callers can show
+the node's explanation instead of an HTTP status line. `verify_account` checks what a node says
+about an account against the block it names, so a query need not trust the node's JSON.
+"""
+
+import http.client
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, fields
+from typing import Any
+
+from chain import smt
+from chain.address import parse_address
+from chain.blocks import HEADER_FIELDS, Header
+from chain.errors import ChainError, InvalidProof
+from chain.hashing import hash32
+from chain.policy import policy_to_json
+from chain.state import Account, account_key, decode_account
+
+DEFAULT_TIMEOUT = 10.0
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+class ApiError(Exception):
+    """An error answered by the node (`status` is its HTTP status) or met on the way to it."""
+
+    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+class NodeUnreachable(ApiError):
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__("node_unreachable", f"cannot reach node at {url}: {reason}")
+        self.url = url
+
+
+class NodeClient:
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ApiError("bad_url", f"node URL {url!r} must look like http://HOST:PORT")
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    # The API
+
+    def status(self) -> dict[str, Any]:
+        return self.get("/v1/status")
+
+    def account(self, address: str) -> dict[str, Any]:
+        return self.get(f"/v1/accounts/{_segment(address)}")
+
+    def block(self, ref: str | int) -> dict[str, Any]:
+        return self.get(f"/v1/blocks/{_segment(str(ref))}")
+
+    def tx(self, tx_id: str) -> dict[str, Any]:
+        return self.get(f"/v1/txs/{_segment(tx_id)}")
+
+    def submit_tx(self, encoded: bytes) -> dict[str, Any]:
+        return self.post("/v1/txs", {"tx": encoded.hex()})
+
+    # Transport
+
+    def get(self, path: str) -> dict[str, Any]:
+        return self._request("GET", path, None)
+
+    def post(self, path: str, body: Any) -> dict[str, Any]:
+        return self._request("POST", path, json.dumps(body).encode())
+
+    def _request(self, method: str, path: str, data: bytes | None) -> dict[str, Any]:
+        url = self.url + path
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                status = int(response.status)
+                raw = response.read(MAX_RESPONSE_BYTES)
+        except urllib.error.HTTPError as exc:
+            raise _error_from_response(method, url, exc.code, exc.read(64 * 1024)) from None
+        except urllib.error.URLError as exc:
+            raise NodeUnreachable(self.url, _reason(exc.reason)) from None
+        except TimeoutError:
+            raise NodeUnreachable(self.url, f"no answer within {self.timeout:g} s") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise NodeUnreachable(self.url, _reason(exc)) from None
+        body = _json(raw)
+        if not isinstance(body, dict):
+            raise ApiError(
+                "bad_response", f"{method} {url} answered {status} without a JSON object", status
+            )
+        return body
+
+
+def _segment(text: str) -> str:
+    """Quote a path segment so user input can never change the path."""
+    return urllib.parse.quote(text.strip(), safe="")
+
+
+def _reason(reason: object) -> str:
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror
+    return str(reason) or type(reason).__name__
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _error_from_response(method: str, url: str, status: int, raw: bytes) -> ApiError:
+    """The API's {"error": {"code", "message"}}, or a readable stand-in for other bodies."""
+    body = _json(raw)
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return ApiError(str(error.get("code") or "error"), error["message"], status)
+    snippet = raw[:200].decode("utf-8", "replace").strip()
+    return ApiError(
+        "http_error", f"{method} {url} failed with HTTP {status}: {snippet or 'no body'}", status
+    )
+
+
+# Checking what the node says
+
+
+@dataclass(frozen=True)
+class VerifiedAccount:
+    """An account record proven under the state root of block `height`."""
+
+    account: Account
+    exists: bool
+    height: int
+    block_hash: bytes
+    state_root: bytes
+
+
+_HEADER_TYPES = {f.name: f.type for f in fields(Header)}
+
+
+def header_from_json(view: Any) -> Header:
+    """Rebuild a header from its API view, so its hash is computed here rather than trusted."""
+    if not isinstance(view, dict):
+        raise InvalidProof("block header is not a JSON object")
+    values: dict[str, Any] = {}
+    for name in HEADER_FIELDS:
+        value = view.get(name)
+        wanted = _HEADER_TYPES[name]
+        try:
+            if wanted is bytes:
+                values[name] = bytes.fromhex(value)
+            elif isinstance(value, wanted) and not isinstance(value, bool):
+                values[name] = value
+            else:
+                raise TypeError
+        except (TypeError, ValueError):
+            raise InvalidProof(f"block header field {name!r} is missing or malformed") from None
+    return Header(**values)
+
+
+def verify_account(address: str, view: dict[str, Any], block: dict[str, Any]) -> VerifiedAccount:
+    """Check GET /v1/accounts/ADDRESS against GET /v1/blocks/{its height}; raise InvalidProof.
+
+    The header hash is recomputed from the header fields; the state key is derived from the
+    address; the proof must lead from hash32(value) to the header's state root; and the balance,
+    nonce and existence the node reported must be those of the proven record.
+    """
+    try:
+        key = account_key(parse_address(address))
+        height = int(view["height"])
+        block_hash = bytes.fromhex(view["block_hash"])
+        state_root = bytes.fromhex(view["state_root"])
+        state_key = bytes.fromhex(view["state_key"])
+        value = None if view["value"] is None else bytes.fromhex(view["value"])
+        proof = smt.Proof.from_dict(view["proof"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidProof(f"account response is missing or has a malformed field: {exc}") from None
+    if state_key != key:
+        raise InvalidProof(
+            f"node proved state key {state_key.hex()}, but {address} is stored under {key.hex()}"
+        )
+    header = header_from_json(block.get("header"))
+    if header.hash != block_hash:
+        raise InvalidProof(
+            f"block {height} hashes to {header.hash.hex()}, not the reported {block_hash.hex()}"
+        )
+    if block["header"].get("hash") != header.hash.hex():
+        raise InvalidProof(f"block {height}: the node's header hash does not match its fields")
+    if header.height != height:
+        raise InvalidProof(f"asked for block {height}, the node answered block {header.height}")
+    if header.state_root != state_root:
+        raise InvalidProof(
+            f"block {height} has state root {header.state_root.hex()}, "
+            f"not the reported {state_root.hex()}"
+        )
+    smt.verify_or_raise(state_root, key, None if value is None else hash32(value), proof)
+    try:
+        account = Account() if value is None else decode_account(value)
+    except ChainError as exc:
+        raise InvalidProof(f"the proven account record does not decode: {exc.message}") from None
+    policy = None if account.policy is None else policy_to_json(account.policy)
+    proven = {"exists": value is not None, "balance": account.balance, "nonce": account.nonce}
+    for name, proven_value in [*proven.items(), ("policy", policy)]:
+        if view.get(name) != proven_value:
+            raise InvalidProof(
+                f"node reported {name} {view.get(name)!r}, but the proven record says "
+                f"{proven_value!r}"
+            )
+    return VerifiedAccount(account, value is not None, height, block_hash, state_root)
