@@ -264,16 +264,21 @@ async def get_openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_spec(VERSION))
 
 
-def node_context(node: Node) -> Callable[[web.Application], AsyncIterator[None]]:
+def node_context(
+    node: Node, produce_blocks: bool
+) -> Callable[[web.Application], AsyncIterator[None]]:
     """Runs block production for the app's lifetime and closes the node with it."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(node.run(), name="block-production")
-        task.add_done_callback(_stop_on_failure)
+        task = None
+        if produce_blocks:
+            task = asyncio.create_task(node.run(), name="block-production")
+            task.add_done_callback(_stop_on_failure)
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         node.close()
 
     return context
@@ -286,10 +291,13 @@ def _stop_on_failure(task: "asyncio.Task[None]") -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def make_app(node: Node, max_request_bytes: int = 4 * 1024 * 1024) -> web.Application:
+def make_app(
+    node: Node, max_request_bytes: int = 4 * 1024 * 1024, produce_blocks: bool = True
+) -> web.Application:
+    """The API over `node`; tests may drive block production themselves."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=max_request_bytes)
     app[NODE_KEY] = node
-    app.cleanup_ctx.append(node_context(node))
+    app.cleanup_ctx.append(node_context(node, produce_blocks))
     app.router.add_post("/v1/txs", submit_tx)
     app.router.add_post("/v1/txs/batch", submit_batch)
     app.router.add_get("/v1/txs/{tx_id}", get_tx)

@@ -96,11 +96,15 @@ class Keystore:
     def exists(self, name: str) -> bool:
         return self.path(name).exists()
 
-    def new(self, name: str, passphrase: str) -> KeyInfo:
-        """Create a fresh key; an existing name is refused so no key is ever overwritten."""
+    def check_new(self, name: str) -> Path:
+        """The path for a new key NAME; an existing name is refused so no key is overwritten."""
         path = self.path(name)
         if path.exists():
             raise KeyExists(f"key {name!r} already exists at {path}")
+        return path
+
+    def new(self, name: str, passphrase: str) -> KeyInfo:
+        path = self.check_new(name)
         if not passphrase:
             raise NoPassphrase("refusing to encrypt a key with an empty passphrase")
         key = generate_keypair()

@@ -1,0 +1,148 @@
+"""Shared test helpers: real genesis files, real keys, real node processes on loopback."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from chain.address import Address, key_address
+from chain.hashing import hash32
+from chain.keys import KeyPair, keypair_from_seed
+from chain.transactions import SignedTx, Transfer, TxBody, sign_tx
+from genesis.schema import genesis_document, parse_genesis
+from node.config import Home, NodeConfig, write_config, write_validator_key
+
+CHAIN_ID = "gridchain-test"
+
+
+def dev_key(name: str) -> KeyPair:
+    return keypair_from_seed(hash32(b"test-key/" + name.encode()))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class NodeHome:
+    home: Home
+    validator: KeyPair
+    alice: KeyPair
+    bob: KeyPair
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def alice_address(self) -> Address:
+        return key_address(self.alice.public_key)
+
+    @property
+    def bob_address(self) -> Address:
+        return key_address(self.bob.public_key)
+
+
+def make_home(
+    root: Path, params: dict[str, int] | None = None, port: int | None = None
+) -> NodeHome:
+    validator, alice, bob = dev_key("validator"), dev_key("alice"), dev_key("bob")
+    doc = genesis_document(
+        CHAIN_ID,
+        datetime(2026, 1, 1, tzinfo=UTC),
+        [{"name": "v0", "public_key": validator.public_key.hex(), "blockstake": 100}],
+        {"signers": [{"public_key": alice.public_key.hex(), "weight": 1}], "threshold": 1},
+        [
+            {"address": str(key_address(alice.public_key)), "amount": 10**12},
+            {"address": str(key_address(bob.public_key)), "amount": 1000},
+        ],
+        {"block_interval_ms": 100, "empty_block_interval_ms": 1000, **(params or {})},
+    )
+    parse_genesis(doc)
+    home = Home(root)
+    home.genesis_file.parent.mkdir(parents=True, exist_ok=True)
+    home.genesis_file.write_text(json.dumps(doc, indent=2))
+    write_validator_key(home, validator)
+    port = port or free_port()
+    write_config(home, NodeConfig(api_port=port, verify_workers=1))
+    return NodeHome(home, validator, alice, bob, port)
+
+
+def transfer(
+    sender: KeyPair, to: Address, amount: int, nonce: int, fee: int = 1, chain_id: str = CHAIN_ID
+) -> SignedTx:
+    body = TxBody(chain_id, key_address(sender.public_key), nonce, fee, Transfer(to, amount))
+    return sign_tx(body, [sender])
+
+
+def http(url: str, body: Any = None, timeout: float = 10) -> tuple[int, Any]:
+    """(status, JSON body) of one request; HTTP errors are answers too."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+class NodeProcess:
+    """A real `gridchain node run` process."""
+
+    def __init__(self, th: NodeHome) -> None:
+        self.th = th
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> None:
+        log = open(self.th.home.log_file, "ab")  # noqa: SIM115 - handed to the child
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "node", "node", "run", "--home", str(self.th.home.root)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"node exited:\n{self.th.home.log_file.read_text()[-3000:]}")
+            try:
+                status, _ = http(self.th.url + "/v1/status", timeout=1)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("node did not answer in time")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def status(self) -> dict[str, Any]:
+        code, body = http(self.th.url + "/v1/status")
+        assert code == 200, body
+        result: dict[str, Any] = body
+        return result

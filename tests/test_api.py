@@ -1,0 +1,188 @@
+"""The HTTP API in-process (aiohttp test client) over a real node and a real LevelDB."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from chain import smt
+from chain.address import key_address
+from chain.hashing import hash32
+from chain.keys import KeyPair
+from chain.transactions import SignedTx, TxSignature
+from node.api import make_app
+from node.server import build_node
+from node.service import Node
+from tests.support import CHAIN_ID, NodeHome, dev_key, make_home, transfer
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], Node, NodeHome]]:
+    th = make_home(tmp_path / "home")
+    node = build_node(th.home)
+    client = TestClient(TestServer(make_app(node, produce_blocks=False)))
+    await client.start_server()
+    try:
+        yield client, node, th
+    finally:
+        await client.close()
+
+
+async def submit(client: TestClient[Any, Any], tx: SignedTx | bytes) -> tuple[int, Any]:
+    raw = tx if isinstance(tx, bytes) else tx.encoded
+    response = await client.post("/v1/txs", json={"tx": raw.hex()})
+    return response.status, await response.json()
+
+
+async def account(client: TestClient[Any, Any], address: object) -> Any:
+    response = await client.get(f"/v1/accounts/{address}")
+    assert response.status == 200
+    return await response.json()
+
+
+async def test_transfer_lands_in_a_block_with_a_verifiable_proof(api: Any) -> None:
+    client, node, th = api
+    tx = transfer(th.alice, th.bob_address, 250, nonce=0, fee=3)
+    status, body = await submit(client, tx)
+    assert (status, body) == (202, {"id": tx.id.hex(), "status": "pending"})
+    pending = await (await client.get(f"/v1/txs/{tx.id.hex()}")).json()
+    assert pending["status"] == "pending"
+    header = await node.produce_block()
+
+    found = await (await client.get(f"/v1/txs/{tx.id.hex()}")).json()
+    assert found["status"] == "committed"
+    assert found["block"] == {"height": header.height, "hash": header.hash.hex()}
+    assert found["receipt"]["fee"] == 3
+
+    bob = await account(client, th.bob_address)
+    alice = await account(client, th.alice_address)
+    assert bob["balance"] == 1000 + 250
+    assert alice["balance"] == 10**12 - 253 and alice["nonce"] == 1
+    proposer = await account(client, key_address(th.validator.public_key))
+    assert proposer["balance"] == 3
+
+    block = await (await client.get(f"/v1/blocks/{bob['height']}")).json()
+    root = bytes.fromhex(block["header"]["state_root"])
+    assert block["header"]["hash"] == bob["block_hash"] and root.hex() == bob["state_root"]
+    proof = smt.Proof.from_dict(bob["proof"])
+    key = bytes.fromhex(bob["state_key"])
+    assert smt.verify(root, key, hash32(bytes.fromhex(bob["value"])), proof)
+    assert not smt.verify(root, key, hash32(b"another value"), proof)
+    assert block["commit"]["block_hash"] == header.hash.hex()
+
+
+async def test_absent_account_has_a_non_membership_proof(api: Any) -> None:
+    client, _, _ = api
+    stranger = key_address(dev_key("stranger").public_key)
+    body = await account(client, stranger)
+    assert body["exists"] is False and body["balance"] == 0 and body["value"] is None
+    proof = smt.Proof.from_dict(body["proof"])
+    root, key = bytes.fromhex(body["state_root"]), bytes.fromhex(body["state_key"])
+    assert smt.verify(root, key, None, proof)
+
+
+def _resigned(tx: SignedTx, key: KeyPair, message: bytes) -> SignedTx:
+    return SignedTx(tx.body, (TxSignature(key.public_key, key.sign(message)),))
+
+
+@pytest.mark.parametrize(
+    "case, code",
+    [
+        ("malformed", "malformed_encoding"),
+        ("bad_signature", "bad_signature"),
+        ("wrong_chain", "wrong_chain"),
+        ("stale_nonce", "stale_nonce"),
+        ("future_nonce", "future_nonce"),
+        ("overspend", "insufficient_balance"),
+        ("replayed", "duplicate"),
+        ("unknown_sender", "unknown_account"),
+    ],
+)
+async def test_bad_transactions_get_a_clear_error_and_change_nothing(
+    api: Any, case: str, code: str
+) -> None:
+    client, node, th = api
+    first = transfer(th.alice, th.bob_address, 5, nonce=0)
+    assert (await submit(client, first))[0] == 202
+    await node.produce_block()
+    before = [await account(client, a) for a in (th.alice_address, th.bob_address)]
+    bad: SignedTx | bytes
+    if case == "malformed":
+        bad = first.encoded[:-3]
+    elif case == "bad_signature":
+        bad = _resigned(transfer(th.alice, th.bob_address, 5, nonce=1), th.alice, b"other")
+    elif case == "wrong_chain":
+        bad = transfer(th.alice, th.bob_address, 5, nonce=1, chain_id="other-chain")
+    elif case == "stale_nonce":
+        bad = transfer(th.alice, th.bob_address, 6, nonce=0)
+    elif case == "future_nonce":
+        bad = transfer(th.alice, th.bob_address, 5, nonce=7)
+    elif case == "overspend":
+        bad = transfer(th.bob, th.alice_address, 1005, nonce=0)  # bob holds 1005
+    elif case == "replayed":
+        bad = first
+    else:
+        bad = transfer(dev_key("nobody"), th.bob_address, 1, nonce=0)
+    status, body = await submit(client, bad)
+    assert status in (400, 409), body
+    assert body["error"]["code"] == code, body
+    assert body["error"]["message"]
+    await node.produce_block()
+    after = [await account(client, a) for a in (th.alice_address, th.bob_address)]
+    for b, a in zip(before, after, strict=True):
+        assert (a["balance"], a["nonce"]) == (b["balance"], b["nonce"])
+
+
+async def test_batch_submission_reports_each_transaction(api: Any) -> None:
+    client, node, th = api
+    good = [transfer(th.alice, th.bob_address, 1, nonce=n) for n in range(600)]
+    bad = transfer(th.alice, th.bob_address, 1, nonce=600, chain_id="elsewhere")
+    forged = _resigned(transfer(th.alice, th.bob_address, 1, nonce=600), th.bob, b"x")
+    items = [tx.encoded.hex() for tx in [*good, bad, forged]] + ["a0"]
+    response = await client.post("/v1/txs/batch", json={"txs": items})
+    body = await response.json()
+    assert response.status == 200 and body["accepted"] == 600
+    codes = [r.get("error", {}).get("code") for r in body["results"][600:]]
+    assert codes == ["wrong_chain", "bad_signature", "malformed_encoding"]
+    header = await node.produce_block()
+    assert header.tx_count == 600
+    assert (await account(client, th.bob_address))["balance"] == 1600
+
+
+async def test_request_errors_are_json(api: Any) -> None:
+    client, _, _ = api
+    cases = [
+        ("GET", "/v1/accounts/not-an-address", 400, "invalid_address"),
+        ("GET", "/v1/blocks/99999", 404, "not_found"),
+        ("GET", "/v1/blocks/nonsense", 400, "invalid"),
+        ("GET", "/v1/txs/abcd", 400, "invalid"),
+        ("GET", "/v1/txs/" + "00" * 32, 404, "not_found"),
+        ("GET", "/no/such/route", 404, "not_found"),
+    ]
+    for method, path, status, code in cases:
+        response = await client.request(method, path)
+        body = await response.json()
+        assert (response.status, body["error"]["code"]) == (status, code), path
+    response = await client.post("/v1/txs", data=b"{not json")
+    assert response.status == 400 and (await response.json())["error"]["code"] == "invalid"
+    response = await client.post("/v1/txs", json={"tx": "zz", "extra": 1})
+    body = await response.json()
+    assert response.status == 400 and body["error"]["code"] == "invalid_request"
+    assert "tx" in body["error"]["message"] and "extra" in body["error"]["message"]
+
+
+async def test_status_metrics_and_openapi(api: Any) -> None:
+    client, node, th = api
+    await submit(client, transfer(th.alice, th.bob_address, 1, nonce=0))
+    await node.produce_block()
+    status = await (await client.get("/v1/status")).json()
+    assert status["chain_id"] == CHAIN_ID and status["height"] == 1
+    metrics = await (await client.get("/metrics")).text()
+    assert "gridchain_height 1.0" in metrics
+    assert "gridchain_txs_applied_total 1.0" in metrics
+    spec = await (await client.get("/v1/openapi.json")).json()
+    assert spec["openapi"].startswith("3.")
+    routes = {r.resource.canonical for r in client.server.app.router.routes()}  # type: ignore[union-attr]
+    assert {p for p in spec["paths"]} <= routes
