@@ -12,7 +12,6 @@ from typing import Any
 
 from chain import merkle
 from chain.encoding import (
-    EncodingError,
     decode,
     encode,
     expect_bytes,
@@ -21,7 +20,7 @@ from chain.encoding import (
     expect_map,
     expect_text,
 )
-from chain.errors import InvalidBlock
+from chain.errors import EncodingError, InvalidBlock
 from chain.hashing import HASH_SIZE, ZERO_HASH, hash32, tagged_hash
 from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, verify_signature
 from chain.transactions import MAX_CHAIN_ID, SignedTx, decode_tx

@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.encoding import (
-    EncodingError,
     expect_bool,
     expect_bytes,
     expect_int,
     expect_list,
     expect_map,
 )
-from chain.errors import InvalidPolicy, PolicyNotSatisfied
+from chain.errors import EncodingError, InvalidPolicy, PolicyNotSatisfied
 from chain.keys import PUBLIC_KEY_SIZE
 
 MAX_SIGNERS = 32

@@ -375,3 +375,18 @@ def verify_or_raise(root: bytes, key: bytes, value_hash: bytes | None, proof: Pr
     reason = _failure(root, key, value_hash, proof)
     if reason is not None:
         raise InvalidProof(reason)
+
+
+def count_leaves(reader: NodeReader, root: bytes) -> int:
+    """How many keys a root commits to (walks every node; for audits, not hot paths)."""
+    count, stack = 0, [root]
+    while stack:
+        node_hash = stack.pop()
+        if node_hash == EMPTY_ROOT:
+            continue
+        node = _load(reader, node_hash)
+        if node[:1] == LEAF_TAG:
+            count += 1
+        else:
+            stack += [node[1 : 1 + HASH_SIZE], node[1 + HASH_SIZE :]]
+    return count

@@ -14,7 +14,7 @@ Every block is written in ONE synced WriteBatch together with its state and tree
 crash at any instant leaves either the previous block or this one, complete.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +87,11 @@ class _Reads:
     def commit_at(self, height: int) -> Commit | None:
         raw = self._src.get(_height_key(b"C", height))
         return None if raw is None else decode_commit(raw)
+
+    def state_items(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every current state record, in key order."""
+        for key, value in self._src.iterator(prefix=b"S"):
+            yield key[1:], value
 
     def tx_location(self, tx_id: bytes) -> tuple[int, int] | None:
         raw = self._src.get(b"T" + tx_id)

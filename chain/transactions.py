@@ -11,7 +11,6 @@ from typing import Any
 
 from chain.address import RAW_SIZE, Address, AddressType, key_address
 from chain.encoding import (
-    EncodingError,
     decode,
     encode,
     expect_bytes,
@@ -20,7 +19,7 @@ from chain.encoding import (
     expect_map,
     expect_text,
 )
-from chain.errors import InvalidSignature, InvalidTransaction, WrongChain
+from chain.errors import EncodingError, InvalidSignature, InvalidTransaction, WrongChain
 from chain.hashing import tagged_hash
 from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair, verify_signature
 from chain.policy import MAX_SIGNERS, Policy, policy_from_value, policy_to_json, policy_to_value

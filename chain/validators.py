@@ -88,5 +88,3 @@ def validator_set_to_json(vset: ValidatorSet) -> list[dict[str, Any]]:
         {"public_key": v.public_key.hex(), "blockstake": v.blockstake, "name": v.name}
         for v in vset.validators
     ]
-
-

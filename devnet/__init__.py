@@ -1,0 +1,1 @@
+"""A local development network: `gridchain devnet up|down|status`."""

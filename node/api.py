@@ -122,7 +122,7 @@ async def submit_batch(request: web.Request) -> web.Response:
     body = await read_json(request, SubmitBatchSchema())
     items = [_hex(item, f"txs[{i}]") for i, item in enumerate(body["txs"])]
     results = await request.app[NODE_KEY].submit_many(items)
-    out = []
+    out: list[dict[str, Any]] = []
     for r in results:
         if r.error is None:
             out.append({"id": r.tx_id.hex() if r.tx_id else None, "status": "pending"})

@@ -21,10 +21,10 @@ from chain.errors import ChainError
 from chain.genesis_state import GenesisState, genesis_hash
 from chain.keys import generate_keypair
 from chain.params import PARAM_NAMES
-from chain.transactions import TxBody, Transfer, sign_tx
+from chain.transactions import Transfer, TxBody, sign_tx
 from devnet.cli import devnet
 from devnet.network import default_devnet_url
-from genesis.schema import GenesisFileError, _flatten, genesis_document, load_genesis, parse_genesis
+from genesis.schema import GenesisFileError, genesis_document, load_genesis, parse_genesis
 from node.client import ApiError, NodeClient, verify_account
 from node.config import (
     DEFAULT_API_PORT,
@@ -72,19 +72,21 @@ def progress(as_json: bool) -> Callable[[str], None]:
     return say
 
 
-def _error_fields(exc: BaseException) -> list[dict[str, str]]:
-    errors = getattr(exc, "errors", None)
-    if not errors:
-        return []
-    out = []
-    for line in _flatten(errors):
-        field, _, message = line.partition(": ")
-        out.append({"field": field, "message": message})
-    return out
+def _field_errors(errors: Any, path: str = "") -> list[dict[str, str]]:
+    """marshmallow's nested messages as (field path, message) pairs, e.g. validators.0.name."""
+    if isinstance(errors, dict):
+        return [
+            item
+            for key in sorted(errors, key=str)
+            for item in _field_errors(errors[key], f"{path}.{key}" if path else str(key))
+        ]
+    if isinstance(errors, list) and all(isinstance(e, str) for e in errors):
+        return [{"field": path, "message": " ".join(errors)}]
+    return [{"field": path, "message": str(errors)}]
 
 
 def _fail(as_json: bool, code: str, message: str, exit_code: int = 1, exc: Any = None) -> NoReturn:
-    fields = _error_fields(exc) if exc is not None else []
+    fields = _field_errors(getattr(exc, "errors", None) or {})
     if as_json:
         error: dict[str, Any] = {"code": code, "message": message}
         if fields:
@@ -105,7 +107,7 @@ def _wants_json(argv: list[str]) -> bool:
 class GridchainGroup(click.Group):
     """The root group: turns every expected failure into a clean message and exit code."""
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,
@@ -328,7 +330,7 @@ def build_genesis(
     for spec in balances:
         parts = _parts(spec, "--balance", "ADDRESS:AMOUNT", 2, 2)
         balance_docs.append({"address": parts[0], "amount": _integer(parts[1], "--balance", spec)})
-    signers = []
+    signers: list[dict[str, Any]] = []
     for spec in council:
         parts = _parts(spec, "--council", "PUBKEY_HEX:WEIGHT[:required]", 2, 3)
         if len(parts) == 3 and parts[2] != "required":
@@ -362,7 +364,9 @@ def build_genesis(
     try:
         state = parse_genesis(document)
     except GenesisFileError as exc:
-        raise GenesisFileError("the genesis these options describe is invalid", exc.errors) from None
+        raise GenesisFileError(
+            "the genesis these options describe is invalid", exc.errors
+        ) from None
     return document, state
 
 
@@ -394,29 +398,44 @@ def genesis_summary(state: GenesisState) -> dict[str, Any]:
 
 @genesis.command("new")
 @click.option(
-    "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the genesis file.",
 )
 @click.option("--chain-id", required=True, help="The chain's name, e.g. acme-infra-1.")
 @click.option(
-    "--validator", "validators", multiple=True, metavar="PUBKEY_HEX:BLOCKSTAKE[:NAME]",
+    "--validator",
+    "validators",
+    multiple=True,
+    metavar="PUBKEY_HEX:BLOCKSTAKE[:NAME]",
     help="A validator (repeat for more).",
 )
 @click.option(
-    "--balance", "balances", multiple=True, metavar="ADDRESS:AMOUNT",
+    "--balance",
+    "balances",
+    multiple=True,
+    metavar="ADDRESS:AMOUNT",
     help="An initial balance in base units (repeat for more).",
 )
 @click.option(
-    "--council", multiple=True, metavar="PUBKEY_HEX:WEIGHT[:required]",
+    "--council",
+    multiple=True,
+    metavar="PUBKEY_HEX:WEIGHT[:required]",
     help="A governance council signer (repeat for more).",
 )
 @click.option(
-    "--threshold", type=click.IntRange(min=1),
+    "--threshold",
+    type=click.IntRange(min=1),
     help="Council weight needed to act [default: the total weight].",
 )
 @click.option("--genesis-time", metavar="ISO", help="Chain start time [default: now].")
 @click.option(
-    "--param", "params", multiple=True, metavar="NAME=VALUE",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
     help=f"A chain parameter ({', '.join(PARAM_NAMES)}).",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
@@ -442,7 +461,11 @@ def genesis_new(
     emit(
         as_json,
         {"file": str(output), **summary},
-        [f"wrote {output}", f"chain id:     {state.chain_id}", f"genesis hash: {summary['genesis_hash']}"],
+        [
+            f"wrote {output}",
+            f"chain id:     {state.chain_id}",
+            f"genesis hash: {summary['genesis_hash']}",
+        ],
     )
 
 
@@ -532,11 +555,15 @@ def node_group() -> None:
 @node_group.command("init")
 @home_option
 @click.option(
-    "--genesis", "genesis_file", required=True,
-    type=click.Path(dir_okay=False, path_type=Path), help="The chain's genesis file.",
+    "--genesis",
+    "genesis_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The chain's genesis file.",
 )
 @click.option(
-    "--api-port", type=click.IntRange(1, 65535),
+    "--api-port",
+    type=click.IntRange(1, 65535),
     help=f"API port [default: {DEFAULT_API_PORT}, or as already configured].",
 )
 @json_option
@@ -561,7 +588,7 @@ def node_init(home: Path, genesis_file: Path, api_port: int | None, as_json: boo
 @json_option
 def node_run(home: Path, as_json: bool) -> None:
     """Run the node until SIGINT or SIGTERM."""
-    from node.service import run_node  # imported here: only this command needs the server
+    from node.server import run_node  # imported here: only this command needs the server
 
     if not Home(home).genesis_file.exists():
         raise CliError(f"{home} is not a node home (run `gridchain node init` first)", "no_home")
@@ -638,7 +665,10 @@ def wait_for_commit(
 )
 @click.option("--wait", is_flag=True, help="Wait until the transaction is committed.")
 @click.option(
-    "--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0),
+    "--timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
     help="Seconds --wait waits.",
 )
 @keystore_options
@@ -717,7 +747,9 @@ def _format_policy(policy: Any) -> str:
 @query.command("account")
 @click.argument("address")
 @click.option(
-    "--verify/--no-verify", default=True, show_default=True,
+    "--verify/--no-verify",
+    default=True,
+    show_default=True,
     help="Check the Merkle proof against the block's state root.",
 )
 @node_option
@@ -762,7 +794,11 @@ def _tx_line(view: dict[str, Any]) -> str:
 
 def _block_ref(ref: str) -> str:
     ref = ref.strip().lower()
-    if ref == "latest" or ref.isdigit() or (len(ref) == 64 and all(c in "0123456789abcdef" for c in ref)):
+    if (
+        ref == "latest"
+        or ref.isdigit()
+        or (len(ref) == 64 and all(c in "0123456789abcdef" for c in ref))
+    ):
         return ref
     raise CliError(f"{ref!r} is neither a height, a 64-hex block hash nor 'latest'")
 

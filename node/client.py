@@ -144,7 +144,9 @@ class VerifiedAccount:
     state_root: bytes
 
 
-_HEADER_TYPES = {f.name: f.type for f in fields(Header)}
+_HEADER_TYPES: dict[str, type] = {
+    f.name: f.type for f in fields(Header) if isinstance(f.type, type)
+}
 
 
 def header_from_json(view: Any) -> Header:
@@ -153,17 +155,16 @@ def header_from_json(view: Any) -> Header:
         raise InvalidProof("block header is not a JSON object")
     values: dict[str, Any] = {}
     for name in HEADER_FIELDS:
-        value = view.get(name)
+        value: Any = view.get(name)
         wanted = _HEADER_TYPES[name]
         try:
             if wanted is bytes:
-                values[name] = bytes.fromhex(value)
-            elif isinstance(value, wanted) and not isinstance(value, bool):
-                values[name] = value
-            else:
+                value = bytes.fromhex(value)
+            if not isinstance(value, wanted) or isinstance(value, bool):
                 raise TypeError
         except (TypeError, ValueError):
             raise InvalidProof(f"block header field {name!r} is missing or malformed") from None
+        values[name] = value
     return Header(**values)
 
 

@@ -1,0 +1,127 @@
+"""`gridchain devnet up|down|status`: a local network in one command.
+
+node/cli.py adds this group to the `gridchain` command; its root group renders the errors
+raised here (DevnetError and the chain's own) as clean messages or JSON.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from devnet import network
+
+DIR_HELP = "The devnet's directory."
+
+
+def _emit(as_json: bool, data: Any, lines: list[str]) -> None:
+    click.echo(json.dumps(data, indent=2) if as_json else "\n".join(lines))
+
+
+def _progress(as_json: bool) -> network.Progress:
+    """Progress lines go to stderr and are silent with --json, so stdout stays parseable."""
+    return network.quiet if as_json else lambda message: click.echo(message, err=True)
+
+
+def dir_option(f: Any) -> Any:
+    return click.option(
+        "--dir",
+        "directory",
+        default=str(network.DEFAULT_DIR),
+        show_default=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help=DIR_HELP,
+    )(f)
+
+
+def json_option(f: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")(f)
+
+
+@click.group()
+def devnet() -> None:
+    """Run a local development network."""
+
+
+@devnet.command("up")
+@dir_option
+@click.option(
+    "--validators",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Number of validators (only 1 until multi-validator consensus exists).",
+)
+@click.option(
+    "--base-port",
+    default=26657,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="API port of node0; node i listens on base-port + i.",
+)
+@json_option
+def up(directory: Path, validators: int, base_port: int, as_json: bool) -> None:
+    """Create the devnet on first use, then start its nodes (reusing keys and chain data)."""
+    result = network.up(directory, validators, base_port, _progress(as_json))
+    net = result.devnet
+    first = net.nodes[0]
+    keystore = net.keystore
+    data = {**net.to_json(), "started": result.started, "already_running": result.already_running}
+    head = "devnet is already running" if result.already_running else "devnet is up"
+    lines = [
+        f"{head} ({net.directory})",
+        *(f"  {n.name}: API {n.api} (pid {n.pid}, home {n.home})" for n in net.nodes),
+        f"keystore:   {keystore}",
+        f"passphrase: {net.passphrase}  (the documented devnet passphrase)",
+        *(f"  {name:<8} {address}" for name, address in net.accounts.items()),
+        "",
+        "try:",
+        f"  export GRIDCHAIN_PASSPHRASE={net.passphrase}",
+        f"  gridchain status --node {first.api}",
+        f"  gridchain tx transfer --keystore {keystore} --from alice "
+        f"--to {net.accounts.get('bob', '<bob address>')} --amount 5 --wait",
+        f"  gridchain query account {net.accounts.get('bob', '<bob address>')}",
+        "  gridchain devnet down",
+    ]
+    _emit(as_json, data, lines)
+
+
+@devnet.command("down")
+@dir_option
+@click.option("--purge", is_flag=True, help="Also delete the directory: keys, genesis and data.")
+@json_option
+def down(directory: Path, purge: bool, as_json: bool) -> None:
+    """Stop the devnet's nodes (SIGTERM, then SIGKILL after 15 s)."""
+    result = network.down(directory, purge, _progress(as_json))
+    lines = [f"stopped {', '.join(result.stopped)}" if result.stopped else "no node was running"]
+    if result.killed:
+        lines.append(f"killed {', '.join(result.killed)} (did not stop in time)")
+    if result.purged:
+        lines.append(f"deleted {result.directory}")
+    data = {
+        "dir": str(result.directory),
+        "stopped": result.stopped,
+        "killed": result.killed,
+        "purged": result.purged,
+    }
+    _emit(as_json, data, lines)
+
+
+@devnet.command("status")
+@dir_option
+@json_option
+def status(directory: Path, as_json: bool) -> None:
+    """Show each node: process alive, height, head block and API."""
+    net, nodes = network.status(directory)
+    lines = [f"devnet {net.directory} (chain {net.chain_id})"]
+    for n in nodes:
+        if not n.alive:
+            state = "stopped"
+        elif n.error:
+            state = f"running (pid {n.pid}), API not answering: {n.error}"
+        else:
+            state = f"running (pid {n.pid}), height {n.height}, block {n.block_hash}"
+        lines.append(f"  {n.name}: {state}; API {n.api}")
+    data = {**net.to_json(), "nodes": [n.to_json() for n in nodes]}
+    _emit(as_json, data, lines)

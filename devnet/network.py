@@ -1,0 +1,447 @@
+"""A local development network: keys, genesis and detached node processes in one directory.
+
+DIR/keys/         keystore (alice, bob, council), encrypted with DEVNET_PASSPHRASE
+DIR/genesis.json  the devnet's genesis
+DIR/node{i}/      each validator's node home (node.log inside)
+DIR/devnet.json   what runs where: {"nodes": [{"name", "home", "api", "pid"}], ...}
+
+Everything is created once and reused, so `up` after `down` continues the same chain.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import node
+from chain.errors import ChainError
+from chain.genesis_state import genesis_hash
+from chain.keys import generate_keypair
+from genesis.schema import genesis_document, load_genesis, parse_genesis
+from node.client import ApiError, NodeClient
+from node.config import Home, load_validator_key, write_file_atomically, write_validator_key
+from node.keystore import DEVNET_PASSPHRASE, KeyInfo, Keystore
+
+DEFAULT_DIR = Path(".devnet")
+DEVNET_FILE = "devnet.json"
+CHAIN_ID = "gridchain-devnet"
+ALICE_BALANCE = 1_000_000_000_000
+BOB_BALANCE = 1_000_000
+PARAMS = {"block_interval_ms": 1000, "empty_block_interval_ms": 5000}
+MAX_VALIDATORS = 1
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+LOG_TAIL_LINES = 25
+
+Progress = Callable[[str], None]
+
+
+def quiet(message: str) -> None:
+    pass
+
+
+class DevnetError(ChainError):
+    code = "devnet_error"
+
+
+@dataclass
+class NodeEntry:
+    name: str
+    home: str
+    api: str
+    pid: int | None = None
+
+
+@dataclass
+class Devnet:
+    directory: Path
+    nodes: list[NodeEntry]
+    keystore: str
+    passphrase: str = DEVNET_PASSPHRASE
+    chain_id: str = CHAIN_ID
+    genesis: str = ""
+    accounts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def file(self) -> Path:
+        return self.directory / DEVNET_FILE
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dir": str(self.directory),
+            "chain_id": self.chain_id,
+            "genesis": self.genesis,
+            "keystore": self.keystore,
+            "passphrase": self.passphrase,
+            "accounts": self.accounts,
+            "nodes": [asdict(n) for n in self.nodes],
+        }
+
+    def save(self) -> None:
+        write_file_atomically(self.file, json.dumps(self.to_json(), indent=2) + "\n")
+
+
+def load_devnet(directory: Path) -> Devnet | None:
+    """The devnet described by DIR/devnet.json, None if there is none."""
+    path = directory / DEVNET_FILE
+    try:
+        body = json.loads(path.read_text())
+        return Devnet(
+            directory=directory.absolute(),
+            nodes=[
+                NodeEntry(str(n["name"]), str(n["home"]), str(n["api"]), n.get("pid"))
+                for n in body["nodes"]
+            ],
+            keystore=str(body["keystore"]),
+            passphrase=str(body.get("passphrase", DEVNET_PASSPHRASE)),
+            chain_id=str(body.get("chain_id", CHAIN_ID)),
+            genesis=str(body.get("genesis", "")),
+            accounts=dict(body.get("accounts", {})),
+        )
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DevnetError(f"{path} is unreadable or malformed: {exc}") from None
+
+
+def default_devnet_url(directory: Path = DEFAULT_DIR) -> str | None:
+    """The first node's API of ./.devnet, the CLI's default --node when it exists."""
+    try:
+        devnet = load_devnet(directory)
+    except DevnetError:
+        return None
+    return devnet.nodes[0].api if devnet and devnet.nodes else None
+
+
+def pid_alive(pid: int | None, home: str | None = None) -> bool:
+    """Whether `pid` is a live process (and, where /proc tells, still the node of `home`)."""
+    if not pid:
+        return False
+    try:  # reap it if it is our own exited child, or it would look alive as a zombie
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # another user's process: the pid was reused
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if home is not None and cmdline.exists():
+        try:
+            return home.encode() in cmdline.read_bytes()
+        except OSError:
+            return False
+    return True
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return f"(no log at {path})"
+    return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
+
+
+def check_port_free(port: int, host: str = "127.0.0.1") -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            raise DevnetError(
+                f"port {port} on {host} is already in use (another node or devnet?); "
+                "stop it or pick another --base-port"
+            ) from None
+
+
+# up
+
+
+@dataclass(frozen=True)
+class UpResult:
+    devnet: Devnet
+    started: list[str]
+    already_running: bool
+
+
+def _ensure_key(store: Keystore, name: str) -> KeyInfo:
+    return store.show(name) if store.exists(name) else store.new(name, DEVNET_PASSPHRASE)
+
+
+def _ensure_genesis(
+    directory: Path, homes: list[Home], accounts: dict[str, KeyInfo], say: Progress
+) -> Path:
+    """DIR/genesis.json, created on the first run with the validators' keys of `homes`."""
+    path = directory / "genesis.json"
+    if path.exists():
+        for home in homes:
+            if not home.validator_key_file.exists():
+                raise DevnetError(
+                    f"{path} exists but {home.root} has no validator key; "
+                    "start afresh with `gridchain devnet down --purge`"
+                )
+        return path
+    validators = []
+    for i, home in enumerate(homes):
+        if home.validator_key_file.exists():
+            key = load_validator_key(home)
+        else:
+            key = generate_keypair()
+            write_validator_key(home, key)
+        validators.append({"name": f"node{i}", "public_key": key.public_key.hex(), "blockstake": 1})
+    document = genesis_document(
+        CHAIN_ID,
+        datetime.now(UTC),
+        validators,
+        {"signers": [{"public_key": accounts["council"].public_key, "weight": 1}], "threshold": 1},
+        [
+            {"address": accounts["alice"].address, "amount": ALICE_BALANCE},
+            {"address": accounts["bob"].address, "amount": BOB_BALANCE},
+        ],
+        dict(PARAMS),
+    )
+    parse_genesis(document)
+    write_file_atomically(path, json.dumps(document, indent=2) + "\n")
+    say(f"wrote genesis {path}")
+    return path
+
+
+def _node_env() -> dict[str, str]:
+    """The child's environment, able to import this code even when it is not installed."""
+    env = dict(os.environ)
+    root = str(Path(node.__file__).resolve().parent.parent)
+    paths = [root, *env.get("PYTHONPATH", "").split(os.pathsep)]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    return env
+
+
+def _start_node(entry: NodeEntry) -> subprocess.Popen[bytes]:
+    home = Home(Path(entry.home))
+    with open(home.log_file, "ab") as log:
+        log.write(
+            f"\n--- devnet starting {entry.name} at {datetime.now(UTC).isoformat()} ---\n".encode()
+        )
+        log.flush()
+        return subprocess.Popen(
+            [sys.executable, "-m", "node", "node", "run", "--home", entry.home],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=_node_env(),
+            cwd=entry.home,
+        )
+
+
+def _wait_ready(
+    entry: NodeEntry, process: subprocess.Popen[bytes], expected_genesis: str, say: Progress
+) -> None:
+    """Until the node's API answers with our genesis; a node that dies shows its log."""
+    client = NodeClient(entry.api, timeout=2.0)
+    log = Home(Path(entry.home)).log_file
+    start = time.monotonic()
+    last_report = start
+    while True:
+        code = process.poll()
+        if code is not None:
+            raise DevnetError(
+                f"{entry.name} exited with code {code} while starting; "
+                f"last lines of {log}:\n{log_tail(log)}"
+            )
+        try:
+            status = client.status()
+        except ApiError:
+            status = None
+        if status is not None:
+            if status.get("genesis_hash") != expected_genesis:
+                raise DevnetError(
+                    f"{entry.api} answers for chain {status.get('chain_id')!r} with another "
+                    "genesis: is another node using this port?"
+                )
+            return
+        now = time.monotonic()
+        if now - start > START_TIMEOUT:
+            raise DevnetError(
+                f"{entry.name} (pid {process.pid}) did not answer on {entry.api} within "
+                f"{START_TIMEOUT:g} s; it may still be starting (stop it with "
+                f"`gridchain devnet down`); last lines of {log}:\n{log_tail(log)}"
+            )
+        if now - last_report >= 3:
+            say(f"  still waiting for {entry.name} ({now - start:.0f} s)")
+            last_report = now
+        time.sleep(0.2)
+
+
+def up(
+    directory: Path = DEFAULT_DIR,
+    validators: int = 1,
+    base_port: int = 26657,
+    say: Progress = quiet,
+) -> UpResult:
+    """Create (first run) or reuse the devnet in `directory` and start its nodes."""
+    from node.cli import init_home  # node.cli imports this package, so import it late
+
+    if validators > MAX_VALIDATORS:
+        raise DevnetError(
+            f"--validators {validators}: multi-validator consensus is not built yet, "
+            f"so the devnet runs at most {MAX_VALIDATORS} validator"
+        )
+    if validators < 1:
+        raise DevnetError(f"--validators {validators}: at least one validator is needed")
+    directory = directory.absolute()
+    existing = load_devnet(directory)
+    if existing and existing.nodes and all(pid_alive(n.pid, n.home) for n in existing.nodes):
+        return UpResult(existing, [], already_running=True)
+
+    store = Keystore(directory / "keys")
+    accounts = {name: _ensure_key(store, name) for name in ("alice", "bob", "council")}
+    homes = [Home(directory / f"node{i}") for i in range(validators)]
+    genesis_path = _ensure_genesis(directory, homes, accounts, say)
+    gen_hash = genesis_hash(load_genesis(genesis_path)).hex()
+
+    previous = {n.name: n for n in existing.nodes} if existing else {}
+    devnet = Devnet(
+        directory=directory,
+        nodes=[],
+        keystore=str(store.directory),
+        genesis=str(genesis_path),
+        accounts={name: info.address for name, info in accounts.items()},
+    )
+    to_start = []
+    for i, home in enumerate(homes):
+        name = f"node{i}"
+        old = previous.get(name)
+        if old is not None and pid_alive(old.pid, old.home):
+            devnet.nodes.append(old)
+            continue
+        port = base_port + i
+        init_home(home, genesis_path, port)
+        entry = NodeEntry(name, str(home.root), f"http://127.0.0.1:{port}")
+        devnet.nodes.append(entry)
+        to_start.append(entry)
+    for entry in to_start:
+        check_port_free(int(entry.api.rsplit(":", 1)[1]))
+
+    processes = []
+    for entry in to_start:
+        say(f"starting {entry.name} (log: {Home(Path(entry.home)).log_file})")
+        process = _start_node(entry)
+        entry.pid = process.pid
+        devnet.save()  # saved at once, so `down` can stop it even if we are interrupted
+        processes.append((entry, process))
+    for entry, process in processes:
+        say(f"waiting for {entry.name} API at {entry.api}")
+        _wait_ready(entry, process, gen_hash, say)
+    devnet.save()
+    return UpResult(devnet, [e.name for e in to_start], already_running=False)
+
+
+# down
+
+
+@dataclass(frozen=True)
+class DownResult:
+    directory: Path
+    stopped: list[str]
+    killed: list[str]
+    purged: bool
+
+
+def _looks_like_devnet(directory: Path) -> bool:
+    return (directory / DEVNET_FILE).exists() or (
+        (directory / "genesis.json").exists() and (directory / "keys").is_dir()
+    )
+
+
+def down(directory: Path = DEFAULT_DIR, purge: bool = False, say: Progress = quiet) -> DownResult:
+    """SIGTERM every node, SIGKILL those still alive after STOP_TIMEOUT; --purge deletes DIR."""
+    directory = directory.absolute()
+    devnet = load_devnet(directory)
+    running = [n for n in (devnet.nodes if devnet else []) if pid_alive(n.pid, n.home)]
+    for entry in running:
+        assert entry.pid is not None
+        say(f"stopping {entry.name} (pid {entry.pid})")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(entry.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline and any(pid_alive(n.pid, n.home) for n in running):
+        time.sleep(0.1)
+    killed = []
+    for entry in running:
+        if entry.pid is not None and pid_alive(entry.pid, entry.home):
+            say(f"{entry.name} did not stop within {STOP_TIMEOUT:g} s: killing it")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(entry.pid, signal.SIGKILL)
+            killed.append(entry.name)
+    if devnet is not None:
+        for entry in devnet.nodes:
+            entry.pid = None
+    purged = False
+    if purge and directory.exists():
+        if not _looks_like_devnet(directory):
+            raise DevnetError(f"refusing to delete {directory}: it does not look like a devnet")
+        shutil.rmtree(directory)
+        say(f"deleted {directory}")
+        purged = True
+    elif devnet is not None:
+        devnet.save()
+    return DownResult(directory, [n.name for n in running], killed, purged)
+
+
+# status
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    name: str
+    pid: int | None
+    alive: bool
+    api: str
+    height: int | None = None
+    block_hash: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def status(directory: Path = DEFAULT_DIR) -> tuple[Devnet, list[NodeStatus]]:
+    devnet = load_devnet(directory.absolute())
+    if devnet is None:
+        raise DevnetError(f"no devnet in {directory} (start one with `gridchain devnet up`)")
+    out = []
+    for entry in devnet.nodes:
+        alive = pid_alive(entry.pid, entry.home)
+        if not alive:
+            out.append(NodeStatus(entry.name, entry.pid, False, entry.api))
+            continue
+        try:
+            view = NodeClient(entry.api, timeout=2.0).status()
+        except ApiError as exc:
+            out.append(NodeStatus(entry.name, entry.pid, True, entry.api, error=exc.message))
+            continue
+        out.append(
+            NodeStatus(
+                entry.name,
+                entry.pid,
+                True,
+                entry.api,
+                height=view.get("height"),
+                block_hash=view.get("block_hash"),
+            )
+        )
+    return devnet, out
