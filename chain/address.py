@@ -20,6 +20,9 @@ class AddressType(IntEnum):
     MULTISIG = 2
 
 
+_TYPE_BYTES = frozenset(t.value for t in AddressType)
+
+
 @dataclass(frozen=True, order=True)
 class Address:
     raw: bytes
@@ -27,7 +30,7 @@ class Address:
     def __post_init__(self) -> None:
         if len(self.raw) != RAW_SIZE:
             raise InvalidAddress(f"an address is {RAW_SIZE} bytes, got {len(self.raw)}")
-        if self.raw[0] not in (t.value for t in AddressType):
+        if self.raw[0] not in _TYPE_BYTES:
             raise InvalidAddress(f"unknown address type {self.raw[0]}")
 
     @property

@@ -69,20 +69,26 @@ def up(directory: Path, validators: int, base_port: int, as_json: bool) -> None:
     keystore = net.keystore
     data = {**net.to_json(), "started": result.started, "already_running": result.already_running}
     head = "devnet is already running" if result.already_running else "devnet is up"
+    # --node is only needed when ./.devnet does not already point the CLI at this devnet.
+    node = "" if network.default_devnet_url() == first.api else f" --node {first.api}"
+    bob = net.accounts.get("bob", "<bob address>")
     lines = [
         f"{head} ({net.directory})",
         *(f"  {n.name}: API {n.api} (pid {n.pid}, home {n.home})" for n in net.nodes),
         f"keystore:   {keystore}",
         f"passphrase: {net.passphrase}  (the documented devnet passphrase)",
         *(f"  {name:<8} {address}" for name, address in net.accounts.items()),
+        f"council:    key {net.council.get('key')} signs for multisig account "
+        f"{net.council.get('account')}",
         "",
         "try:",
         f"  export GRIDCHAIN_PASSPHRASE={net.passphrase}",
-        f"  gridchain status --node {first.api}",
-        f"  gridchain tx transfer --keystore {keystore} --from alice "
-        f"--to {net.accounts.get('bob', '<bob address>')} --amount 5 --wait",
-        f"  gridchain query account {net.accounts.get('bob', '<bob address>')}",
-        "  gridchain devnet down",
+        f"  gridchain status{node}",
+        f"  gridchain tx transfer --keystore {keystore} --from alice --to {bob} --amount 5 --wait"
+        + node,
+        f"  gridchain query account {bob}{node}",
+        "  gridchain devnet down"
+        + ("" if net.directory == network.DEFAULT_DIR.absolute() else f" --dir {net.directory}"),
     ]
     _emit(as_json, data, lines)
 

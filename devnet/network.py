@@ -25,7 +25,7 @@ from typing import Any
 
 import node
 from chain.errors import ChainError
-from chain.genesis_state import genesis_hash
+from chain.genesis_state import COUNCIL_ADDRESS, genesis_hash
 from chain.keys import generate_keypair
 from genesis.schema import genesis_document, load_genesis, parse_genesis
 from node.client import ApiError, NodeClient
@@ -71,6 +71,7 @@ class Devnet:
     chain_id: str = CHAIN_ID
     genesis: str = ""
     accounts: dict[str, str] = field(default_factory=dict)
+    council: dict[str, str] = field(default_factory=dict)
 
     @property
     def file(self) -> Path:
@@ -84,6 +85,7 @@ class Devnet:
             "keystore": self.keystore,
             "passphrase": self.passphrase,
             "accounts": self.accounts,
+            "council": self.council,
             "nodes": [asdict(n) for n in self.nodes],
         }
 
@@ -107,6 +109,7 @@ def load_devnet(directory: Path) -> Devnet | None:
             chain_id=str(body.get("chain_id", CHAIN_ID)),
             genesis=str(body.get("genesis", "")),
             accounts=dict(body.get("accounts", {})),
+            council=dict(body.get("council", {})),
         )
     except FileNotFoundError:
         return None
@@ -304,37 +307,43 @@ def up(
         raise DevnetError(f"--validators {validators}: at least one validator is needed")
     directory = directory.absolute()
     existing = load_devnet(directory)
-    if existing and existing.nodes and all(pid_alive(n.pid, n.home) for n in existing.nodes):
+    previous = {n.name: n for n in existing.nodes} if existing else {}
+    running = {name for name, n in previous.items() if pid_alive(n.pid, n.home)}
+    names = [f"node{i}" for i in range(validators)]
+    if existing and running.issuperset(names):
         return UpResult(existing, [], already_running=True)
+    for i, name in enumerate(names):  # before creating anything, so a busy port costs nothing
+        if name not in running:
+            check_port_free(base_port + i)
 
     store = Keystore(directory / "keys")
-    accounts = {name: _ensure_key(store, name) for name in ("alice", "bob", "council")}
-    homes = [Home(directory / f"node{i}") for i in range(validators)]
-    genesis_path = _ensure_genesis(directory, homes, accounts, say)
+    keys = {name: _ensure_key(store, name) for name in ("alice", "bob", "council")}
+    homes = [Home(directory / name) for name in names]
+    genesis_path = _ensure_genesis(directory, homes, keys, say)
     gen_hash = genesis_hash(load_genesis(genesis_path)).hex()
 
-    previous = {n.name: n for n in existing.nodes} if existing else {}
     devnet = Devnet(
         directory=directory,
         nodes=[],
         keystore=str(store.directory),
         genesis=str(genesis_path),
-        accounts={name: info.address for name, info in accounts.items()},
+        accounts={"alice": keys["alice"].address, "bob": keys["bob"].address},
+        council={
+            "key": "council",
+            "public_key": keys["council"].public_key,
+            "account": str(COUNCIL_ADDRESS),
+        },
     )
     to_start = []
-    for i, home in enumerate(homes):
-        name = f"node{i}"
-        old = previous.get(name)
-        if old is not None and pid_alive(old.pid, old.home):
-            devnet.nodes.append(old)
+    for i, (name, home) in enumerate(zip(names, homes, strict=True)):
+        if name in running:
+            devnet.nodes.append(previous[name])
             continue
         port = base_port + i
         init_home(home, genesis_path, port)
         entry = NodeEntry(name, str(home.root), f"http://127.0.0.1:{port}")
         devnet.nodes.append(entry)
         to_start.append(entry)
-    for entry in to_start:
-        check_port_free(int(entry.api.rsplit(":", 1)[1]))
 
     processes = []
     for entry in to_start:
@@ -395,7 +404,6 @@ def down(directory: Path = DEFAULT_DIR, purge: bool = False, say: Progress = qui
         if not _looks_like_devnet(directory):
             raise DevnetError(f"refusing to delete {directory}: it does not look like a devnet")
         shutil.rmtree(directory)
-        say(f"deleted {directory}")
         purged = True
     elif devnet is not None:
         devnet.save()

@@ -153,16 +153,22 @@ def parse_genesis(document: Any) -> GenesisState:
     return result
 
 
-def flatten_errors(errors: Any, path: str = "") -> list[str]:
-    """marshmallow's nested error dict as 'field.path: message' lines."""
+def field_errors(errors: Any, path: str = "") -> list[tuple[str, str]]:
+    """marshmallow's nested messages as (field path, message) pairs, e.g. validators.0.name."""
     if isinstance(errors, dict):
-        out = []
-        for key in sorted(errors, key=str):
-            out += flatten_errors(errors[key], f"{path}.{key}" if path else str(key))
-        return out
+        return [
+            item
+            for key in sorted(errors, key=str)
+            for item in field_errors(errors[key], f"{path}.{key}" if path else str(key))
+        ]
     if isinstance(errors, list) and all(isinstance(e, str) for e in errors):
-        return [f"{path}: {' '.join(errors)}"]
-    return [f"{path}: {errors}"]
+        return [(path, " ".join(errors))]
+    return [(path, str(errors))]
+
+
+def flatten_errors(errors: Any) -> list[str]:
+    """The same pairs as 'field.path: message' lines."""
+    return [f"{path}: {message}" for path, message in field_errors(errors)]
 
 
 def load_genesis(path: str | Path) -> GenesisState:
@@ -199,6 +205,7 @@ def genesis_document(
 __all__ = [
     "COUNCIL_ADDRESS",
     "GenesisFileError",
+    "field_errors",
     "flatten_errors",
     "genesis_document",
     "load_genesis",

@@ -197,6 +197,7 @@ async def get_account(request: web.Request) -> web.Response:
     view.update(
         {
             "exists": raw is not None,
+            "next_nonce": node.next_nonce(address),
             "height": head.height,
             "block_hash": head.block_hash.hex(),
             "state_root": head.state_root.hex(),

@@ -5,6 +5,7 @@ root group renders every known error as one line on stderr (exit 1), or with --j
 {"error": {"code", "message"}} on stdout.
 """
 
+import importlib.metadata
 import json
 import sys
 import time
@@ -24,7 +25,13 @@ from chain.params import PARAM_NAMES
 from chain.transactions import Transfer, TxBody, sign_tx
 from devnet.cli import devnet
 from devnet.network import default_devnet_url
-from genesis.schema import GenesisFileError, genesis_document, load_genesis, parse_genesis
+from genesis.schema import (
+    GenesisFileError,
+    field_errors,
+    genesis_document,
+    load_genesis,
+    parse_genesis,
+)
 from node.client import ApiError, NodeClient, verify_account
 from node.config import (
     DEFAULT_API_PORT,
@@ -72,21 +79,11 @@ def progress(as_json: bool) -> Callable[[str], None]:
     return say
 
 
-def _field_errors(errors: Any, path: str = "") -> list[dict[str, str]]:
-    """marshmallow's nested messages as (field path, message) pairs, e.g. validators.0.name."""
-    if isinstance(errors, dict):
-        return [
-            item
-            for key in sorted(errors, key=str)
-            for item in _field_errors(errors[key], f"{path}.{key}" if path else str(key))
-        ]
-    if isinstance(errors, list) and all(isinstance(e, str) for e in errors):
-        return [{"field": path, "message": " ".join(errors)}]
-    return [{"field": path, "message": str(errors)}]
-
-
 def _fail(as_json: bool, code: str, message: str, exit_code: int = 1, exc: Any = None) -> NoReturn:
-    fields = _field_errors(getattr(exc, "errors", None) or {})
+    fields = [
+        {"field": path, "message": text}
+        for path, text in field_errors(getattr(exc, "errors", None) or {})
+    ]
     if as_json:
         error: dict[str, Any] = {"code": code, "message": message}
         if fields:
@@ -156,17 +153,22 @@ def node_option(f: F) -> F:
     )(f)
 
 
-def keystore_options(f: F) -> F:
-    f = click.option(
-        "--passphrase-file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Read the passphrase from FILE [default: $GRIDCHAIN_PASSPHRASE, else prompt].",
-    )(f)
+def keystore_option(f: F) -> F:
     return click.option(
         "--keystore",
         type=click.Path(file_okay=False, path_type=Path),
         help="Keystore directory [default: $GRIDCHAIN_KEYSTORE, else ~/.gridchain/keys].",
     )(f)
+
+
+def keystore_options(f: F) -> F:
+    """--keystore and --passphrase-file, for commands that unlock a key."""
+    f = click.option(
+        "--passphrase-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Read the passphrase from FILE [default: $GRIDCHAIN_PASSPHRASE, else prompt].",
+    )(f)
+    return keystore_option(f)
 
 
 def home_option(f: F) -> F:
@@ -183,6 +185,17 @@ def node_client(node_url: str | None, timeout: float = 10.0) -> NodeClient:
     return NodeClient(node_url or default_devnet_url() or DEFAULT_NODE_URL, timeout)
 
 
+T = TypeVar("T")
+
+
+def answer_field(view: dict[str, Any], name: str, kind: type[T]) -> T:
+    """A field the CLI relies on; a node answering without it gets a clear error."""
+    value = view.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ApiError("bad_response", f"the node's answer has no valid {name!r}: {value!r}")
+    return value
+
+
 def open_keystore(directory: Path | None) -> Keystore:
     return Keystore(directory or default_keystore_dir())
 
@@ -190,8 +203,15 @@ def open_keystore(directory: Path | None) -> Keystore:
 # The root
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("gridchain")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree
+        return "0.1.0+source"
+
+
 @click.group(cls=GridchainGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="gridchain", message="%(prog)s %(version)s")
+@click.version_option(version=_version(), message="%(prog)s %(version)s")
 def cli() -> None:
     """gridchain: a permissioned proof-of-stake chain for IT infrastructure."""
 
@@ -230,11 +250,7 @@ def keys_new(name: str, keystore: Path | None, passphrase_file: Path | None, as_
 
 
 @keys.command("list")
-@click.option(
-    "--keystore",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Keystore directory [default: $GRIDCHAIN_KEYSTORE, else ~/.gridchain/keys].",
-)
+@keystore_option
 @json_option
 def keys_list(keystore: Path | None, as_json: bool) -> None:
     """List the keys: names, addresses and public keys (no passphrase needed)."""
@@ -250,11 +266,7 @@ def keys_list(keystore: Path | None, as_json: bool) -> None:
 
 @keys.command("show")
 @click.argument("name")
-@click.option(
-    "--keystore",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Keystore directory [default: $GRIDCHAIN_KEYSTORE, else ~/.gridchain/keys].",
-)
+@keystore_option
 @json_option
 def keys_show(name: str, keystore: Path | None, as_json: bool) -> None:
     """Show the address and public key of key NAME."""
@@ -514,17 +526,17 @@ class InitResult:
 
 
 def init_home(home: Home, genesis_file: Path, api_port: int | None = None) -> InitResult:
-    """Prepare a node home; safe to repeat, and it never replaces a key or a different genesis."""
+    """Prepare a node home; safe to repeat. It never replaces a key, nor the genesis of a chain
+    that already has data."""
     state = load_genesis_file(genesis_file)
-    if home.genesis_file.exists():
-        existing = load_genesis_file(home.genesis_file)
-        if genesis_hash(existing) != genesis_hash(state):
+    current = load_genesis_file(home.genesis_file) if home.genesis_file.exists() else None
+    if current is None or genesis_hash(current) != genesis_hash(state):
+        if home.db_path.exists():
             raise CliError(
-                f"{home.root} already holds a different genesis ({home.genesis_file}); "
-                "use a new --home",
+                f"{home.root} already holds chain data of a different genesis "
+                f"({home.genesis_file}); use a new --home",
                 "genesis_mismatch",
             )
-    else:
         write_file_atomically(home.genesis_file, genesis_file.read_text())
     created = not home.validator_key_file.exists()
     if created:
@@ -689,14 +701,14 @@ def tx_transfer(
 ) -> None:
     """Send AMOUNT base units from key KEY to ADDR."""
     to = parse_address(recipient)
+    client = node_client(node_url)
     store = open_keystore(keystore)
     info = store.show(sender)
-    client = node_client(node_url)
-    chain_id = str(client.status()["chain_id"])
-    key = store.load(sender, read_passphrase(passphrase_file))
+    key = store.load(sender, read_passphrase(passphrase_file))  # local checks before the network
     from_address = parse_address(info.address)
+    chain_id = answer_field(client.status(), "chain_id", str)
     if nonce is None:
-        nonce = int(client.account(info.address)["nonce"])
+        nonce = answer_field(client.account(info.address), "next_nonce", int)
     signed = sign_tx(TxBody(chain_id, from_address, nonce, fee, Transfer(to, amount)), [key])
     answer = client.submit_tx(signed.encoded)
     tx_id = str(answer.get("id", signed.id.hex()))
@@ -768,7 +780,7 @@ def query_account(address: str, verify: bool, node_url: str | None, as_json: boo
     ]
     result = dict(view)
     if verify:
-        block = client.block(int(view.get("height", -1)))
+        block = client.block(answer_field(view, "height", int))
         proven = verify_account(str(parsed), view, block)
         result["verified"] = {
             "height": proven.height,
@@ -877,3 +889,62 @@ def status(node_url: str | None, as_json: bool) -> None:
 cli.add_command(devnet)
 
 __all__ = ["CliError", "cli", "emit", "init_home", "main"]
+
+
+# Benchmarks
+
+
+@cli.group()
+def bench() -> None:
+    """Measure throughput on this machine (figures go to docs/benchmarks.md)."""
+
+
+@bench.command("chain")
+@click.option("--txs", type=click.IntRange(1000, 10_000_000), default=40_000, show_default=True)
+@click.option("--accounts", type=click.IntRange(1), default=10_000, show_default=True)
+@click.option("--block-size", type=click.IntRange(1, 100_000), default=5_000, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 64),
+    default=2,
+    show_default=True,
+    help="Signature-checking processes (0: check in the main process).",
+)
+@json_option
+def bench_chain_command(
+    txs: int, accounts: int, block_size: int, workers: int, as_json: bool
+) -> None:
+    """Signed transfers decoded, verified, applied and committed to LevelDB per second."""
+    from node.bench import bench_chain
+
+    result = bench_chain(txs, accounts, block_size, workers, progress(as_json)).to_json()
+    rates = result["tx_per_s"]
+    emit(
+        as_json,
+        result,
+        [
+            f"{txs} transfers from {accounts} accounts, blocks of {block_size}, "
+            f"{workers} verify workers",
+            f"end to end: {rates['end_to_end']:,} tx/s (wall {result['seconds']['wall']} s)",
+            f"stages: decode {rates['decode']:,}/s, apply+state root "
+            f"{rates['apply_and_state_root']:,}/s, commit {rates['commit']:,}/s, "
+            f"waiting for signatures {result['seconds']['verify_wait']} s",
+        ],
+    )
+
+
+@bench.command("smt")
+@click.option("--keys", type=click.IntRange(1000), default=100_000, show_default=True)
+@click.option("--batch", type=click.IntRange(100), default=10_000, show_default=True)
+@json_option
+def bench_smt_command(keys: int, batch: int, as_json: bool) -> None:
+    """State-root updates per second on a LevelDB-backed sparse Merkle tree."""
+    from node.bench import bench_smt
+
+    result = bench_smt(keys, batch, progress(as_json))
+    emit(
+        as_json,
+        result,
+        f"{result['updates_per_s']:,} state-root updates/s "
+        f"(batches of {batch} into a tree of {keys} keys)",
+    )

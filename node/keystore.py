@@ -8,6 +8,7 @@ and written atomically, so a crash never leaves a half-written key.
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,11 @@ def read_passphrase(passphrase_file: Path | None, *, confirm: bool = False) -> s
     env = os.environ.get(PASSPHRASE_ENV)
     if env is not None:
         return env
+    if not sys.stdin.isatty():
+        raise NoPassphrase(
+            f"no passphrase given and no terminal to ask on: use --passphrase-file or set "
+            f"{PASSPHRASE_ENV}"
+        )
     try:
         passphrase: str = click.prompt(
             "Passphrase", hide_input=True, confirmation_prompt=confirm, err=True

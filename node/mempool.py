@@ -69,6 +69,11 @@ class Mempool:
     def __contains__(self, tx_id: bytes) -> bool:
         return tx_id in self._by_id
 
+    def pending_count(self, address: Address) -> int:
+        """How many of the sender's transactions wait; its next nonce is the account's plus this."""
+        sender = self._senders.get(address)
+        return 0 if sender is None else len(sender.entries)
+
     def get(self, tx_id: bytes) -> SignedTx | None:
         entry = self._by_id.get(tx_id)
         return None if entry is None else entry.tx

@@ -159,6 +159,10 @@ def openapi_spec(version: str) -> dict[str, Any]:
                         "exists": {"type": "boolean"},
                         "balance": {"type": "integer"},
                         "nonce": {"type": "integer"},
+                        "next_nonce": {
+                            "type": "integer",
+                            "description": "nonce for the next transaction, counting pending ones",
+                        },
                         "policy": {"type": ["object", "null"]},
                         "height": {"type": "integer"},
                         "block_hash": HEX,

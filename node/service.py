@@ -74,6 +74,12 @@ class Node:
     def account(self, address: Address) -> Account | None:
         return read_account(self.view, address)
 
+    def next_nonce(self, address: Address) -> int:
+        """The nonce a new transaction from `address` should carry, counting pending ones."""
+        account = self.account(address)
+        committed = 0 if account is None else account.nonce
+        return committed + self.mempool.pending_count(address)
+
     def admit(self, tx: SignedTx) -> None:
         """Admit a transaction whose signatures are already verified, or raise why not."""
         check_chain(tx, self.chain_id)

@@ -200,7 +200,9 @@ REJECTED = [
 ]
 
 
-@pytest.mark.parametrize(("hex_data", "pattern"), [c[1:] for c in REJECTED], ids=[c[0] for c in REJECTED])
+@pytest.mark.parametrize(
+    ("hex_data", "pattern"), [c[1:] for c in REJECTED], ids=[c[0] for c in REJECTED]
+)
 def test_decode_rejects(hex_data: str, pattern: str) -> None:
     with pytest.raises(EncodingError, match=pattern):
         decode(bytes.fromhex(hex_data))

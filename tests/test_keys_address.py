@@ -33,7 +33,10 @@ from chain.keys import (
 )
 
 # Minimal argon2id cost: key files in tests must be fast; the format is the same.
-FAST = {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN, "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN}
+FAST = {
+    "opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN,
+    "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN,
+}
 
 ALICE = keypair_from_seed(hash32(b"keys/alice"))
 BOB = keypair_from_seed(hash32(b"keys/bob"))
@@ -224,8 +227,8 @@ ADDRESS = key_address(ALICE.public_key)
 def test_key_address_shape() -> None:
     assert ADDRESS.type == AddressType.KEY
     assert len(ADDRESS.raw) == RAW_SIZE
-    assert ADDRESS == key_address(ALICE.public_key)
-    assert ADDRESS != key_address(BOB.public_key)
+    assert key_address(ALICE.public_key) == ADDRESS
+    assert key_address(BOB.public_key) != ADDRESS
 
 
 def test_address_text_round_trip() -> None:
