@@ -78,6 +78,8 @@ def expect_map(value: Any, what: str, keys: tuple[str, ...]) -> dict[str, Any]:
     """A map with exactly `keys`: unknown or missing fields are both errors."""
     if not isinstance(value, dict):
         raise EncodingError(f"{what} must be a map")
+    if not all(type(key) is str for key in value):
+        raise EncodingError(f"{what} has a key that is not text")
     if sorted(value) != sorted(keys):
         raise EncodingError(f"{what} must have fields {sorted(keys)}, got {sorted(value)}")
     return value

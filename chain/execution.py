@@ -19,7 +19,7 @@ from chain.errors import (
     UnknownAccount,
 )
 from chain.params import ChainParams
-from chain.policy import require_satisfied
+from chain.policy import require_change_satisfied, require_satisfied
 from chain.state import MAX_BALANCE, Account, Overlay
 from chain.transactions import (
     CreateMultisig,
@@ -79,9 +79,10 @@ def check_authorized(tx: SignedTx, account: Account) -> None:
         return
     if account.policy is None:
         raise PolicyNotSatisfied("multisig account has no policy")
-    require_satisfied(account.policy, tx.signers)
     if isinstance(tx.body.payload, UpdateMultisig):
-        require_satisfied(tx.body.payload.policy, tx.signers)
+        require_change_satisfied(account.policy, tx.body.payload.policy, tx.signers)
+    else:
+        require_satisfied(account.policy, tx.signers)
 
 
 def check_funds(tx: SignedTx, account: Account) -> None:

@@ -102,9 +102,12 @@ def decrypt_seed(keyfile: dict[str, Any], passphrase: str) -> bytes:
         expected_public = bytes.fromhex(keyfile["public_key"])
     except (KeyError, TypeError, ValueError) as exc:
         raise KeyFileError(f"key file is malformed: {exc}") from None
-    box_key = nacl.pwhash.argon2id.kdf(
-        nacl.secret.SecretBox.KEY_SIZE, passphrase.encode(), salt, opslimit, memlimit
-    )
+    try:
+        box_key = nacl.pwhash.argon2id.kdf(
+            nacl.secret.SecretBox.KEY_SIZE, passphrase.encode(), salt, opslimit, memlimit
+        )
+    except (ValueError, TypeError, nacl.exceptions.CryptoError) as exc:
+        raise KeyFileError(f"key file has bad key-derivation parameters: {exc}") from None
     try:
         seed = bytes(nacl.secret.SecretBox(box_key).decrypt(sealed))
     except nacl.exceptions.CryptoError:

@@ -65,13 +65,33 @@ def make_policy(signers: Iterable[Signer], threshold: int) -> Policy:
     return policy
 
 
+def require_signers_known(signed_by: Iterable[bytes], *policies: Policy) -> None:
+    """A signature from a key that no policy in play lists is refused, never ignored."""
+    known = {s.public_key for policy in policies for s in policy.signers}
+    for key in signed_by:
+        if key not in known:
+            raise PolicyNotSatisfied(f"{key.hex()} is not a signer of this policy")
+
+
 def require_satisfied(policy: Policy, signed_by: Iterable[bytes]) -> None:
     """Raise PolicyNotSatisfied unless the (already verified) signers satisfy `policy`."""
+    signed_by = list(signed_by)
+    require_signers_known(signed_by, policy)
+    _require_weight(policy, signed_by)
+
+
+def require_change_satisfied(old: Policy, new: Policy, signed_by: Iterable[bytes]) -> None:
+    """A policy change needs both policies satisfied, each by its own signers among those
+    who signed; a key in neither policy is refused."""
+    signed_by = list(signed_by)
+    require_signers_known(signed_by, old, new)
+    _require_weight(old, signed_by)
+    _require_weight(new, signed_by)
+
+
+def _require_weight(policy: Policy, signed_by: list[bytes]) -> None:
     by_key = {s.public_key: s for s in policy.signers}
-    present = list(signed_by)
-    for key in present:
-        if key not in by_key:
-            raise PolicyNotSatisfied(f"{key.hex()} is not a signer of this policy")
+    present = [key for key in signed_by if key in by_key]
     missing = [
         s.public_key.hex() for s in policy.signers if s.required and s.public_key not in present
     ]

@@ -150,6 +150,8 @@ class ChainStore(_Reads):
         expected = 0 if head is None else head.height + 1
         if block.height != expected:
             raise StoreError(f"block {block.height} does not follow the stored head {expected - 1}")
+        if head is not None and block.header.prev_hash != head.block_hash:
+            raise StoreError(f"block {block.height} is not a child of the stored head")
         header = block.header
         with self._db.write_batch(transaction=True, sync=True) as batch:
             if genesis_hash is not None:

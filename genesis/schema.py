@@ -5,7 +5,7 @@ raises GenesisFileError listing every field that is wrong, by path.
 """
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from chain.policy import MAX_SIGNERS, MAX_WEIGHT, Signer, make_policy
 from chain.transactions import MAX_AMOUNT
 from chain.validators import MAX_BLOCKSTAKE, MAX_VALIDATORS, Validator, make_validator_set
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HEX64 = validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lowercase hex characters")
 
 
@@ -56,7 +57,13 @@ class BalanceSchema(StrictSchema):
 
 
 class ValidatorSchema(StrictSchema):
-    name = fields.String(required=True, validate=validate.Length(1, 64))
+    name = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}\Z",
+            error="must be 1-64 ASCII letters, digits, spaces, '.', '_' or '-'",
+        ),
+    )
     public_key = fields.String(required=True, validate=HEX64)
     blockstake = fields.Integer(
         required=True, strict=True, validate=validate.Range(1, MAX_BLOCKSTAKE)
@@ -88,7 +95,7 @@ class GenesisSchema(StrictSchema):
     chain_id = fields.String(
         required=True,
         validate=validate.Regexp(
-            r"^[a-z0-9][a-z0-9._-]{0,63}$",
+            r"^[a-z0-9][a-z0-9._-]{0,63}\Z",
             error="must be 1-64 characters of a-z, 0-9, '.', '_' or '-'",
         ),
     )
@@ -123,7 +130,7 @@ class GenesisSchema(StrictSchema):
             )
         except ChainError as exc:
             raise ValidationError(exc.message, "council") from None
-        genesis_ms = int(data["genesis_time"].timestamp() * 1000)
+        genesis_ms = (data["genesis_time"] - EPOCH) // timedelta(milliseconds=1)
         if genesis_ms < 0:
             raise ValidationError("must not be before 1970", "genesis_time")
         gen = GenesisState(

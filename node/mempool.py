@@ -128,6 +128,8 @@ class Mempool:
             )
         if sender.spend - old.tx.spend + tx.spend > account.balance:
             raise InsufficientBalance("balance does not cover the pending spend with this fee")
+        if self.bytes - old.size + size > self.max_bytes:
+            raise MempoolFull(f"mempool holds {self.bytes} bytes; the replacement does not fit")
         del self._by_id[old.tx.id]
         entry = _Entry(tx, next(self._seq), size)
         sender.entries[position] = entry

@@ -419,12 +419,6 @@ def test_update_multisig_satisfying_both_policies(node: Node) -> None:
     assert result.block.txs == (new_way,)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: chain/execution.py check_authorized runs require_satisfied(old) and "
-    "require_satisfied(new) on ALL signers, and require_satisfied refuses any key not in the "
-    "policy, so an update signed by old AND incoming signers is always refused",
-)
 def test_update_multisig_signed_by_old_and_incoming_signers(node: Node) -> None:
     ms = create_multisig(node)
     # Rotate Carol out and Dave in; Dave must consent (required), as must two old signers.
@@ -704,11 +698,6 @@ def test_commit_block_refuses_a_block_that_does_not_follow_the_head(node: Node) 
     assert node.store.head() == head
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: chain/store.py commit_block checks only the height against the head, not that "
-    "prev_hash is the head's hash, so a block on another parent is stored as the new head",
-)
 def test_commit_block_refuses_a_block_on_another_parent(node: Node) -> None:
     result, _ = node.build([transfer(ALICE, addr(DAVE), 10, 0)])
     stranger = _rebuild(result.block, prev_hash=hash32(b"another parent"))

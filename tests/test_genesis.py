@@ -261,26 +261,36 @@ def test_document_that_is_not_an_object(document: Any) -> None:
         parse_genesis(document)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: genesis/schema.py chain_id Regexp uses '$', which matches before a trailing "
-    "newline, so 'chain\\n' (and 64 chars + '\\n', 65 bytes > MAX_CHAIN_ID) is accepted",
-)
 @pytest.mark.parametrize("chain_id", ["gridchain\n", "a" * 64 + "\n"], ids=["short", "64 chars"])
 def test_chain_id_with_trailing_newline_is_refused(chain_id: str) -> None:
     with pytest.raises(GenesisFileError, match="chain_id"):
         parse_genesis(mutate("chain_id", chain_id))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: genesis/schema.py ValidatorSchema.name allows 64 characters, but the chain "
-    "stores names of at most 64 BYTES (chain/validators.py validator_set_from_value), so a "
-    "genesis with a non-ASCII 64-character name parses but no block can be built on it",
-)
 def test_validator_name_longer_than_64_bytes_is_refused() -> None:
     with pytest.raises(GenesisFileError, match=r"validators\.0\.name"):
         parse_genesis(mutate("validators.0.name", "é" * 64))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected_ms"),
+    [
+        ("2026-01-01T12:30:00.250Z", 1_767_270_600_250),
+        ("1970-01-01T00:00:00Z", 0),
+        ("1970-01-01T00:00:00.001Z", 1),
+        ("2026-01-01T12:30:00.999999Z", 1_767_270_600_999),  # truncated to the millisecond
+    ],
+)
+def test_genesis_time_in_milliseconds(text: str, expected_ms: int) -> None:
+    assert parse_genesis(mutate("genesis_time", text)).genesis_time_ms == expected_ms
+
+
+@pytest.mark.parametrize(
+    ("text", "expected_ms"),
+    [("1970-01-01T00:00:01.001Z", 1_001), ("2526-06-01T00:42:50.266Z", 17_558_728_970_266)],
+)
+def test_genesis_time_is_exact_to_the_millisecond(text: str, expected_ms: int) -> None:
+    assert parse_genesis(mutate("genesis_time", text)).genesis_time_ms == expected_ms
 
 
 def test_validator_name_of_64_ascii_characters_is_fine(tmp_path: Path) -> None:

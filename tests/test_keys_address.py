@@ -196,11 +196,6 @@ def test_tampered_key_file_is_refused(keyfile: dict[str, Any], tamper: Any) -> N
         decrypt_seed(tampered, "correct horse")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: chain/keys.py decrypt_seed calls argon2id.kdf outside its try block, so a "
-    "tampered salt length / opslimit / memlimit raises nacl ValueError, not KeyFileError",
-)
 @pytest.mark.parametrize(
     "change",
     [{"salt": "00" * 8}, {"opslimit": 0}, {"memlimit": 0}],

@@ -283,11 +283,6 @@ def test_replace_must_still_be_affordable() -> None:
     assert mempool.bytes == sum(len(t.encoded) for t in mempool.select(10))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: node/mempool.py _replace never checks max_bytes, so a larger replacement "
-    "grows mempool.bytes past the limit",
-)
 def test_replacement_respects_max_bytes() -> None:
     small = tx(ALICE, 0, fee=10)
     mempool = pool(max_bytes=len(small.encoded))

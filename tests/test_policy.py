@@ -229,11 +229,6 @@ def test_malformed_values_raise_named_errors(value: Any, error: type, pattern: s
     ],
     ids=["int key", "bytes key"],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: chain/encoding.py expect_map compares sorted(value) with mixed key types, "
-    "so a map with a non-text key raises TypeError instead of EncodingError",
-)
 def test_non_text_keys_raise_encoding_error_not_type_error(value: Any) -> None:
     with pytest.raises(EncodingError):
         policy_from_value(value)
