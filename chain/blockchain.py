@@ -109,7 +109,10 @@ def validate_block(
     state = Overlay(reader)
     header = block.header
     check_header_links(parent, header, state, block)
-    (verify or _verify_serially)(block.txs)
+    try:
+        (verify or _verify_serially)(block.txs)
+    except ChainError as exc:
+        raise InvalidBlock(f"a transaction's signature is invalid: {exc.message}") from None
     env = env_for(header, state)
     receipts = []
     for index, tx in enumerate(block.txs):

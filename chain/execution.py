@@ -112,6 +112,13 @@ def check_transaction(env: BlockEnv, state: Overlay, tx: SignedTx) -> Account:
     return account
 
 
+def check_recipient(state: Overlay, address: Address) -> None:
+    """Credits may go to any key address, but to a multisig address only once its account
+    (and so its policy) exists: otherwise they would be stuck, or could squat the address."""
+    if address.type == AddressType.MULTISIG and state.account(address) is None:
+        raise InvalidTransaction(f"no multisig account exists at {address}")
+
+
 def credit(state: Overlay, address: Address, amount: int) -> None:
     account = state.account(address) or Account()
     if account.balance + amount > MAX_BALANCE:
@@ -129,6 +136,8 @@ def process_transaction(env: BlockEnv, state: Overlay, tx: SignedTx, index: int)
         if state.account(created) is not None:
             raise InvalidTransaction(f"account {created} already exists")
     recipient = payload.to if isinstance(payload, Transfer) else created
+    if isinstance(payload, Transfer):
+        check_recipient(state, payload.to)
     if recipient is not None:
         existing = state.account(recipient) or Account()
         amount = payload.amount if isinstance(payload, Transfer | CreateMultisig) else 0

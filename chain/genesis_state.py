@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain import smt
-from chain.address import Address, named_multisig_address
+from chain.address import Address, AddressType, named_multisig_address
 from chain.blocks import Header
 from chain.encoding import encode
 from chain.errors import ChainError
@@ -64,6 +64,9 @@ def genesis_writes(gen: GenesisState) -> dict[bytes, bytes]:
         raise InvalidGenesis("an address appears twice in the initial balances")
     if COUNCIL_ADDRESS in addresses:
         raise InvalidGenesis("the council account is created by genesis, not funded by balances")
+    for address in addresses:
+        if address.type != AddressType.KEY:
+            raise InvalidGenesis(f"genesis balance for {address}: only key addresses can be funded")
     total = sum(amount for _, amount in gen.balances)
     if total > MAX_BALANCE:
         raise InvalidGenesis(f"total supply {total} exceeds {MAX_BALANCE}")

@@ -20,6 +20,7 @@ SEED_SIZE = 32
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
 KEYFILE_VERSION = 1
+MAX_KDF_MEMORY = 1 << 30  # a tampered key file must not make us allocate without bound
 
 
 class KeyFileError(ChainError):
@@ -94,11 +95,15 @@ def encrypt_seed(
 def decrypt_seed(keyfile: dict[str, Any], passphrase: str) -> bytes:
     """Recover the seed; raises WrongPassphrase or KeyFileError, never returns a wrong key."""
     try:
-        if keyfile["version"] != KEYFILE_VERSION or keyfile["kdf"] != "argon2id":
+        if keyfile["version"] != KEYFILE_VERSION:
             raise KeyFileError(f"unsupported key file version {keyfile['version']!r}")
+        if keyfile["kdf"] != "argon2id":
+            raise KeyFileError(f"unsupported key derivation {keyfile['kdf']!r}")
         salt = bytes.fromhex(keyfile["salt"])
         sealed = bytes.fromhex(keyfile["ciphertext"])
         opslimit, memlimit = int(keyfile["opslimit"]), int(keyfile["memlimit"])
+        if opslimit > nacl.pwhash.argon2id.OPSLIMIT_SENSITIVE or memlimit > MAX_KDF_MEMORY:
+            raise KeyFileError("key file asks for more key-derivation work than allowed")
         expected_public = bytes.fromhex(keyfile["public_key"])
     except (KeyError, TypeError, ValueError) as exc:
         raise KeyFileError(f"key file is malformed: {exc}") from None

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.encoding import encode, expect_bytes, expect_int, expect_list, expect_text
-from chain.errors import ChainError
+from chain.errors import ChainError, EncodingError
 from chain.hashing import tagged_hash
 from chain.keys import PUBLIC_KEY_SIZE
 
@@ -67,6 +67,8 @@ def validator_set_from_value(value: Any) -> ValidatorSet:
     validators = []
     for i, item in enumerate(expect_list(value, "validators", MAX_VALIDATORS)):
         entry = expect_list(item, f"validator {i}", 3)
+        if len(entry) != 3:
+            raise EncodingError(f"validator {i} must be [public_key, blockstake, name]")
         validators.append(
             Validator(
                 expect_bytes(entry[0], f"validator {i} key", PUBLIC_KEY_SIZE),

@@ -28,7 +28,7 @@ from chain.transactions import MAX_AMOUNT
 from chain.validators import MAX_BLOCKSTAKE, MAX_VALIDATORS, Validator, make_validator_set
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-HEX64 = validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lowercase hex characters")
+HEX64 = validate.Regexp(r"^[0-9a-f]{64}\Z", error="must be 64 lowercase hex characters")
 
 
 class GenesisFileError(ChainError):
@@ -86,7 +86,7 @@ class PolicySchema(StrictSchema):
 class ParamsSchema(StrictSchema):
     min_fee = fields.Integer(strict=True, validate=validate.Range(0, MAX_AMOUNT))
     max_block_txs = fields.Integer(strict=True, validate=validate.Range(1, 100_000))
-    max_block_bytes = fields.Integer(strict=True, validate=validate.Range(1024, 64 * 1024 * 1024))
+    max_block_bytes = fields.Integer(strict=True, validate=validate.Range(1024, 32 * 1024 * 1024))
     block_interval_ms = fields.Integer(strict=True, validate=validate.Range(50, 600_000))
     empty_block_interval_ms = fields.Integer(strict=True, validate=validate.Range(50, 3_600_000))
 

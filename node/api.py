@@ -100,9 +100,10 @@ async def read_json(request: web.Request, schema: Schema) -> dict[str, Any]:
 
 
 def _hex(text: str, what: str) -> bytes:
-    if len(text) % 2:
-        raise ChainError(f"{what} has an odd number of hex digits")
-    return bytes.fromhex(text)
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise ChainError(f"{what} is not hex") from None
 
 
 def not_found(message: str) -> web.Response:
@@ -150,6 +151,15 @@ async def get_tx(request: web.Request) -> web.Response:
     with node.store.snapshot() as snap:
         location = snap.tx_location(tx_id)
         if location is None:
+            rejected = node.rejected.get(tx_id)
+            if rejected is not None:
+                return web.json_response(
+                    {
+                        "id": tx_id.hex(),
+                        "status": "rejected",
+                        "error": {"code": rejected.code, "message": rejected.message},
+                    }
+                )
             if pending is None:
                 return not_found(f"transaction {tx_id.hex()} is unknown")
             return web.json_response(

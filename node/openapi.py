@@ -146,7 +146,8 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     "required": ["id", "status"],
                     "properties": {
                         "id": HEX,
-                        "status": {"enum": ["pending", "committed"]},
+                        "status": {"enum": ["pending", "committed", "rejected"]},
+                        "error": {"type": "object", "description": "why it was left out"},
                         "tx": obj,
                         "receipt": {"type": ["object", "null"]},
                         "block": {"type": ["object", "null"]},

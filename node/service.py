@@ -9,24 +9,34 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chain.address import Address
-from chain.blockchain import build_block, open_chain
+from chain.blockchain import Rejected, build_block, open_chain
 from chain.blocks import Commit, CommitSig, Header, VoteType, vote_sign_bytes
 from chain.errors import ChainError, EncodingError, InvalidSignature
+from chain.execution import check_recipient
 from chain.genesis_state import GenesisState, genesis_hash
 from chain.keys import KeyPair
-from chain.state import Account, read_account
+from chain.state import Account, Overlay, read_account
 from chain.store import ChainStore, Snapshot
-from chain.transactions import SignedTx, check_chain, check_shape, check_signatures, decode_tx
+from chain.transactions import (
+    SignedTx,
+    Transfer,
+    check_chain,
+    check_shape,
+    check_signatures,
+    decode_tx,
+)
 from node.config import ConfigError, NodeConfig
 from node.mempool import DuplicateTx, Mempool
 from node.metrics import NodeMetrics
 from node.verifier import SignatureVerifier
 
 log = logging.getLogger("gridchain.node")
+REJECTED_MEMORY = 10_000
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,8 @@ class Node:
         self.last_commit: Commit | None = store.commit_at(self.head.height)
         # Admission reads the state the mempool was last reconciled with.
         self.view: Snapshot = store.snapshot()
+        # Why recently admitted transactions were left out of a block, for GET /v1/txs/{id}.
+        self.rejected: OrderedDict[bytes, ChainError] = OrderedDict()
         self._tx_arrived = asyncio.Event()
         self._block_committed = asyncio.Condition()
         self._check_single_validator()
@@ -87,6 +99,8 @@ class Node:
         location = self.view.tx_location(tx.id)
         if location is not None:
             raise DuplicateTx(f"transaction {tx.id.hex()} is already in block {location[0]}")
+        if isinstance(tx.body.payload, Transfer):
+            check_recipient(Overlay(self.view), tx.body.payload.to)
         params = self.genesis.params
         self.mempool.add(tx, self.account(tx.body.sender), params.min_fee)
         self._tx_arrived.set()
@@ -110,7 +124,10 @@ class Node:
         decoded: list[SignedTx | ChainError] = []
         for data in items:
             try:
-                decoded.append(decode_tx(data))
+                tx = decode_tx(data)
+                check_chain(tx, self.chain_id)
+                check_shape(tx)
+                decoded.append(tx)
             except ChainError as exc:
                 decoded.append(exc)
         txs = [tx for tx in decoded if isinstance(tx, SignedTx)]
@@ -175,7 +192,7 @@ class Node:
             self.store.commit_block, block, commit, result.writes, result.new_nodes
         )
         self.head, self.last_commit = block.header, commit
-        self._reconcile_mempool(block.txs, [r.tx for r in rejected])
+        self._reconcile_mempool(block.txs, rejected)
         self.metrics.height.set(block.height)
         self.metrics.blocks.inc()
         self.metrics.txs_applied.inc(len(block.txs))
@@ -186,11 +203,21 @@ class Node:
             self._block_committed.notify_all()
         return block.header
 
-    def _reconcile_mempool(self, included: Sequence[SignedTx], rejected: list[SignedTx]) -> None:
+    def _remember_rejected(self, rejections: Sequence[Rejected]) -> None:
+        for r in rejections:
+            self.rejected[r.tx.id] = r.error
+        while len(self.rejected) > REJECTED_MEMORY:
+            self.rejected.popitem(last=False)
+
+    def _reconcile_mempool(
+        self, included: Sequence[SignedTx], rejections: Sequence[Rejected]
+    ) -> None:
+        rejected = [r.tx for r in rejections]
         old_view, self.view = self.view, self.store.snapshot()
         old_view.close()
         for tx in rejected:
             self.mempool.drop(tx)
+        self._remember_rejected(rejections)
         touched = {tx.body.sender for tx in included}
         self.mempool.update(self.account, touched)
         self._update_mempool_metrics()

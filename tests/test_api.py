@@ -8,9 +8,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from chain import smt
-from chain.address import key_address
+from chain.address import key_address, multisig_address
 from chain.hashing import hash32
 from chain.keys import KeyPair
+from chain.state import Account
 from chain.transactions import SignedTx, TxSignature
 from node.api import make_app
 from node.server import build_node
@@ -186,3 +187,35 @@ async def test_status_metrics_and_openapi(api: Any) -> None:
     assert spec["openapi"].startswith("3.")
     routes = {r.resource.canonical for r in client.server.app.router.routes()}  # type: ignore[union-attr]
     assert {p for p in spec["paths"]} <= routes
+
+
+async def test_non_hex_ids_are_client_errors(api: Any) -> None:
+    client, _, _ = api
+    for path in ("/v1/txs/" + "zz" * 32, "/v1/blocks/" + "zz" * 32):
+        response = await client.get(path)
+        body = await response.json()
+        assert response.status == 400 and "not hex" in body["error"]["message"], path
+
+
+async def test_credits_to_a_multisig_address_without_an_account_are_refused(api: Any) -> None:
+    client, node, th = api
+    squatted = multisig_address(th.alice_address, 5)
+    status, body = await submit(client, transfer(th.alice, squatted, 1, nonce=0))
+    assert status == 400 and body["error"]["code"] == "invalid_transaction"
+    assert "no multisig account" in body["error"]["message"]
+    await node.produce_block()
+    assert (await account(client, squatted))["exists"] is False
+
+
+async def test_a_transaction_left_out_of_a_block_reports_why(api: Any) -> None:
+    client, node, th = api
+    # Admission normally stops this; put it in the mempool as if bob's balance had been
+    # larger when it was admitted, so the block builder is the one that refuses it.
+    overspend = transfer(th.bob, th.alice_address, 5000, nonce=0)
+    node.mempool.add(overspend, Account(balance=10**6), min_fee=1)
+    header = await node.produce_block()
+    assert header.tx_count == 0
+    body = await (await client.get(f"/v1/txs/{overspend.id.hex()}")).json()
+    assert body["status"] == "rejected"
+    assert body["error"]["code"] == "insufficient_balance"
+    assert overspend.id not in node.mempool

@@ -5,7 +5,10 @@ at the end the whole database must replay from genesis under every rule, with ev
 record matching the head's state root.
 """
 
+import json
 import random
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -90,3 +93,12 @@ def test_sigkill_while_committing_loses_nothing_final(tmp_path: Path) -> None:
         store.close()
     assert report.height >= max(reported)
     assert report.transactions > 0
+
+    cli = subprocess.run(
+        [sys.executable, "-m", "node", "node", "verify", "--home", str(th.home.root), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["height"] == report.height

@@ -26,6 +26,7 @@ from chain.errors import (
     InsufficientBalance,
     InvalidBlock,
     InvalidSignature,
+    InvalidTransaction,
     PolicyNotSatisfied,
     StaleNonce,
     StoreError,
@@ -384,6 +385,25 @@ def test_multisig_spend_signed_by_an_outsider_is_refused(node: Node) -> None:
     _, rejected = node.produce([tx])
     assert [type(r.error) for r in rejected] == [PolicyNotSatisfied]
     assert "not a signer" in rejected[0].error.message
+
+
+def test_transfer_to_an_existing_multisig_account(node: Node) -> None:
+    ms = create_multisig(node)
+    _, rejected = node.produce([transfer(CAROL, ms, 250, 0)])
+    assert rejected == []
+    assert node.account(ms) == Account(5_000 + 250, 0, TWO_OF_THREE)
+
+
+def test_transfer_to_a_multisig_address_without_account_is_refused(node: Node) -> None:
+    """Credits there would be stuck (no policy), and would squat a future account's address."""
+    upcoming = multisig_address(addr(ALICE), 0)  # what Alice's next create would make
+    parent_root = node.head.state_root
+    squat = transfer(CAROL, upcoming, 1, 0)
+    result, rejected = node.produce([squat])
+    assert [(r.tx, type(r.error)) for r in rejected] == [(squat, InvalidTransaction)]
+    assert result.block.header.state_root == parent_root
+    assert node.account(upcoming) is None
+    assert create_multisig(node) == upcoming
 
 
 def test_update_multisig_signed_by_old_signers_only_is_refused(node: Node) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chain.address import key_address
+from chain.address import key_address, multisig_address
 from chain.blockchain import build_block, open_chain
 from chain.genesis_state import COUNCIL_ADDRESS, genesis_hash
 from chain.hashing import hash32
@@ -202,6 +202,14 @@ MISTAKES = [
     (
         "total supply too big",
         mutate("balances.1", {"address": BOB_ADDR, "amount": MAX_AMOUNT}),
+        "balances",
+    ),
+    (
+        "balance for a multisig address",
+        mutate(
+            "balances.1",
+            {"address": str(multisig_address(key_address(BOB.public_key), 0)), "amount": 1},
+        ),
         "balances",
     ),
     ("council threshold above weight", mutate("council.threshold", 4), "council"),

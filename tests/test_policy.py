@@ -18,6 +18,7 @@ from chain.policy import (
     policy_from_value,
     policy_to_json,
     policy_to_value,
+    require_change_satisfied,
     require_satisfied,
     validate_policy,
 )
@@ -232,3 +233,33 @@ def test_malformed_values_raise_named_errors(value: Any, error: type, pattern: s
 def test_non_text_keys_raise_encoding_error_not_type_error(value: Any) -> None:
     with pytest.raises(EncodingError):
         policy_from_value(value)
+
+
+# --- policy changes -----------------------------------------------------------------------------
+
+
+def changed(old: Policy, new: Policy, signers: list[bytes]) -> bool:
+    try:
+        require_change_satisfied(old, new, signers)
+    except PolicyNotSatisfied:
+        return False
+    return True
+
+
+def test_change_needs_old_and_new_policy_each_by_its_own_signers() -> None:
+    old = make_policy([Signer(k, 1) for k in (A, B, C)], 2)
+    # Rotate C out and D in; D must consent.
+    new = make_policy([Signer(A, 1), Signer(B, 1), Signer(D, 1, required=True)], 2)
+    assert changed(old, new, [A, B, D])
+    assert changed(old, new, [B, C, D])  # C counts for the old policy only
+    assert not changed(old, new, [A, B])  # D did not consent
+    assert not changed(old, new, [A, D])  # old policy has weight 1 of 2
+    assert not changed(old, new, [C, D])  # old: C alone; new: D alone
+    with pytest.raises(PolicyNotSatisfied, match="not a signer"):
+        require_change_satisfied(old, new, [A, B, D, OUTSIDER])
+
+
+def test_change_to_the_same_policy_is_the_plain_rule() -> None:
+    policy = make_policy([Signer(A, 1, required=True), Signer(B, 1), Signer(C, 1)], 2)
+    for signers in ([A], [B, C], [A, B], [A, C], [A, B, C]):
+        assert changed(policy, policy, signers) == satisfied(policy, signers)
