@@ -526,9 +526,12 @@ class InitResult:
         }
 
 
-def init_home(home: Home, genesis_file: Path, api_port: int | None = None) -> InitResult:
+def init_home(home: Home, genesis_file: Path | None, api_port: int | None = None) -> InitResult:
     """Prepare a node home; safe to repeat. It never replaces a key, nor the genesis of a chain
-    that already has data."""
+    that already has data. Without a genesis file it only makes the key and settings, so the
+    validator key can go into a genesis written afterwards."""
+    if genesis_file is None:
+        return _init_keys_only(home, api_port)
     state = load_genesis_file(genesis_file)
     current = load_genesis_file(home.genesis_file) if home.genesis_file.exists() else None
     if current is None or genesis_hash(current) != genesis_hash(state):
@@ -565,14 +568,25 @@ def node_group() -> None:
     """Set up and run a node."""
 
 
+def _init_keys_only(home: Home, api_port: int | None) -> InitResult:
+    created = not home.validator_key_file.exists()
+    key = generate_keypair() if created else load_validator_key(home)
+    if created:
+        write_validator_key(home, key)
+    config = load_config(home)
+    if api_port is not None:
+        config = replace(config, api_port=api_port)
+    write_config(home, config)
+    return InitResult(home.root, "", "", key.public_key.hex(), created, False, config.api_port)
+
+
 @node_group.command("init")
 @home_option
 @click.option(
     "--genesis",
     "genesis_file",
-    required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The chain's genesis file.",
+    help="The chain's genesis file (leave out to make only the validator key and settings).",
 )
 @click.option(
     "--api-port",
@@ -580,15 +594,18 @@ def node_group() -> None:
     help=f"API port [default: {DEFAULT_API_PORT}, or as already configured].",
 )
 @json_option
-def node_init(home: Path, genesis_file: Path, api_port: int | None, as_json: bool) -> None:
+def node_init(home: Path, genesis_file: Path | None, api_port: int | None, as_json: bool) -> None:
     """Create a node home: genesis, validator key (kept if present) and node.json."""
     result = init_home(Home(home), genesis_file, api_port)
+    chain = (
+        f"chain {result.chain_id}" if genesis_file else "no genesis yet (init again with --genesis)"
+    )
     lines = [
-        f"initialized {result.home} for chain {result.chain_id}",
+        f"initialized {result.home} for {chain}",
         f"validator key: {result.validator}" + (" (new)" if result.created_key else ""),
         f"API port:      {result.api_port}",
     ]
-    if not result.in_validator_set:
+    if genesis_file is not None and not result.in_validator_set:
         lines.append(
             "note: this key is not a validator in the genesis; add it with "
             f"`gridchain genesis new --validator {result.validator}:BLOCKSTAKE`"
