@@ -71,6 +71,17 @@ def decode(data: bytes, max_size: int = 1 << 20) -> Any:
     return value
 
 
+def decode_stored(data: bytes) -> Any:
+    """Decode a record this node wrote itself with `encode` (LevelDB checksums its blocks):
+    types are still checked, the canonical re-encoding is skipped because it cannot differ."""
+    try:
+        value = cbor2.loads(data, allow_indefinite=False, max_depth=MAX_DEPTH + 1)
+    except Exception as exc:
+        raise EncodingError(f"stored record is not valid CBOR: {exc}") from None
+    _check(value, 0)
+    return value
+
+
 # Typed field readers for decoders: each names the field that is wrong.
 
 

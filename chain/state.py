@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chain.address import Address
-from chain.encoding import decode, encode, expect_int, expect_list, expect_map
+from chain.encoding import decode, decode_stored, encode, expect_int, expect_list, expect_map
 from chain.hashing import hash32, tagged_hash
 from chain.params import ChainParams, params_from_value, params_to_value
 from chain.policy import Policy, policy_from_value, policy_to_json, policy_to_value
@@ -40,7 +40,7 @@ def encode_account(account: Account) -> bytes:
 
 
 def decode_account(data: bytes) -> Account:
-    f = expect_map(decode(data), "account", ("balance", "nonce", "policy"))
+    f = expect_map(decode_stored(data), "account", ("balance", "nonce", "policy"))
     policies = expect_list(f["policy"], "account policy", 1)
     return Account(
         balance=expect_int(f["balance"], "balance", 0, MAX_BALANCE),

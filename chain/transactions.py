@@ -185,7 +185,20 @@ def decode_tx(data: bytes) -> SignedTx:
         )
     tx = SignedTx(body_from_value(fields["body"]), tuple(signatures))
     tx.__dict__["encoded"] = data  # already canonical: decode() checked it
+    tx.__dict__["id"] = tagged_hash(b"gc/tx", _body_bytes(data, fields["signatures"]))
     return tx
+
+
+_BODY_PREFIX = b"\xa2\x64body"  # map of 2, then the text key "body" (canonical: it sorts first)
+
+
+def _body_bytes(data: bytes, signatures: list[Any]) -> bytes:
+    """The body's canonical bytes, cut out of the (canonical) transaction rather than encoded
+    again: the transaction is the map header, "body", the body, "signatures", the list."""
+    suffix = b"\x6asignatures" + encode(signatures)
+    if not data.startswith(_BODY_PREFIX) or not data.endswith(suffix):
+        raise EncodingError("transaction fields are not in canonical order")
+    return data[len(_BODY_PREFIX) : len(data) - len(suffix)]
 
 
 # Building and signing
