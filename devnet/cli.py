@@ -4,24 +4,15 @@ node/cli.py adds this group to the `gridchain` command; its root group renders t
 raised here (DevnetError and the chain's own) as clean messages or JSON.
 """
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
 from devnet import network
+from node.output import emit, json_option, progress
 
 DIR_HELP = "The devnet's directory."
-
-
-def _emit(as_json: bool, data: Any, lines: list[str]) -> None:
-    click.echo(json.dumps(data, indent=2) if as_json else "\n".join(lines))
-
-
-def _progress(as_json: bool) -> network.Progress:
-    """Progress lines go to stderr and are silent with --json, so stdout stays parseable."""
-    return network.quiet if as_json else lambda message: click.echo(message, err=True)
 
 
 def dir_option(f: Any) -> Any:
@@ -33,10 +24,6 @@ def dir_option(f: Any) -> Any:
         type=click.Path(file_okay=False, path_type=Path),
         help=DIR_HELP,
     )(f)
-
-
-def json_option(f: Any) -> Any:
-    return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")(f)
 
 
 @click.group()
@@ -63,7 +50,7 @@ def devnet() -> None:
 @json_option
 def up(directory: Path, validators: int, base_port: int, as_json: bool) -> None:
     """Create the devnet on first use, then start its nodes (reusing keys and chain data)."""
-    result = network.up(directory, validators, base_port, _progress(as_json))
+    result = network.up(directory, validators, base_port, progress(as_json))
     net = result.devnet
     first = net.nodes[0]
     keystore = net.keystore
@@ -90,7 +77,7 @@ def up(directory: Path, validators: int, base_port: int, as_json: bool) -> None:
         "  gridchain devnet down"
         + ("" if net.directory == network.DEFAULT_DIR.absolute() else f" --dir {net.directory}"),
     ]
-    _emit(as_json, data, lines)
+    emit(as_json, data, lines)
 
 
 @devnet.command("down")
@@ -99,7 +86,7 @@ def up(directory: Path, validators: int, base_port: int, as_json: bool) -> None:
 @json_option
 def down(directory: Path, purge: bool, as_json: bool) -> None:
     """Stop the devnet's nodes (SIGTERM, then SIGKILL after 15 s)."""
-    result = network.down(directory, purge, _progress(as_json))
+    result = network.down(directory, purge, progress(as_json))
     lines = [f"stopped {', '.join(result.stopped)}" if result.stopped else "no node was running"]
     if result.killed:
         lines.append(f"killed {', '.join(result.killed)} (did not stop in time)")
@@ -111,7 +98,7 @@ def down(directory: Path, purge: bool, as_json: bool) -> None:
         "killed": result.killed,
         "purged": result.purged,
     }
-    _emit(as_json, data, lines)
+    emit(as_json, data, lines)
 
 
 @devnet.command("status")
@@ -130,4 +117,4 @@ def status(directory: Path, as_json: bool) -> None:
             state = f"running (pid {n.pid}), height {n.height}, block {n.block_hash}"
         lines.append(f"  {n.name}: {state}; API {n.api}")
     data = {**net.to_json(), "nodes": [n.to_json() for n in nodes]}
-    _emit(as_json, data, lines)
+    emit(as_json, data, lines)

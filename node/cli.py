@@ -44,6 +44,7 @@ from node.config import (
     write_validator_key,
 )
 from node.keystore import Keystore, default_keystore_dir, read_passphrase
+from node.output import emit, json_option, progress
 
 DEFAULT_NODE_URL = f"http://127.0.0.1:{DEFAULT_API_PORT}"
 NODE_ENV = "GRIDCHAIN_NODE"
@@ -60,24 +61,6 @@ class CliError(ChainError):
 
 
 # Output and errors
-
-
-def emit(as_json: bool, data: Any, text: str | Sequence[str]) -> None:
-    """Print `data` as JSON or `text` for people; one place decides the format."""
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-    else:
-        click.echo(text if isinstance(text, str) else "\n".join(text))
-
-
-def progress(as_json: bool) -> Callable[[str], None]:
-    """Progress lines go to stderr, and not at all with --json, so stdout stays parseable."""
-
-    def say(message: str) -> None:
-        if not as_json:
-            click.echo(message, err=True)
-
-    return say
 
 
 def _fail(as_json: bool, code: str, message: str, exit_code: int = 1, exc: Any = None) -> NoReturn:
@@ -137,10 +120,6 @@ class GridchainGroup(click.Group):
 
 
 # Shared options
-
-
-def json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")(f)
 
 
 def node_option(f: F) -> F:
