@@ -91,6 +91,7 @@ def test_transfer_with_the_cli_lands_and_its_proof_verifies(devnet: Any) -> None
     block = as_json(gridchain("query", "block", str(height), "--json", env=env))
     assert sent["id"] in [t["id"] for t in block["txs"]]
 
+    mistyped = bob[:-1] + ("1" if bob.endswith("0") else "0")  # one character off
     # An over-spend is refused with a clear error and changes nothing.
     alice_before = as_json(gridchain("query", "account", alice, "--json", env=env))
     refused = gridchain(
@@ -114,7 +115,7 @@ def test_transfer_with_the_cli_lands_and_its_proof_verifies(devnet: Any) -> None
         "--from",
         "alice",
         "--to",
-        bob[:-1] + "0",
+        mistyped,
         "--amount",
         "1",
         env=env,
