@@ -112,6 +112,14 @@ def check_transaction(env: BlockEnv, state: Overlay, tx: SignedTx) -> Account:
     return account
 
 
+def created_address(tx: SignedTx) -> Address | None:
+    """The account a transaction creates, if any (what its receipt reports)."""
+    body = tx.body
+    if isinstance(body.payload, CreateMultisig):
+        return multisig_address(body.sender, body.nonce)
+    return None
+
+
 def check_recipient(state: Overlay, address: Address) -> None:
     """Credits may go to any key address, but to a multisig address only once its account
     (and so its policy) exists: otherwise they would be stuck, or could squat the address."""
@@ -130,11 +138,9 @@ def process_transaction(env: BlockEnv, state: Overlay, tx: SignedTx, index: int)
     """Apply one transaction whose signatures are already verified, or raise and change nothing."""
     account = check_transaction(env, state, tx)
     body, payload = tx.body, tx.body.payload
-    created = None
-    if isinstance(payload, CreateMultisig):
-        created = multisig_address(body.sender, body.nonce)
-        if state.account(created) is not None:
-            raise InvalidTransaction(f"account {created} already exists")
+    created = created_address(tx)
+    if created is not None and state.account(created) is not None:
+        raise InvalidTransaction(f"account {created} already exists")
     recipient = payload.to if isinstance(payload, Transfer) else created
     if isinstance(payload, Transfer):
         check_recipient(state, payload.to)

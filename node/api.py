@@ -17,13 +17,13 @@ from aiohttp import web
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from chain import smt
-from chain.address import multisig_address, parse_address
+from chain.address import parse_address
 from chain.blocks import Block, commit_to_json, header_to_json
 from chain.errors import ChainError
-from chain.execution import Receipt, receipt_to_json
+from chain.execution import Receipt, created_address, receipt_to_json
 from chain.state import Account, account_key, account_to_json, decode_account
 from chain.store import Snapshot
-from chain.transactions import MAX_TX_SIZE, CreateMultisig, tx_to_json
+from chain.transactions import MAX_TX_SIZE, tx_to_json
 from genesis.schema import flatten_errors
 from node.openapi import openapi_spec
 from node.service import Node
@@ -175,12 +175,7 @@ async def get_tx(request: web.Request) -> web.Response:
         block = snap.block_at(height)
     assert block is not None
     tx = block.txs[index]
-    created = (
-        multisig_address(tx.body.sender, tx.body.nonce)
-        if isinstance(tx.body.payload, CreateMultisig)
-        else None
-    )
-    receipt = Receipt(tx.id, height, index, tx.body.fee, created)
+    receipt = Receipt(tx.id, height, index, tx.body.fee, created_address(tx))
     return web.json_response(
         {
             "id": tx_id.hex(),

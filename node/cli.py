@@ -21,7 +21,7 @@ import click
 from chain.address import parse_address
 from chain.errors import ChainError
 from chain.genesis_state import GenesisState, genesis_hash
-from chain.keys import generate_keypair
+from chain.keys import KeyPair, generate_keypair
 from chain.params import PARAM_NAMES
 from chain.transactions import Transfer, TxBody, sign_tx
 from devnet.cli import devnet
@@ -509,54 +509,51 @@ def init_home(home: Home, genesis_file: Path | None, api_port: int | None = None
     """Prepare a node home; safe to repeat. It never replaces a key, nor the genesis of a chain
     that already has data. Without a genesis file it only makes the key and settings, so the
     validator key can go into a genesis written afterwards."""
-    if genesis_file is None:
-        return _init_keys_only(home, api_port)
-    state = load_genesis_file(genesis_file)
-    current = load_genesis_file(home.genesis_file) if home.genesis_file.exists() else None
-    if current is None or genesis_hash(current) != genesis_hash(state):
-        if home.db_path.exists():
-            raise CliError(
-                f"{home.root} already holds chain data of a different genesis "
-                f"({home.genesis_file}); use a new --home",
-                "genesis_mismatch",
-            )
-        write_file_atomically(home.genesis_file, genesis_file.read_text())
-    created = not home.validator_key_file.exists()
-    if created:
-        key = generate_keypair()
-        write_validator_key(home, key)
-    else:
-        key = load_validator_key(home)
+    state = None
+    if genesis_file is not None:
+        state = load_genesis_file(genesis_file)
+        _install_genesis(home, genesis_file, state)
+    key, created = _ensure_validator_key(home)
     config = load_config(home)
     if api_port is not None:
         config = replace(config, api_port=api_port)
     write_config(home, config)
     return InitResult(
         home=home.root,
-        chain_id=state.chain_id,
-        genesis_hash=genesis_hash(state).hex(),
+        chain_id="" if state is None else state.chain_id,
+        genesis_hash="" if state is None else genesis_hash(state).hex(),
         validator=key.public_key.hex(),
         created_key=created,
-        in_validator_set=state.validators.power_of(key.public_key) > 0,
+        in_validator_set=state is not None and state.validators.power_of(key.public_key) > 0,
         api_port=config.api_port,
     )
+
+
+def _install_genesis(home: Home, genesis_file: Path, state: GenesisState) -> None:
+    current = load_genesis_file(home.genesis_file) if home.genesis_file.exists() else None
+    if current is not None and genesis_hash(current) == genesis_hash(state):
+        return
+    if home.db_path.exists():
+        raise CliError(
+            f"{home.root} already holds chain data of a different genesis "
+            f"({home.genesis_file}); use a new --home",
+            "genesis_mismatch",
+        )
+    write_file_atomically(home.genesis_file, genesis_file.read_text())
+
+
+def _ensure_validator_key(home: Home) -> tuple[KeyPair, bool]:
+    """The home's validator key, created on first use; never replaced."""
+    if home.validator_key_file.exists():
+        return load_validator_key(home), False
+    key = generate_keypair()
+    write_validator_key(home, key)
+    return key, True
 
 
 @cli.group("node")
 def node_group() -> None:
     """Set up and run a node."""
-
-
-def _init_keys_only(home: Home, api_port: int | None) -> InitResult:
-    created = not home.validator_key_file.exists()
-    key = generate_keypair() if created else load_validator_key(home)
-    if created:
-        write_validator_key(home, key)
-    config = load_config(home)
-    if api_port is not None:
-        config = replace(config, api_port=api_port)
-    write_config(home, config)
-    return InitResult(home.root, "", "", key.public_key.hex(), created, False, config.api_port)
 
 
 @node_group.command("init")
