@@ -1,0 +1,176 @@
+"""Signed consensus messages: votes and proposals, with their canonical encodings.
+
+They live in chain/ because blocks carry them (commits, equivocation evidence) and every
+validator must agree on their bytes. A nil vote names no block: its block hash is empty.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from chain.blocks import MAX_HEIGHT, VoteType, vote_sign_bytes
+from chain.encoding import decode, encode, expect_bytes, expect_int, expect_map
+from chain.errors import EncodingError, InvalidSignature
+from chain.hashing import HASH_SIZE
+from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair, verify_signature
+
+NIL = b""
+MAX_ROUND = 2**31
+
+
+@dataclass(frozen=True)
+class SignedVote:
+    vote_type: VoteType
+    height: int
+    round: int
+    block_hash: bytes  # NIL for a vote for no block
+    validator: bytes
+    signature: bytes
+
+    def sign_bytes(self, chain_id: str) -> bytes:
+        return vote_sign_bytes(chain_id, self.height, self.round, self.vote_type, self.block_hash)
+
+
+@dataclass(frozen=True)
+class SignedProposal:
+    """The proposer's signed claim that `block_hash` is its block for (height, round)."""
+
+    height: int
+    round: int
+    valid_round: int  # -1 for a fresh block, else the round it was locked in
+    block_hash: bytes
+    proposer: bytes
+    signature: bytes
+
+    def sign_bytes(self, chain_id: str) -> bytes:
+        return proposal_sign_bytes(
+            chain_id, self.height, self.round, self.valid_round, self.block_hash
+        )
+
+
+def proposal_sign_bytes(
+    chain_id: str, height: int, round_: int, valid_round: int, block_hash: bytes
+) -> bytes:
+    return b"gc/proposal\x00" + encode(
+        {
+            "chain_id": chain_id,
+            "height": height,
+            "round": round_,
+            "valid_round": valid_round + 1,  # CBOR ints here are unsigned: -1 travels as 0
+            "block_hash": block_hash,
+        }
+    )
+
+
+def sign_vote(
+    key: KeyPair, chain_id: str, vote_type: VoteType, height: int, round_: int, block_hash: bytes
+) -> SignedVote:
+    message = vote_sign_bytes(chain_id, height, round_, vote_type, block_hash)
+    return SignedVote(vote_type, height, round_, block_hash, key.public_key, key.sign(message))
+
+
+def sign_proposal(
+    key: KeyPair, chain_id: str, height: int, round_: int, valid_round: int, block_hash: bytes
+) -> SignedProposal:
+    message = proposal_sign_bytes(chain_id, height, round_, valid_round, block_hash)
+    return SignedProposal(
+        height, round_, valid_round, block_hash, key.public_key, key.sign(message)
+    )
+
+
+def check_vote_signature(chain_id: str, vote: SignedVote) -> None:
+    if not verify_signature(vote.validator, vote.sign_bytes(chain_id), vote.signature):
+        raise InvalidSignature(
+            f"{vote.vote_type.name.lower()} by {vote.validator.hex()} at height {vote.height} "
+            f"round {vote.round} does not verify"
+        )
+
+
+def check_proposal_signature(chain_id: str, proposal: SignedProposal) -> None:
+    if not verify_signature(proposal.proposer, proposal.sign_bytes(chain_id), proposal.signature):
+        raise InvalidSignature(
+            f"proposal by {proposal.proposer.hex()} at height {proposal.height} "
+            f"round {proposal.round} does not verify"
+        )
+
+
+# Encodings
+
+VOTE_FIELDS = ("type", "height", "round", "block_hash", "validator", "signature")
+PROPOSAL_FIELDS = ("height", "round", "valid_round", "block_hash", "proposer", "signature")
+
+
+def vote_to_value(vote: SignedVote) -> dict[str, Any]:
+    return {
+        "type": int(vote.vote_type),
+        "height": vote.height,
+        "round": vote.round,
+        "block_hash": vote.block_hash,
+        "validator": vote.validator,
+        "signature": vote.signature,
+    }
+
+
+def vote_from_value(value: Any) -> SignedVote:
+    f = expect_map(value, "vote", VOTE_FIELDS)
+    kind = expect_int(f["type"], "vote type", 1, 2)
+    block_hash = expect_bytes(f["block_hash"], "vote block_hash", max_size=HASH_SIZE)
+    if len(block_hash) not in (0, HASH_SIZE):
+        raise EncodingError(f"vote block_hash must be empty (nil) or {HASH_SIZE} bytes")
+    return SignedVote(
+        vote_type=VoteType(kind),
+        height=expect_int(f["height"], "vote height", 1, MAX_HEIGHT),
+        round=expect_int(f["round"], "vote round", 0, MAX_ROUND),
+        block_hash=block_hash,
+        validator=_exact(f["validator"], "vote validator", PUBLIC_KEY_SIZE),
+        signature=_exact(f["signature"], "vote signature", SIGNATURE_SIZE),
+    )
+
+
+def proposal_to_value(proposal: SignedProposal) -> dict[str, Any]:
+    return {
+        "height": proposal.height,
+        "round": proposal.round,
+        "valid_round": proposal.valid_round + 1,
+        "block_hash": proposal.block_hash,
+        "proposer": proposal.proposer,
+        "signature": proposal.signature,
+    }
+
+
+def proposal_from_value(value: Any) -> SignedProposal:
+    f = expect_map(value, "proposal", PROPOSAL_FIELDS)
+    round_ = expect_int(f["round"], "proposal round", 0, MAX_ROUND)
+    valid_round = expect_int(f["valid_round"], "proposal valid_round", 0, MAX_ROUND) - 1
+    if valid_round >= round_:
+        raise EncodingError(f"proposal valid_round {valid_round} is not before round {round_}")
+    return SignedProposal(
+        height=expect_int(f["height"], "proposal height", 1, MAX_HEIGHT),
+        round=round_,
+        valid_round=valid_round,
+        block_hash=_exact(f["block_hash"], "proposal block_hash", HASH_SIZE),
+        proposer=_exact(f["proposer"], "proposal proposer", PUBLIC_KEY_SIZE),
+        signature=_exact(f["signature"], "proposal signature", SIGNATURE_SIZE),
+    )
+
+
+def encode_vote(vote: SignedVote) -> bytes:
+    return encode(vote_to_value(vote))
+
+
+def decode_vote(data: bytes) -> SignedVote:
+    return vote_from_value(decode(data))
+
+
+def vote_to_json(vote: SignedVote) -> dict[str, Any]:
+    return {
+        "type": vote.vote_type.name.lower(),
+        "height": vote.height,
+        "round": vote.round,
+        "block_hash": vote.block_hash.hex() or None,
+        "validator": vote.validator.hex(),
+        "signature": vote.signature.hex(),
+    }
+
+
+def _exact(value: Any, what: str, size: int) -> bytes:
+    return expect_bytes(value, what, size)
