@@ -1,9 +1,11 @@
 """Blocks as state transitions: build one from candidates, or validate one from a peer.
 
-Both paths run the same functions in the same order, so a block built here is valid everywhere.
+Both paths run the same functions in the same order, so a block built here is valid everywhere:
+begin_block (signatures of the last commit, LAST set, evidence; chain/slashing.py), the
+transactions, end_block (downtime), then the state root.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,11 +18,14 @@ from chain.blocks import (
     tx_root,
     verify_commit,
 )
+from chain.env import BlockEnv
 from chain.errors import ChainError, InvalidBlock, StoreError
-from chain.execution import BlockEnv, Receipt, process_transaction, proposer_address
+from chain.evidence import MAX_EVIDENCE_PER_BLOCK, DuplicateVoteEvidence, evidence_hash
+from chain.execution import Receipt, process_transaction, proposer_address
 from chain.genesis_state import GenesisState, genesis_hash, genesis_header, genesis_state_root
 from chain.genesis_state import genesis_writes as initial_records
 from chain.merkle import root as merkle_root
+from chain.slashing import Punishment, begin_block, end_block
 from chain.state import Overlay, StateReader, changed_hashes
 from chain.store import ChainStore
 from chain.transactions import SignedTx, check_signatures
@@ -39,6 +44,7 @@ class BlockResult:
     writes: dict[bytes, bytes]
     new_nodes: dict[bytes, bytes]
     receipts: tuple[Receipt, ...]
+    punishments: tuple[Punishment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ def check_header_links(parent: Header, header: Header, state: Overlay, block: Bl
         raise InvalidBlock("prev_hash is not the parent's hash")
     if header.time_ms <= parent.time_ms:
         raise InvalidBlock("block time must be after the parent's time")
-    vset = state.validator_set()
+    vset = state.validator_set()  # the active set: it votes on this block
     if header.validators_hash != validator_set_hash(vset):
         raise InvalidBlock("validators_hash does not match the validator set")
     if vset.power_of(header.proposer) == 0:
@@ -82,7 +88,8 @@ def check_header_links(parent: Header, header: Header, state: Overlay, block: Bl
     if parent.height >= 1:
         if block.last_commit is None:
             raise InvalidBlock(f"block {header.height} lacks the commit for its parent")
-        verify_commit(header.chain_id, vset, block.last_commit, parent)
+        # The parent was voted on by the LAST set, which differs after a jailing or unjailing.
+        verify_commit(header.chain_id, state.last_validator_set(), block.last_commit, parent)
     elif block.last_commit is not None:
         raise InvalidBlock("the genesis block has no commit to carry")
     params = state.params()
@@ -94,6 +101,10 @@ def check_header_links(parent: Header, header: Header, state: Overlay, block: Bl
         raise InvalidBlock("tx_root does not match the transactions")
     if header.audit_root != EMPTY_AUDIT_ROOT or header.audit_size != 0:
         raise InvalidBlock("audit log must be empty (no contracts yet)")
+    if len(block.evidence) > MAX_EVIDENCE_PER_BLOCK:
+        raise InvalidBlock(f"block carries more than {MAX_EVIDENCE_PER_BLOCK} evidences")
+    if header.evidence_hash != evidence_hash(block.evidence):
+        raise InvalidBlock("evidence_hash does not match the block's evidence")
 
 
 def validate_block(
@@ -114,17 +125,22 @@ def validate_block(
     except ChainError as exc:
         raise InvalidBlock(f"a transaction's signature is invalid: {exc.message}") from None
     env = env_for(header, state)
+    try:
+        _, punished = begin_block(env, state, block.last_commit, block.evidence, strict=True)
+    except ChainError as exc:
+        raise InvalidBlock(f"invalid evidence: {exc.message}") from None
     receipts = []
     for index, tx in enumerate(block.txs):
         try:
             receipts.append(process_transaction(env, state, tx, index))
         except ChainError as exc:
             raise InvalidBlock(f"transaction {index} ({tx.id.hex()}): {exc.message}") from None
+    punished += end_block(env, state)
     writes = state.writes()
     root, nodes = state_root_after(reader, parent.state_root, writes)
     if root != header.state_root:
         raise InvalidBlock("state_root does not match the state after the transactions")
-    return BlockResult(block, writes, nodes, tuple(receipts))
+    return BlockResult(block, writes, nodes, tuple(receipts), punished)
 
 
 def _verify_serially(txs: Iterable[SignedTx]) -> None:
@@ -139,12 +155,19 @@ def build_block(
     proposer: bytes,
     time_ms: int,
     candidates: Iterable[SignedTx],
+    *,
+    evidence: Sequence[DuplicateVoteEvidence] = (),
 ) -> tuple[BlockResult, list[Rejected]]:
-    """Assemble the next block from signature-checked candidates, leaving out any that fail."""
+    """Assemble the next block from signature-checked candidates, leaving out any that fail.
+
+    `evidence` is what the node gathered: what does not check out (or would exceed
+    MAX_EVIDENCE_PER_BLOCK) is left out silently."""
     state = Overlay(reader)
     time_ms = max(time_ms, parent.time_ms + 1)
     params = state.params()
+    vset_hash = validator_set_hash(state.validator_set())  # before this block changes it
     env = BlockEnv(parent.chain_id, parent.height + 1, time_ms, proposer_address(proposer), params)
+    included_evidence, punished = begin_block(env, state, last_commit, evidence, strict=False)
     included: list[SignedTx] = []
     receipts: list[Receipt] = []
     rejected: list[Rejected] = []
@@ -159,6 +182,7 @@ def build_block(
             continue
         included.append(tx)
         size += len(tx.encoded)
+    punished += end_block(env, state)
     writes = state.writes()
     root, nodes = state_root_after(reader, parent.state_root, writes)
     header = Header(
@@ -172,11 +196,12 @@ def build_block(
         state_root=root,
         audit_root=EMPTY_AUDIT_ROOT,
         audit_size=0,
-        validators_hash=validator_set_hash(state.validator_set()),
+        validators_hash=vset_hash,
         last_commit_hash=commit_hash(last_commit),
+        evidence_hash=evidence_hash(included_evidence),
     )
-    block = Block(header, tuple(included), last_commit)
-    return BlockResult(block, writes, nodes, tuple(receipts)), rejected
+    block = Block(header, tuple(included), last_commit, included_evidence)
+    return BlockResult(block, writes, nodes, tuple(receipts), punished), rejected
 
 
 def genesis_block(gen: GenesisState) -> BlockResult:

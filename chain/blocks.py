@@ -2,13 +2,14 @@
 
 A header commits to everything an auditor needs: the transactions (a Certificate Transparency
 Merkle root of their hashes), the state after them (the sparse Merkle root), the audit log, the
-validator set, and the commit that finalized the parent. Block h+1 carries the commit for h.
+validator set, the commit that finalized the parent, and the evidence of misbehaviour the block
+carries (chain/evidence.py). Block h+1 carries the commit for h.
 """
 
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chain import merkle
 from chain.encoding import (
@@ -25,6 +26,9 @@ from chain.hashing import HASH_SIZE, ZERO_HASH, hash32, tagged_hash
 from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, verify_signature
 from chain.transactions import MAX_CHAIN_ID, SignedTx, decode_tx
 from chain.validators import MAX_VALIDATORS, ValidatorSet
+
+if TYPE_CHECKING:
+    from chain.evidence import DuplicateVoteEvidence
 
 MAX_BLOCK_SIZE = 64 * 1024 * 1024
 MAX_HEIGHT = 2**63 - 1
@@ -49,6 +53,7 @@ class Header:
     audit_size: int
     validators_hash: bytes
     last_commit_hash: bytes
+    evidence_hash: bytes
 
     @cached_property
     def hash(self) -> bytes:
@@ -76,6 +81,7 @@ class Block:
     header: Header
     txs: tuple[SignedTx, ...]
     last_commit: Commit | None
+    evidence: "tuple[DuplicateVoteEvidence, ...]" = ()
 
     @property
     def hash(self) -> bytes:
@@ -99,6 +105,7 @@ HEADER_FIELDS = (
     "audit_size",
     "validators_hash",
     "last_commit_hash",
+    "evidence_hash",
 )
 
 
@@ -121,6 +128,7 @@ def header_from_value(value: Any) -> Header:
         audit_size=expect_int(f["audit_size"], "audit_size", 0, 2**63 - 1),
         validators_hash=expect_bytes(f["validators_hash"], "validators_hash", HASH_SIZE),
         last_commit_hash=expect_bytes(f["last_commit_hash"], "last_commit_hash", HASH_SIZE),
+        evidence_hash=expect_bytes(f["evidence_hash"], "evidence_hash", HASH_SIZE),
     )
 
 
@@ -170,6 +178,9 @@ def decode_commit(data: bytes) -> Commit:
 
 def encode_block(block: Block) -> bytes:
     """Transactions are embedded as their own canonical bytes, so their hashes carry over."""
+    # chain.evidence imports chain.votes, which imports this module: import it when used.
+    from chain.evidence import evidence_list_to_value
+
     return encode(
         {
             "header": header_to_value(block.header),
@@ -177,12 +188,17 @@ def encode_block(block: Block) -> bytes:
             "last_commit": []
             if block.last_commit is None
             else [commit_to_value(block.last_commit)],
+            "evidence": evidence_list_to_value(block.evidence),
         }
     )
 
 
 def decode_block(data: bytes) -> Block:
-    f = expect_map(decode(data, MAX_BLOCK_SIZE), "block", ("header", "txs", "last_commit"))
+    from chain.evidence import evidence_list_from_value  # see encode_block
+
+    f = expect_map(
+        decode(data, MAX_BLOCK_SIZE), "block", ("header", "txs", "last_commit", "evidence")
+    )
     txs = tuple(
         decode_tx(expect_bytes(raw, f"tx {i}", max_size=1 << 20))
         for i, raw in enumerate(expect_list(f["txs"], "txs", 1 << 20))
@@ -192,6 +208,7 @@ def decode_block(data: bytes) -> Block:
         header=header_from_value(f["header"]),
         txs=txs,
         last_commit=commit_from_value(commits[0]) if commits else None,
+        evidence=evidence_list_from_value(f["evidence"]),
     )
 
 

@@ -69,3 +69,23 @@ class InvalidProof(ChainError):
 
 class StoreError(ChainError):
     code = "store_error"
+
+
+class InvalidEvidence(ChainError):
+    code = "invalid_evidence"
+
+
+class NotJailed(ChainError):
+    code = "not_jailed"
+
+
+class StillJailed(ChainError):
+    code = "still_jailed"
+
+
+class Tombstoned(ChainError):
+    code = "tombstoned"
+
+
+class InvalidParams(ChainError):
+    code = "invalid_params"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.address import Address, AddressType, key_address, multisig_address
+from chain.env import BlockEnv as BlockEnv  # re-exported: it used to live here
 from chain.errors import (
     FeeTooLow,
     FutureNonce,
@@ -18,28 +19,18 @@ from chain.errors import (
     StaleNonce,
     UnknownAccount,
 )
-from chain.params import ChainParams
 from chain.policy import require_change_satisfied, require_satisfied
+from chain.slashing import check_unjail, unjail
 from chain.state import MAX_BALANCE, Account, Overlay
 from chain.transactions import (
     CreateMultisig,
     SignedTx,
     Transfer,
+    Unjail,
     UpdateMultisig,
     check_chain,
     check_shape,
 )
-
-
-@dataclass(frozen=True)
-class BlockEnv:
-    """What a transaction may know of its block: from the header, never from a clock."""
-
-    chain_id: str
-    height: int
-    time_ms: int
-    proposer: Address
-    params: ChainParams
 
 
 @dataclass(frozen=True)
@@ -149,6 +140,9 @@ def process_transaction(env: BlockEnv, state: Overlay, tx: SignedTx, index: int)
         amount = payload.amount if isinstance(payload, Transfer | CreateMultisig) else 0
         if existing.balance + amount > MAX_BALANCE:
             raise InvalidTransaction(f"balance of {recipient} would exceed {MAX_BALANCE}")
+    jailed = None
+    if isinstance(payload, Unjail):
+        jailed = check_unjail(state, payload.validator, env.height)
     # Every check passed: now write.
     policy = payload.policy if isinstance(payload, UpdateMultisig) else account.policy
     state.set_account(body.sender, Account(account.balance - tx.spend, account.nonce + 1, policy))
@@ -156,6 +150,8 @@ def process_transaction(env: BlockEnv, state: Overlay, tx: SignedTx, index: int)
         credit(state, payload.to, payload.amount)
     elif isinstance(payload, CreateMultisig) and created is not None:
         state.set_account(created, Account(payload.amount, 0, payload.policy))
+    elif jailed is not None:
+        unjail(state, jailed, env.height)
     credit(state, env.proposer, body.fee)
     return Receipt(tx.id, env.height, index, body.fee, created)
 

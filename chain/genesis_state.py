@@ -8,19 +8,26 @@ from chain.address import Address, AddressType, named_multisig_address
 from chain.blocks import Header
 from chain.encoding import encode
 from chain.errors import ChainError
+from chain.evidence import EMPTY_EVIDENCE_HASH
 from chain.hashing import ZERO_HASH, tagged_hash
 from chain.merkle import root as merkle_root
-from chain.params import ChainParams, params_to_value
+from chain.params import ChainParams, params_to_value, validate_params
 from chain.policy import Policy, policy_to_value
 from chain.state import (
+    JAILED_KEY,
+    LAST_VALIDATORS_KEY,
     MAX_BALANCE,
     PARAMS_KEY,
     VALIDATORS_KEY,
     Account,
+    SigningInfo,
     account_key,
     changed_hashes,
     encode_account,
+    jailed_record,
     params_record,
+    signing_info_key,
+    signing_info_record,
     validator_set_record,
 )
 from chain.validators import ValidatorSet, validator_set_hash, validator_set_to_value
@@ -58,7 +65,10 @@ def genesis_hash(gen: GenesisState) -> bytes:
 
 
 def genesis_writes(gen: GenesisState) -> dict[bytes, bytes]:
-    """The initial records: funded accounts, the council account, validators and parameters."""
+    """The initial records: funded accounts, the council account, validators and parameters.
+
+    The genesis validators are both the active and the LAST set (nobody has voted yet), the
+    jail book is empty, and each validator's signing info tracks heights from 1 on."""
     addresses = [address for address, _ in gen.balances]
     if len(set(addresses)) != len(addresses):
         raise InvalidGenesis("an address appears twice in the initial balances")
@@ -70,11 +80,19 @@ def genesis_writes(gen: GenesisState) -> dict[bytes, bytes]:
     total = sum(amount for _, amount in gen.balances)
     if total > MAX_BALANCE:
         raise InvalidGenesis(f"total supply {total} exceeds {MAX_BALANCE}")
+    try:
+        validate_params(gen.params)
+    except ChainError as exc:
+        raise InvalidGenesis(exc.message) from None
     writes = {
         account_key(address): encode_account(Account(amount, 0)) for address, amount in gen.balances
     }
     writes[account_key(COUNCIL_ADDRESS)] = encode_account(Account(0, 0, gen.council))
     writes[VALIDATORS_KEY] = validator_set_record(gen.validators)
+    writes[LAST_VALIDATORS_KEY] = validator_set_record(gen.validators)
+    writes[JAILED_KEY] = jailed_record(())
+    for v in gen.validators.validators:
+        writes[signing_info_key(v.public_key)] = signing_info_record(SigningInfo(1))
     writes[PARAMS_KEY] = params_record(gen.params)
     return writes
 
@@ -94,6 +112,7 @@ def genesis_header(gen: GenesisState, state_root: bytes) -> Header:
         audit_size=0,
         validators_hash=validator_set_hash(gen.validators),
         last_commit_hash=ZERO_HASH,
+        evidence_hash=EMPTY_EVIDENCE_HASH,
     )
 
 

@@ -48,6 +48,7 @@ def verify_store(
             if block is None or commit is None:
                 raise StoreError(f"block or commit {height} is missing below head {head.height}")
             result = validate_block(replica, parent, block)
+            # The replica is still at the parent's state, whose active set voted on this block.
             verify_commit(genesis.chain_id, Overlay(replica).validator_set(), commit, block.header)
             for index, tx in enumerate(block.txs):
                 if store.tx_location(tx.id) != (height, index):

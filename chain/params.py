@@ -1,9 +1,17 @@
-"""Chain parameters fixed at genesis (the council may change them in later versions)."""
+"""Chain parameters: fixed at genesis, stored in the state, read by every block.
+
+Slashing parameters are in basis points (1 bp = 1/10000) so every rule stays in integers.
+"""
 
 from dataclasses import dataclass, fields
 from typing import Any
 
 from chain.encoding import expect_int, expect_map
+from chain.errors import InvalidParams
+
+BASIS_POINTS = 10_000
+MAX_DOWNTIME_WINDOW = 10_000
+MAX_PARAM = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -13,9 +21,38 @@ class ChainParams:
     max_block_bytes: int = 8 * 1024 * 1024
     block_interval_ms: int = 1_000
     empty_block_interval_ms: int = 10_000
+    # Double signing: share of blockstake burnt; the validator is jailed for ever (tombstoned).
+    double_sign_slash_bp: int = 500
+    # Downtime: over the last `downtime_window` heights a validator must have signed at least
+    # downtime_min_signed_bp of them, else it loses downtime_slash_bp of its blockstake and is
+    # jailed for downtime_jail_blocks blocks.
+    downtime_window: int = 100
+    downtime_min_signed_bp: int = 5_000
+    downtime_slash_bp: int = 100
+    downtime_jail_blocks: int = 600
+    # Evidence older than this many blocks is refused.
+    evidence_max_age: int = 100_000
 
 
 PARAM_NAMES = tuple(f.name for f in fields(ChainParams))
+
+# Bounds every stored or genesis value must respect (genesis/schema.py may be stricter).
+PARAM_BOUNDS: dict[str, tuple[int, int]] = {
+    **{name: (0, MAX_PARAM) for name in PARAM_NAMES},
+    "double_sign_slash_bp": (0, BASIS_POINTS),
+    "downtime_window": (1, MAX_DOWNTIME_WINDOW),
+    "downtime_min_signed_bp": (0, BASIS_POINTS),
+    "downtime_slash_bp": (0, BASIS_POINTS),
+    "evidence_max_age": (1, MAX_PARAM),
+}
+
+
+def validate_params(params: ChainParams) -> None:
+    for name in PARAM_NAMES:
+        low, high = PARAM_BOUNDS[name]
+        value = getattr(params, name)
+        if type(value) is not int or not low <= value <= high:
+            raise InvalidParams(f"parameter {name} = {value!r} is outside {low}..{high}")
 
 
 def params_to_value(params: ChainParams) -> dict[str, Any]:
@@ -24,4 +61,6 @@ def params_to_value(params: ChainParams) -> dict[str, Any]:
 
 def params_from_value(value: Any) -> ChainParams:
     f = expect_map(value, "params", PARAM_NAMES)
-    return ChainParams(**{name: expect_int(f[name], name, 0, 2**63 - 1) for name in PARAM_NAMES})
+    return ChainParams(
+        **{name: expect_int(f[name], name, *PARAM_BOUNDS[name]) for name in PARAM_NAMES}
+    )

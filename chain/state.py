@@ -3,20 +3,49 @@
 Every record lives under a 32-byte key (a domain-separated hash) with canonical bytes as value;
 the sparse Merkle tree commits to hash(value) under that key. `Overlay` is the working set of one
 block: reads fall through to the committed state, writes stay in memory until the block commits.
+
+Validator records (the rules that change them are in chain/slashing.py):
+
+- VALIDATORS_KEY: the active set, which votes on the next block;
+- LAST_VALIDATORS_KEY: the set that voted on the last block (it signed the commit the next
+  block carries); it differs from the active set right after a jailing or an unjailing;
+- JAILED_KEY: the jail book, validators taken out of the active set, sorted by key;
+- signing_info_key(public_key): one validator's recent votes, for the downtime rule.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Protocol
 
 from chain.address import Address
-from chain.encoding import decode, decode_stored, encode, expect_int, expect_list, expect_map
+from chain.encoding import (
+    decode,
+    decode_stored,
+    encode,
+    expect_bool,
+    expect_bytes,
+    expect_int,
+    expect_list,
+    expect_map,
+    expect_text,
+)
+from chain.errors import EncodingError
 from chain.hashing import hash32, tagged_hash
+from chain.keys import PUBLIC_KEY_SIZE
 from chain.params import ChainParams, params_from_value, params_to_value
 from chain.policy import Policy, policy_from_value, policy_to_json, policy_to_value
-from chain.validators import ValidatorSet, validator_set_from_value, validator_set_to_value
+from chain.validators import (
+    MAX_BLOCKSTAKE,
+    MAX_VALIDATORS,
+    ValidatorSet,
+    validator_set_from_value,
+    validator_set_to_value,
+)
 
 MAX_BALANCE = 2**63 - 1
+MAX_HEIGHT = 2**63 - 1
+JAILED_FOREVER = MAX_HEIGHT  # jailed_until of a tombstoned validator
 
 
 @dataclass(frozen=True)
@@ -31,7 +60,13 @@ def account_key(address: Address) -> bytes:
 
 
 VALIDATORS_KEY = tagged_hash(b"gc/state/valset", b"")
+LAST_VALIDATORS_KEY = tagged_hash(b"gc/state/lastval", b"")
+JAILED_KEY = tagged_hash(b"gc/state/jailed", b"")
 PARAMS_KEY = tagged_hash(b"gc/state/params", b"")
+
+
+def signing_info_key(public_key: bytes) -> bytes:
+    return tagged_hash(b"gc/state/signing", public_key)
 
 
 def encode_account(account: Account) -> bytes:
@@ -100,10 +135,21 @@ class Overlay:
         return out
 
     def validator_set(self) -> ValidatorSet:
+        """The active set: the validators that vote on the next block."""
         raw = self.get_state(VALIDATORS_KEY)
         if raw is None:
             raise LookupError("state has no validator set")
         return validator_set_from_value(decode(raw))
+
+    def last_validator_set(self) -> ValidatorSet:
+        """The set that voted on the last block, i.e. signed the commit the next block carries."""
+        raw = self.get_state(LAST_VALIDATORS_KEY)
+        if raw is None:
+            raise LookupError("state has no last validator set")
+        return validator_set_from_value(decode(raw))
+
+    def set_validator_set(self, vset: ValidatorSet) -> None:
+        self.set_state(VALIDATORS_KEY, validator_set_record(vset))
 
     def params(self) -> ChainParams:
         raw = self.get_state(PARAMS_KEY)
@@ -118,6 +164,122 @@ def validator_set_record(vset: ValidatorSet) -> bytes:
 
 def params_record(params: ChainParams) -> bytes:
     return encode(params_to_value(params))
+
+
+# Jail book
+
+
+@dataclass(frozen=True)
+class JailedValidator:
+    """A validator out of the active set, with what it takes back if it is unjailed.
+
+    A tombstoned validator (a double signer) is jailed for ever (jailed_until = JAILED_FOREVER).
+    The one exception to "out of the active set": a tombstoned validator that was the last
+    active one stays active (the chain needs a validator) and keeps its entry here.
+    """
+
+    public_key: bytes
+    blockstake: int
+    name: str
+    jailed_until: int
+    tombstoned: bool
+
+
+def jailed_to_value(jailed: tuple[JailedValidator, ...]) -> list[Any]:
+    return [
+        [j.public_key, j.blockstake, j.name, j.jailed_until, j.tombstoned]
+        for j in sorted(jailed, key=lambda j: j.public_key)
+    ]
+
+
+def jailed_from_value(value: Any) -> tuple[JailedValidator, ...]:
+    entries = []
+    for i, item in enumerate(expect_list(value, "jailed validators", MAX_VALIDATORS)):
+        entry = expect_list(item, f"jailed validator {i}", 5)
+        if len(entry) != 5:
+            raise EncodingError(
+                f"jailed validator {i} must be [public_key, blockstake, name, jailed_until, "
+                "tombstoned]"
+            )
+        what = f"jailed validator {i}"
+        entries.append(
+            JailedValidator(
+                public_key=expect_bytes(entry[0], f"{what} key", PUBLIC_KEY_SIZE),
+                blockstake=expect_int(entry[1], f"{what} blockstake", 1, MAX_BLOCKSTAKE),
+                name=expect_text(entry[2], f"{what} name", 64),
+                jailed_until=expect_int(entry[3], f"{what} jailed_until", 0, MAX_HEIGHT),
+                tombstoned=expect_bool(entry[4], f"{what} tombstoned"),
+            )
+        )
+    keys = [j.public_key for j in entries]
+    if keys != sorted(set(keys)):
+        raise EncodingError("jailed validators must be unique and sorted by public key")
+    return tuple(entries)
+
+
+def jailed_record(jailed: tuple[JailedValidator, ...]) -> bytes:
+    return encode(jailed_to_value(jailed))
+
+
+def jailed_validators(reader: StateReader) -> tuple[JailedValidator, ...]:
+    """The jail book, sorted by public key (empty if the state has none)."""
+    raw = reader.get_state(JAILED_KEY)
+    return () if raw is None else jailed_from_value(decode_stored(raw))
+
+
+def jailed_to_json(jailed: JailedValidator) -> dict[str, Any]:
+    return {
+        "public_key": jailed.public_key.hex(),
+        "blockstake": jailed.blockstake,
+        "name": jailed.name,
+        "jailed_until": None if jailed.tombstoned else jailed.jailed_until,
+        "tombstoned": jailed.tombstoned,
+    }
+
+
+# Signing info (downtime)
+
+
+@dataclass(frozen=True)
+class SigningInfo:
+    """Which recent heights a validator failed to sign.
+
+    Heights from `start_height` on are tracked; `missed` holds, in increasing order, the tracked
+    heights within the downtime window (the last `downtime_window` recorded heights) whose commit
+    lacked this validator's signature. Every other tracked height in the window was signed.
+    """
+
+    start_height: int
+    missed: tuple[int, ...] = ()
+
+
+def signing_info_to_value(info: SigningInfo) -> dict[str, Any]:
+    return {"start_height": info.start_height, "missed": list(info.missed)}
+
+
+def signing_info_from_value(value: Any) -> SigningInfo:
+    f = expect_map(value, "signing info", ("start_height", "missed"))
+    start = expect_int(f["start_height"], "start_height", 1, MAX_HEIGHT)
+    missed = tuple(
+        expect_int(h, "missed height", start, MAX_HEIGHT)
+        for h in expect_list(f["missed"], "missed heights", 1 << 16)
+    )
+    if any(a >= b for a, b in pairwise(missed)):
+        raise EncodingError("missed heights must be strictly increasing")
+    return SigningInfo(start, missed)
+
+
+def signing_info_record(info: SigningInfo) -> bytes:
+    return encode(signing_info_to_value(info))
+
+
+def signing_info(reader: StateReader, public_key: bytes) -> SigningInfo | None:
+    raw = reader.get_state(signing_info_key(public_key))
+    return None if raw is None else signing_info_from_value(decode_stored(raw))
+
+
+def signing_info_to_json(info: SigningInfo) -> dict[str, Any]:
+    return {"start_height": info.start_height, "missed": list(info.missed)}
 
 
 def read_account(reader: StateReader, address: Address) -> Account | None:

@@ -50,11 +50,21 @@ class UpdateMultisig:
     policy: Policy
 
 
-Payload = Transfer | CreateMultisig | UpdateMultisig
+@dataclass(frozen=True)
+class Unjail:
+    """Bring a jailed validator back into the active set once its jail time is over.
+
+    Sent from the validator's key address and so signed by the validator's own key."""
+
+    validator: bytes
+
+
+Payload = Transfer | CreateMultisig | UpdateMultisig | Unjail
 PAYLOAD_TYPES: dict[str, type[Payload]] = {
     "transfer": Transfer,
     "multisig_create": CreateMultisig,
     "multisig_update": UpdateMultisig,
+    "unjail": Unjail,
 }
 PAYLOAD_NAMES = {cls: name for name, cls in PAYLOAD_TYPES.items()}
 
@@ -108,7 +118,9 @@ def payload_to_value(payload: Payload) -> dict[str, Any]:
         return {"to": payload.to.raw, "amount": payload.amount}
     if isinstance(payload, CreateMultisig):
         return {"policy": policy_to_value(payload.policy), "amount": payload.amount}
-    return {"policy": policy_to_value(payload.policy)}
+    if isinstance(payload, UpdateMultisig):
+        return {"policy": policy_to_value(payload.policy)}
+    return {"validator": payload.validator}
 
 
 def body_to_value(body: TxBody) -> dict[str, Any]:
@@ -153,6 +165,9 @@ def payload_from_value(kind: str, value: Any) -> Payload:
     if kind == "multisig_update":
         fields = expect_map(value, "multisig_update", ("policy",))
         return UpdateMultisig(policy_from_value(fields["policy"]))
+    if kind == "unjail":
+        fields = expect_map(value, "unjail", ("validator",))
+        return Unjail(expect_bytes(fields["validator"], "validator", PUBLIC_KEY_SIZE))
     raise EncodingError(f"unknown transaction type {kind!r}")
 
 
@@ -238,6 +253,8 @@ def check_shape(tx: SignedTx) -> None:
         raise InvalidTransaction("only a multisig account can update its policy")
     if isinstance(body.payload, Transfer) and body.payload.to == body.sender:
         raise InvalidTransaction("sender and recipient are the same account")
+    if isinstance(body.payload, Unjail) and body.sender != key_address(body.payload.validator):
+        raise InvalidTransaction("unjail must be sent from the validator's own key address")
 
 
 def check_signatures(tx: SignedTx) -> None:
@@ -261,6 +278,8 @@ def tx_to_json(tx: SignedTx) -> dict[str, Any]:
     view: dict[str, Any]
     if isinstance(payload, Transfer):
         view = {"to": str(payload.to), "amount": payload.amount}
+    elif isinstance(payload, Unjail):
+        view = {"validator": payload.validator.hex()}
     else:
         view = {"policy": policy_to_json(payload.policy)}
         if isinstance(payload, CreateMultisig):

@@ -22,7 +22,7 @@ from marshmallow import (
 from chain.address import parse_address
 from chain.errors import ChainError
 from chain.genesis_state import COUNCIL_ADDRESS, GenesisState, genesis_writes
-from chain.params import ChainParams
+from chain.params import BASIS_POINTS, MAX_DOWNTIME_WINDOW, ChainParams
 from chain.policy import MAX_SIGNERS, MAX_WEIGHT, Signer, make_policy
 from chain.transactions import MAX_AMOUNT
 from chain.validators import MAX_BLOCKSTAKE, MAX_VALIDATORS, Validator, make_validator_set
@@ -83,12 +83,31 @@ class PolicySchema(StrictSchema):
     threshold = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
 
 
+BASIS_POINTS_RANGE = validate.Range(
+    0, BASIS_POINTS, error="must be basis points, {min}..{max} (10000 = 100%)"
+)
+BLOCKS_ERROR = "must be a number of blocks, {min}..{max}"
+MAX_PARAM_BLOCKS = 10**12
+
+
 class ParamsSchema(StrictSchema):
     min_fee = fields.Integer(strict=True, validate=validate.Range(0, MAX_AMOUNT))
     max_block_txs = fields.Integer(strict=True, validate=validate.Range(1, 100_000))
     max_block_bytes = fields.Integer(strict=True, validate=validate.Range(1024, 32 * 1024 * 1024))
     block_interval_ms = fields.Integer(strict=True, validate=validate.Range(50, 600_000))
     empty_block_interval_ms = fields.Integer(strict=True, validate=validate.Range(50, 3_600_000))
+    double_sign_slash_bp = fields.Integer(strict=True, validate=BASIS_POINTS_RANGE)
+    downtime_window = fields.Integer(
+        strict=True, validate=validate.Range(1, MAX_DOWNTIME_WINDOW, error=BLOCKS_ERROR)
+    )
+    downtime_min_signed_bp = fields.Integer(strict=True, validate=BASIS_POINTS_RANGE)
+    downtime_slash_bp = fields.Integer(strict=True, validate=BASIS_POINTS_RANGE)
+    downtime_jail_blocks = fields.Integer(
+        strict=True, validate=validate.Range(0, MAX_PARAM_BLOCKS, error=BLOCKS_ERROR)
+    )
+    evidence_max_age = fields.Integer(
+        strict=True, validate=validate.Range(1, MAX_PARAM_BLOCKS, error=BLOCKS_ERROR)
+    )
 
 
 class GenesisSchema(StrictSchema):

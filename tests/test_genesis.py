@@ -47,7 +47,8 @@ def good_document() -> dict[str, Any]:
 
 
 # Pinned: the genesis hash names the chain, so it must not drift with refactoring.
-GOOD_GENESIS_HASH = "d1d3c4aa70987f50fbb1afee8db1c8be7380d4616a9eb19d3ca01516037d6407"
+# (Changed once on purpose: the slashing parameters joined the params it covers.)
+GOOD_GENESIS_HASH = "0ec30c3d76c0a4024523b6f7e6ce4cf9b91954add91d689516cafb2f279a4051"
 
 
 # --- a good document ----------------------------------------------------------------------------
@@ -78,6 +79,33 @@ def test_defaults() -> None:
     gen = parse_genesis(doc)
     assert gen.balances == ()
     assert gen.params == ChainParams()
+    slashing = {
+        name: getattr(gen.params, name)
+        for name in (
+            "double_sign_slash_bp",
+            "downtime_window",
+            "downtime_min_signed_bp",
+            "downtime_slash_bp",
+            "downtime_jail_blocks",
+            "evidence_max_age",
+        )
+    }
+    assert slashing == {
+        "double_sign_slash_bp": 500,
+        "downtime_window": 100,
+        "downtime_min_signed_bp": 5000,
+        "downtime_slash_bp": 100,
+        "downtime_jail_blocks": 600,
+        "evidence_max_age": 100_000,
+    }
+
+
+def test_slashing_params_are_read_from_the_file() -> None:
+    doc = good_document()
+    doc["params"] = {"double_sign_slash_bp": 10_000, "downtime_window": 1, "evidence_max_age": 7}
+    params = parse_genesis(doc).params
+    assert (params.double_sign_slash_bp, params.downtime_window) == (10_000, 1)
+    assert params.evidence_max_age == 7
 
 
 def test_genesis_hash_is_stable() -> None:
@@ -235,6 +263,34 @@ MISTAKES = [
         "empty_block_interval_ms huge",
         mutate("params.empty_block_interval_ms", 10**9),
         "params.empty_block_interval_ms",
+    ),
+    (
+        "double_sign_slash_bp above 100%",
+        mutate("params.double_sign_slash_bp", 10_001),
+        "params.double_sign_slash_bp",
+    ),
+    (
+        "downtime_slash_bp negative",
+        mutate("params.downtime_slash_bp", -1),
+        "params.downtime_slash_bp",
+    ),
+    (
+        "downtime_min_signed_bp above 100%",
+        mutate("params.downtime_min_signed_bp", 20_000),
+        "params.downtime_min_signed_bp",
+    ),
+    ("downtime_window 0", mutate("params.downtime_window", 0), "params.downtime_window"),
+    ("downtime_window huge", mutate("params.downtime_window", 10**6), "params.downtime_window"),
+    (
+        "downtime_jail_blocks negative",
+        mutate("params.downtime_jail_blocks", -1),
+        "params.downtime_jail_blocks",
+    ),
+    ("evidence_max_age 0", mutate("params.evidence_max_age", 0), "params.evidence_max_age"),
+    (
+        "slash as a fraction",
+        mutate("params.double_sign_slash_bp", 0.05),
+        "params.double_sign_slash_bp",
     ),
 ]
 
