@@ -1,4 +1,4 @@
-"""`gridchain devnet up|down|status`: a local network in one command.
+"""`gridchain devnet up|down|status|stop|start`: a local network in one command.
 
 node/cli.py adds this group to the `gridchain` command; its root group renders the errors
 raised here (DevnetError and the chain's own) as clean messages or JSON.
@@ -38,14 +38,15 @@ def devnet() -> None:
     default=1,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Number of validators (only 1 until multi-validator consensus exists).",
+    help="Number of validators, each with equal blockstake.",
 )
 @click.option(
     "--base-port",
     default=26657,
     show_default=True,
     type=click.IntRange(1, 65535),
-    help="API port of node0; node i listens on base-port + i.",
+    help="API port of node0; node i serves its API on base-port + i and peer links on "
+    "base-port + 100 + i.",
 )
 @json_option
 def up(directory: Path, validators: int, base_port: int, as_json: bool) -> None:
@@ -61,7 +62,10 @@ def up(directory: Path, validators: int, base_port: int, as_json: bool) -> None:
     bob = net.accounts.get("bob", "<bob address>")
     lines = [
         f"{head} ({net.directory})",
-        *(f"  {n.name}: API {n.api} (pid {n.pid}, home {n.home})" for n in net.nodes),
+        *(
+            f"  {n.name}: API {n.api}, peers {n.p2p} (pid {n.pid}, home {n.home})"
+            for n in net.nodes
+        ),
         f"keystore:   {keystore}",
         f"passphrase: {net.passphrase}  (the documented devnet passphrase)",
         *(f"  {name:<8} {address}" for name, address in net.accounts.items()),
@@ -105,7 +109,7 @@ def down(directory: Path, purge: bool, as_json: bool) -> None:
 @dir_option
 @json_option
 def status(directory: Path, as_json: bool) -> None:
-    """Show each node: process alive, height, head block and API."""
+    """Show each node: process alive, height, consensus round and step, peers, head block."""
     net, nodes = network.status(directory)
     lines = [f"devnet {net.directory} (chain {net.chain_id})"]
     for n in nodes:
@@ -114,7 +118,35 @@ def status(directory: Path, as_json: bool) -> None:
         elif n.error:
             state = f"running (pid {n.pid}), API not answering: {n.error}"
         else:
-            state = f"running (pid {n.pid}), height {n.height}, block {n.block_hash}"
+            state = (
+                f"running (pid {n.pid}), height {n.height}, round {n.round} ({n.step}), "
+                f"{n.peers} peers, block {(n.block_hash or '')[:16]}"
+            )
         lines.append(f"  {n.name}: {state}; API {n.api}")
     data = {**net.to_json(), "nodes": [n.to_json() for n in nodes]}
     emit(as_json, data, lines)
+
+
+@devnet.command("stop")
+@dir_option
+@click.argument("name")
+@click.option("--kill", is_flag=True, help="SIGKILL instead of SIGTERM (a crash, for testing).")
+@json_option
+def stop(directory: Path, name: str, kill: bool, as_json: bool) -> None:
+    """Stop one node, e.g. `gridchain devnet stop node2`; the others keep running."""
+    was_running, killed = network.stop_node(directory, name, kill, progress(as_json))
+    line = (
+        f"{'killed' if killed else 'stopped'} {name}" if was_running else f"{name} was not running"
+    )
+    emit(as_json, {"node": name, "was_running": was_running, "killed": killed}, [line])
+
+
+@devnet.command("start")
+@dir_option
+@click.argument("name")
+@json_option
+def start(directory: Path, name: str, as_json: bool) -> None:
+    """Start one stopped node again; it catches up by block sync and rejoins consensus."""
+    started = network.start_node(directory, name, progress(as_json))
+    line = f"started {name}" if started else f"{name} is already running"
+    emit(as_json, {"node": name, "started": started}, [line])

@@ -3,7 +3,10 @@
 DIR/keys/         keystore (alice, bob, council), encrypted with DEVNET_PASSPHRASE
 DIR/genesis.json  the devnet's genesis
 DIR/node{i}/      each validator's node home (node.log inside)
-DIR/devnet.json   what runs where: {"nodes": [{"name", "home", "api", "pid"}], ...}
+DIR/devnet.json   what runs where: {"nodes": [{"name", "home", "api", "p2p", "pid"}], ...}
+
+Node i serves its API on base-port + i and its peer links on base-port + P2P_OFFSET + i, all on
+127.0.0.1; every validator dials every other one (a full mesh of persistent peers).
 
 Everything is created once and reused, so `up` after `down` continues the same chain.
 """
@@ -18,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,14 @@ from chain.genesis_state import COUNCIL_ADDRESS, genesis_hash
 from chain.keys import generate_keypair
 from genesis.schema import genesis_document, load_genesis, parse_genesis
 from node.client import ApiError, NodeClient
-from node.config import Home, load_validator_key, write_file_atomically, write_validator_key
+from node.config import (
+    Home,
+    load_config,
+    load_validator_key,
+    write_config,
+    write_file_atomically,
+    write_validator_key,
+)
 from node.keystore import DEVNET_PASSPHRASE, KeyInfo, Keystore
 
 DEFAULT_DIR = Path(".devnet")
@@ -38,7 +48,9 @@ CHAIN_ID = "gridchain-devnet"
 ALICE_BALANCE = 1_000_000_000_000
 BOB_BALANCE = 1_000_000
 PARAMS = {"block_interval_ms": 1000, "empty_block_interval_ms": 5000}
-MAX_VALIDATORS = 1
+MAX_VALIDATORS = 32
+VALIDATOR_BLOCKSTAKE = 1_000
+P2P_OFFSET = 100
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 25
@@ -60,6 +72,7 @@ class NodeEntry:
     home: str
     api: str
     pid: int | None = None
+    p2p: str = ""
 
 
 @dataclass
@@ -101,7 +114,9 @@ def load_devnet(directory: Path) -> Devnet | None:
         return Devnet(
             directory=directory.absolute(),
             nodes=[
-                NodeEntry(str(n["name"]), str(n["home"]), str(n["api"]), n.get("pid"))
+                NodeEntry(
+                    str(n["name"]), str(n["home"]), str(n["api"]), n.get("pid"), n.get("p2p", "")
+                )
                 for n in body["nodes"]
             ],
             keystore=str(body["keystore"]),
@@ -186,7 +201,11 @@ def _ensure_key(store: Keystore, name: str) -> KeyInfo:
 
 
 def _ensure_genesis(
-    directory: Path, homes: list[Home], accounts: dict[str, KeyInfo], say: Progress
+    directory: Path,
+    homes: list[Home],
+    accounts: dict[str, KeyInfo],
+    params: dict[str, int],
+    say: Progress,
 ) -> Path:
     """DIR/genesis.json, created on the first run with the validators' keys of `homes`."""
     path = directory / "genesis.json"
@@ -205,7 +224,13 @@ def _ensure_genesis(
         else:
             key = generate_keypair()
             write_validator_key(home, key)
-        validators.append({"name": f"node{i}", "public_key": key.public_key.hex(), "blockstake": 1})
+        validators.append(
+            {
+                "name": f"node{i}",
+                "public_key": key.public_key.hex(),
+                "blockstake": VALIDATOR_BLOCKSTAKE,
+            }
+        )
     document = genesis_document(
         CHAIN_ID,
         datetime.now(UTC),
@@ -215,7 +240,7 @@ def _ensure_genesis(
             {"address": accounts["alice"].address, "amount": ALICE_BALANCE},
             {"address": accounts["bob"].address, "amount": BOB_BALANCE},
         ],
-        dict(PARAMS),
+        {**PARAMS, **params},
     )
     parse_genesis(document)
     write_file_atomically(path, json.dumps(document, indent=2) + "\n")
@@ -294,19 +319,23 @@ def up(
     validators: int = 1,
     base_port: int = 26657,
     say: Progress = quiet,
+    params: dict[str, int] | None = None,
 ) -> UpResult:
-    """Create (first run) or reuse the devnet in `directory` and start its nodes."""
+    """Create (first run) or reuse the devnet in `directory` and start its nodes.
+
+    `params` override the devnet's chain parameters when the genesis is first written.
+    """
     from node.cli import init_home  # node.cli imports this package, so import it late
 
-    if validators > MAX_VALIDATORS:
-        raise DevnetError(
-            f"--validators {validators}: multi-validator consensus is not built yet, "
-            f"so the devnet runs at most {MAX_VALIDATORS} validator"
-        )
-    if validators < 1:
-        raise DevnetError(f"--validators {validators}: at least one validator is needed")
+    if not 1 <= validators <= MAX_VALIDATORS:
+        raise DevnetError(f"--validators {validators}: the devnet runs 1 to {MAX_VALIDATORS}")
     directory = directory.absolute()
     existing = load_devnet(directory)
+    if existing and existing.nodes and len(existing.nodes) != validators:
+        raise DevnetError(
+            f"the devnet in {directory} has {len(existing.nodes)} validators, not {validators}; "
+            "use the same --validators, or start afresh with `gridchain devnet down --purge`"
+        )
     previous = {n.name: n for n in existing.nodes} if existing else {}
     running = {name for name, n in previous.items() if pid_alive(n.pid, n.home)}
     names = [f"node{i}" for i in range(validators)]
@@ -315,11 +344,12 @@ def up(
     for i, name in enumerate(names):  # before creating anything, so a busy port costs nothing
         if name not in running:
             check_port_free(base_port + i)
+            check_port_free(base_port + P2P_OFFSET + i)
 
     store = Keystore(directory / "keys")
     keys = {name: _ensure_key(store, name) for name in ("alice", "bob", "council")}
     homes = [Home(directory / name) for name in names]
-    genesis_path = _ensure_genesis(directory, homes, keys, say)
+    genesis_path = _ensure_genesis(directory, homes, keys, params or {}, say)
     gen_hash = genesis_hash(load_genesis(genesis_path)).hex()
 
     devnet = Devnet(
@@ -334,6 +364,10 @@ def up(
             "account": str(COUNCIL_ADDRESS),
         },
     )
+    node_keys = {
+        name: load_validator_key(home).public_key.hex()
+        for name, home in zip(names, homes, strict=True)
+    }
     to_start = []
     for i, (name, home) in enumerate(zip(names, homes, strict=True)):
         if name in running:
@@ -341,7 +375,15 @@ def up(
             continue
         port = base_port + i
         init_home(home, genesis_path, port)
-        entry = NodeEntry(name, str(home.root), f"http://127.0.0.1:{port}")
+        peers = tuple(
+            f"{node_keys[other]}@127.0.0.1:{base_port + P2P_OFFSET + j}"
+            for j, other in enumerate(names)
+            if other != name
+        )
+        config = replace(load_config(home), p2p_port=base_port + P2P_OFFSET + i)
+        write_config(home, replace(config, persistent_peers=peers))
+        p2p = f"127.0.0.1:{base_port + P2P_OFFSET + i}"
+        entry = NodeEntry(name, str(home.root), f"http://127.0.0.1:{port}", p2p=p2p)
         devnet.nodes.append(entry)
         to_start.append(entry)
 
@@ -410,6 +452,66 @@ def down(directory: Path = DEFAULT_DIR, purge: bool = False, say: Progress = qui
     return DownResult(directory, [n.name for n in running], killed, purged)
 
 
+# one node
+
+
+def _entry(devnet: Devnet, name: str) -> NodeEntry:
+    for entry in devnet.nodes:
+        if entry.name == name:
+            return entry
+    known = ", ".join(n.name for n in devnet.nodes)
+    raise DevnetError(f"no node {name!r} in the devnet (nodes: {known})")
+
+
+def _require(directory: Path) -> Devnet:
+    devnet = load_devnet(directory.absolute())
+    if devnet is None:
+        raise DevnetError(f"no devnet in {directory} (start one with `gridchain devnet up`)")
+    return devnet
+
+
+def stop_node(
+    directory: Path, name: str, kill: bool = False, say: Progress = quiet
+) -> tuple[bool, bool]:
+    """Stop one node (SIGTERM, or SIGKILL with `kill`): returns (was running, killed)."""
+    devnet = _require(directory)
+    entry = _entry(devnet, name)
+    if not pid_alive(entry.pid, entry.home):
+        return False, False
+    assert entry.pid is not None
+    say(f"{'killing' if kill else 'stopping'} {name} (pid {entry.pid})")
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(entry.pid, signal.SIGKILL if kill else signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline and pid_alive(entry.pid, entry.home):
+        time.sleep(0.05)
+    killed = kill
+    if pid_alive(entry.pid, entry.home):
+        say(f"{name} did not stop within {STOP_TIMEOUT:g} s: killing it")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(entry.pid, signal.SIGKILL)
+        killed = True
+    entry.pid = None
+    devnet.save()
+    return True, killed
+
+
+def start_node(directory: Path, name: str, say: Progress = quiet) -> bool:
+    """Start one stopped node of the devnet; False if it was already running."""
+    devnet = _require(directory)
+    entry = _entry(devnet, name)
+    if pid_alive(entry.pid, entry.home):
+        return False
+    check_port_free(int(entry.api.rsplit(":", 1)[1]))
+    say(f"starting {name} (log: {Home(Path(entry.home)).log_file})")
+    process = _start_node(entry)
+    entry.pid = process.pid
+    devnet.save()
+    gen_hash = genesis_hash(load_genesis(Path(devnet.genesis))).hex()
+    _wait_ready(entry, process, gen_hash, say)
+    return True
+
+
 # status
 
 
@@ -421,6 +523,10 @@ class NodeStatus:
     api: str
     height: int | None = None
     block_hash: str | None = None
+    round: int | None = None
+    step: str | None = None
+    peers: int | None = None
+    validator: bool | None = None
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -428,9 +534,7 @@ class NodeStatus:
 
 
 def status(directory: Path = DEFAULT_DIR) -> tuple[Devnet, list[NodeStatus]]:
-    devnet = load_devnet(directory.absolute())
-    if devnet is None:
-        raise DevnetError(f"no devnet in {directory} (start one with `gridchain devnet up`)")
+    devnet = _require(directory)
     out = []
     for entry in devnet.nodes:
         alive = pid_alive(entry.pid, entry.home)
@@ -450,6 +554,10 @@ def status(directory: Path = DEFAULT_DIR) -> tuple[Devnet, list[NodeStatus]]:
                 entry.api,
                 height=view.get("height"),
                 block_hash=view.get("block_hash"),
+                round=(view.get("consensus") or {}).get("round"),
+                step=(view.get("consensus") or {}).get("step"),
+                peers=len((view.get("consensus") or {}).get("peers", [])),
+                validator=(view.get("consensus") or {}).get("validator"),
             )
         )
     return devnet, out

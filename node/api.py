@@ -5,11 +5,7 @@ addresses, ids and transaction bytes) before it reaches the node; reads go throu
 snapshot so one response never mixes two blocks.
 """
 
-import asyncio
-import contextlib
 import logging
-import os
-import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -20,17 +16,31 @@ from chain import smt
 from chain.address import parse_address
 from chain.blocks import Block, commit_to_json, header_to_json
 from chain.errors import ChainError
+from chain.evidence import evidence_to_json
 from chain.execution import Receipt, created_address, receipt_to_json
-from chain.state import Account, account_key, account_to_json, decode_account
+from chain.state import (
+    Account,
+    Overlay,
+    account_key,
+    account_to_json,
+    decode_account,
+    jailed_to_json,
+    jailed_validators,
+    signing_info,
+    signing_info_to_json,
+)
 from chain.store import Snapshot
 from chain.transactions import MAX_TX_SIZE, tx_to_json
+from chain.validators import validator_set_to_json
 from genesis.schema import flatten_errors
+from node.consensus import Consensus
 from node.openapi import openapi_spec
 from node.service import Node
 
 log = logging.getLogger("gridchain.api")
 
 NODE_KEY = web.AppKey("node", Node)
+CONSENSUS_KEY = web.AppKey("consensus", Consensus)
 VERSION = "0.1.0"
 MAX_BATCH = 10_000
 HEX = r"^[0-9a-fA-F]*$"
@@ -239,12 +249,38 @@ async def get_block(request: web.Request) -> web.Response:
             "txs": [tx_to_json(tx) for tx in block.txs],
             "last_commit": None if block.last_commit is None else commit_to_json(block.last_commit),
             "commit": None if commit is None else commit_to_json(commit),
+            "evidence": [evidence_to_json(e) for e in block.evidence],
+        }
+    )
+
+
+async def get_validators(request: web.Request) -> web.Response:
+    """The active set (voting on the next block), and the jailed with why they are out."""
+    node = request.app[NODE_KEY]
+    with node.store.snapshot() as snap:
+        state = Overlay(snap)
+        active = state.validator_set()
+        jailed = jailed_validators(snap)
+        infos = {v.public_key: signing_info(snap, v.public_key) for v in active.validators}
+        height = snap.head()
+    validators = []
+    for entry in validator_set_to_json(active):
+        info = infos[bytes.fromhex(entry["public_key"])]
+        entry["signing"] = None if info is None else signing_info_to_json(info)
+        validators.append(entry)
+    return web.json_response(
+        {
+            "height": None if height is None else height.height,
+            "total_blockstake": active.total_power,
+            "validators": validators,
+            "jailed": [jailed_to_json(j) for j in jailed],
         }
     )
 
 
 async def get_status(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
+    consensus = request.app.get(CONSENSUS_KEY)
     head = node.head
     return web.json_response(
         {
@@ -256,6 +292,7 @@ async def get_status(request: web.Request) -> web.Response:
             "time_ms": head.time_ms,
             "mempool": {"txs": len(node.mempool), "bytes": node.mempool.bytes},
             "validator": node.key.public_key.hex(),
+            "consensus": consensus.reactor.status() if consensus is not None else None,
             "version": VERSION,
         }
     )
@@ -271,45 +308,39 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 def node_context(
-    node: Node, produce_blocks: bool
+    node: Node, consensus: Consensus | None
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Runs block production for the app's lifetime and closes the node with it."""
+    """Runs consensus and peer links for the app's lifetime and closes the node with them."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        task = None
-        if produce_blocks:
-            task = asyncio.create_task(node.run(), name="block-production")
-            task.add_done_callback(_stop_on_failure)
-        yield
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        node.close()
+        if consensus is not None:
+            await consensus.start()
+        try:
+            yield
+        finally:
+            if consensus is not None:
+                await consensus.stop()
+            node.close()
 
     return context
 
 
-def _stop_on_failure(task: "asyncio.Task[None]") -> None:
-    """A node that cannot commit must not keep answering as if it could: shut down cleanly."""
-    if not task.cancelled() and task.exception() is not None:
-        log.critical("block production failed; stopping", exc_info=task.exception())
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
 def make_app(
-    node: Node, max_request_bytes: int = 4 * 1024 * 1024, produce_blocks: bool = True
+    node: Node, max_request_bytes: int = 4 * 1024 * 1024, consensus: Consensus | None = None
 ) -> web.Application:
-    """The API over `node`; tests may drive block production themselves."""
+    """The API over `node`; without `consensus`, tests drive block production themselves."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=max_request_bytes)
     app[NODE_KEY] = node
-    app.cleanup_ctx.append(node_context(node, produce_blocks))
+    if consensus is not None:
+        app[CONSENSUS_KEY] = consensus
+    app.cleanup_ctx.append(node_context(node, consensus))
     app.router.add_post("/v1/txs", submit_tx)
     app.router.add_post("/v1/txs/batch", submit_batch)
     app.router.add_get("/v1/txs/{tx_id}", get_tx)
     app.router.add_get("/v1/accounts/{address}", get_account)
     app.router.add_get("/v1/blocks/{ref}", get_block)
     app.router.add_get("/v1/status", get_status)
+    app.router.add_get("/v1/validators", get_validators)
     app.router.add_get("/v1/openapi.json", get_openapi)
     app.router.add_get("/metrics", get_metrics)
     return app

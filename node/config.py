@@ -4,6 +4,8 @@ HOME/config/genesis.json        the chain's genesis file
 HOME/config/node.json           this node's settings (API address, mempool limits)
 HOME/config/validator_key.json  the validator's signing key (mode 0600, as in cometbft)
 HOME/data/chain.db/             the LevelDB database
+HOME/data/signer_state.json     the last vote this validator signed (double-sign protection)
+HOME/data/consensus.wal         the write-ahead log of the height being decided
 """
 
 import json
@@ -19,6 +21,8 @@ from chain.errors import ChainError
 from chain.keys import KeyPair, keypair_from_seed
 
 DEFAULT_API_PORT = 26657
+DEFAULT_P2P_PORT = 26656
+MISBEHAVIOURS = ("", "double-prevote")  # test-only faults, for the slashing tests
 
 
 class ConfigError(ChainError):
@@ -33,6 +37,11 @@ class NodeConfig:
     mempool_max_bytes: int = 64 * 1024 * 1024
     verify_workers: int = 2
     max_request_bytes: int = 4 * 1024 * 1024
+    p2p_host: str = "127.0.0.1"
+    p2p_port: int = DEFAULT_P2P_PORT
+    persistent_peers: tuple[str, ...] = ()  # "PUBLICKEYHEX@host:port", always redialed
+    full_nodes: tuple[str, ...] = ()  # public keys (hex) of non-validators allowed to connect
+    misbehave: str = ""
 
 
 class NodeConfigSchema(Schema):
@@ -45,9 +54,28 @@ class NodeConfigSchema(Schema):
     mempool_max_bytes = mf.Integer(strict=True, validate=validate.Range(1024, 2**34))
     verify_workers = mf.Integer(strict=True, validate=validate.Range(0, 64))
     max_request_bytes = mf.Integer(strict=True, validate=validate.Range(1024, 2**30))
+    p2p_host = mf.String()
+    p2p_port = mf.Integer(strict=True, validate=validate.Range(0, 65535))
+    persistent_peers = mf.List(
+        mf.String(
+            validate=validate.Regexp(
+                r"^[0-9a-f]{64}@[^:@\s]+:[0-9]{1,5}$",
+                error="peer must be PUBLICKEYHEX@host:port (64 hex digits), got {input}",
+            )
+        )
+    )
+    full_nodes = mf.List(
+        mf.String(
+            validate=validate.Regexp(r"^[0-9a-f]{64}$", error="not a 64-hex-digit public key")
+        )
+    )
+    misbehave = mf.String(validate=validate.OneOf(MISBEHAVIOURS))
 
     @post_load
     def build(self, data: dict[str, Any], **_: Any) -> NodeConfig:
+        for name in ("persistent_peers", "full_nodes"):
+            if name in data:
+                data[name] = tuple(data[name])
         return NodeConfig(**data)
 
 
@@ -70,6 +98,14 @@ class Home:
     @property
     def db_path(self) -> Path:
         return self.root / "data" / "chain.db"
+
+    @property
+    def signer_state_file(self) -> Path:
+        return self.root / "data" / "signer_state.json"
+
+    @property
+    def wal_file(self) -> Path:
+        return self.root / "data" / "consensus.wal"
 
     @property
     def log_file(self) -> Path:

@@ -30,5 +30,24 @@ class NodeMetrics:
             registry=r,
         )
 
+        self.round = Gauge(
+            "gridchain_consensus_round", "Round of the height being decided", registry=r
+        )
+        self.peers = Gauge("gridchain_peers", "Connected peers", registry=r)
+        self.votes_missed = Counter(
+            "gridchain_votes_missed",
+            "Committed blocks whose commit lacks this validator's precommit",
+            registry=r,
+        )
+        self.finality_seconds = Histogram(
+            "gridchain_finality_seconds",
+            "From entering a height to committing its block",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30),
+            registry=r,
+        )
+        self.synced_blocks = Counter(
+            "gridchain_synced_blocks", "Blocks applied by block sync", registry=r
+        )
+
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))

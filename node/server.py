@@ -8,6 +8,7 @@ from chain.store import ChainStore
 from genesis.schema import load_genesis
 from node.api import make_app
 from node.config import ConfigError, Home, load_config, load_validator_key
+from node.consensus import build_consensus
 from node.service import Node
 
 
@@ -32,12 +33,14 @@ def run_node(home: Home) -> None:
     )
     node = build_node(home)
     config = node.config
-    app = make_app(node, config.max_request_bytes)
+    app = make_app(node, config.max_request_bytes, build_consensus(node, home, config))
     logging.getLogger("gridchain.node").info(
-        "chain %s at height %d; API on http://%s:%d",
+        "chain %s at height %d; API on http://%s:%d, peers on %s:%d",
         node.chain_id,
         node.head.height,
         config.api_host,
         config.api_port,
+        config.p2p_host,
+        config.p2p_port,
     )
     web.run_app(app, host=config.api_host, port=config.api_port, print=None, access_log=None)

@@ -1,22 +1,23 @@
-"""The node: mempool, block production and the committed chain, wired to the store.
+"""The node's application side: admission, the mempool, and the committed chain in its store.
 
-Until the consensus issue lands, one validator holding more than 2/3 of blockstake produces and
-finalizes every block alone: it builds a block, signs its precommit, and commits block, commit,
-state and tree nodes in one synced batch. Rules stay in chain/; this module only schedules them.
+Consensus (node/reactor.py) decides which block comes next; this module builds and validates
+blocks with the rules of chain/ and commits block, commit, state and tree nodes in one synced
+batch. It never decides anything on its own.
 """
 
 import asyncio
-import contextlib
+import functools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from chain.address import Address
-from chain.blockchain import Rejected, build_block, open_chain
-from chain.blocks import Commit, CommitSig, Header, VoteType, vote_sign_bytes
+from chain.blockchain import BlockResult, Rejected, build_block, open_chain, validate_block
+from chain.blocks import Block, Commit, CommitSig, Header, VoteType, vote_sign_bytes
 from chain.errors import ChainError, EncodingError, InvalidSignature
+from chain.evidence import DuplicateVoteEvidence
 from chain.execution import check_recipient
 from chain.genesis_state import GenesisState, genesis_hash
 from chain.keys import KeyPair
@@ -63,19 +64,10 @@ class Node:
         self.view: Snapshot = store.snapshot()
         # Why recently admitted transactions were left out of a block, for GET /v1/txs/{id}.
         self.rejected: OrderedDict[bytes, ChainError] = OrderedDict()
-        self._tx_arrived = asyncio.Event()
         self._block_committed = asyncio.Condition()
-        self._check_single_validator()
+        # Called with each newly admitted transaction, so the reactor can gossip it.
+        self.on_admitted: Callable[[SignedTx], None] | None = None
         self.metrics.height.set(self.head.height)
-
-    def _check_single_validator(self) -> None:
-        vset = self.genesis.validators
-        power = vset.power_of(self.key.public_key)
-        if 3 * power <= 2 * vset.total_power:
-            raise ConfigError(
-                f"this node's validator holds {power} of {vset.total_power} blockstake; "
-                "finalizing alone needs more than 2/3 (multi-validator consensus is not built yet)"
-            )
 
     @property
     def chain_id(self) -> str:
@@ -103,7 +95,8 @@ class Node:
             check_recipient(Overlay(self.view), tx.body.payload.to)
         params = self.genesis.params
         self.mempool.add(tx, self.account(tx.body.sender), params.min_fee)
-        self._tx_arrived.set()
+        if self.on_admitted is not None:
+            self.on_admitted(tx)
         self._update_mempool_metrics()
 
     def submit(self, data: bytes) -> bytes:
@@ -151,57 +144,71 @@ class Node:
             results.append(Admission(item.id if isinstance(item, SignedTx) else None, error))
         return results
 
-    # Production
+    # Blocks
 
-    async def run(self) -> None:
-        """Produce blocks: soon after transactions arrive, and at a slow heartbeat otherwise."""
-        params = self.genesis.params
-        last = time.monotonic()
-        while True:
-            elapsed = time.monotonic() - last
-            interval = params.block_interval_ms / 1000
-            heartbeat = params.empty_block_interval_ms / 1000
-            if (len(self.mempool) and elapsed >= interval) or elapsed >= heartbeat:
-                last = time.monotonic()
-                await self.produce_block()
-                continue
-            self._tx_arrived.clear()
-            wait = (interval if len(self.mempool) else heartbeat) - elapsed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._tx_arrived.wait(), timeout=max(wait, 0.001))
-
-    async def produce_block(self) -> Header:
-        started = time.perf_counter()
+    async def build(
+        self, time_ms: int, evidence: Sequence[DuplicateVoteEvidence] = ()
+    ) -> BlockResult:
+        """Assemble the next block from the mempool; transactions that fail are dropped."""
         params = self.genesis.params
         candidates = list(self.mempool.select(params.max_block_txs))
+        build = functools.partial(build_block, evidence=evidence)
         result, rejected = await asyncio.to_thread(
-            build_block,
-            self.store,
-            self.head,
-            self.last_commit,
-            self.key.public_key,
-            int(time.time() * 1000),
-            candidates,
+            build, self.store, self.head, self.last_commit, self.key.public_key, time_ms, candidates
         )
+        for r in rejected:
+            log.info("left out %s: %s", r.tx.id.hex(), r.error.message)
+            self.mempool.drop(r.tx)
+        self._remember_rejected(rejected)
+        return result
+
+    async def validate(self, block: Block) -> BlockResult:
+        """Check a peer's block on top of our head; signatures the mempool checked are skipped."""
+        return await asyncio.to_thread(validate_block, self.store, self.head, block, self._verify)
+
+    def _verify(self, txs: Iterable[SignedTx]) -> None:
+        unknown = []
+        for tx in txs:
+            pooled = self.mempool.get(tx.id)
+            if pooled is None or pooled.encoded != tx.encoded:
+                unknown.append(tx)
+        for verdict in self.verifier.verify(unknown):
+            if verdict is not None:
+                raise _error_from(*verdict)
+
+    async def apply(self, result: BlockResult, commit: Commit) -> Header:
+        """Durably commit a finalized block with the commit that proves it, then move on."""
+        started = time.perf_counter()
+        block = result.block
+        await asyncio.to_thread(
+            self.store.commit_block, block, commit, result.writes, result.new_nodes
+        )
+        self.head, self.last_commit = block.header, commit
+        self._reconcile_mempool(block.txs)
+        self.metrics.height.set(block.height)
+        self.metrics.blocks.inc()
+        self.metrics.txs_applied.inc(len(block.txs))
+        self.metrics.apply_seconds.observe(time.perf_counter() - started)
+        async with self._block_committed:
+            self._block_committed.notify_all()
+        return block.header
+
+    async def produce_block(self) -> Header:
+        """Build, sign and commit a block alone: only for a validator holding > 2/3 of power."""
+        vset = self.genesis.validators
+        power = vset.power_of(self.key.public_key)
+        if 3 * power <= 2 * vset.total_power:
+            raise ConfigError(
+                f"this node's validator holds {power} of {vset.total_power} blockstake; "
+                "committing alone needs more than 2/3"
+            )
+        result = await self.build(int(time.time() * 1000))
         block = result.block
         signature = self.key.sign(
             vote_sign_bytes(self.chain_id, block.height, 0, VoteType.PRECOMMIT, block.hash)
         )
         commit = Commit(block.height, 0, block.hash, (CommitSig(self.key.public_key, signature),))
-        await asyncio.to_thread(
-            self.store.commit_block, block, commit, result.writes, result.new_nodes
-        )
-        self.head, self.last_commit = block.header, commit
-        self._reconcile_mempool(block.txs, rejected)
-        self.metrics.height.set(block.height)
-        self.metrics.blocks.inc()
-        self.metrics.txs_applied.inc(len(block.txs))
-        self.metrics.apply_seconds.observe(time.perf_counter() - started)
-        for r in rejected:
-            log.info("left out %s: %s", r.tx.id.hex(), r.error.message)
-        async with self._block_committed:
-            self._block_committed.notify_all()
-        return block.header
+        return await self.apply(result, commit)
 
     def _remember_rejected(self, rejections: Sequence[Rejected]) -> None:
         for r in rejections:
@@ -209,15 +216,9 @@ class Node:
         while len(self.rejected) > REJECTED_MEMORY:
             self.rejected.popitem(last=False)
 
-    def _reconcile_mempool(
-        self, included: Sequence[SignedTx], rejections: Sequence[Rejected]
-    ) -> None:
-        rejected = [r.tx for r in rejections]
+    def _reconcile_mempool(self, included: Sequence[SignedTx]) -> None:
         old_view, self.view = self.view, self.store.snapshot()
         old_view.close()
-        for tx in rejected:
-            self.mempool.drop(tx)
-        self._remember_rejected(rejections)
         touched = {tx.body.sender for tx in included}
         self.mempool.update(self.account, touched)
         self._update_mempool_metrics()

@@ -2,6 +2,7 @@
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -33,6 +34,20 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def free_port_block(offsets: tuple[int, ...]) -> int:
+    """A base port with base + offset free for every offset (devnet API and peer ports)."""
+    for _ in range(200):
+        base = random.randrange(20_000, 40_000)
+        try:
+            for offset in offsets:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", base + offset))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free block of ports")
 
 
 @dataclass
@@ -77,7 +92,7 @@ def make_home(
     home.genesis_file.write_text(json.dumps(doc, indent=2))
     write_validator_key(home, validator)
     port = port or free_port()
-    write_config(home, NodeConfig(api_port=port, verify_workers=1))
+    write_config(home, NodeConfig(api_port=port, p2p_port=free_port(), verify_workers=1))
     return NodeHome(home, validator, alice, bob, port)
 
 

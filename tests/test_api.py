@@ -23,7 +23,7 @@ from tests.support import CHAIN_ID, NodeHome, dev_key, make_home, transfer
 async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], Node, NodeHome]]:
     th = make_home(tmp_path / "home")
     node = build_node(th.home)
-    client = TestClient(TestServer(make_app(node, produce_blocks=False)))
+    client = TestClient(TestServer(make_app(node)))
     await client.start_server()
     try:
         yield client, node, th

@@ -289,8 +289,8 @@ def test_bad_arguments_are_clean() -> None:
     assert "64 hex" in error["message"]
     result = run("query", "account", "01abc", "--node", "http://127.0.0.1:9", code=1)
     assert "78" in result.stderr
-    error = run_json("devnet", "up", "--validators", "2", code=1)["error"]
-    assert "multi-validator consensus is not built yet" in error["message"]
+    error = run_json("devnet", "up", "--validators", "99", code=1)["error"]
+    assert "the devnet runs 1 to 32" in error["message"]
     usage = run_json("tx", "transfer", "--amount", "zero", code=2)["error"]
     assert usage["code"] == "usage_error"
     assert "Usage" in run("keys", "nope", code=2).stderr

@@ -1,0 +1,206 @@
+"""Four validator processes on loopback, through crashes, stops, a late start and an equivocator.
+
+Real processes started by the devnet code, real LevelDB, real signatures, real encrypted peer
+links. The scenarios run in order on one devnet (each leaves it converged for the next); the
+equivocation comes last because it jails a validator for good.
+"""
+
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from chain.address import Address, parse_address
+from chain.keys import KeyPair
+from devnet import network
+from node.client import ApiError, NodeClient
+from node.config import Home, load_config, write_config
+from node.keystore import DEVNET_PASSPHRASE, Keystore
+from tests.support import free_port_block, transfer
+
+pytestmark = pytest.mark.slow
+
+VALIDATORS = 4
+PARAMS = {"block_interval_ms": 200, "empty_block_interval_ms": 1000, "downtime_window": 10_000}
+CHAIN_ID = network.CHAIN_ID
+
+
+@dataclass
+class Net:
+    directory: Path
+    clients: dict[str, NodeClient]
+    alice: KeyPair
+    bob: Address
+    nonce: int = 0
+
+    def height(self, name: str) -> int:
+        return int(self.clients[name].status()["height"])
+
+    def heights(self, names: list[str]) -> dict[str, int]:
+        return {name: self.height(name) for name in names}
+
+    def send(self, via: str, count: int) -> list[str]:
+        """Transfers from alice, all through one node so nonces arrive in order."""
+        ids = []
+        for _ in range(count):
+            tx = transfer(self.alice, self.bob, 1, self.nonce, chain_id=CHAIN_ID)
+            self.clients[via].submit_tx(tx.encoded)
+            self.nonce += 1
+            ids.append(tx.id.hex())
+        return ids
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except ApiError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def names(*indexes: int) -> list[str]:
+    return [f"node{i}" for i in indexes]
+
+
+ALL = names(0, 1, 2, 3)
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
+    directory = tmp_path_factory.mktemp("consensus") / "devnet"
+    offsets = tuple(range(VALIDATORS)) + tuple(network.P2P_OFFSET + i for i in range(VALIDATORS))
+    base = free_port_block(offsets)
+    result = network.up(directory, VALIDATORS, base, params=PARAMS)
+    try:
+        store = Keystore(directory / "keys")
+        alice = store.load("alice", DEVNET_PASSPHRASE)
+        bob = parse_address(result.devnet.accounts["bob"])
+        clients = {n.name: NodeClient(n.api, timeout=5) for n in result.devnet.nodes}
+        yield Net(directory, clients, alice, bob)
+    finally:
+        network.down(directory)
+
+
+def committed(net: Net, name: str, tx_ids: list[str]) -> bool:
+    return all(net.clients[name].tx(t)["status"] == "committed" for t in tx_ids)
+
+
+def assert_same_headers(net: Net, nodes: list[str], up_to: int) -> None:
+    for height in range(1, up_to + 1):
+        hashes = {name: net.clients[name].block(height)["header"]["hash"] for name in nodes}
+        assert len(set(hashes.values())) == 1, f"fork at height {height}: {hashes}"
+
+
+def signers_of_commit(net: Net, name: str, height: int) -> set[str]:
+    """Validators whose precommit for `height` is in block height + 1."""
+    block = net.clients[name].block(height + 1)
+    return {s["validator"] for s in block["last_commit"]["signatures"]}
+
+
+def validator_key(net: Net, name: str) -> str:
+    return str(net.clients[name].status()["validator"])
+
+
+def test_four_validators_finalize_blocks_with_transactions(net: Net) -> None:
+    ids = net.send("node0", 15) + net.send("node0", 5)
+    wait_until(lambda: all(committed(net, n, ids) for n in ALL), 60, "transfers on every node")
+    top = min(net.heights(ALL).values())
+    assert top >= 2
+    assert_same_headers(net, ALL, top)
+    balance = net.clients["node3"].account(str(net.bob))["balance"]
+    assert balance >= 1_000_000 + 20
+    proposers = {net.clients["node0"].block(h)["header"]["proposer"] for h in range(1, top + 1)}
+    assert proposers <= {validator_key(net, n) for n in ALL}
+
+
+def test_a_node_started_late_catches_up_by_block_sync(net: Net) -> None:
+    network.stop_node(net.directory, "node3")
+    start = net.height("node0")
+    wait_until(lambda: net.height("node0") >= start + 12, 60, "12 blocks without node3")
+    network.start_node(net.directory, "node3")
+    target = net.height("node0")
+    wait_until(lambda: net.height("node3") >= target, 60, "node3 to catch up")
+    metrics = urlopen_text(net.clients["node3"].url + "/metrics")
+    synced = [line for line in metrics.splitlines() if line.startswith("gridchain_synced_blocks")]
+    assert synced and float(synced[0].split()[-1]) >= 1, synced
+    assert_same_headers(net, ALL, target)
+
+
+def test_killed_validator_catches_up_and_votes_again(net: Net) -> None:
+    network.stop_node(net.directory, "node1", kill=True)
+    start = net.height("node0")
+    ids = net.send("node0", 5)
+    wait_until(lambda: committed(net, "node2", ids), 60, "transfers without node1")
+    wait_until(lambda: net.height("node0") >= start + 3, 60, "3 blocks without node1")
+    network.start_node(net.directory, "node1")
+    target = net.height("node0")
+    wait_until(lambda: net.height("node1") >= target, 60, "node1 to catch up")
+    key = validator_key(net, "node1")
+    after = net.height("node1")
+    wait_until(
+        lambda: any(
+            key in signers_of_commit(net, "node0", h) for h in range(after, net.height("node0") - 1)
+        ),
+        60,
+        "node1's precommit in a commit",
+    )
+    assert_same_headers(net, ALL, min(net.heights(ALL).values()))
+
+
+def test_two_of_four_stopped_halts_without_forking_then_resumes(net: Net) -> None:
+    network.stop_node(net.directory, "node2")
+    network.stop_node(net.directory, "node3")
+    time.sleep(1.0)  # a decision already under way may still land
+    before = net.heights(names(0, 1))
+    ids = net.send("node0", 3)
+    time.sleep(4.0)
+    assert net.heights(names(0, 1)) == before, "a block was finalized by half the stake"
+    assert net.clients["node1"].tx(ids[0])["status"] == "pending"
+    network.start_node(net.directory, "node2")
+    network.start_node(net.directory, "node3")
+    wait_until(lambda: all(committed(net, n, ids) for n in ALL), 90, "progress after restart")
+    assert_same_headers(net, ALL, min(net.heights(ALL).values()))
+
+
+def test_equivocating_validator_is_slashed_and_jailed(net: Net) -> None:
+    network.stop_node(net.directory, "node3")
+    home = Home(net.directory / "node3")
+    write_config(home, replace(load_config(home), misbehave="double-prevote"))
+    network.start_node(net.directory, "node3")
+    key = validator_key(net, "node3")
+
+    def jailed() -> bool:
+        view = net.clients["node0"].get("/v1/validators")
+        return any(j["public_key"] == key for j in view["jailed"])
+
+    net.send("node0", 3)
+    wait_until(jailed, 90, "node3 jailed for equivocation")
+    view = net.clients["node0"].get("/v1/validators")
+    entry = next(j for j in view["jailed"] if j["public_key"] == key)
+    assert entry["tombstoned"] is True
+    assert entry["blockstake"] == network.VALIDATOR_BLOCKSTAKE * 95 // 100  # 5% slashed
+    assert key not in {v["public_key"] for v in view["validators"]}
+    evidence_blocks = [
+        h
+        for h in range(1, net.height("node0") + 1)
+        if net.clients["node0"].block(h).get("evidence")
+    ]
+    assert evidence_blocks, "no block carries the evidence"
+    honest = names(0, 1, 2)
+    start = net.height("node0")
+    ids = net.send("node1", 3)
+    wait_until(lambda: all(committed(net, n, ids) for n in honest), 60, "liveness after jailing")
+    assert net.height("node0") > start
+    assert_same_headers(net, honest, min(net.heights(honest).values()))
+
+
+def urlopen_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
