@@ -976,6 +976,41 @@ def bench_chain_command(
     )
 
 
+@bench.command("consensus")
+@click.option("--seconds", type=click.FloatRange(5), default=60, show_default=True)
+@click.option(
+    "--rate",
+    type=click.IntRange(10),
+    default=2000,
+    show_default=True,
+    help="Transfers offered per second.",
+)
+@click.option("--validators", type=click.IntRange(1, 16), default=4, show_default=True)
+@click.option("--senders", type=click.IntRange(1, 100_000), default=400, show_default=True)
+@json_option
+def bench_consensus_command(
+    seconds: float, rate: int, validators: int, senders: int, as_json: bool
+) -> None:
+    """Finalized transfers/s and submit-to-final latency on a local multi-validator devnet."""
+    from node.bench_consensus import bench_consensus
+
+    result = bench_consensus(seconds, rate, validators, senders, progress(as_json)).to_json()
+    latency = result["latency_s"]
+    emit(
+        as_json,
+        result,
+        [
+            f"{validators} validators, {rate} tx/s offered for {result['load_seconds']} s "
+            f"({result['accepted']} accepted)",
+            f"finalized: {result['finalized_tx_per_s']:,} tx/s during the load "
+            f"({result['finalized']} in all, {result['blocks']} blocks, "
+            f"{result['mean_block_txs']} txs per block)",
+            f"submit to final: p50 {latency['p50']} s, p99 {latency['p99']} s, "
+            f"max {latency['max']} s",
+        ],
+    )
+
+
 @bench.command("smt")
 @click.option("--keys", type=click.IntRange(1000), default=100_000, show_default=True)
 @click.option("--batch", type=click.IntRange(100), default=10_000, show_default=True)

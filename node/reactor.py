@@ -324,11 +324,7 @@ class Reactor:
             await self._apply_synced(peer, message)
 
     async def _admit_from_peer(self, raw: tuple[bytes, ...]) -> None:
-        hook, self.node.on_admitted = self.node.on_admitted, None  # no echo back to peers
-        try:
-            await self.node.submit_many(list(raw))
-        finally:
-            self.node.on_admitted = hook
+        await self.node.submit_many(list(raw), relay=False)  # peers have them: no echo
         hs = self._hs
         if hs.build_pending is not None:
             await self._on_build(BuildEvent(*hs.build_pending))

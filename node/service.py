@@ -84,7 +84,7 @@ class Node:
         committed = 0 if account is None else account.nonce
         return committed + self.mempool.pending_count(address)
 
-    def admit(self, tx: SignedTx) -> None:
+    def admit(self, tx: SignedTx, relay: bool = True) -> None:
         """Admit a transaction whose signatures are already verified, or raise why not."""
         check_chain(tx, self.chain_id)
         check_shape(tx)
@@ -95,7 +95,7 @@ class Node:
             check_recipient(Overlay(self.view), tx.body.payload.to)
         params = self.genesis.params
         self.mempool.add(tx, self.account(tx.body.sender), params.min_fee)
-        if self.on_admitted is not None:
+        if relay and self.on_admitted is not None:
             self.on_admitted(tx)
         self._update_mempool_metrics()
 
@@ -112,7 +112,7 @@ class Node:
             raise
         return tx.id
 
-    async def submit_many(self, items: Sequence[bytes]) -> list[Admission]:
+    async def submit_many(self, items: Sequence[bytes], relay: bool = True) -> list[Admission]:
         """Batch admission: signatures checked on every core, then admitted in order."""
         decoded: list[SignedTx | ChainError] = []
         for data in items:
@@ -135,7 +135,7 @@ class Node:
                 error = _error_from(code, message)
             else:
                 try:
-                    self.admit(item)
+                    self.admit(item, relay)
                     error = None
                 except ChainError as exc:
                     error = exc
