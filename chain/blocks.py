@@ -6,6 +6,7 @@ validator set, the commit that finalized the parent, and the evidence of misbeha
 carries (chain/evidence.py). Block h+1 carries the commit for h.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import cached_property
@@ -193,16 +194,19 @@ def encode_block(block: Block) -> bytes:
     )
 
 
-def decode_block(data: bytes) -> Block:
+def decode_block(data: bytes, known: Callable[[bytes], SignedTx | None] | None = None) -> Block:
+    """`known` may return an already decoded transaction for its exact bytes (a mempool's)."""
     from chain.evidence import evidence_list_from_value  # see encode_block
 
     f = expect_map(
         decode(data, MAX_BLOCK_SIZE), "block", ("header", "txs", "last_commit", "evidence")
     )
-    txs = tuple(
-        decode_tx(expect_bytes(raw, f"tx {i}", max_size=1 << 20))
+    raws = [
+        expect_bytes(raw, f"tx {i}", max_size=1 << 20)
         for i, raw in enumerate(expect_list(f["txs"], "txs", 1 << 20))
-    )
+    ]
+    lookup = known or (lambda _: None)
+    txs = tuple(lookup(raw) or decode_tx(raw) for raw in raws)
     commits = expect_list(f["last_commit"], "last_commit", 1)
     return Block(
         header=header_from_value(f["header"]),

@@ -81,14 +81,18 @@ Output = Proposal | Vote | Timeout | NeedProposal | Decision | Equivocation
 
 @dataclass(frozen=True)
 class Timeouts:
-    """timeout(r) = base + r * delta, in milliseconds (cometbft's defaults, scaled down)."""
+    """timeout(r) = base + r * delta, in milliseconds (cometbft's defaults).
 
-    propose_ms: int = 1_000
+    A propose timeout must cover building, sending and validating a full block on a loaded
+    machine: shorter ones made 10,000-transaction blocks on the 2-core devnet fail rounds.
+    """
+
+    propose_ms: int = 3_000
     propose_delta_ms: int = 500
-    prevote_ms: int = 500
-    prevote_delta_ms: int = 250
-    precommit_ms: int = 500
-    precommit_delta_ms: int = 250
+    prevote_ms: int = 1_000
+    prevote_delta_ms: int = 500
+    precommit_ms: int = 1_000
+    precommit_delta_ms: int = 500
 
     def of(self, step: Step, round_: int) -> int:
         if step == Step.PROPOSE:

@@ -27,6 +27,7 @@ from node.keystore import DEVNET_PASSPHRASE, Keystore
 
 Progress = Callable[[str], None]
 TICK = 0.05
+MAX_BATCH = 2000
 FEE = 1
 
 
@@ -196,8 +197,18 @@ def _run(
     watcher = _Watcher(apis[0], int(_get(f"{apis[0]}/v1/status")["height"]))
     watcher.start()
     submitted_at: dict[str, float] = {}
-    accepted = 0
     cursor = [0] * senders
+    queues: list[list[SignedTx]] = [[] for _ in apis]
+    lock = threading.Lock()
+    done = threading.Event()
+    submitters = [
+        threading.Thread(
+            target=_submitter, args=(api, queues[i], lock, done, submitted_at), daemon=True
+        )
+        for i, api in enumerate(apis)
+    ]
+    for t in submitters:
+        t.start()
     say(f"offering {rate} tx/s for {seconds:g} s")
     started = time.monotonic()
     next_report = started + 10
@@ -206,29 +217,26 @@ def _run(
     while time.monotonic() - started < seconds:
         tick += 1
         due = int(rate * TICK * tick) - offered
-        batches: dict[int, list[SignedTx]] = {}
-        for _ in range(due):
-            sender = offered % senders
-            offered += 1
-            if cursor[sender] >= per_sender:
-                continue
-            batches.setdefault(sender % len(apis), []).append(load[sender][cursor[sender]])
-            cursor[sender] += 1
-        threads = [
-            threading.Thread(target=_submit, args=(apis[node], txs, submitted_at), daemon=True)
-            for node, txs in batches.items()
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        with lock:
+            for _ in range(due):
+                sender = offered % senders
+                offered += 1
+                if cursor[sender] < per_sender:
+                    queues[sender % len(apis)].append(load[sender][cursor[sender]])
+                    cursor[sender] += 1
         now = time.monotonic()
         if now >= next_report:
-            say(f"  {now - started:.0f} s: {len(watcher.final_at)} final")
+            say(
+                f"  {now - started:.0f} s: {len(submitted_at)} accepted, "
+                f"{len(watcher.final_at)} final"
+            )
             next_report += 10
         sleep = started + tick * TICK - time.monotonic()
         if sleep > 0:
             time.sleep(sleep)
+    done.set()
+    for t in submitters:
+        t.join()
     load_end = time.monotonic()
     accepted = len(submitted_at)
     say("waiting for the last transactions to finalize")
@@ -260,9 +268,25 @@ def _run(
     )
 
 
-def _submit(api: str, txs: list[SignedTx], submitted_at: dict[str, float]) -> None:
-    now = time.monotonic()
-    answer = _post(f"{api}/v1/txs/batch", {"txs": [tx.encoded.hex() for tx in txs]})
-    for tx, result in zip(txs, answer["results"], strict=True):
-        if result.get("status") == "pending":
-            submitted_at[tx.id.hex()] = now
+def _submitter(
+    api: str,
+    queue: list[SignedTx],
+    lock: threading.Lock,
+    done: threading.Event,
+    submitted_at: dict[str, float],
+) -> None:
+    """Sends whatever is due for one node, as one batch per request, until the load ends."""
+    while True:
+        with lock:
+            txs = queue[:MAX_BATCH]
+            del queue[: len(txs)]
+        if not txs:
+            if done.is_set():
+                return
+            time.sleep(TICK / 5)
+            continue
+        now = time.monotonic()
+        answer = _post(f"{api}/v1/txs/batch", {"txs": [tx.encoded.hex() for tx in txs]})
+        for tx, result in zip(txs, answer["results"], strict=True):
+            if result.get("status") == "pending":
+                submitted_at[tx.id.hex()] = now

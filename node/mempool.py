@@ -48,10 +48,11 @@ class _Entry:
 @dataclass
 class _Sender:
     entries: list[_Entry] = field(default_factory=list)
+    spend: int = 0  # credits the pending entries move and pay, kept as they change
 
-    @property
-    def spend(self) -> int:
-        return sum(e.tx.spend for e in self.entries)
+    def set_entries(self, entries: list[_Entry]) -> None:
+        self.entries = entries
+        self.spend = sum(e.tx.spend for e in entries)
 
 
 class Mempool:
@@ -59,6 +60,7 @@ class Mempool:
         self.max_txs = max_txs
         self.max_bytes = max_bytes
         self._by_id: dict[bytes, _Entry] = {}
+        self._by_encoded: dict[bytes, SignedTx] = {}  # so a block's known txs skip decoding
         self._senders: dict[Address, _Sender] = {}
         self._seq = itertools.count()
         self.bytes = 0
@@ -73,6 +75,20 @@ class Mempool:
         """How many of the sender's transactions wait; its next nonce is the account's plus this."""
         sender = self._senders.get(address)
         return 0 if sender is None else len(sender.entries)
+
+    def by_encoded(self, encoded: bytes) -> SignedTx | None:
+        """The pending transaction with exactly these bytes (signatures included)."""
+        return self._by_encoded.get(encoded)
+
+    def _remember(self, entry: _Entry) -> None:
+        self._by_id[entry.tx.id] = entry
+        self._by_encoded[entry.tx.encoded] = entry.tx
+        self.bytes += entry.size
+
+    def _forget(self, entry: _Entry) -> None:
+        del self._by_id[entry.tx.id]
+        self._by_encoded.pop(entry.tx.encoded, None)
+        self.bytes -= entry.size
 
     def get(self, tx_id: bytes) -> SignedTx | None:
         entry = self._by_id.get(tx_id)
@@ -113,8 +129,8 @@ class Mempool:
             sender = self._senders[tx.body.sender] = _Sender()
         entry = _Entry(tx, next(self._seq), size)
         sender.entries.append(entry)
-        self._by_id[tx.id] = entry
-        self.bytes += size
+        sender.spend += tx.spend
+        self._remember(entry)
 
     def _replace(
         self, sender: _Sender, position: int, tx: SignedTx, account: Account, size: int
@@ -130,11 +146,11 @@ class Mempool:
             raise InsufficientBalance("balance does not cover the pending spend with this fee")
         if self.bytes - old.size + size > self.max_bytes:
             raise MempoolFull(f"mempool holds {self.bytes} bytes; the replacement does not fit")
-        del self._by_id[old.tx.id]
+        self._forget(old)
         entry = _Entry(tx, next(self._seq), size)
         sender.entries[position] = entry
-        self._by_id[tx.id] = entry
-        self.bytes += size - old.size
+        sender.spend += tx.spend - old.tx.spend
+        self._remember(entry)
 
     def select(self, limit: int) -> Iterator[SignedTx]:
         """Highest fee first among senders' next transactions; a sender's stay in nonce order."""
@@ -179,10 +195,9 @@ class Mempool:
             kept_ids = {e.tx.id for e in keep}
             for entry in sender.entries:
                 if entry.tx.id not in kept_ids:
-                    del self._by_id[entry.tx.id]
-                    self.bytes -= entry.size
+                    self._forget(entry)
             if keep:
-                sender.entries = keep
+                sender.set_entries(keep)
             else:
                 del self._senders[address]
 
@@ -193,8 +208,7 @@ class Mempool:
             return
         position = next(i for i, e in enumerate(sender.entries) if e.tx.id == tx.id)
         for entry in sender.entries[position:]:
-            del self._by_id[entry.tx.id]
-            self.bytes -= entry.size
-        sender.entries = sender.entries[:position]
+            self._forget(entry)
+        sender.set_entries(sender.entries[:position])
         if not sender.entries:
             del self._senders[tx.body.sender]

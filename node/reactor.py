@@ -73,6 +73,7 @@ from consensus.tendermint import (
     VoteKind,
 )
 from node.messages import (
+    MAX_TXS_PER_MESSAGE,
     Blocks,
     EvidenceMsg,
     GetBlocks,
@@ -97,6 +98,8 @@ SYNC_BATCH = 200
 SYNC_BYTES = 8 * 1024 * 1024
 SYNC_TIMEOUT = 5.0
 TX_FLUSH_SECONDS = 0.02
+TX_BATCH_BYTES = 4 * 1024 * 1024
+MAX_TX_BATCHES_WAITING = 500  # beyond this, gossiped batches are dropped (origins keep them)
 MAX_FUTURE_MESSAGES = 10_000
 HASH_CACHE = 512
 
@@ -173,6 +176,7 @@ class Reactor:
         self.me = node.key.public_key
         self.peers: PeerManager | None = None
         self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.tx_inbox: asyncio.Queue[Txs] = asyncio.Queue()
         self.hs: HeightState | None = None
         self.future: list[PeerEvent] = []
         self.peer_status: dict[bytes, tuple[Status, float]] = {}
@@ -197,6 +201,7 @@ class Reactor:
             loop.create_task(self._consume(), name="consensus"),
             loop.create_task(self._ticker(), name="consensus-ticker"),
             loop.create_task(self._flush_txs(), name="tx-gossip"),
+            loop.create_task(self._admit_loop(), name="tx-admission"),
         ]
         for task in self._tasks:
             task.add_done_callback(_fail_loudly)
@@ -236,6 +241,11 @@ class Reactor:
             message = decode_message(data)
         except ChainError as exc:
             raise BadMessage(exc.message) from None
+        if isinstance(message, Txs):
+            # Admission has its own queue, so a flood of transactions never delays a vote.
+            if self.tx_inbox.qsize() < MAX_TX_BATCHES_WAITING:
+                self.tx_inbox.put_nowait(message)
+            return
         await self.events.put(PeerEvent(peer, message))
 
     async def on_peer_connect(self, peer: bytes) -> None:
@@ -260,9 +270,19 @@ class Reactor:
     async def _flush_txs(self) -> None:
         while True:
             await asyncio.sleep(TX_FLUSH_SECONDS)
-            if self.tx_outbox:
-                batch, self.tx_outbox = self.tx_outbox, []
+            batch: list[bytes] = []
+            size = 0
+            for raw in self.tx_outbox:  # messages stay far below the peer message limit
+                if batch and (
+                    size + len(raw) > TX_BATCH_BYTES or len(batch) >= MAX_TXS_PER_MESSAGE
+                ):
+                    self._send(Txs(tuple(batch)))
+                    batch, size = [], 0
+                batch.append(raw)
+                size += len(raw)
+            if batch:
                 self._send(Txs(tuple(batch)))
+            self.tx_outbox = []
 
     async def _ticker(self) -> None:
         while True:
@@ -310,8 +330,6 @@ class Reactor:
                 for data in self._hs.own:
                     if self.peers is not None:
                         self.peers.send(peer, data)
-        elif isinstance(message, Txs):
-            await self._admit_from_peer(message.raw)
         elif isinstance(message, ProposalMsg):
             await self._on_proposal(message, peer)
         elif isinstance(message, VoteMsg):
@@ -323,11 +341,13 @@ class Reactor:
         elif isinstance(message, Blocks):
             await self._apply_synced(peer, message)
 
-    async def _admit_from_peer(self, raw: tuple[bytes, ...]) -> None:
-        await self.node.submit_many(list(raw), relay=False)  # peers have them: no echo
-        hs = self._hs
-        if hs.build_pending is not None:
-            await self._on_build(BuildEvent(*hs.build_pending))
+    async def _admit_loop(self) -> None:
+        while True:
+            message = await self.tx_inbox.get()
+            await self.node.submit_many(list(message.raw), relay=False)  # peers have them
+            hs = self._hs
+            if hs.build_pending is not None:
+                self.events.put_nowait(BuildEvent(*hs.build_pending))
 
     # Heights
 
@@ -394,7 +414,7 @@ class Reactor:
             )
         try:
             check_proposal_signature(self.node.chain_id, p)
-            block = decode_block(msg.block)
+            block = decode_block(msg.block, self.node.mempool.by_encoded)
         except ChainError as exc:
             raise BadMessage(exc.message) from None
         if block.hash != p.block_hash:
