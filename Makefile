@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 devnet: $(STAMP)
-	$(BIN)/gridchain devnet up
+	$(BIN)/gridchain devnet up --validators 4
 
 devnet-down: $(STAMP)
 	$(BIN)/gridchain devnet down

@@ -47,7 +47,7 @@ DEVNET_FILE = "devnet.json"
 CHAIN_ID = "gridchain-devnet"
 ALICE_BALANCE = 1_000_000_000_000
 BOB_BALANCE = 1_000_000
-PARAMS = {"block_interval_ms": 1000, "empty_block_interval_ms": 5000}
+PARAMS = {"block_interval_ms": 500, "empty_block_interval_ms": 5000}
 MAX_VALIDATORS = 32
 VALIDATOR_BLOCKSTAKE = 1_000
 P2P_OFFSET = 100
@@ -320,10 +320,12 @@ def up(
     base_port: int = 26657,
     say: Progress = quiet,
     params: dict[str, int] | None = None,
+    start: bool = True,
 ) -> UpResult:
     """Create (first run) or reuse the devnet in `directory` and start its nodes.
 
-    `params` override the devnet's chain parameters when the genesis is first written.
+    `params` override the devnet's chain parameters when the genesis is first written. With
+    `start=False` it only prepares keys, genesis and homes (start nodes later with start_node).
     """
     from node.cli import init_home  # node.cli imports this package, so import it late
 
@@ -386,6 +388,9 @@ def up(
         entry = NodeEntry(name, str(home.root), f"http://127.0.0.1:{port}", p2p=p2p)
         devnet.nodes.append(entry)
         to_start.append(entry)
+    if not start:
+        devnet.save()
+        return UpResult(devnet, [], already_running=False)
 
     processes = []
     for entry in to_start:

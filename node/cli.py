@@ -18,12 +18,12 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from chain.address import parse_address
+from chain.address import key_address, parse_address
 from chain.errors import ChainError
 from chain.genesis_state import GenesisState, genesis_hash
 from chain.keys import KeyPair, generate_keypair
 from chain.params import PARAM_NAMES
-from chain.transactions import Transfer, TxBody, sign_tx
+from chain.transactions import Transfer, TxBody, Unjail, sign_tx
 from devnet.cli import devnet
 from devnet.network import default_devnet_url
 from genesis.schema import (
@@ -775,6 +775,39 @@ def tx_transfer(
     emit(as_json, result, lines)
 
 
+@tx.command("unjail")
+@click.option(
+    "--home",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Node home whose validator key signs (and whose key address pays the fee).",
+)
+@click.option("--fee", default=1, show_default=True, type=click.IntRange(min=0), help="Fee.")
+@click.option("--wait", is_flag=True, help="Wait until the transaction is committed.")
+@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0))
+@node_option
+@json_option
+def tx_unjail(
+    home: Path, fee: int, wait: bool, timeout: float, node_url: str | None, as_json: bool
+) -> None:
+    """Bring this home's validator back into the set after its downtime jail has ended."""
+    key = load_validator_key(Home(home))
+    client = node_client(node_url)
+    chain_id = answer_field(client.status(), "chain_id", str)
+    sender = key_address(key.public_key)
+    nonce = answer_field(client.account(str(sender)), "next_nonce", int)
+    signed = sign_tx(TxBody(chain_id, sender, nonce, fee, Unjail(key.public_key)), [key])
+    answer = client.submit_tx(signed.encoded)
+    tx_id = str(answer.get("id", signed.id.hex()))
+    result: dict[str, Any] = {"id": tx_id, "status": answer.get("status", "pending")}
+    lines = [f"submitted unjail {tx_id} for validator {key.public_key.hex()}"]
+    if wait:
+        view = wait_for_commit(client, tx_id, timeout, progress(as_json))
+        result.update(status="committed", block=view.get("block"))
+        lines.append(f"committed in block {(view.get('block') or {}).get('height')}")
+    emit(as_json, result, lines)
+
+
 # query
 
 
@@ -1026,3 +1059,49 @@ def bench_smt_command(keys: int, batch: int, as_json: bool) -> None:
         f"{result['updates_per_s']:,} state-root updates/s "
         f"(batches of {batch} into a tree of {keys} keys)",
     )
+
+
+@bench.command("sync")
+@click.option("--blocks", type=click.IntRange(10, 1_000_000), default=10_000, show_default=True)
+@click.option(
+    "--txs-per-block",
+    type=click.IntRange(0, 5_000),
+    default=10,
+    show_default=True,
+    help="Transfers in every generated block (0: empty blocks).",
+)
+@click.option(
+    "--breakdown",
+    "breakdown_blocks",
+    type=click.IntRange(0),
+    default=2_000,
+    show_default=True,
+    help="Blocks replayed offline afterwards to time each step of the sync path (0: skip).",
+)
+@json_option
+def bench_sync_command(
+    blocks: int, txs_per_block: int, breakdown_blocks: int, as_json: bool
+) -> None:
+    """Catch-up speed: blocks/s for a node that many blocks behind a 4-validator devnet."""
+    from node.bench_sync import bench_sync
+
+    result = bench_sync(blocks, txs_per_block, breakdown_blocks, progress(as_json)).to_json()
+    node3 = result["node3"]
+    lines = [
+        f"{blocks} blocks of {txs_per_block} transfers, generated in "
+        f"{result['generate']['seconds']} s; 4 validators, node3 starts empty",
+        f"catch-up: {result['blocks_per_s']} blocks/s from node3's API answering "
+        f"({node3['api_to_target_s']} s, height {node3['height_at_api']} at that moment); "
+        f"{result['blocks_per_s_including_start']} blocks/s including process start "
+        f"({node3['spawn_to_target_s']} s); steady {result['steady_blocks_per_s']} blocks/s",
+        f"synced_blocks {node3['synced_blocks']}, headers match node0: {result['headers_match']}; "
+        f"node3 CPU {node3['cpu_s']} s ({result['blocks_per_cpu_s']} blocks per CPU-second), "
+        f"load average {result['load_average_at_start']} at its start",
+    ]
+    if result["breakdown"] is not None:
+        steps = result["breakdown"]["ms_per_block"]
+        lines.append(
+            f"offline replay of {result['breakdown']['blocks']} blocks, ms per block: "
+            + ", ".join(f"{name} {ms}" for name, ms in steps.items())
+        )
+    emit(as_json, result, lines)

@@ -56,6 +56,12 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     "responses": {"200": _json(_ref("Status"), "node status")},
                 }
             },
+            "/v1/validators": {
+                "get": {
+                    "summary": "Active validators (with their downtime window) and the jailed",
+                    "responses": {"200": _json(obj, "validator set")},
+                }
+            },
             "/v1/txs": {
                 "post": {
                     "summary": "Submit one signed transaction",
@@ -193,6 +199,7 @@ def openapi_spec(version: str) -> dict[str, Any]:
                         "time_ms": {"type": "integer"},
                         "mempool": obj,
                         "validator": HEX,
+                        "consensus": obj,
                         "version": {"type": "string"},
                     },
                 },

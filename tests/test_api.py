@@ -187,6 +187,10 @@ async def test_status_metrics_and_openapi(api: Any) -> None:
     assert spec["openapi"].startswith("3.")
     routes = {r.resource.canonical for r in client.server.app.router.routes()}  # type: ignore[union-attr]
     assert {p for p in spec["paths"]} <= routes
+    assert "/v1/validators" in spec["paths"]
+    validators = await (await client.get("/v1/validators")).json()
+    assert [v["public_key"] for v in validators["validators"]] == [th.validator.public_key.hex()]
+    assert validators["jailed"] == [] and validators["height"] == 1
 
 
 async def test_non_hex_ids_are_client_errors(api: Any) -> None:

@@ -5,6 +5,9 @@ links. The scenarios run in order on one devnet (each leaves it converged for th
 equivocation comes last because it jails a validator for good.
 """
 
+import json
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -13,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from chain.address import Address, parse_address
+from chain.address import Address, key_address, parse_address
 from chain.keys import KeyPair
 from devnet import network
 from node.client import ApiError, NodeClient
@@ -199,6 +202,21 @@ def test_equivocating_validator_is_slashed_and_jailed(net: Net) -> None:
     wait_until(lambda: all(committed(net, n, ids) for n in honest), 60, "liveness after jailing")
     assert net.height("node0") > start
     assert_same_headers(net, honest, min(net.heights(honest).values()))
+
+    # A tombstoned validator cannot come back: its unjail transaction is left out, with why.
+    fund = transfer(net.alice, key_address(bytes.fromhex(key)), 1000, net.nonce, chain_id=CHAIN_ID)
+    net.clients["node0"].submit_tx(fund.encoded)
+    net.nonce += 1
+    wait_until(lambda: committed(net, "node0", [fund.id.hex()]), 60, "funding node3's account")
+    command = ["tx", "unjail", "--home", str(home.root), "--node", net.clients["node0"].url]
+    result = subprocess.run(
+        [sys.executable, "-m", "node", *command, "--wait", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert json.loads(result.stdout)["error"]["code"] == "tombstoned"
 
 
 def urlopen_text(url: str) -> str:
