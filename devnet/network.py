@@ -14,6 +14,7 @@ Everything is created once and reused, so `up` after `down` continues the same c
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -184,6 +185,20 @@ def check_port_free(port: int, host: str = "127.0.0.1") -> None:
                 f"port {port} on {host} is already in use (another node or devnet?); "
                 "stop it or pick another --base-port"
             ) from None
+
+
+def free_base_port(validators: int) -> int:
+    """A base port whose API and peer ports for `validators` nodes are all free now."""
+    offsets = [*range(validators), *(P2P_OFFSET + i for i in range(validators))]
+    for _ in range(200):
+        base = random.randrange(20_000, 40_000)
+        try:
+            for offset in offsets:
+                check_port_free(base + offset)
+        except DevnetError:
+            continue
+        return base
+    raise DevnetError(f"found no free block of ports for {validators} nodes")
 
 
 # up

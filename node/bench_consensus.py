@@ -155,32 +155,13 @@ def bench_consensus(
     per_sender = -(-offered_total // senders) + 1
     with tempfile.TemporaryDirectory(prefix="gridchain-bench-") as tmp:
         directory = Path(tmp) / "devnet"
-        offsets = tuple(range(validators)) + tuple(
-            network.P2P_OFFSET + i for i in range(validators)
-        )
-        base = _free_base(offsets)
+        base = network.free_base_port(validators)
         say(f"starting {validators} validators on 127.0.0.1:{base}..")
         result = network.up(directory, validators, base, say=say)
         try:
             return _run(result.devnet, seconds, rate, senders, per_sender, say)
         finally:
             network.down(directory)
-
-
-def _free_base(offsets: tuple[int, ...]) -> int:
-    import random
-    import socket
-
-    for _ in range(200):
-        base = random.randrange(20_000, 40_000)
-        try:
-            for offset in offsets:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free block of ports")
 
 
 def _run(

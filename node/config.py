@@ -149,13 +149,16 @@ def load_validator_key(home: Home) -> KeyPair:
     return key
 
 
-def write_file_atomically(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write-then-rename with fsync, so a crash leaves the old file or the new one, never half."""
+def write_file_atomically(path: Path, content: str | bytes, mode: int = 0o644) -> None:
+    """Write-then-rename with fsync, so a crash leaves the old file or the new one, never half;
+    once this returns, the new one is on disk."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        os.write(fd, text.encode())
+        view = memoryview(content.encode() if isinstance(content, str) else content)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -8,7 +8,6 @@ reads. A missing state file means nothing was signed yet; a state file that cann
 error, never a reason to start afresh, since starting afresh is how a validator double-signs.
 """
 
-import os
 import threading
 from pathlib import Path
 
@@ -24,31 +23,11 @@ from consensus.double_sign import (
     encode_last_signed,
     vote_step,
 )
+from node.config import write_file_atomically
 
 
 class PrivValidatorStateError(ChainError):
     code = "bad_privval_state"
-
-
-def write_bytes_durably(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write-then-rename with fsync of the file and of its directory: after a crash the path
-    holds the old bytes or the new ones, and once this returns, the new ones."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def load_last_signed(path: Path, public_key: bytes) -> LastSigned | None:
@@ -110,6 +89,6 @@ class PrivValidator:
             if earlier is not None:
                 return earlier
             last = LastSigned(height, round_, step, message, self.key.sign(message))
-            write_bytes_durably(self.state_path, encode_last_signed(last))
+            write_file_atomically(self.state_path, encode_last_signed(last), mode=0o600)
             self._last = last
             return last.signature

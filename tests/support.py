@@ -2,7 +2,6 @@
 
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -34,20 +33,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def free_port_block(offsets: tuple[int, ...]) -> int:
-    """A base port with base + offset free for every offset (devnet API and peer ports)."""
-    for _ in range(200):
-        base = random.randrange(20_000, 40_000)
-        try:
-            for offset in offsets:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free block of ports")
 
 
 @dataclass

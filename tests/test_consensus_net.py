@@ -22,7 +22,7 @@ from devnet import network
 from node.client import ApiError, NodeClient
 from node.config import Home, load_config, write_config
 from node.keystore import DEVNET_PASSPHRASE, Keystore
-from tests.support import free_port_block, transfer
+from tests.support import transfer
 
 pytestmark = pytest.mark.slow
 
@@ -78,8 +78,7 @@ ALL = names(0, 1, 2, 3)
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     directory = tmp_path_factory.mktemp("consensus") / "devnet"
-    offsets = tuple(range(VALIDATORS)) + tuple(network.P2P_OFFSET + i for i in range(VALIDATORS))
-    base = free_port_block(offsets)
+    base = network.free_base_port(VALIDATORS)
     result = network.up(directory, VALIDATORS, base, params=PARAMS)
     try:
         store = Keystore(directory / "keys")

@@ -187,7 +187,7 @@ def test_nothing_is_released_when_persisting_fails(
     def disk_full(path: Path, data: bytes, mode: int = 0o600) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(privval, "write_bytes_durably", disk_full)
+    monkeypatch.setattr(privval, "write_file_atomically", disk_full)
     with pytest.raises(OSError, match="No space"):
         val.sign_vote(CHAIN, PRECOMMIT, 1, 0, BLOCK_A)
     assert val.last_signed is not None and val.last_signed.step == SignStep.PREVOTE
