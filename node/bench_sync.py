@@ -19,10 +19,8 @@ write), to tell where the time goes. Figures are measured, never asserted.
 """
 
 import os
-import random
 import re
 import shutil
-import socket
 import tempfile
 import time
 import urllib.request
@@ -222,19 +220,6 @@ def generate_chain(
 # Running the devnet
 
 
-def _free_base(offsets: tuple[int, ...]) -> int:
-    for _ in range(200):
-        base = random.randrange(20_000, 40_000)
-        try:
-            for offset in offsets:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        return base
-    raise network.DevnetError("found no free block of ports for the devnet")
-
-
 def _height(client: NodeClient) -> int | None:
     try:
         return int(client.status()["height"])
@@ -387,10 +372,7 @@ def bench_sync(
 ) -> SyncBench:
     with tempfile.TemporaryDirectory(prefix="gridchain-bench-sync-") as tmp:
         directory = Path(tmp) / "devnet"
-        offsets = tuple(range(VALIDATORS)) + tuple(
-            network.P2P_OFFSET + i for i in range(VALIDATORS)
-        )
-        base = _free_base(offsets)
+        base = network.free_base_port(VALIDATORS)
         say(f"preparing a {VALIDATORS}-validator devnet in {directory} (not started)")
         devnet = network.up(directory, VALIDATORS, base, say=say, start=False).devnet
         try:
