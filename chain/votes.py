@@ -121,8 +121,8 @@ def vote_from_value(value: Any) -> SignedVote:
         height=expect_int(f["height"], "vote height", 1, MAX_HEIGHT),
         round=expect_int(f["round"], "vote round", 0, MAX_ROUND),
         block_hash=block_hash,
-        validator=_exact(f["validator"], "vote validator", PUBLIC_KEY_SIZE),
-        signature=_exact(f["signature"], "vote signature", SIGNATURE_SIZE),
+        validator=expect_bytes(f["validator"], "vote validator", PUBLIC_KEY_SIZE),
+        signature=expect_bytes(f["signature"], "vote signature", SIGNATURE_SIZE),
     )
 
 
@@ -147,9 +147,9 @@ def proposal_from_value(value: Any) -> SignedProposal:
         height=expect_int(f["height"], "proposal height", 1, MAX_HEIGHT),
         round=round_,
         valid_round=valid_round,
-        block_hash=_exact(f["block_hash"], "proposal block_hash", HASH_SIZE),
-        proposer=_exact(f["proposer"], "proposal proposer", PUBLIC_KEY_SIZE),
-        signature=_exact(f["signature"], "proposal signature", SIGNATURE_SIZE),
+        block_hash=expect_bytes(f["block_hash"], "proposal block_hash", HASH_SIZE),
+        proposer=expect_bytes(f["proposer"], "proposal proposer", PUBLIC_KEY_SIZE),
+        signature=expect_bytes(f["signature"], "proposal signature", SIGNATURE_SIZE),
     )
 
 
@@ -170,7 +170,3 @@ def vote_to_json(vote: SignedVote) -> dict[str, Any]:
         "validator": vote.validator.hex(),
         "signature": vote.signature.hex(),
     }
-
-
-def _exact(value: Any, what: str, size: int) -> bytes:
-    return expect_bytes(value, what, size)
