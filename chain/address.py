@@ -18,6 +18,7 @@ TEXT_SIZE = 2 * (RAW_SIZE + CHECKSUM_SIZE)
 class AddressType(IntEnum):
     KEY = 1
     MULTISIG = 2
+    CONTRACT = 3
 
 
 _TYPE_BYTES = frozenset(t.value for t in AddressType)
@@ -79,3 +80,18 @@ def multisig_address(creator: Address, nonce: int) -> Address:
 def named_multisig_address(name: str) -> Address:
     """Addresses of multisig accounts fixed at genesis, such as the governance council."""
     return Address(bytes([AddressType.MULTISIG]) + tagged_hash(b"gc/addr/named", name.encode()))
+
+
+def contract_address(creator: Address, nonce: int) -> Address:
+    """The address a deploy transaction gives its contract; unique per (creator, nonce)."""
+    return Address(
+        bytes([AddressType.CONTRACT])
+        + tagged_hash(b"gc/addr/contract", creator.raw + nonce.to_bytes(8, "big"))
+    )
+
+
+def named_contract_address(name: str) -> Address:
+    """Addresses of the standard contracts deployed at genesis."""
+    return Address(
+        bytes([AddressType.CONTRACT]) + tagged_hash(b"gc/addr/named-contract", name.encode())
+    )

@@ -5,7 +5,7 @@ begin_block (signatures of the last commit, LAST set, evidence; chain/slashing.p
 transactions, end_block (downtime), then the state root.
 """
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,6 +18,7 @@ from chain.blocks import (
     tx_root,
     verify_commit,
 )
+from chain.contracts import ContractRuntime
 from chain.env import BlockEnv
 from chain.errors import ChainError, InvalidBlock, StoreError
 from chain.evidence import MAX_EVIDENCE_PER_BLOCK, DuplicateVoteEvidence, evidence_hash
@@ -41,7 +42,7 @@ class NodeStateReader(StateReader, smt.NodeReader, Protocol):
 @dataclass(frozen=True)
 class BlockResult:
     block: Block
-    writes: dict[bytes, bytes]
+    writes: Mapping[bytes, bytes | None]
     new_nodes: dict[bytes, bytes]
     receipts: tuple[Receipt, ...]
     punishments: tuple[Punishment, ...] = ()
@@ -64,7 +65,7 @@ def env_for(header: Header, state: Overlay) -> BlockEnv:
 
 
 def state_root_after(
-    reader: smt.NodeReader, root: bytes, writes: dict[bytes, bytes]
+    reader: smt.NodeReader, root: bytes, writes: Mapping[bytes, bytes | None]
 ) -> tuple[bytes, dict[bytes, bytes]]:
     return smt.update(reader, root, changed_hashes(writes))
 
@@ -112,10 +113,12 @@ def validate_block(
     parent: Header,
     block: Block,
     verify: Callable[[Iterable[SignedTx]], None] | None = None,
+    runtime: ContractRuntime | None = None,
 ) -> BlockResult:
     """Check `block` on top of `parent` and return what committing it writes.
 
     `verify` checks signatures (in parallel, in the node); the default checks them here.
+    `runtime` runs contract transactions (the node's VM); without one they are invalid.
     """
     state = Overlay(reader)
     header = block.header
@@ -132,7 +135,7 @@ def validate_block(
     receipts = []
     for index, tx in enumerate(block.txs):
         try:
-            receipts.append(process_transaction(env, state, tx, index))
+            receipts.append(process_transaction(env, state, tx, index, runtime))
         except ChainError as exc:
             raise InvalidBlock(f"transaction {index} ({tx.id.hex()}): {exc.message}") from None
     punished += end_block(env, state)
@@ -157,6 +160,7 @@ def build_block(
     candidates: Iterable[SignedTx],
     *,
     evidence: Sequence[DuplicateVoteEvidence] = (),
+    runtime: ContractRuntime | None = None,
 ) -> tuple[BlockResult, list[Rejected]]:
     """Assemble the next block from signature-checked candidates, leaving out any that fail.
 
@@ -176,7 +180,7 @@ def build_block(
         if len(included) >= params.max_block_txs or size + len(tx.encoded) > params.max_block_bytes:
             break
         try:
-            receipts.append(process_transaction(env, state, tx, len(included)))
+            receipts.append(process_transaction(env, state, tx, len(included), runtime))
         except ChainError as exc:
             rejected.append(Rejected(tx, exc))
             continue

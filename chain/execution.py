@@ -8,7 +8,17 @@ leaves out what would fail.
 from dataclasses import dataclass
 from typing import Any
 
-from chain.address import Address, AddressType, key_address, multisig_address
+from chain.address import Address, AddressType, contract_address, key_address, multisig_address
+from chain.contracts import (
+    OK,
+    ContractRuntime,
+    Event,
+    NoRuntime,
+    Outcome,
+    code_key,
+    contract_code,
+    event_to_json,
+)
 from chain.env import BlockEnv as BlockEnv  # re-exported: it used to live here
 from chain.errors import (
     FeeTooLow,
@@ -19,15 +29,20 @@ from chain.errors import (
     StaleNonce,
     UnknownAccount,
 )
+from chain.params import ChainParams
 from chain.policy import require_change_satisfied, require_satisfied
 from chain.slashing import check_unjail, unjail
 from chain.state import MAX_BALANCE, Account, Overlay
 from chain.transactions import (
+    ArgValue,
+    Call,
     CreateMultisig,
+    Deploy,
     SignedTx,
     Transfer,
     Unjail,
     UpdateMultisig,
+    arg_to_json,
     check_chain,
     check_shape,
 )
@@ -35,11 +50,19 @@ from chain.transactions import (
 
 @dataclass(frozen=True)
 class Receipt:
+    """What a transaction did. Contract transactions also report gas, the call's status
+    (a reverted call is in the block and pays its gas), its return value, message and events."""
+
     tx_id: bytes
     height: int
     index: int
     fee: int
     created: Address | None = None
+    status: str = OK
+    gas_used: int = 0
+    return_value: ArgValue | None = None
+    message: str = ""
+    events: tuple[Event, ...] = ()
 
 
 def receipt_to_json(receipt: Receipt) -> dict[str, Any]:
@@ -48,8 +71,12 @@ def receipt_to_json(receipt: Receipt) -> dict[str, Any]:
         "height": receipt.height,
         "index": receipt.index,
         "fee": receipt.fee,
-        "status": "ok",
+        "status": receipt.status,
         "created": None if receipt.created is None else str(receipt.created),
+        "gas_used": receipt.gas_used,
+        "return_value": None if receipt.return_value is None else arg_to_json(receipt.return_value),
+        "message": receipt.message,
+        "events": [event_to_json(e) for e in receipt.events],
     }
 
 
@@ -96,6 +123,9 @@ def check_transaction(env: BlockEnv, state: Overlay, tx: SignedTx) -> Account:
     check_shape(tx)
     if tx.body.fee < env.params.min_fee:
         raise FeeTooLow(f"fee {tx.body.fee} is below the minimum {env.params.min_fee}")
+    payload = tx.body.payload
+    if isinstance(payload, Deploy | Call):
+        check_gas(env.params, tx.body.fee, payload.gas_limit)
     account = sender_account(state, tx)
     check_nonce(tx, account)
     check_authorized(tx, account)
@@ -103,11 +133,24 @@ def check_transaction(env: BlockEnv, state: Overlay, tx: SignedTx) -> Account:
     return account
 
 
+def check_gas(params: ChainParams, fee: int, gas_limit: int) -> None:
+    """A contract transaction's fee must cover its whole gas limit at the gas price."""
+    if gas_limit > params.max_tx_gas:
+        raise InvalidTransaction(f"gas limit {gas_limit} is above the maximum {params.max_tx_gas}")
+    most = params.min_fee + gas_limit * params.gas_price
+    if fee < most:
+        raise FeeTooLow(
+            f"fee {fee} does not cover the gas limit: min_fee + gas_limit * gas_price = {most}"
+        )
+
+
 def created_address(tx: SignedTx) -> Address | None:
     """The account a transaction creates, if any (what its receipt reports)."""
     body = tx.body
     if isinstance(body.payload, CreateMultisig):
         return multisig_address(body.sender, body.nonce)
+    if isinstance(body.payload, Deploy):
+        return contract_address(body.sender, body.nonce)
     return None
 
 
@@ -125,10 +168,18 @@ def credit(state: Overlay, address: Address, amount: int) -> None:
     state.set_account(address, Account(account.balance + amount, account.nonce, account.policy))
 
 
-def process_transaction(env: BlockEnv, state: Overlay, tx: SignedTx, index: int) -> Receipt:
+def process_transaction(
+    env: BlockEnv,
+    state: Overlay,
+    tx: SignedTx,
+    index: int,
+    runtime: ContractRuntime | None = None,
+) -> Receipt:
     """Apply one transaction whose signatures are already verified, or raise and change nothing."""
     account = check_transaction(env, state, tx)
     body, payload = tx.body, tx.body.payload
+    if isinstance(payload, Deploy | Call):
+        return process_contract_tx(env, state, tx, index, runtime or NoRuntime())
     created = created_address(tx)
     if created is not None and state.account(created) is not None:
         raise InvalidTransaction(f"account {created} already exists")
@@ -159,3 +210,95 @@ def process_transaction(env: BlockEnv, state: Overlay, tx: SignedTx, index: int)
 def proposer_address(public_key: bytes) -> Address:
     """Fees go to the key address of the block's proposer."""
     return key_address(public_key)
+
+
+# Contracts
+
+
+def check_contract_target(state: Overlay, tx: SignedTx) -> Address:
+    """The contract a deploy creates (must be new) or a call runs (must exist)."""
+    payload = tx.body.payload
+    if isinstance(payload, Deploy):
+        address = contract_address(tx.body.sender, tx.body.nonce)
+        if state.account(address) is not None or contract_code(state, address) is not None:
+            raise InvalidTransaction(f"account {address} already exists")
+        return address
+    assert isinstance(payload, Call)
+    if contract_code(state, payload.contract) is None:
+        raise InvalidTransaction(f"no contract is deployed at {payload.contract}")
+    return payload.contract
+
+
+def gas_fee(env: BlockEnv, gas_used: int) -> int:
+    return env.params.min_fee + gas_used * env.params.gas_price
+
+
+def run_contract(
+    env: BlockEnv, work: Overlay, tx: SignedTx, address: Address, runtime: ContractRuntime
+) -> Outcome:
+    """Move the call's value, then run the VM, all inside `work` (dropped if it fails)."""
+    payload = tx.body.payload
+    if isinstance(payload, Deploy):
+        outcome = runtime.deploy(env, work, tx, payload, address)
+        if outcome.status == OK:
+            work.set_state(code_key(address), payload.code)
+            work.set_account(address, work.account(address) or Account())
+        return outcome
+    assert isinstance(payload, Call)
+    if payload.value:
+        sender = work.account(tx.body.sender) or Account()
+        work.set_account(
+            tx.body.sender, Account(sender.balance - payload.value, sender.nonce, sender.policy)
+        )
+        credit(work, address, payload.value)
+    return runtime.call(env, work, tx, payload)
+
+
+def process_contract_tx(
+    env: BlockEnv, state: Overlay, tx: SignedTx, index: int, runtime: ContractRuntime
+) -> Receipt:
+    """A deploy or call: checked like any transaction, then run. A call that fails is still
+    applied: the nonce moves on and gas is paid, but nothing it wrote (or sent) remains."""
+    address = check_contract_target(state, tx)
+    body = tx.body
+    gas_limit = body.payload.gas_limit  # type: ignore[union-attr]
+    account = state.account(body.sender)
+    assert account is not None  # check_transaction found it
+    state.set_account(body.sender, Account(account.balance, account.nonce + 1, account.policy))
+    work = state.child()
+    outcome = run_contract(env, work, tx, address, runtime)
+    gas_used = min(outcome.gas_used, gas_limit)
+    if outcome.status == OK:
+        work.merge_into_parent()
+        append_audit_events(state, env, tx, index, outcome.events)
+    fee = gas_fee(env, gas_used)
+    payer = state.account(body.sender)
+    assert payer is not None and payer.balance >= fee  # funds were checked against the full fee
+    state.set_account(body.sender, Account(payer.balance - fee, payer.nonce, payer.policy))
+    credit(state, env.proposer, fee)
+    ok = outcome.status == OK
+    return Receipt(
+        tx.id,
+        env.height,
+        index,
+        fee,
+        created=address if isinstance(body.payload, Deploy) and ok else None,
+        status=outcome.status,
+        gas_used=gas_used,
+        return_value=outcome.return_value if ok else None,
+        message=outcome.message,
+        events=outcome.events if ok else (),
+    )
+
+
+def append_audit_events(
+    state: Overlay, env: BlockEnv, tx: SignedTx, index: int, events: tuple[Event, ...]
+) -> None:
+    """Every event of a successful call becomes an entry of the audit log."""
+    log = getattr(state, "audit", None)
+    if log is None:
+        return
+    from chain.audit import AuditEntry
+
+    for e in events:
+        log.append(AuditEntry(env.height, index, tx.id, e.contract.raw, e.topic, e.data))

@@ -4,7 +4,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain import smt
-from chain.address import Address, AddressType, named_multisig_address
+from chain.address import Address, AddressType, named_contract_address, named_multisig_address
+from chain.contracts import code_key
 from chain.blocks import Header
 from chain.encoding import encode
 from chain.errors import ChainError
@@ -40,6 +41,19 @@ class InvalidGenesis(ChainError):
 
 
 @dataclass(frozen=True)
+class GenesisContract:
+    """A contract deployed at genesis at named_contract_address(name); genesis/ has checked
+    its code with the VM's deploy-time validation."""
+
+    name: str
+    code: bytes
+
+    @property
+    def address(self) -> Address:
+        return named_contract_address(self.name)
+
+
+@dataclass(frozen=True)
 class GenesisState:
     chain_id: str
     genesis_time_ms: int
@@ -47,6 +61,7 @@ class GenesisState:
     validators: ValidatorSet
     council: Policy
     params: ChainParams
+    contracts: tuple[GenesisContract, ...] = ()
 
 
 def genesis_value(gen: GenesisState) -> dict[str, Any]:
@@ -57,6 +72,7 @@ def genesis_value(gen: GenesisState) -> dict[str, Any]:
         "validators": validator_set_to_value(gen.validators),
         "council": policy_to_value(gen.council),
         "params": params_to_value(gen.params),
+        "contracts": [[c.name, c.code] for c in gen.contracts],
     }
 
 
@@ -94,6 +110,12 @@ def genesis_writes(gen: GenesisState) -> dict[bytes, bytes]:
     for v in gen.validators.validators:
         writes[signing_info_key(v.public_key)] = signing_info_record(SigningInfo(1))
     writes[PARAMS_KEY] = params_record(gen.params)
+    names = [c.name for c in gen.contracts]
+    if len(set(names)) != len(names):
+        raise InvalidGenesis("a contract name appears twice")
+    for contract in gen.contracts:
+        writes[account_key(contract.address)] = encode_account(Account(0, 0))
+        writes[code_key(contract.address)] = contract.code
     return writes
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from chain import smt
 from chain.blockchain import open_chain, validate_block
+from chain.contracts import ContractRuntime
 from chain.blocks import verify_commit
 from chain.errors import StoreError
 from chain.genesis_state import GenesisState
@@ -31,6 +32,7 @@ def verify_store(
     genesis: GenesisState,
     scratch_path: str,
     progress: Callable[[int, int], None] = lambda done, total: None,
+    runtime: ContractRuntime | None = None,
 ) -> IntegrityReport:
     """Replay `store` into a new database at `scratch_path`; raise on the first discrepancy."""
     head = store.head()
@@ -47,7 +49,7 @@ def verify_store(
             commit = store.commit_at(height)
             if block is None or commit is None:
                 raise StoreError(f"block or commit {height} is missing below head {head.height}")
-            result = validate_block(replica, parent, block)
+            result = validate_block(replica, parent, block, runtime=runtime)
             # The replica is still at the parent's state, whose active set voted on this block.
             verify_commit(genesis.chain_id, Overlay(replica).validator_set(), commit, block.header)
             for index, tx in enumerate(block.txs):

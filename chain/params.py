@@ -32,6 +32,19 @@ class ChainParams:
     downtime_jail_blocks: int = 600
     # Evidence older than this many blocks is refused.
     evidence_max_age: int = 100_000
+    # Contracts: a call pays min_fee + gas_used * gas_price and may use up to max_tx_gas.
+    gas_price: int = 1
+    max_tx_gas: int = 10_000_000
+    # Capacity billing (contracts_std/billing.py): usage is billed per period of
+    # billing_period_blocks; prices are credits per unit per period (CU and SU in thousandths,
+    # as the contract computes them in milli-units), per public IPv4 and per GB of traffic.
+    # A contract whose escrow runs short waits grace_period_blocks for a top-up.
+    billing_period_blocks: int = 600
+    grace_period_blocks: int = 1_209_600
+    price_cu: int = 100_000
+    price_su: int = 50_000
+    price_ipv4: int = 5_000
+    price_nu: int = 1_000
 
 
 PARAM_NAMES = tuple(f.name for f in fields(ChainParams))
@@ -44,6 +57,7 @@ PARAM_BOUNDS: dict[str, tuple[int, int]] = {
     "downtime_min_signed_bp": (0, BASIS_POINTS),
     "downtime_slash_bp": (0, BASIS_POINTS),
     "evidence_max_age": (1, MAX_PARAM),
+    "billing_period_blocks": (1, MAX_PARAM),
 }
 
 

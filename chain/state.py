@@ -103,7 +103,7 @@ class Overlay:
     def __init__(self, base: StateReader) -> None:
         self.base = base
         self.accounts: dict[Address, Account] = {}
-        self.records: dict[bytes, bytes] = {}
+        self.records: dict[bytes, bytes | None] = {}  # None: deleted
 
     def get_state(self, key: bytes) -> bytes | None:
         if key in self.records:
@@ -113,10 +113,26 @@ class Overlay:
     def set_state(self, key: bytes, value: bytes) -> None:
         self.records[key] = value
 
+    def delete_state(self, key: bytes) -> None:
+        self.records[key] = None
+
+    def child(self) -> "Overlay":
+        """A working set over this one, for a contract call: merged on success, else dropped."""
+        return Overlay(self)
+
+    def merge_into_parent(self) -> None:
+        parent = self.base
+        if not isinstance(parent, Overlay):
+            raise TypeError("only a child overlay merges into its parent")
+        parent.records.update(self.records)
+        parent.accounts.update(self.accounts)
+
     def account(self, address: Address) -> Account | None:
         cached = self.accounts.get(address)
         if cached is not None:
             return cached
+        if isinstance(self.base, Overlay):
+            return self.base.account(address)
         raw = self.base.get_state(account_key(address))
         if raw is None:
             return None
@@ -127,8 +143,9 @@ class Overlay:
     def set_account(self, address: Address, account: Account) -> None:
         self.accounts[address] = account
 
-    def writes(self) -> dict[bytes, bytes]:
-        """Every changed record as key -> canonical bytes (order-free: the tree sorts)."""
+    def writes(self) -> dict[bytes, bytes | None]:
+        """Every changed record as key -> canonical bytes, None if deleted (order-free: the
+        tree sorts)."""
         out = dict(self.records)
         for address, account in self.accounts.items():
             out[account_key(address)] = encode_account(account)
@@ -287,6 +304,6 @@ def read_account(reader: StateReader, address: Address) -> Account | None:
     return None if raw is None else decode_account(raw)
 
 
-def changed_hashes(writes: Mapping[bytes, bytes]) -> dict[bytes, bytes | None]:
-    """State writes as the tree sees them: key -> hash of the value."""
-    return {key: hash32(value) for key, value in writes.items()}
+def changed_hashes(writes: Mapping[bytes, bytes | None]) -> dict[bytes, bytes | None]:
+    """State writes as the tree sees them: key -> hash of the value (None deletes)."""
+    return {key: None if value is None else hash32(value) for key, value in writes.items()}

@@ -141,7 +141,7 @@ class ChainStore(_Reads):
         self,
         block: Block,
         commit: Commit | None,
-        writes: Mapping[bytes, bytes],
+        writes: Mapping[bytes, bytes | None],
         new_nodes: Mapping[bytes, bytes],
         genesis_hash: bytes | None = None,
     ) -> None:
@@ -163,7 +163,10 @@ class ChainStore(_Reads):
             for index, tx in enumerate(block.txs):
                 batch.put(b"T" + tx.id, encode([block.height, index]))
             for key, value in writes.items():
-                batch.put(b"S" + key, value)
+                if value is None:
+                    batch.delete(b"S" + key)
+                else:
+                    batch.put(b"S" + key, value)
             for node_hash, node in new_nodes.items():
                 batch.put(b"N" + node_hash, node)
             batch.put(

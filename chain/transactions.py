@@ -24,7 +24,11 @@ from chain.hashing import tagged_hash
 from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair, verify_signature
 from chain.policy import MAX_SIGNERS, Policy, policy_from_value, policy_to_json, policy_to_value
 
-MAX_TX_SIZE = 16 * 1024
+MAX_TX_SIZE = 128 * 1024  # room for a deploy transaction's code
+MAX_CODE_SIZE = 96 * 1024
+MAX_CALL_ARGS = 16
+MAX_ARG_BYTES = 8 * 1024
+MAX_FUNCTION_NAME = 64
 MAX_AMOUNT = 2**63 - 1
 MAX_CHAIN_ID = 64
 
@@ -59,12 +63,39 @@ class Unjail:
     validator: bytes
 
 
-Payload = Transfer | CreateMultisig | UpdateMultisig | Unjail
+ArgValue = int | bool | bytes | str
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """Deploy contract code at contract_address(sender, nonce); the VM validates it first."""
+
+    code: bytes
+    gas_limit: int
+
+
+@dataclass(frozen=True)
+class Call:
+    """Call a contract's public function, sending `value` credits to it with the call.
+
+    The fee is the most the sender pays: min_fee + gas_limit * gas_price at least; what is
+    charged is min_fee + gas_used * gas_price, whether the call succeeds or reverts."""
+
+    contract: Address
+    function: str
+    args: tuple[ArgValue, ...]
+    value: int
+    gas_limit: int
+
+
+Payload = Transfer | CreateMultisig | UpdateMultisig | Unjail | Deploy | Call
 PAYLOAD_TYPES: dict[str, type[Payload]] = {
     "transfer": Transfer,
     "multisig_create": CreateMultisig,
     "multisig_update": UpdateMultisig,
     "unjail": Unjail,
+    "deploy": Deploy,
+    "call": Call,
 }
 PAYLOAD_NAMES = {cls: name for name, cls in PAYLOAD_TYPES.items()}
 
@@ -106,8 +137,16 @@ class SignedTx:
     def spend(self) -> int:
         """Credits leaving the sender: amount moved plus fee."""
         payload = self.body.payload
-        amount = payload.amount if isinstance(payload, Transfer | CreateMultisig) else 0
-        return amount + self.body.fee
+        return moved_amount(payload) + self.body.fee
+
+
+def moved_amount(payload: "Payload") -> int:
+    """Credits a payload moves out of the sender's account (besides the fee)."""
+    if isinstance(payload, Transfer | CreateMultisig):
+        return payload.amount
+    if isinstance(payload, Call):
+        return payload.value
+    return 0
 
 
 # Canonical values
@@ -120,6 +159,16 @@ def payload_to_value(payload: Payload) -> dict[str, Any]:
         return {"policy": policy_to_value(payload.policy), "amount": payload.amount}
     if isinstance(payload, UpdateMultisig):
         return {"policy": policy_to_value(payload.policy)}
+    if isinstance(payload, Deploy):
+        return {"code": payload.code, "gas_limit": payload.gas_limit}
+    if isinstance(payload, Call):
+        return {
+            "contract": payload.contract.raw,
+            "function": payload.function,
+            "args": list(payload.args),
+            "value": payload.value,
+            "gas_limit": payload.gas_limit,
+        }
     return {"validator": payload.validator}
 
 
@@ -168,7 +217,38 @@ def payload_from_value(kind: str, value: Any) -> Payload:
     if kind == "unjail":
         fields = expect_map(value, "unjail", ("validator",))
         return Unjail(expect_bytes(fields["validator"], "validator", PUBLIC_KEY_SIZE))
+    if kind == "deploy":
+        fields = expect_map(value, "deploy", ("code", "gas_limit"))
+        return Deploy(
+            expect_bytes(fields["code"], "code", None, MAX_CODE_SIZE),
+            expect_int(fields["gas_limit"], "gas_limit", 1, MAX_AMOUNT),
+        )
+    if kind == "call":
+        fields = expect_map(value, "call", ("contract", "function", "args", "value", "gas_limit"))
+        return Call(
+            contract=_address(fields["contract"], "contract"),
+            function=expect_text(fields["function"], "function", MAX_FUNCTION_NAME),
+            args=tuple(
+                call_arg(arg, i)
+                for i, arg in enumerate(expect_list(fields["args"], "args", MAX_CALL_ARGS))
+            ),
+            value=expect_int(fields["value"], "value", 0, MAX_AMOUNT),
+            gas_limit=expect_int(fields["gas_limit"], "gas_limit", 1, MAX_AMOUNT),
+        )
     raise EncodingError(f"unknown transaction type {kind!r}")
+
+
+def call_arg(value: Any, i: int) -> ArgValue:
+    """A call argument: an int, bool, bytes or str (sizes capped as the VM caps them)."""
+    if isinstance(value, bool | int):
+        return value
+    if isinstance(value, bytes):
+        return expect_bytes(value, f"argument {i}", None, MAX_ARG_BYTES)
+    if isinstance(value, str):
+        if len(value.encode()) > MAX_ARG_BYTES:
+            raise EncodingError(f"argument {i} is longer than {MAX_ARG_BYTES} bytes")
+        return value
+    raise EncodingError(f"argument {i} must be an int, bool, bytes or str")
 
 
 def body_from_value(value: Any) -> TxBody:
@@ -242,6 +322,8 @@ def check_shape(tx: SignedTx) -> None:
     if keys != sorted(set(keys)):
         raise InvalidTransaction("signatures must be unique and sorted by public key")
     body = tx.body
+    if body.sender.type == AddressType.CONTRACT:
+        raise InvalidTransaction("a contract address cannot send transactions")
     if body.sender.type == AddressType.KEY:
         if len(keys) != 1:
             raise InvalidSignature("a key address is signed by exactly one key")
@@ -255,6 +337,8 @@ def check_shape(tx: SignedTx) -> None:
         raise InvalidTransaction("sender and recipient are the same account")
     if isinstance(body.payload, Unjail) and body.sender != key_address(body.payload.validator):
         raise InvalidTransaction("unjail must be sent from the validator's own key address")
+    if isinstance(body.payload, Call) and body.payload.contract.type != AddressType.CONTRACT:
+        raise InvalidTransaction(f"{body.payload.contract} is not a contract address")
 
 
 def check_signatures(tx: SignedTx) -> None:
@@ -280,6 +364,16 @@ def tx_to_json(tx: SignedTx) -> dict[str, Any]:
         view = {"to": str(payload.to), "amount": payload.amount}
     elif isinstance(payload, Unjail):
         view = {"validator": payload.validator.hex()}
+    elif isinstance(payload, Deploy):
+        view = {"code": payload.code.hex(), "gas_limit": payload.gas_limit}
+    elif isinstance(payload, Call):
+        view = {
+            "contract": str(payload.contract),
+            "function": payload.function,
+            "args": [arg_to_json(a) for a in payload.args],
+            "value": payload.value,
+            "gas_limit": payload.gas_limit,
+        }
     else:
         view = {"policy": policy_to_json(payload.policy)}
         if isinstance(payload, CreateMultisig):
@@ -297,3 +391,8 @@ def tx_to_json(tx: SignedTx) -> dict[str, Any]:
             for s in tx.signatures
         ],
     }
+
+
+def arg_to_json(value: ArgValue) -> Any:
+    """Ints, bools and text as themselves; bytes as {"hex": ...} so they stay distinguishable."""
+    return {"hex": value.hex()} if isinstance(value, bytes) else value

@@ -21,10 +21,12 @@ from marshmallow import (
 
 from chain.address import parse_address
 from chain.errors import ChainError
-from chain.genesis_state import COUNCIL_ADDRESS, GenesisState, genesis_writes
+from chain.genesis_state import COUNCIL_ADDRESS, GenesisContract, GenesisState, genesis_writes
 from chain.params import BASIS_POINTS, MAX_DOWNTIME_WINDOW, ChainParams
 from chain.policy import MAX_SIGNERS, MAX_WEIGHT, Signer, make_policy
-from chain.transactions import MAX_AMOUNT
+from chain.transactions import MAX_AMOUNT, MAX_CODE_SIZE
+from contracts_std import standard_contracts
+from vm.machine import load_program
 from chain.validators import MAX_BLOCKSTAKE, MAX_VALIDATORS, Validator, make_validator_set
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -108,6 +110,37 @@ class ParamsSchema(StrictSchema):
     evidence_max_age = fields.Integer(
         strict=True, validate=validate.Range(1, MAX_PARAM_BLOCKS, error=BLOCKS_ERROR)
     )
+    gas_price = fields.Integer(strict=True, validate=validate.Range(0, 10**6))
+    max_tx_gas = fields.Integer(strict=True, validate=validate.Range(10_000, 10**9))
+    billing_period_blocks = fields.Integer(
+        strict=True, validate=validate.Range(1, MAX_PARAM_BLOCKS, error=BLOCKS_ERROR)
+    )
+    grace_period_blocks = fields.Integer(
+        strict=True, validate=validate.Range(0, MAX_PARAM_BLOCKS, error=BLOCKS_ERROR)
+    )
+    price_cu = fields.Integer(strict=True, validate=validate.Range(0, 10**12))
+    price_su = fields.Integer(strict=True, validate=validate.Range(0, 10**12))
+    price_ipv4 = fields.Integer(strict=True, validate=validate.Range(0, 10**12))
+    price_nu = fields.Integer(strict=True, validate=validate.Range(0, 10**12))
+
+
+class ContractSchema(StrictSchema):
+    """A contract deployed at genesis: its code is checked as a deploy would check it."""
+
+    name = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[a-z][a-z0-9_-]{0,63}\Z", error="must be 1-64 of a-z, 0-9, _ or -"),
+    )
+    code = fields.String(required=True, validate=validate.Length(2, 2 * MAX_CODE_SIZE))
+
+    @validates_schema
+    def check_code(self, data: dict[str, Any], **_: Any) -> None:
+        try:
+            load_program(bytes.fromhex(data["code"]))
+        except ValueError:
+            raise ValidationError("must be hex", "code") from None
+        except ChainError as exc:
+            raise ValidationError(exc.message, "code") from None
 
 
 class GenesisSchema(StrictSchema):
@@ -127,6 +160,7 @@ class GenesisSchema(StrictSchema):
     )
     council = fields.Nested(PolicySchema, required=True)
     params = fields.Nested(ParamsSchema, load_default=dict)
+    contracts = fields.List(fields.Nested(ContractSchema), load_default=list)
 
     @post_load
     def build(self, data: dict[str, Any], **_: Any) -> GenesisState:
@@ -159,6 +193,9 @@ class GenesisSchema(StrictSchema):
             validators=validators,
             council=council,
             params=ChainParams(**data["params"]),
+            contracts=tuple(
+                GenesisContract(c["name"], bytes.fromhex(c["code"])) for c in data["contracts"]
+            ),
         )
         try:
             genesis_writes(gen)
@@ -216,8 +253,11 @@ def genesis_document(
     council: dict[str, Any],
     balances: list[dict[str, Any]] | None = None,
     params: dict[str, int] | None = None,
+    contracts: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """A genesis file body; run it through parse_genesis before writing it."""
+    """A genesis file body; run it through parse_genesis before writing it.
+
+    `contracts` defaults to the standard contracts (contracts_std), compiled here."""
     return {
         "chain_id": chain_id,
         "genesis_time": genesis_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
@@ -225,7 +265,12 @@ def genesis_document(
         "validators": validators,
         "council": council,
         "params": params or {},
+        "contracts": standard_contract_documents() if contracts is None else contracts,
     }
+
+
+def standard_contract_documents() -> list[dict[str, str]]:
+    return [{"name": name, "code": code.hex()} for name, code in standard_contracts()]
 
 
 __all__ = [

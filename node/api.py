@@ -33,6 +33,7 @@ from chain.store import Snapshot
 from chain.transactions import MAX_TX_SIZE, tx_to_json
 from chain.validators import validator_set_to_json
 from genesis.schema import flatten_errors
+from node.api_contracts import add_contract_routes
 from node.consensus import Consensus
 from node.openapi import openapi_spec
 from node.service import Node
@@ -292,6 +293,11 @@ async def get_status(request: web.Request) -> web.Response:
             "time_ms": head.time_ms,
             "mempool": {"txs": len(node.mempool), "bytes": node.mempool.bytes},
             "validator": node.key.public_key.hex(),
+            "fees": {
+                "min_fee": node.genesis.params.min_fee,
+                "gas_price": node.genesis.params.gas_price,
+                "max_tx_gas": node.genesis.params.max_tx_gas,
+            },
             "consensus": consensus.reactor.status() if consensus is not None else None,
             "version": VERSION,
         }
@@ -343,4 +349,5 @@ def make_app(
     app.router.add_get("/v1/validators", get_validators)
     app.router.add_get("/v1/openapi.json", get_openapi)
     app.router.add_get("/metrics", get_metrics)
+    add_contract_routes(app, node)
     return app

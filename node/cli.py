@@ -45,6 +45,7 @@ from node.config import (
 )
 from node.keystore import Keystore, default_keystore_dir, read_passphrase
 from node.output import emit, json_option, progress
+from vm.runtime import VmRuntime
 
 DEFAULT_NODE_URL = f"http://127.0.0.1:{DEFAULT_API_PORT}"
 NODE_ENV = "GRIDCHAIN_NODE"
@@ -642,6 +643,7 @@ def node_verify(home: Path, as_json: bool) -> None:
                 genesis_state,
                 str(Path(scratch) / "replay"),
                 lambda done, total: say(f"  block {done}/{total}") if done % 100 == 0 else None,
+                runtime=VmRuntime(),
             )
     finally:
         store.close()
@@ -1105,3 +1107,7 @@ def bench_sync_command(
             + ", ".join(f"{name} {ms}" for name, ms in steps.items())
         )
     emit(as_json, result, lines)
+
+
+# Command groups defined in their own modules register themselves on `cli` when imported.
+import node.cli_workload  # noqa: E402, F401

@@ -66,6 +66,16 @@ class NodeClient:
     def submit_tx(self, encoded: bytes) -> dict[str, Any]:
         return self.post("/v1/txs", {"tx": encoded.hex()})
 
+    def contract(self, address: str) -> dict[str, Any]:
+        return self.get(f"/v1/contracts/{_segment(address)}")
+
+    def query(
+        self, address: str, function: str, args: list[Any], caller: str | None = None
+    ) -> dict[str, Any]:
+        """Run a contract function read-only on the head state; `args` as the API takes them."""
+        body = {"function": function, "args": args, "caller": caller}
+        return self.post(f"/v1/contracts/{_segment(address)}/query", body)
+
     # Transport
 
     def get(self, path: str) -> dict[str, Any]:

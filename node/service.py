@@ -16,14 +16,17 @@ from dataclasses import dataclass
 from chain.address import Address
 from chain.blockchain import BlockResult, Rejected, build_block, open_chain, validate_block
 from chain.blocks import Block, Commit, CommitSig, Header, VoteType, vote_sign_bytes
-from chain.errors import ChainError, EncodingError, InvalidSignature
+from chain.errors import ChainError, EncodingError, InvalidSignature, InvalidTransaction
 from chain.evidence import DuplicateVoteEvidence
-from chain.execution import check_recipient
+from chain.contracts import contract_code
+from chain.execution import check_gas, check_recipient
 from chain.genesis_state import GenesisState, genesis_hash
 from chain.keys import KeyPair
 from chain.state import Account, Overlay, read_account
 from chain.store import ChainStore, Snapshot
 from chain.transactions import (
+    Call,
+    Deploy,
     SignedTx,
     Transfer,
     check_chain,
@@ -35,6 +38,8 @@ from node.config import ConfigError, NodeConfig
 from node.mempool import DuplicateTx, Mempool
 from node.metrics import NodeMetrics
 from node.verifier import SignatureVerifier
+from vm.machine import load_program
+from vm.runtime import VmRuntime
 
 log = logging.getLogger("gridchain.node")
 REJECTED_MEMORY = 10_000
@@ -58,6 +63,7 @@ class Node:
         self.metrics = NodeMetrics()
         self.mempool = Mempool(config.mempool_max_txs, config.mempool_max_bytes)
         self.verifier = SignatureVerifier(config.verify_workers)
+        self.runtime = VmRuntime()
         self.head: Header = open_chain(store, genesis)
         self.last_commit: Commit | None = store.commit_at(self.head.height)
         # Admission reads the state the mempool was last reconciled with.
@@ -91,9 +97,16 @@ class Node:
         location = self.view.tx_location(tx.id)
         if location is not None:
             raise DuplicateTx(f"transaction {tx.id.hex()} is already in block {location[0]}")
-        if isinstance(tx.body.payload, Transfer):
-            check_recipient(Overlay(self.view), tx.body.payload.to)
+        payload = tx.body.payload
         params = self.genesis.params
+        if isinstance(payload, Transfer):
+            check_recipient(Overlay(self.view), payload.to)
+        elif isinstance(payload, Deploy | Call):
+            check_gas(params, tx.body.fee, payload.gas_limit)
+            if isinstance(payload, Deploy):
+                load_program(payload.code)  # InvalidCode says what is wrong, before a fee is paid
+            elif contract_code(self.view, payload.contract) is None:
+                raise InvalidTransaction(f"no contract is deployed at {payload.contract}")
         self.mempool.add(tx, self.account(tx.body.sender), params.min_fee)
         if relay and self.on_admitted is not None:
             self.on_admitted(tx)
@@ -152,7 +165,7 @@ class Node:
         """Assemble the next block from the mempool; transactions that fail are dropped."""
         params = self.genesis.params
         candidates = list(self.mempool.select(params.max_block_txs))
-        build = functools.partial(build_block, evidence=evidence)
+        build = functools.partial(build_block, evidence=evidence, runtime=self.runtime)
         result, rejected = await asyncio.to_thread(
             build, self.store, self.head, self.last_commit, self.key.public_key, time_ms, candidates
         )
@@ -164,7 +177,9 @@ class Node:
 
     async def validate(self, block: Block) -> BlockResult:
         """Check a peer's block on top of our head; signatures the mempool checked are skipped."""
-        return await asyncio.to_thread(validate_block, self.store, self.head, block, self._verify)
+        return await asyncio.to_thread(
+            validate_block, self.store, self.head, block, self._verify, self.runtime
+        )
 
     def _verify(self, txs: Iterable[SignedTx]) -> None:
         unknown = []
