@@ -11,16 +11,21 @@ from typing import Any
 from chain.address import Address, AddressType, contract_address, key_address, multisig_address
 from chain.contracts import (
     OK,
+    STATUSES,
     ContractRuntime,
     Event,
     NoRuntime,
     Outcome,
     code_key,
     contract_code,
+    decode_storage_value,
+    encode_storage_value,
     event_to_json,
 )
+from chain.encoding import expect_bytes, expect_int, expect_list, expect_map, expect_text
 from chain.env import BlockEnv as BlockEnv  # re-exported: it used to live here
 from chain.errors import (
+    EncodingError,
     FeeTooLow,
     FutureNonce,
     InsufficientBalance,
@@ -78,6 +83,57 @@ def receipt_to_json(receipt: Receipt) -> dict[str, Any]:
         "message": receipt.message,
         "events": [event_to_json(e) for e in receipt.events],
     }
+
+
+def receipt_to_value(receipt: Receipt) -> dict[str, Any]:
+    """Stored receipts (contract transactions only: the others are rebuilt from the tx)."""
+    value = receipt.return_value
+    return {
+        "height": receipt.height,
+        "index": receipt.index,
+        "fee": receipt.fee,
+        "created": [] if receipt.created is None else [receipt.created.raw],
+        "status": receipt.status,
+        "gas_used": receipt.gas_used,
+        "return": [] if value is None else [encode_storage_value(value)],
+        "message": receipt.message,
+        "events": [[e.contract.raw, e.topic, e.data] for e in receipt.events],
+    }
+
+
+def receipt_from_value(tx_id: bytes, value: Any) -> Receipt:
+    f = expect_map(
+        value,
+        "receipt",
+        ("height", "index", "fee", "created", "status", "gas_used", "return", "message", "events"),
+    )
+    created = expect_list(f["created"], "receipt created", 1)
+    returned = expect_list(f["return"], "receipt return", 1)
+    events = []
+    for item in expect_list(f["events"], "receipt events", 1 << 16):
+        contract, topic, data = expect_list(item, "event", 3)
+        events.append(
+            Event(
+                Address(expect_bytes(contract, "event contract", 33)),
+                expect_text(topic, "event topic", 64),
+                expect_bytes(data, "event data", None, 1 << 20),
+            )
+        )
+    status = expect_text(f["status"], "receipt status", 16)
+    if status not in STATUSES:
+        raise EncodingError(f"receipt status {status!r} is unknown")
+    return Receipt(
+        tx_id,
+        expect_int(f["height"], "receipt height"),
+        expect_int(f["index"], "receipt index"),
+        expect_int(f["fee"], "receipt fee"),
+        Address(expect_bytes(created[0], "created", 33)) if created else None,
+        status,
+        expect_int(f["gas_used"], "gas used"),
+        decode_storage_value(expect_bytes(returned[0], "return value")) if returned else None,
+        expect_text(f["message"], "receipt message", 4096),
+        tuple(events),
+    )
 
 
 def check_nonce(tx: SignedTx, account: Account) -> None:

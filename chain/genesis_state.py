@@ -5,8 +5,8 @@ from typing import Any
 
 from chain import smt
 from chain.address import Address, AddressType, named_contract_address, named_multisig_address
-from chain.contracts import code_key
 from chain.blocks import Header
+from chain.contracts import code_key
 from chain.encoding import encode
 from chain.errors import ChainError
 from chain.evidence import EMPTY_EVIDENCE_HASH

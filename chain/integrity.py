@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from chain import smt
 from chain.blockchain import open_chain, validate_block
-from chain.contracts import ContractRuntime
 from chain.blocks import verify_commit
+from chain.contracts import ContractRuntime
 from chain.errors import StoreError
 from chain.genesis_state import GenesisState
 from chain.hashing import hash32
@@ -55,7 +55,9 @@ def verify_store(
             for index, tx in enumerate(block.txs):
                 if store.tx_location(tx.id) != (height, index):
                     raise StoreError(f"transaction index is wrong for {tx.id.hex()}")
-            replica.commit_block(block, commit, result.writes, result.new_nodes)
+            replica.commit_block(
+                block, commit, result.writes, result.new_nodes, receipts=result.receipts
+            )
             parent = block.header
             txs += len(block.txs)
             progress(height, head.height)

@@ -7,6 +7,7 @@ Key layout (one byte prefix per table):
   B block hash       -> block bytes
   C height(8, BE)    -> commit that finalized that block
   T tx id            -> [height, index]
+  R tx id            -> receipt of a contract transaction (gas, status, return value, events)
   S state key(32)    -> current record bytes
   N node hash(32)    -> sparse Merkle tree node (content-addressed, never rewritten)
 
@@ -14,7 +15,7 @@ Every block is written in ONE synced WriteBatch together with its state and tree
 crash at any instant leaves either the previous block or this one, complete.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,8 @@ import plyvel
 from chain.blocks import Block, Commit, decode_block, decode_commit, encode_block, encode_commit
 from chain.encoding import decode, encode, expect_bytes, expect_int, expect_list, expect_map
 from chain.errors import StoreError
+from chain.execution import Receipt, receipt_from_value, receipt_to_value
+from chain.transactions import Call, Deploy
 
 HEAD_KEY = b"Mhead"
 GENESIS_KEY = b"G"
@@ -93,6 +96,11 @@ class _Reads:
         for key, value in self._src.iterator(prefix=b"S"):
             yield key[1:], value
 
+    def receipt(self, tx_id: bytes) -> Receipt | None:
+        """The stored receipt of a contract transaction (others have none stored)."""
+        raw = self._src.get(b"R" + tx_id)
+        return None if raw is None else receipt_from_value(tx_id, decode(raw))
+
     def tx_location(self, tx_id: bytes) -> tuple[int, int] | None:
         raw = self._src.get(b"T" + tx_id)
         if raw is None:
@@ -144,6 +152,7 @@ class ChainStore(_Reads):
         writes: Mapping[bytes, bytes | None],
         new_nodes: Mapping[bytes, bytes],
         genesis_hash: bytes | None = None,
+        receipts: Sequence[Receipt] = (),
     ) -> None:
         """Write the block, its commit, its state and tree nodes atomically and durably."""
         head = self.head()
@@ -162,6 +171,9 @@ class ChainStore(_Reads):
                 batch.put(_height_key(b"C", block.height), encode_commit(commit))
             for index, tx in enumerate(block.txs):
                 batch.put(b"T" + tx.id, encode([block.height, index]))
+            for receipt in receipts:
+                if isinstance(block.txs[receipt.index].body.payload, Deploy | Call):
+                    batch.put(b"R" + receipt.tx_id, encode(receipt_to_value(receipt)))
             for key, value in writes.items():
                 if value is None:
                     batch.delete(b"S" + key)

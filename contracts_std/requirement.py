@@ -63,7 +63,9 @@ def decode_requirement(data: bytes) -> Requirement:
     if len(data) < 4 or (len(data) - 4) % 37:
         raise InvalidRequirement("requirement bytes have the wrong length")
     signers = [
-        RequiredSigner(data[at : at + 32], int.from_bytes(data[at + 32 : at + 36]), bool(data[at + 36]))
+        RequiredSigner(
+            data[at : at + 32], int.from_bytes(data[at + 32 : at + 36]), bool(data[at + 36])
+        )
         for at in range(4, len(data), 37)
     ]
     return make_requirement(signers, int.from_bytes(data[:4]))
@@ -77,7 +79,9 @@ def billing_address() -> Address:
     return named_contract_address(BILLING_CONTRACT)
 
 
-def signing_hash(contract: Address, wid: int, version: int, spec: bytes, requirement: bytes) -> bytes:
+def signing_hash(
+    contract: Address, wid: int, version: int, spec: bytes, requirement: bytes
+) -> bytes:
     """What each signer of workload `wid` signs for `version` (see contracts_std/workload.py)."""
     return hash32(
         DOMAIN

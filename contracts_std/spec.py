@@ -76,7 +76,9 @@ class ComputeSchema(Strict):
     )
     mounts = fields.List(fields.Nested(MountSchema), load_default=list)
     interfaces = fields.List(fields.Nested(InterfaceSchema), load_default=list)
-    public_ip = fields.String(load_default="", validate=validate.Regexp(r"^([a-z][a-z0-9-]{0,31})?\Z"))
+    public_ip = fields.String(
+        load_default="", validate=validate.Regexp(r"^([a-z][a-z0-9-]{0,31})?\Z")
+    )
     ports = fields.List(
         fields.Integer(strict=True, validate=validate.Range(1, 65535)), load_default=list
     )
@@ -146,7 +148,7 @@ WORKLOAD_SCHEMAS: dict[str, type[Schema]] = {
 }
 
 
-class WorkloadField(fields.Field):
+class WorkloadField(fields.Field):  # type: ignore[type-arg]
     """One workload, validated by the schema its "type" names."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
@@ -191,12 +193,13 @@ class SpecSchema(Strict):
             for mount in w["mounts"]:
                 if kinds.get(mount["disk"]) != "disk":
                     raise ValidationError(
-                        f"{w['name']}: mount names {mount['disk']!r}, which is not a disk", "workloads"
+                        f"{w['name']}: mount names {mount['disk']!r}, which is not a disk",
+                        "workloads",
                     )
             for iface in w["interfaces"]:
                 if kinds.get(iface["network"]) != "network":
                     raise ValidationError(
-                        f"{w['name']}: interface names {iface['network']!r}, which is not a network",
+                        f"{w['name']}: interface names {iface['network']!r}, not a network",
                         "workloads",
                     )
                 network = next(n for n in workloads if n["name"] == iface["network"])
@@ -229,12 +232,13 @@ def load_spec(document: Any) -> dict[str, Any]:
     try:
         spec: dict[str, Any] = SpecSchema().load(document)
     except ValidationError as exc:
-        messages = exc.normalized_messages()
+        messages = exc.normalized_messages()  # type: ignore[no-untyped-call]
         raise InvalidSpec(
             "workload spec is invalid: " + "; ".join(_errors(messages)),
             messages if isinstance(messages, dict) else {"_schema": messages},
         ) from None
-    return _plain(spec)
+    plain: dict[str, Any] = _plain(spec)
+    return plain
 
 
 def _plain(value: Any) -> Any:

@@ -180,7 +180,7 @@ def approve(wid: int, key: bytes, sig: bytes) -> str:
     at = entry_of(req, key)
     assert at > 0, "key is not a signer of this workload"
     mark = head(wid, v) + key
-    assert not (mark in signed), "key has already signed this version"
+    assert mark not in signed, "key has already signed this version"
     assert ed25519_verify(key, signing_hash_of(wid, v, spec[wid], req), sig), (
         "signature does not verify over this workload's signing hash"
     )
@@ -202,7 +202,7 @@ def approve_update(wid: int, key: bytes, sig: bytes) -> str:
     new_at = entry_of(new_req, key)
     assert old_at > 0 or new_at > 0, "key is not a signer of this workload or of its update"
     mark = head(wid, v) + key
-    assert not (mark in signed), "key has already signed this update"
+    assert mark not in signed, "key has already signed this update"
     assert ed25519_verify(key, signing_hash_of(wid, v, next_spec[wid], new_req), sig), (
         "signature does not verify over the update's signing hash"
     )

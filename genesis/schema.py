@@ -18,6 +18,7 @@ from marshmallow import (
     validate,
     validates_schema,
 )
+from vm.machine import load_program
 
 from chain.address import parse_address
 from chain.errors import ChainError
@@ -25,9 +26,8 @@ from chain.genesis_state import COUNCIL_ADDRESS, GenesisContract, GenesisState, 
 from chain.params import BASIS_POINTS, MAX_DOWNTIME_WINDOW, ChainParams
 from chain.policy import MAX_SIGNERS, MAX_WEIGHT, Signer, make_policy
 from chain.transactions import MAX_AMOUNT, MAX_CODE_SIZE
-from contracts_std import standard_contracts
-from vm.machine import load_program
 from chain.validators import MAX_BLOCKSTAKE, MAX_VALIDATORS, Validator, make_validator_set
+from contracts_std import standard_contracts
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HEX64 = validate.Regexp(r"^[0-9a-f]{64}\Z", error="must be 64 lowercase hex characters")
@@ -129,7 +129,9 @@ class ContractSchema(StrictSchema):
 
     name = fields.String(
         required=True,
-        validate=validate.Regexp(r"^[a-z][a-z0-9_-]{0,63}\Z", error="must be 1-64 of a-z, 0-9, _ or -"),
+        validate=validate.Regexp(
+            r"^[a-z][a-z0-9_-]{0,63}\Z", error="must be 1-64 of a-z, 0-9, _ or -"
+        ),
     )
     code = fields.String(required=True, validate=validate.Length(2, 2 * MAX_CODE_SIZE))
 

@@ -186,7 +186,9 @@ async def get_tx(request: web.Request) -> web.Response:
         block = snap.block_at(height)
     assert block is not None
     tx = block.txs[index]
-    receipt = Receipt(tx.id, height, index, tx.body.fee, created_address(tx))
+    with node.store.snapshot() as snap:
+        stored = snap.receipt(tx.id)
+    receipt = stored or Receipt(tx.id, height, index, tx.body.fee, created_address(tx))
     return web.json_response(
         {
             "id": tx_id.hex(),

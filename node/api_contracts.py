@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from vm.disasm import disassemble
 
 from chain.address import Address, AddressType, parse_address
 from chain.blockchain import env_for
@@ -18,7 +19,6 @@ from chain.errors import ChainError
 from chain.state import Overlay, read_account
 from chain.transactions import MAX_ARG_BYTES, MAX_CALL_ARGS, ArgValue, arg_to_json
 from node.service import Node
-from vm.disasm import disassemble
 from vm.isa import TYPE_NAMES, decode_module
 from vm.runtime import query
 
@@ -26,7 +26,7 @@ MAX_QUERY_GAS = 10_000_000
 NODE = web.AppKey("contracts_node", Node)
 
 
-class ArgField(fields.Field):
+class ArgField(fields.Field):  # type: ignore[type-arg]
     """A call argument in JSON: int, bool, string, or {"hex": "..."} for bytes."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> ArgValue:

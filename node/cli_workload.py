@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+from vm.compiler import compile_source
+from vm.disasm import disassemble
 
 from chain.address import AddressType, key_address, parse_address
 from chain.hashing import hash32
@@ -37,8 +39,6 @@ from node.cli import (
 from node.client import NodeClient
 from node.keystore import Keystore, read_passphrase
 from node.output import emit, json_option, progress
-from vm.compiler import compile_source
-from vm.disasm import disassemble
 from vm.isa import decode_module, encode_module
 
 MAX_SPEC_BYTES = 8192
@@ -56,9 +56,9 @@ def gas_options(f: Any) -> Any:
         type=click.IntRange(min=1),
         help="Most gas the call may use; the fee covers it, only the gas used is charged.",
     )(f)
-    return click.option(
-        "--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0)
-    )(f)
+    return click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0))(
+        f
+    )
 
 
 def unlock(store: Keystore, name: str, passphrase_file: Path | None) -> KeyPair:
@@ -145,7 +145,9 @@ def public_key_of(store: Keystore, text: str) -> bytes:
     return bytes.fromhex(store.show(text).public_key)
 
 
-def parse_requirement(store: Keystore, items: tuple[str, ...], threshold: int | None) -> Requirement:
+def parse_requirement(
+    store: Keystore, items: tuple[str, ...], threshold: int | None
+) -> Requirement:
     if not items:
         raise CliError("give the signers with --require KEY[:WEIGHT][:required]")
     signers = []
@@ -429,7 +431,9 @@ def workload_cancel(
     """Cancel workload ID (owner only)."""
     client = node_client(node_url)
     key = unlock(open_keystore(keystore), sender, passphrase_file)
-    sent = send(client, key, Call(workload_address(), "cancel", (wid,), 0, gas_limit), timeout, as_json)
+    sent = send(
+        client, key, Call(workload_address(), "cancel", (wid,), 0, gas_limit), timeout, as_json
+    )
     emit(as_json, {"id": wid, "state": "cancelled", "tx": sent["id"]}, f"workload {wid} cancelled")
 
 
@@ -564,4 +568,3 @@ def contract_query(
     if not answer.get("ok"):
         raise CliError(f"{function}: {answer.get('status')}: {answer.get('message')}", "query")
     emit(as_json, answer, f"{answer.get('value')!r} (gas {answer.get('gas_used')})")
-

@@ -13,12 +13,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from vm.machine import load_program
+
 from chain.address import Address
 from chain.blockchain import BlockResult, Rejected, build_block, open_chain, validate_block
 from chain.blocks import Block, Commit, CommitSig, Header, VoteType, vote_sign_bytes
+from chain.contracts import contract_code
 from chain.errors import ChainError, EncodingError, InvalidSignature, InvalidTransaction
 from chain.evidence import DuplicateVoteEvidence
-from chain.contracts import contract_code
 from chain.execution import check_gas, check_recipient
 from chain.genesis_state import GenesisState, genesis_hash
 from chain.keys import KeyPair
@@ -38,7 +40,6 @@ from node.config import ConfigError, NodeConfig
 from node.mempool import DuplicateTx, Mempool
 from node.metrics import NodeMetrics
 from node.verifier import SignatureVerifier
-from vm.machine import load_program
 from vm.runtime import VmRuntime
 
 log = logging.getLogger("gridchain.node")
@@ -196,7 +197,11 @@ class Node:
         started = time.perf_counter()
         block = result.block
         await asyncio.to_thread(
-            self.store.commit_block, block, commit, result.writes, result.new_nodes
+            functools.partial(self.store.commit_block, receipts=result.receipts),
+            block,
+            commit,
+            result.writes,
+            result.new_nodes,
         )
         self.head, self.last_commit = block.header, commit
         self._reconcile_mempool(block.txs)
