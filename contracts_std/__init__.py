@@ -1,31 +1,5 @@
-"""The standard IT contracts, written in the contract language (vm/compiler.py) and deployed at
-genesis: workload (multisig workload specs) and billing (capacity billing from escrow).
+"""The standard IT contracts (workload, billing), their clients' helpers and the spec schema.
 
-Each contract is a source file in this package; `standard_contracts()` compiles them. The
-sources are also plain Python over vm/lang.py, so they can be read, linted and type-checked.
+The contracts are source files of the contract language in this package; standard.py compiles
+them for genesis.
 """
-
-from functools import cache
-from pathlib import Path
-
-from vm.compiler import compile_source
-
-from vm.isa import encode_module
-
-HERE = Path(__file__).resolve().parent
-STANDARD = ("workload", "billing")
-
-
-def contract_source(name: str) -> str:
-    return (HERE / f"{name}.py").read_text()
-
-
-@cache
-def compiled(name: str) -> bytes:
-    path = HERE / f"{name}.py"
-    return encode_module(compile_source(path.read_text(), str(path.name)))
-
-
-def standard_contracts() -> list[tuple[str, bytes]]:
-    """(name, code) of every standard contract, in a fixed order."""
-    return [(name, compiled(name)) for name in STANDARD]

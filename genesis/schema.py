@@ -27,7 +27,7 @@ from chain.params import BASIS_POINTS, MAX_DOWNTIME_WINDOW, ChainParams
 from chain.policy import MAX_SIGNERS, MAX_WEIGHT, Signer, make_policy
 from chain.transactions import MAX_AMOUNT, MAX_CODE_SIZE
 from chain.validators import MAX_BLOCKSTAKE, MAX_VALIDATORS, Validator, make_validator_set
-from contracts_std import standard_contracts
+from contracts_std.standard import standard_contracts
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HEX64 = validate.Regexp(r"^[0-9a-f]{64}\Z", error="must be 64 lowercase hex characters")
