@@ -1,0 +1,191 @@
+"""The multisig workload contract on a real chain: requirements, signatures, updates, expiry,
+and what each step leaves in receipts and the audit log."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chain.keys import KeyPair
+from contracts_std.requirement import (
+    RequiredSigner,
+    encode_requirement,
+    make_requirement,
+    signing_hash,
+    workload_address,
+)
+from contracts_std.spec import load_spec, spec_bytes
+from tests.chainkit import USERS, ContractChain, make_genesis
+
+WORKLOAD = workload_address()
+ALICE, BOB, CAROL, DAVE, ERIN, MALLORY = (
+    USERS[n] for n in ("alice", "bob", "carol", "dave", "erin", "mallory")
+)
+SPEC = spec_bytes(
+    load_spec(
+        {
+            "name": "web",
+            "workloads": [
+                {"type": "vm", "name": "web1", "image": "ubuntu", "cpu": 1, "memory_mb": 512}
+            ],
+            "budget": 1000,
+        }
+    )
+)
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Iterator[ContractChain]:
+    c = ContractChain(tmp_path / "chain", make_genesis())
+    yield c
+    c.close()
+
+
+def requirement(signers: list[tuple[KeyPair, int, bool]], threshold: int) -> bytes:
+    return encode_requirement(
+        make_requirement([RequiredSigner(k.public_key, w, r) for k, w, r in signers], threshold)
+    )
+
+
+def two_of_three() -> bytes:
+    return requirement([(ALICE, 1, False), (BOB, 1, False), (CAROL, 1, False)], 2)
+
+
+def submit(chain: ContractChain, req: bytes, spec: bytes = SPEC, expiry: int = 1000) -> int:
+    wid = chain.ok(ALICE, WORKLOAD, "submit", spec, req, chain.head.height + expiry)
+    assert isinstance(wid, int)
+    return wid
+
+
+def approve(
+    chain: ContractChain,
+    signer: KeyPair,
+    wid: int,
+    version: int = 1,
+    spec: bytes = SPEC,
+    req: bytes | None = None,
+    sender: KeyPair | None = None,
+) -> tuple[str, str]:
+    """Sign the workload's hash with `signer` (sent by `sender`); (receipt status, result)."""
+    req = chain.query(WORKLOAD, "requirement_of", wid) if req is None else req
+    message = signing_hash(WORKLOAD, wid, version, spec, req)
+    receipt = chain.call(
+        sender or signer, WORKLOAD, "approve", wid, signer.public_key, signer.sign(message)
+    )
+    return receipt.status, str(receipt.return_value if receipt.status == "ok" else receipt.message)
+
+
+def test_two_of_three_is_authorized_by_the_second_valid_signature(chain: ContractChain) -> None:
+    wid = submit(chain, two_of_three())
+    assert chain.query(WORKLOAD, "status", wid) == "pending"
+    assert approve(chain, ALICE, wid) == ("ok", "pending")  # one is not enough
+    assert chain.query(WORKLOAD, "signing_hash", wid) == signing_hash(
+        WORKLOAD, wid, 1, SPEC, two_of_three()
+    )
+    # a non-signer, a signature over another hash, a repeated signer: all refused
+    status, message = approve(chain, MALLORY, wid)
+    assert (status, message) == ("revert", "key is not a signer of this workload")
+    status, message = approve(chain, BOB, wid, spec=SPEC + b"x")
+    assert status == "revert" and "does not verify" in message
+    status, message = approve(chain, ALICE, wid)
+    assert (status, message) == ("revert", "key has already signed this version")
+    assert chain.query(WORKLOAD, "status", wid) == "pending"
+    # anyone may relay a signature: the signer's key is what counts, not the sender
+    assert approve(chain, BOB, wid, sender=DAVE) == ("ok", "authorized")
+    assert chain.query(WORKLOAD, "status", wid) == "authorized"
+    assert chain.query(WORKLOAD, "signed_weight", wid) == 2
+
+
+def test_weighted_requirement_with_a_required_signer(chain: ContractChain) -> None:
+    req = requirement([(ALICE, 2, True), (BOB, 1, False), (CAROL, 1, False)], 3)
+    wid = submit(chain, req)
+    assert approve(chain, BOB, wid) == ("ok", "pending")
+    assert approve(chain, CAROL, wid) == ("ok", "pending")  # weight 2 >= ... but alice required
+    assert chain.query(WORKLOAD, "missing_required", wid) == 1
+    assert approve(chain, ALICE, wid) == ("ok", "authorized")
+
+
+def test_optional_signers_may_stay_silent(chain: ContractChain) -> None:
+    req = requirement([(ALICE, 2, True), (BOB, 1, False), (CAROL, 1, False)], 3)
+    wid = submit(chain, req)
+    assert approve(chain, ALICE, wid) == ("ok", "pending")
+    assert approve(chain, BOB, wid) == ("ok", "authorized")  # carol never signs
+
+
+def test_a_bad_requirement_is_refused_by_the_contract(chain: ContractChain) -> None:
+    good = two_of_three()
+    too_high = (10).to_bytes(4, "big") + good[4:]
+    receipt = chain.call(ALICE, WORKLOAD, "submit", SPEC, too_high, 100)
+    assert receipt.status == "revert"
+    assert receipt.message == "threshold is above the total weight of the signers"
+    unsorted = good[:4] + good[4 + 37 : 4 + 74] + good[4 : 4 + 37] + good[4 + 74 :]
+    receipt = chain.call(ALICE, WORKLOAD, "submit", SPEC, unsorted, 100)
+    assert receipt.message == "signers must be sorted by public key, without repeats"
+    assert chain.query(WORKLOAD, "last_id") == 0  # nothing was recorded
+
+
+def test_update_needs_both_the_old_and_the_new_requirement(chain: ContractChain) -> None:
+    old = two_of_three()
+    wid = submit(chain, old)
+    approve(chain, ALICE, wid)
+    approve(chain, BOB, wid)
+    new = requirement([(DAVE, 1, False), (ERIN, 1, False)], 2)
+    spec2 = SPEC + b" "
+    wrong = chain.call(ALICE, WORKLOAD, "update", wid, 3, spec2, new)
+    assert (wrong.status, wrong.message) == ("revert", "an update must take version + 1")
+    stranger = chain.call(BOB, WORKLOAD, "update", wid, 2, spec2, new)
+    assert stranger.message == "only the owner can update a workload"
+    chain.ok(ALICE, WORKLOAD, "update", wid, 2, spec2, new)
+    assert chain.query(WORKLOAD, "signing_hash", wid) == signing_hash(WORKLOAD, wid, 2, spec2, new)
+    # the new signers alone do not apply it: the old requirement is not met
+    assert approve(chain, DAVE, wid, 2, spec2, new)[0] == "ok"
+    assert approve(chain, ERIN, wid, 2, spec2, new)[0] == "ok"
+    assert chain.query(WORKLOAD, "version_of", wid) == 1
+    # a signature over the old version's hash does not count for the update
+    status, message = approve(chain, CAROL, wid, 1, SPEC, old)
+    assert status == "revert" and "update's signing hash" in message
+    assert approve(chain, CAROL, wid, 2, spec2, new)[0] == "ok"
+    assert chain.query(WORKLOAD, "version_of", wid) == 1  # one old signer of two
+    assert approve(chain, ALICE, wid, 2, spec2, new) == ("ok", "authorized")
+    assert chain.query(WORKLOAD, "version_of", wid) == 2
+    assert chain.query(WORKLOAD, "spec_of", wid) == spec2
+    assert chain.query(WORKLOAD, "requirement_of", wid) == new
+
+
+def test_a_pending_spec_expires(chain: ContractChain) -> None:
+    wid = submit(chain, two_of_three(), expiry=2)
+    approve(chain, ALICE, wid)
+    chain.advance(2)
+    assert approve(chain, BOB, wid) == ("ok", "expired")
+    assert chain.query(WORKLOAD, "status", wid) == "expired"
+    status, message = approve(chain, CAROL, wid)
+    assert status == "ok" and message == "expired"  # stays expired, never authorized
+
+
+def test_cancel_place_and_report(chain: ContractChain) -> None:
+    wid = submit(chain, two_of_three())
+    approve(chain, ALICE, wid)
+    approve(chain, CAROL, wid)
+    node = USERS["node"]
+    refused = chain.call(BOB, WORKLOAD, "place", wid, node.public_key)
+    assert refused.message == "only the owner can place a workload"
+    chain.ok(ALICE, WORKLOAD, "place", wid, node.public_key)
+    assert chain.query(WORKLOAD, "status", wid) == "placed"
+    impostor = chain.call(MALLORY, WORKLOAD, "report", wid, True, "up")
+    assert impostor.message == "only the placed node reports results"
+    chain.ok(node, WORKLOAD, "report", wid, True, "deployed at 10.1.3.2")
+    assert chain.query(WORKLOAD, "status", wid) == "deployed"
+    chain.ok(ALICE, WORKLOAD, "cancel", wid)
+    assert chain.query(WORKLOAD, "status", wid) == "cancelled"
+    late = chain.call(ALICE, WORKLOAD, "cancel", wid)
+    assert late.message == "workload has already ended"
+
+
+def test_every_step_is_an_event_in_order(chain: ContractChain) -> None:
+    wid = submit(chain, two_of_three())
+    approve(chain, ALICE, wid)
+    approve(chain, BOB, wid)
+    topics = [e.topic for r in chain.results for receipt in r.receipts for e in receipt.events]
+    assert topics == ["request", "signature", "signature", "authorized", "state"]
+    refused = chain.call(MALLORY, WORKLOAD, "approve", wid, MALLORY.public_key, b"\x00" * 64)
+    assert refused.status == "revert" and refused.events == ()
