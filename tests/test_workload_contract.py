@@ -159,7 +159,8 @@ def test_a_pending_spec_expires(chain: ContractChain) -> None:
     assert approve(chain, BOB, wid) == ("ok", "expired")
     assert chain.query(WORKLOAD, "status", wid) == "expired"
     status, message = approve(chain, CAROL, wid)
-    assert status == "ok" and message == "expired"  # stays expired, never authorized
+    assert (status, message) == ("revert", "workload is not waiting for signatures")
+    assert chain.query(WORKLOAD, "status", wid) == "expired"  # never authorized
 
 
 def test_cancel_place_and_report(chain: ContractChain) -> None:
