@@ -43,12 +43,14 @@ def good_document() -> dict[str, Any]:
         },
         [{"address": ALICE_ADDR, "amount": 1_000_000}, {"address": BOB_ADDR, "amount": 5}],
         {"min_fee": 3, "block_interval_ms": 500},
+        contracts=[],  # the standard contracts have a test of their own below
     )
 
 
 # Pinned: the genesis hash names the chain, so it must not drift with refactoring.
-# (Changed once on purpose: the slashing parameters joined the params it covers.)
-GOOD_GENESIS_HASH = "0ec30c3d76c0a4024523b6f7e6ce4cf9b91954add91d689516cafb2f279a4051"
+# (Changed on purpose: when the slashing parameters, then the contract parameters and the
+# genesis contracts, joined what it covers.)
+GOOD_GENESIS_HASH = "9548ccec082f853cc875777359f40571d5b1aea448b331704a29d778bb53e81f"
 
 
 # --- a good document ----------------------------------------------------------------------------
@@ -400,3 +402,31 @@ def test_load_genesis_invalid_content(tmp_path: Path) -> None:
     path.write_text(json.dumps(mutate("chain_id", "BAD")))
     with pytest.raises(GenesisFileError, match="chain_id"):
         load_genesis(path)
+
+
+def test_standard_contracts_are_in_a_default_genesis() -> None:
+    document = good_document()
+    del document["contracts"]
+    gen = parse_genesis(genesis_document(**_defaults_of(document)))
+    assert [c.name for c in gen.contracts] == ["workload", "billing"]
+
+
+def _defaults_of(document: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "chain_id": document["chain_id"],
+        "genesis_time": datetime(2026, 1, 1, tzinfo=UTC),
+        "validators": document["validators"],
+        "council": document["council"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [("zz", "must be hex"), ("00", "module must be"), ("a0", "module must have fields")],
+)
+def test_a_genesis_contract_with_bad_code_is_refused(code: str, message: str) -> None:
+    document = good_document()
+    document["contracts"] = [{"name": "mine", "code": code}]
+    with pytest.raises(GenesisFileError) as info:
+        parse_genesis(document)
+    assert "contracts.0.code" in info.value.message and message in info.value.message
