@@ -290,7 +290,7 @@ def _text_with_valid_checksum(raw: bytes) -> str:
     return (raw + _checksum(raw)).hex()
 
 
-@pytest.mark.parametrize("type_byte", [0, 3, 255])
+@pytest.mark.parametrize("type_byte", [0, 4, 255])
 def test_unknown_type_byte_is_refused(type_byte: int) -> None:
     raw = bytes([type_byte]) + ADDRESS.raw[1:]
     with pytest.raises(InvalidAddress, match="unknown address type"):
