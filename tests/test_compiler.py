@@ -1,18 +1,24 @@
 """The contract compiler: accepted programs run on the VM with the results Python gives,
 tight code for common shapes, and rejected programs with their exact messages and lines."""
 
+import copy
+import math
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chain.address import key_address
 from chain.hashing import hash32
 from chain.keys import keypair_from_seed
+from vm import lang
 from vm.compiler import CompileError, compile_file, compile_source, map_key
+from vm.host import MemoryHost, Value
 from vm.isa import (
     INT_MAX,
     INT_MIN,
+    MAX_CALL_DEPTH,
     OPS,
     Host,
     Module,
@@ -21,6 +27,7 @@ from vm.isa import (
     decode_module,
     encode_module,
 )
+from vm.machine import FAULT, OK, REVERT, ExecResult, Program, execute, interpret, load_program
 
 
 def src(text: str) -> str:
@@ -612,7 +619,530 @@ def test_extreme_int_literals() -> None:
     )
 
 
-def test_keys_and_addresses_helpers_agree_with_chain() -> None:
-    """Sanity for the multisig test below: key_address and hash32 are the chain's."""
-    pair = keypair_from_seed(hash32(b"k"))
-    assert len(key_address(pair.public_key).raw) == 33
+# --- programs run on the VM ----------------------------------------------------------------------
+
+
+def load(text: str) -> Program:
+    return load_program(encode_module(compile_source(src(text), "c.py")))
+
+
+def run(
+    program: Program, function: str, *args: Value, host: MemoryHost | None = None
+) -> ExecResult:
+    """Run on both engines (the translated one and the reference interpreter), check they agree
+    on the result and on every effect, and leave the effects in `host`."""
+    host = host if host is not None else MemoryHost()
+    twin = copy.deepcopy(host)
+    result = execute(program, function, args, GAS, host)
+    assert interpret(program, function, args, GAS, twin) == result
+    assert twin == host
+    return result
+
+
+def value_of(program: Program, function: str, *args: Value, host: MemoryHost | None = None) -> Any:
+    result = run(program, function, *args, host=host)
+    assert result.status == OK, result.message
+    return result.value
+
+
+GAS = 10_000_000
+
+FACTORIAL = """
+    from gridchain_contract import public
+
+    @public
+    def fact(n: int) -> int:
+        if n <= 1:
+            return 1
+        return n * fact(n - 1)
+    """
+
+
+def test_factorial_recursion() -> None:
+    program = load(FACTORIAL)
+    assert [value_of(program, "fact", n) for n in range(8)] == [math.factorial(n) for n in range(8)]
+    assert value_of(program, "fact", 57) == math.factorial(57)
+    overflow = run(program, "fact", 58)  # 58! is above the VM's 256-bit int bound
+    assert overflow.status == FAULT
+
+
+def test_recursion_is_bounded_by_the_vm() -> None:
+    program = load(
+        """
+        from gridchain_contract import public
+
+        @public
+        def depth(n: int) -> int:
+            if n == 0:
+                return 0
+            return 1 + depth(n - 1)
+        """
+    )
+    assert value_of(program, "depth", MAX_CALL_DEPTH - 1) == MAX_CALL_DEPTH - 1
+    assert run(program, "depth", MAX_CALL_DEPTH).status == FAULT
+
+
+def test_fibonacci_loop() -> None:
+    program = load(
+        """
+        from gridchain_contract import public
+
+        @public
+        def fib(n: int) -> int:
+            a = 0
+            b = 1
+            for i in range(n):
+                t = a + b
+                a = b
+                b = t
+            return a
+        """
+    )
+    expected = [0, 1]
+    while len(expected) < 100:
+        expected.append(expected[-1] + expected[-2])
+    assert [value_of(program, "fib", n) for n in range(100)] == expected
+    assert run(program, "fib", 30).gas_used < 30 * 20
+
+
+COUNTER = """
+    from gridchain_contract import Map, caller, public
+
+    counts = Map(bytes, int)
+    total = Map(str, int)
+
+    @public
+    def bump(by: int) -> int:
+        assert by > 0, "by must be positive, got " + str(by)
+        counts[caller()] += by
+        total["all"] += by
+        return counts[caller()]
+
+    @public
+    def count_of(who: bytes) -> int:
+        return counts[who]
+
+    @public
+    def known(who: bytes) -> bool:
+        return who in counts
+
+    @public
+    def forget() -> None:
+        del counts[caller()]
+    """
+
+
+def test_counter_in_a_map() -> None:
+    program = load(COUNTER)
+    alice, bob = MemoryHost(caller=b"a" * 33), MemoryHost(caller=b"b" * 33)
+    bob.storage = alice.storage  # one contract's storage, two callers
+    assert value_of(program, "bump", 3, host=alice) == 3
+    assert value_of(program, "bump", 4, host=alice) == 7
+    assert value_of(program, "bump", 10, host=bob) == 10
+    assert alice.storage == {
+        map_key("counts", b"a" * 33): 7,
+        map_key("counts", b"b" * 33): 10,
+        map_key("total", "all"): 17,
+    }
+    assert value_of(program, "count_of", b"a" * 33, host=alice) == 7
+    assert value_of(program, "count_of", b"nobody", host=alice) == 0
+    assert value_of(program, "known", b"b" * 33, host=alice) is True
+    assert value_of(program, "forget", host=bob) is None
+    assert value_of(program, "known", b"b" * 33, host=alice) is False
+    refused = run(program, "bump", -2, host=alice)
+    assert (refused.status, refused.message) == (REVERT, "by must be positive, got -2")
+
+
+def test_two_of_three_multisig_with_real_keys() -> None:
+    keys = [keypair_from_seed(hash32(b"multisig/" + bytes([i]))) for i in range(3)]
+    program = load(
+        f"""
+        from gridchain_contract import Map, ed25519_verify, emit, public
+
+        K0 = {keys[0].public_key!r}
+        K1 = {keys[1].public_key!r}
+        K2 = {keys[2].public_key!r}
+        approved = Map(bytes, bool)
+
+        def signed(key: bytes, message: bytes, signature: bytes) -> int:
+            return 1 if ed25519_verify(key, message, signature) else 0
+
+        @public
+        def approve(message: bytes, s0: bytes, s1: bytes, s2: bytes) -> bool:
+            votes = signed(K0, message, s0) + signed(K1, message, s1) + signed(K2, message, s2)
+            if votes < 2:
+                return False
+            approved[message] = True
+            emit("approved", message)
+            return True
+        """
+    )
+    message = b"deploy web-7 to rack 3"
+    s = [k.sign(message) for k in keys]
+    none = b""
+    host = MemoryHost()
+    assert value_of(program, "approve", message, s[0], none, none, host=host) is False
+    assert value_of(program, "approve", message, s[1], s[0], none, host=host) is False  # swapped
+    assert (
+        value_of(program, "approve", message, s[0], none, keys[2].sign(b"other"), host=host)
+        is False
+    )
+    assert host.storage == {} and host.events == []
+    assert value_of(program, "approve", message, none, s[1], s[2], host=host) is True
+    assert value_of(program, "approve", message, s[0], s[1], s[2], host=host) is True
+    assert host.storage == {map_key("approved", message): True}
+    assert host.events == [("approved", message)] * 2
+
+
+# --- one contract, run as Python (vm/lang.py) and on the VM: the same results --------------------
+
+PROGRAM = '''
+"""Most of the language in one contract (ASCII text only: on chain len(str) counts UTF-8 bytes)."""
+from gridchain_contract import (
+    Final,
+    Map,
+    balance,
+    bytes_of,
+    caller,
+    emit,
+    hash32,
+    height,
+    int_from_bytes,
+    int_to_bytes,
+    key_address,
+    now,
+    param,
+    public,
+    revert,
+    self_address,
+    signer,
+    signer_count,
+    text_of,
+    transfer,
+    value,
+)
+
+STEP: Final = 3
+GREETING: Final[str] = "hi"
+BIG = 2**200 + 7
+counts = Map(bytes, int)
+labels = Map(int, str)
+flags = Map(bool, int)
+names = Map(str, bytes)
+log = Map(int, int)
+
+
+@public
+def arith(a: int, b: int) -> int:
+    q = a // b
+    r = a % b
+    p = a**3 if -50 < a < 50 else 0
+    bits = (a << 3) + (a >> 2) + (a & b) + (a | b) - (a ^ b)
+    x = q * 1000003 + r * 101 + p + bits + min(a, b) - max(a, b)
+    x += BIG - BIG
+    x -= -a
+    x *= 2
+    x //= 3
+    x %= 1000000007
+    x |= 1
+    x &= 0xFFFFFFFF
+    x ^= 5
+    x <<= 2
+    x >>= 1
+    x **= 1
+    return x
+
+
+@public
+def loops(n: int) -> int:
+    total = 0
+    for i in range(n, -1, -STEP):
+        total += i
+    for j in range(2, n):
+        if j % 2 == 0:
+            continue
+        if j > 11:
+            break
+        total = total * 3 + j
+    k = 100
+    for k in range(n):
+        pass
+    for q in range(3):
+        q += 10  # no effect on the iteration
+        total += q
+    w = 0
+    while True:
+        w += 1
+        if w * w > n:
+            break
+    m = n
+    while m > 0 and m % 7 != 0:
+        m -= 1
+    return total * 1000000 + k * 10000 + w * 100 + m
+
+
+def explode() -> bool:
+    revert("evaluated")
+
+
+@public
+def logic(a: bool, x: int) -> int:
+    r = 0
+    if a or x != 99 or explode():
+        r += 1
+    if not a and x == 99 and explode():
+        r += 10
+    if x == 99 and explode():
+        r += 10
+    if x < 0 or x > 10 and not a:
+        r += 100
+    if not (x == 3) and x != 4:
+        r += 1000
+    c = 0 < x <= 5 != x
+    r += 10000 if c else 0
+    return r + (1 if a else 2)
+
+
+def note(x: int) -> int:
+    log[0] += 1
+    log[log[0]] = x
+    return x
+
+
+@public
+def order() -> bool:
+    labels[note(1)] = "order" + str(note(2))
+    ok = note(3) < note(4) < note(5)
+    return ok and note(6) == 6
+
+
+@public
+def text(s: str, b: bytes) -> str:
+    t = s + GREETING + str(len(b)) + text_of(b[1:3]) + s[:2] + "|" + s[2:] + "|" + s[1:4]
+    if b[0:2] < b"m" and s >= "a":
+        t += "<"
+    return t + str(b[0]) + str(len(t)) + text_of(bytes_of(s)[0:1]) + s[:] + str(-len(s))
+
+
+@public
+def codec(i: int) -> bytes:
+    b = int_to_bytes(i, 8)
+    assert int_from_bytes(b) == i, "round trip"
+    return b + hash32(b) + int_to_bytes(int_from_bytes(b"\\x01\\x00"), 2)
+
+
+@public
+def store(by: int) -> int:
+    counts[caller()] += by
+    labels[by] = "x" + str(by)
+    flags[by > 5] += 1
+    names[labels[by]] = int_to_bytes(by, 4)
+    if by == 7:
+        del labels[by]
+    assert by != 13, "unlucky " + str(by)
+    emit("stored", int_to_bytes(by, 1))
+    known = 1 if by in labels else 0
+    return counts[caller()] * 100 + flags.get(True, 50) + known
+
+
+@public
+def chain_info() -> bytes:
+    info = caller() + self_address() + int_to_bytes(height(), 8) + int_to_bytes(now(), 8)
+    info += int_to_bytes(value(), 8) + int_to_bytes(signer_count(), 1)
+    for i in range(signer_count()):
+        info += key_address(signer(i))
+    return info + int_to_bytes(param("fee"), 4) + int_to_bytes(balance(self_address()), 8)
+
+
+@public
+def pay(to: bytes, amount: int) -> int:
+    transfer(to, amount)
+    return balance(to)
+'''
+
+CALLS: list[tuple[str, tuple[Value, ...]]] = [
+    *[("arith", (a, b)) for a in (-17, -3, 0, 5, 49, 1000) for b in (-4, 1, 7)],
+    *[("loops", (n,)) for n in (0, 1, 5, 20, 50)],
+    *[("logic", (a, x)) for a in (True, False) for x in (-1, 0, 3, 4, 5, 11, 99)],
+    ("order", ()),
+    ("text", ("abcdef", b"\x01no")),
+    ("text", ("", b"zzz")),
+    ("text", ("a", b"")),  # b[0] of empty bytes: a fault on chain, IndexError in Python
+    ("codec", (0,)),
+    ("codec", (2**64 - 1,)),
+    ("codec", (2**64,)),  # does not fit in 8 bytes
+    *[("store", (by,)) for by in (1, 7, 6, 13, 7, 2)],
+    ("chain_info", ()),
+    ("pay", (b"\x01" + b"\x33" * 32, 40)),
+    ("pay", (b"\x01" + b"\x33" * 32, 1000)),  # more than the contract has
+]
+
+
+def run_as_python(
+    namespace: dict[str, Any], function: str, args: tuple[Value, ...]
+) -> tuple[str, Any]:
+    try:
+        return OK, namespace[function](*args)
+    except (lang.Reverted, AssertionError) as exc:
+        return REVERT, str(exc)
+    except (lang.Faulted, IndexError, ValueError, OverflowError):
+        return FAULT, None
+
+
+def storage_of(namespace: dict[str, Any]) -> dict[bytes, Value]:
+    return {
+        map_key(name, key): item
+        for name, m in namespace.items()
+        if isinstance(m, lang.Map)
+        for key, item in m._items.items()
+    }
+
+
+def test_the_vm_and_python_agree() -> None:
+    signers = tuple(keypair_from_seed(hash32(bytes([i]))).public_key for i in range(2))
+    host = MemoryHost(signers=signers, height=42, time_ms=1_700_000_000_123, value=5)
+    host.params = {"fee": 7}
+    host.balances = {host.self_address: 100}
+    context = lang.Context(
+        caller=host.caller,
+        signers=signers,
+        height=42,
+        time_ms=1_700_000_000_123,
+        self_address=host.self_address,
+        value=5,
+        balances=dict(host.balances),
+        params={"fee": 7},
+    )
+    lang.install()
+    lang.set_context(context)
+    try:
+        namespace: dict[str, Any] = {"__name__": "program"}
+        exec(compile(PROGRAM, "program.py", "exec"), namespace)
+        check_program_both_ways(namespace, host, context)
+    finally:
+        lang.set_context(lang.Context())
+
+
+def check_program_both_ways(
+    namespace: dict[str, Any], host: MemoryHost, context: lang.Context
+) -> None:
+    program = load_program(encode_module(compile_source(PROGRAM, "program.py")))
+    statuses = set()
+    for function, args in CALLS:
+        status, expected = run_as_python(namespace, function, args)
+        result = run(program, function, *args, host=host)
+        statuses.add(result.status)
+        assert result.status == status, (function, args, result)
+        if status == OK:
+            assert result.value == expected, (function, args)
+        if status == REVERT:
+            assert result.message == expected
+    assert statuses == {OK, REVERT, FAULT}
+    # Neither side drops a failed call's writes (on chain, the runtime's caller does).
+    assert host.storage == storage_of(namespace)
+    assert map_key("labels", 13) in host.storage
+    # the value of an item assignment is evaluated before its key; chained operands once each
+    assert [host.storage[map_key("log", i)] for i in range(1, 7)] == [2, 1, 3, 4, 5, 6]
+    assert host.events == context.events
+    assert host.balances == context.balances
+
+
+def test_storage_keys_on_the_vm() -> None:
+    program = load(
+        """
+        from gridchain_contract import Map, public
+
+        by_int = Map(int, bool)
+        by_bool = Map(bool, str)
+        by_str = Map(str, int)
+
+        @public
+        def put(i: int, b: bool, s: str) -> None:
+            by_int[i] = True
+            by_bool[b] = s
+            by_str[s] = i
+            by_str["const"] = 1
+        """
+    )
+    host = MemoryHost()
+    value_of(program, "put", -5, False, "é", host=host)
+    value_of(program, "put", INT_MIN, True, "", host=host)
+    assert host.storage == {
+        b"by_int:-5": True,
+        map_key("by_int", INT_MIN): True,
+        b"by_bool:\x00": "é",
+        b"by_bool:\x01": "",
+        b"by_str:\xc3\xa9": -5,
+        b"by_str:": INT_MIN,
+        b"by_str:const": 1,
+    }
+
+
+def test_the_worked_example_in_the_docs() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "contract-language.md").read_text()
+    example = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    program = load_program(encode_module(compile_source(example, "deposits.py")))
+    alice = b"\x01" + b"\xaa" * 32
+    host = MemoryHost(caller=alice, value=25, balances={MemoryHost().self_address: 25})
+    assert value_of(program, "deposit", host=host) == 25
+    assert host.events == [("deposit", alice)]
+    assert value_of(program, "withdraw", 10, host=host) is None
+    assert value_of(program, "deposit_of", alice, host=host) == 15
+    refused = run(program, "withdraw", 16, host=host)
+    assert (refused.status, refused.message) == (REVERT, "cannot withdraw 16 of 15")
+    assert value_of(program, "withdraw", 15, host=host) is None
+    assert host.storage == {} and host.balances[alice] == 25
+    host.value = 3
+    refused = run(program, "deposit", host=host)
+    assert (refused.status, refused.message) == (REVERT, "deposit at least 10")
+    assert run(program, "deposit_of", alice, host=host).gas_used == 161  # as the docs say
+    assert ops(program.module, "deposit_of") == [
+        ("CONST", 1),
+        ("LOAD", 0),
+        ("CONCAT", None),
+        ("SMALL", 0),
+        ("HOST", Host.SLOAD),
+        ("RET", None),
+    ]
+
+
+def test_pathological_sources_are_errors_not_crashes() -> None:
+    assert error_of("def f() -> str:\n    return '\\ud800'\n") == (
+        "c.py:2: a str literal must be valid text (it holds a lone surrogate)"
+    )
+    deep = "def f(a: int) -> int:\n    return " + "+".join(["a"] * 5000) + "\n"
+    assert error_of(deep) in (
+        "c.py:1: the source is nested too deeply",
+        "c.py:1: too deeply nested; split the expression or statement",
+    )
+
+
+def test_lang_runs_contracts_as_python() -> None:
+    lang.install()
+    import gridchain_contract  # type: ignore[import-not-found]
+
+    assert gridchain_contract is lang
+    m = lang.Map(bytes, int)
+    assert (m[b"k"], b"k" in m, m.get(b"k", 7)) == (0, False, 7)
+    m[b"k"] += 2
+    assert (m[b"k"], b"k" in m) == (2, True)
+    del m[b"k"]
+    assert b"k" not in m
+    with pytest.raises(lang.Reverted, match="no way"):
+        lang.revert("no way")
+    with pytest.raises(lang.Faulted):
+        lang.int_to_bytes(256, 1)
+    with pytest.raises(lang.Faulted):
+        lang.text_of(b"\xff")
+    pair = keypair_from_seed(hash32(b"lang"))
+    assert lang.key_address(pair.public_key) == key_address(pair.public_key).raw
+    assert lang.ed25519_verify(pair.public_key, b"m", pair.sign(b"m"))
+    assert not lang.ed25519_verify(pair.public_key, b"n", pair.sign(b"m"))
+    lang.set_context(lang.Context(self_address=b"\x02" * 33, balances={b"\x02" * 33: 5}))
+    try:
+        with pytest.raises(lang.Faulted):
+            lang.transfer(b"\x01" * 33, 6)
+        lang.transfer(b"\x01" * 33, 5)
+        assert lang.balance(b"\x01" * 33) == 5
+    finally:
+        lang.set_context(lang.Context())

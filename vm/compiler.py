@@ -18,6 +18,7 @@ the author's reference; this docstring only records the design.
 
 import ast
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from typing import NoReturn
 from chain.encoding import MAX_INT as MAX_CONST_INT
 from chain.encoding import MIN_INT as MIN_CONST_INT
 from chain.errors import ChainError
+from vm.errors import InvalidCode
 from vm.isa import (
     IMM_I8,
     IMM_NONE,
@@ -53,6 +55,7 @@ from vm.isa import (
     ValueType,
     encode_module,
 )
+from vm.validate import validate_module
 
 Value = int | bool | bytes | str
 
@@ -195,6 +198,7 @@ COMPARE_OPS: dict[type[ast.cmpop], tuple[str, Op]] = {
     ast.GtE: (">=", Op.GE),
 }
 
+TOO_DEEP = "too deeply nested; split the expression or statement"
 NEGATIVE_BOUND = "negative slice bounds are not supported; use len(b) - n"
 UNSUPPORTED_EXPR: dict[type[ast.AST], str] = {
     ast.List: "lists are not supported",
@@ -603,6 +607,7 @@ class Compiler:
         self.free_temps: list[int] = []
         self.assigned: set[str] | None = {p for p, _ in sig.params}
         self.loops: list[Loop] = []
+        self.folded: dict[int, Value | None] = {}  # by id() of nodes of the live tree
 
     def fail(self, node: ast.AST, message: str) -> NoReturn:
         raise CompileError(self.scope.file, _line(node), message)
@@ -634,6 +639,12 @@ class Compiler:
 
     def fold(self, e: ast.expr) -> Value | None:
         """The value of a constant expression, or None; a constant the VM would fault on fails."""
+        key = id(e)
+        if key not in self.folded:
+            self.folded[key] = self.fold_new(e)
+        return self.folded[key]
+
+    def fold_new(self, e: ast.expr) -> Value | None:
         if isinstance(e, ast.Constant):
             return self.literal(e)
         if isinstance(e, ast.Name):
@@ -666,7 +677,10 @@ class Compiler:
                 self.fail(e, "integer literal outside the 256-bit int range")
             return v
         if isinstance(v, bytes | str):
-            size = len(v.encode() if isinstance(v, str) else v)
+            try:
+                size = len(v.encode() if isinstance(v, str) else v)
+            except UnicodeEncodeError:
+                self.fail(e, "a str literal must be valid text (it holds a lone surrogate)")
             if size > MAX_BYTES:
                 self.fail(e, f"literal of {size} bytes is longer than {MAX_BYTES}")
             return v
@@ -1649,13 +1663,18 @@ class ModuleCompiler:
             tree = ast.parse(self.source, filename=self.file)
         except SyntaxError as exc:
             raise CompileError(self.file, exc.lineno or 0, f"syntax error: {exc.msg}") from None
+        except (RecursionError, MemoryError):
+            raise CompileError(self.file, 1, "the source is nested too deeply") from None
         for s in tree.body:
             try:
                 self.declare(s)
             except CompileError as exc:
                 self.failed[id(s)] = exc
                 for name in _declared_names(s):
-                    self.scope.broken.setdefault(name, exc)
+                    if name not in self.scope.lines:
+                        self.scope.broken.setdefault(name, exc)
+            except RecursionError:
+                self.failed[id(s)] = CompileError(self.file, s.lineno, TOO_DEEP)
         functions: list[Function] = []
         for s in tree.body:
             if id(s) in self.failed:
@@ -1663,14 +1682,30 @@ class ModuleCompiler:
             if isinstance(s, ast.FunctionDef):
                 sig = self.scope.functions[s.name]
                 compiler = Compiler(self.scope, sig, self.local_names(s))
-                functions.append(compiler.function(s))
+                try:
+                    functions.append(compiler.function(s))
+                except RecursionError:
+                    raise CompileError(self.file, s.lineno, TOO_DEEP) from None
         module = Module(consts=tuple(self.scope.pool.values), functions=tuple(functions))
         size = len(encode_module(module))
         if size > MAX_MODULE_SIZE:
             raise CompileError(
                 self.file, 1, f"the compiled module is {size} bytes; at most {MAX_MODULE_SIZE}"
             )
+        self.check_deployable(module)
         return module
+
+    def check_deployable(self, module: Module) -> None:
+        """What the chain checks at deploy (e.g. MAX_STACK) is an error here, with a line."""
+        try:
+            validate_module(module)
+        except InvalidCode as exc:
+            found = re.match(r"function (\d+) ", exc.message)  # validate._fail's format
+            line = 1
+            if found is not None and int(found[1]) < len(module.functions):
+                line = self.scope.functions[module.functions[int(found[1])].name].line
+            message = f"the compiled code is refused: {exc.message}"
+            raise CompileError(self.file, line, message) from None
 
     def local_names(self, node: ast.FunctionDef) -> frozenset[str]:
         return frozenset(n for n in _stored_names(node.body) if n not in self.scope.lines)
