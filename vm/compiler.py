@@ -544,8 +544,10 @@ class Signature:
     line: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class Loop:
+    """Jump targets of the innermost loop, and the assigned names at each reachable break."""
+
     brk: Label
     cont: Label
     breaks: list[set[str]] = field(default_factory=list)
@@ -690,7 +692,7 @@ class Compiler:
         if isinstance(e.op, ast.USub):
             operand = e.operand
             if isinstance(operand, ast.Constant) and type(operand.value) is int:
-                v: Value | None = operand.value  # so -2**255 can be written as a literal
+                v: Value | None = operand.value  # so INT_MIN can be written as a literal
             else:
                 v = self.fold(operand)
             if type(v) is not int:
@@ -1444,17 +1446,15 @@ class Compiler:
             self.fail(s, "while/else is not supported")
         entry = self.assigned
         constant = self.condition_constant(s.test)
-        loop = Loop(brk=Label(), cont=Label())
+        top = Label()
+        loop = Loop(brk=Label(), cont=top if constant is True else Label())
         if constant is False:
             with self.scratch(dead=True):
                 self.loop_body(loop, s.body, None)
             return
         with self.scratch(dead=False):  # errors in the test come before those in the body
             self.branch(s.test, Label(), True)
-        top = Label()
-        if constant is True:
-            loop.cont = top
-        else:
+        if constant is not True:
             self.code.emit(Op.JUMP, loop.cont)
         self.code.place(top)
         self.loop_body(loop, s.body, _copy(entry))
