@@ -10,6 +10,16 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from chain import smt
+from chain.audit import (
+    AUDIT_KEY,
+    AuditEntry,
+    AuditFrontier,
+    append,
+    decode_frontier,
+    encode_frontier,
+    entry_leaf,
+    frontier_root,
+)
 from chain.blocks import (
     Block,
     Commit,
@@ -25,14 +35,11 @@ from chain.evidence import MAX_EVIDENCE_PER_BLOCK, DuplicateVoteEvidence, eviden
 from chain.execution import Receipt, process_transaction, proposer_address
 from chain.genesis_state import GenesisState, genesis_hash, genesis_header, genesis_state_root
 from chain.genesis_state import genesis_writes as initial_records
-from chain.merkle import root as merkle_root
 from chain.slashing import Punishment, begin_block, end_block
 from chain.state import Overlay, StateReader, changed_hashes
 from chain.store import ChainStore
 from chain.transactions import SignedTx, check_signatures
 from chain.validators import validator_set_hash
-
-EMPTY_AUDIT_ROOT = merkle_root([])
 
 
 class NodeStateReader(StateReader, smt.NodeReader, Protocol):
@@ -46,6 +53,7 @@ class BlockResult:
     new_nodes: dict[bytes, bytes]
     receipts: tuple[Receipt, ...]
     punishments: tuple[Punishment, ...] = ()
+    audit_entries: tuple[AuditEntry, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,16 @@ def state_root_after(
     reader: smt.NodeReader, root: bytes, writes: Mapping[bytes, bytes | None]
 ) -> tuple[bytes, dict[bytes, bytes]]:
     return smt.update(reader, root, changed_hashes(writes))
+
+
+def append_audit_log(state: Overlay) -> AuditFrontier:
+    """Add the block's audit entries to the log; returns the log the header commits to."""
+    raw = state.get_state(AUDIT_KEY)
+    frontier = AuditFrontier() if raw is None else decode_frontier(raw)
+    if state.audit:
+        frontier = append(frontier, [entry_leaf(e) for e in state.audit])
+        state.set_state(AUDIT_KEY, encode_frontier(frontier))
+    return frontier
 
 
 def check_header_links(parent: Header, header: Header, state: Overlay, block: Block) -> None:
@@ -100,8 +118,6 @@ def check_header_links(parent: Header, header: Header, state: Overlay, block: Bl
         raise InvalidBlock(f"transactions exceed {params.max_block_bytes} bytes")
     if header.tx_root != tx_root(block.txs):
         raise InvalidBlock("tx_root does not match the transactions")
-    if header.audit_root != EMPTY_AUDIT_ROOT or header.audit_size != 0:
-        raise InvalidBlock("audit log must be empty (no contracts yet)")
     if len(block.evidence) > MAX_EVIDENCE_PER_BLOCK:
         raise InvalidBlock(f"block carries more than {MAX_EVIDENCE_PER_BLOCK} evidences")
     if header.evidence_hash != evidence_hash(block.evidence):
@@ -139,11 +155,14 @@ def validate_block(
         except ChainError as exc:
             raise InvalidBlock(f"transaction {index} ({tx.id.hex()}): {exc.message}") from None
     punished += end_block(env, state)
+    log = append_audit_log(state)
+    if (header.audit_size, header.audit_root) != (log.size, frontier_root(log)):
+        raise InvalidBlock("audit_root and audit_size do not match the audit log")
     writes = state.writes()
     root, nodes = state_root_after(reader, parent.state_root, writes)
     if root != header.state_root:
         raise InvalidBlock("state_root does not match the state after the transactions")
-    return BlockResult(block, writes, nodes, tuple(receipts), punished)
+    return BlockResult(block, writes, nodes, tuple(receipts), punished, tuple(state.audit))
 
 
 def _verify_serially(txs: Iterable[SignedTx]) -> None:
@@ -187,6 +206,7 @@ def build_block(
         included.append(tx)
         size += len(tx.encoded)
     punished += end_block(env, state)
+    log = append_audit_log(state)
     writes = state.writes()
     root, nodes = state_root_after(reader, parent.state_root, writes)
     header = Header(
@@ -198,14 +218,15 @@ def build_block(
         tx_root=tx_root(included),
         tx_count=len(included),
         state_root=root,
-        audit_root=EMPTY_AUDIT_ROOT,
-        audit_size=0,
+        audit_root=frontier_root(log),
+        audit_size=log.size,
         validators_hash=vset_hash,
         last_commit_hash=commit_hash(last_commit),
         evidence_hash=evidence_hash(included_evidence),
     )
     block = Block(header, tuple(included), last_commit, included_evidence)
-    return BlockResult(block, writes, nodes, tuple(receipts), punished), rejected
+    result = BlockResult(block, writes, nodes, tuple(receipts), punished, tuple(state.audit))
+    return result, rejected
 
 
 def genesis_block(gen: GenesisState) -> BlockResult:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.address import Address, AddressType, contract_address, key_address, multisig_address
+from chain.audit import AuditEntry
 from chain.contracts import (
     OK,
     STATUSES,
@@ -351,10 +352,5 @@ def append_audit_events(
     state: Overlay, env: BlockEnv, tx: SignedTx, index: int, events: tuple[Event, ...]
 ) -> None:
     """Every event of a successful call becomes an entry of the audit log."""
-    log = getattr(state, "audit", None)
-    if log is None:
-        return
-    from chain.audit import AuditEntry
-
     for e in events:
-        log.append(AuditEntry(env.height, index, tx.id, e.contract.raw, e.topic, e.data))
+        state.audit.append(AuditEntry(env.height, index, tx.id, e.contract.raw, e.topic, e.data))

@@ -56,7 +56,12 @@ def verify_store(
                 if store.tx_location(tx.id) != (height, index):
                     raise StoreError(f"transaction index is wrong for {tx.id.hex()}")
             replica.commit_block(
-                block, commit, result.writes, result.new_nodes, receipts=result.receipts
+                block,
+                commit,
+                result.writes,
+                result.new_nodes,
+                receipts=result.receipts,
+                audit_entries=result.audit_entries,
             )
             parent = block.header
             txs += len(block.txs)

@@ -19,6 +19,7 @@ from itertools import pairwise
 from typing import Any, Protocol
 
 from chain.address import Address
+from chain.audit import AuditEntry
 from chain.encoding import (
     decode,
     decode_stored,
@@ -104,6 +105,7 @@ class Overlay:
         self.base = base
         self.accounts: dict[Address, Account] = {}
         self.records: dict[bytes, bytes | None] = {}  # None: deleted
+        self.audit: list[AuditEntry] = []  # audit log entries this block appends
 
     def get_state(self, key: bytes) -> bytes | None:
         if key in self.records:

@@ -8,6 +8,10 @@ Key layout (one byte prefix per table):
   C height(8, BE)    -> commit that finalized that block
   T tx id            -> [height, index]
   R tx id            -> receipt of a contract transaction (gas, status, return value, events)
+  A index(8, BE)     -> audit log entry (canonical bytes)
+  L level(1) index(8)-> audit log subtree hash over leaves [index * 2**level, (index+1) * 2**level)
+  I contract(33) index(8) -> (empty): the entries a contract emitted
+  Maudit             -> audit log size
   S state key(32)    -> current record bytes
   N node hash(32)    -> sparse Merkle tree node (content-addressed, never rewritten)
 
@@ -21,6 +25,8 @@ from typing import Any
 
 import plyvel
 
+from chain import audit
+from chain.audit import AuditEntry, decode_entry
 from chain.blocks import Block, Commit, decode_block, decode_commit, encode_block, encode_commit
 from chain.encoding import decode, encode, expect_bytes, expect_int, expect_list, expect_map
 from chain.errors import StoreError
@@ -28,6 +34,8 @@ from chain.execution import Receipt, receipt_from_value, receipt_to_value
 from chain.transactions import Call, Deploy
 
 HEAD_KEY = b"Mhead"
+AUDIT_SIZE_KEY = b"Maudit"
+MAX_AUDIT_RANGE = 1000
 GENESIS_KEY = b"G"
 
 
@@ -40,6 +48,10 @@ class Head:
 
 def _height_key(prefix: bytes, height: int) -> bytes:
     return prefix + height.to_bytes(8, "big")
+
+
+def _audit_node_key(level: int, index: int) -> bytes:
+    return b"L" + bytes([level]) + index.to_bytes(8, "big")
 
 
 class _Reads:
@@ -96,6 +108,70 @@ class _Reads:
         for key, value in self._src.iterator(prefix=b"S"):
             yield key[1:], value
 
+    # Audit log
+
+    def audit_size(self) -> int:
+        raw = self._src.get(AUDIT_SIZE_KEY)
+        return 0 if raw is None else expect_int(decode(raw), "audit size")
+
+    def audit_node(self, level: int, index: int) -> bytes:
+        raw: bytes | None = self._src.get(_audit_node_key(level, index))
+        if raw is None:
+            raise StoreError(f"audit subtree ({level}, {index}) is missing")
+        return raw
+
+    def audit_entry(self, index: int) -> AuditEntry | None:
+        raw = self._src.get(_height_key(b"A", index))
+        return None if raw is None else decode_entry(raw)
+
+    def audit_entries(self, start: int, end: int) -> list[AuditEntry]:
+        """Entries [start, end), at most MAX_AUDIT_RANGE of them."""
+        end = min(end, start + MAX_AUDIT_RANGE, self.audit_size())
+        found = [self.audit_entry(i) for i in range(start, end)]
+        return [e for e in found if e is not None]
+
+    def audit_indexes_by_contract(self, contract: bytes, start: int, limit: int) -> list[int]:
+        """Positions of the entries `contract` emitted, from position `start` on."""
+        prefix = b"I" + contract
+        limit = min(limit, MAX_AUDIT_RANGE)
+        found = []
+        first = prefix + start.to_bytes(8, "big")
+        for key in self._src.iterator(start=first, stop=prefix + b"\xff" * 9, include_value=False):
+            found.append(int.from_bytes(key[len(prefix) :], "big"))
+            if len(found) >= limit:
+                break
+        return found
+
+    def audit_inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        self._check_audit_size(size)
+        return audit.inclusion_proof(self.audit_node, index, size)
+
+    def audit_consistency_proof(self, first: int, second: int) -> list[bytes]:
+        self._check_audit_size(second)
+        return audit.consistency_proof(self.audit_node, first, second)
+
+    def _check_audit_size(self, size: int) -> None:
+        if size > self.audit_size():
+            raise StoreError(f"the audit log has {self.audit_size()} entries, not {size}")
+
+    def header_with_audit_size(self, size: int) -> Block | None:
+        """The first block whose header commits to a log of exactly `size` entries, if any
+        (headers' audit sizes never decrease, so a binary search finds it)."""
+        head = self.head()
+        if head is None:
+            return None
+        low, high = 0, head.height
+        while low < high:
+            middle = (low + high) // 2
+            block = self.block_at(middle)
+            assert block is not None
+            if block.header.audit_size < size:
+                low = middle + 1
+            else:
+                high = middle
+        block = self.block_at(low)
+        return block if block is not None and block.header.audit_size == size else None
+
     def receipt(self, tx_id: bytes) -> Receipt | None:
         """The stored receipt of a contract transaction (others have none stored)."""
         raw = self._src.get(b"R" + tx_id)
@@ -142,6 +218,16 @@ class ChainStore(_Reads):
     def closed(self) -> bool:
         return bool(self._db.closed)
 
+    def _append_audit(self, batch: Any, entries: Sequence[AuditEntry]) -> None:
+        first = self.audit_size()
+        leaves = [audit.entry_leaf(e) for e in entries]
+        for offset, entry in enumerate(entries):
+            batch.put(_height_key(b"A", first + offset), audit.encode_entry(entry))
+            batch.put(b"I" + entry.contract + (first + offset).to_bytes(8, "big"), b"")
+        for (level, index), node in audit.complete_nodes(first, leaves, self.audit_node).items():
+            batch.put(_audit_node_key(level, index), node)
+        batch.put(AUDIT_SIZE_KEY, encode(first + len(entries)))
+
     def snapshot(self) -> Snapshot:
         return Snapshot(self._db.snapshot())
 
@@ -153,6 +239,7 @@ class ChainStore(_Reads):
         new_nodes: Mapping[bytes, bytes],
         genesis_hash: bytes | None = None,
         receipts: Sequence[Receipt] = (),
+        audit_entries: Sequence[AuditEntry] = (),
     ) -> None:
         """Write the block, its commit, its state and tree nodes atomically and durably."""
         head = self.head()
@@ -171,6 +258,8 @@ class ChainStore(_Reads):
                 batch.put(_height_key(b"C", block.height), encode_commit(commit))
             for index, tx in enumerate(block.txs):
                 batch.put(b"T" + tx.id, encode([block.height, index]))
+            if audit_entries:
+                self._append_audit(batch, audit_entries)
             for receipt in receipts:
                 if isinstance(block.txs[receipt.index].body.payload, Deploy | Call):
                     batch.put(b"R" + receipt.tx_id, encode(receipt_to_value(receipt)))

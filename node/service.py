@@ -13,8 +13,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from vm.machine import load_program
-
 from chain.address import Address
 from chain.blockchain import BlockResult, Rejected, build_block, open_chain, validate_block
 from chain.blocks import Block, Commit, CommitSig, Header, VoteType, vote_sign_bytes
@@ -40,6 +38,7 @@ from node.config import ConfigError, NodeConfig
 from node.mempool import DuplicateTx, Mempool
 from node.metrics import NodeMetrics
 from node.verifier import SignatureVerifier
+from vm.machine import load_program
 from vm.runtime import VmRuntime
 
 log = logging.getLogger("gridchain.node")
@@ -197,7 +196,11 @@ class Node:
         started = time.perf_counter()
         block = result.block
         await asyncio.to_thread(
-            functools.partial(self.store.commit_block, receipts=result.receipts),
+            functools.partial(
+                self.store.commit_block,
+                receipts=result.receipts,
+                audit_entries=result.audit_entries,
+            ),
             block,
             commit,
             result.writes,

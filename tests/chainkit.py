@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from chain.address import Address, key_address
-from chain.blockchain import BlockResult, build_block, env_for, open_chain, validate_block
+from chain.blockchain import BlockResult, Rejected, build_block, env_for, open_chain, validate_block
 from chain.blocks import Commit, CommitSig, VoteType, vote_sign_bytes
 from chain.contracts import read_storage
 from chain.execution import Receipt
@@ -70,8 +70,8 @@ class ContractChain:
         fee = params.min_fee + gas * params.gas_price if fee is None else fee
         return sign_tx(TxBody(CHAIN, sender, nonce, fee, payload), [signer])
 
-    def produce(self, txs: Sequence[SignedTx] = ()) -> BlockResult:
-        result, rejected = build_block(
+    def build_only(self, txs: Sequence[SignedTx] = ()) -> tuple[BlockResult, list[Rejected]]:
+        return build_block(
             self.store,
             self.head,
             self.last_commit,
@@ -80,6 +80,9 @@ class ContractChain:
             list(txs),
             runtime=self.runtime,
         )
+
+    def produce(self, txs: Sequence[SignedTx] = ()) -> BlockResult:
+        result, rejected = self.build_only(txs)
         assert rejected == [], [r.error.message for r in rejected]
         again = validate_block(self.store, self.head, result.block, runtime=self.runtime)
         assert again.writes == result.writes and again.receipts == result.receipts
@@ -92,7 +95,12 @@ class ContractChain:
             (CommitSig(VALIDATOR.public_key, VALIDATOR.sign(message)),),
         )
         self.store.commit_block(
-            result.block, commit, result.writes, result.new_nodes, receipts=result.receipts
+            result.block,
+            commit,
+            result.writes,
+            result.new_nodes,
+            receipts=result.receipts,
+            audit_entries=result.audit_entries,
         )
         self.head, self.last_commit = header, commit
         self.results.append(result)
@@ -112,8 +120,16 @@ class ContractChain:
         gas: int = GAS,
     ) -> Receipt:
         """One call in its own block; returns its receipt (whatever its status)."""
-        result = self.produce([self.tx(signer, Call(contract, function, args, value, gas))])
+        result = self.produce(
+            [self.tx(signer, self.call_payload(contract, function, *args, value=value, gas=gas))]
+        )
         return result.receipts[0]
+
+    @staticmethod
+    def call_payload(
+        contract: Address, function: str, *args: ArgValue, value: int = 0, gas: int = GAS
+    ) -> Call:
+        return Call(contract, function, args, value, gas)
 
     def ok(
         self, signer: KeyPair, contract: Address, function: str, *args: ArgValue, **kw: Any
