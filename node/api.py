@@ -33,6 +33,7 @@ from chain.store import Snapshot
 from chain.transactions import MAX_TX_SIZE, tx_to_json
 from chain.validators import validator_set_to_json
 from genesis.schema import flatten_errors
+from node.api_audit import add_audit_routes
 from node.api_contracts import add_contract_routes
 from node.consensus import Consensus
 from node.openapi import openapi_spec
@@ -352,4 +353,5 @@ def make_app(
     app.router.add_get("/v1/openapi.json", get_openapi)
     app.router.add_get("/metrics", get_metrics)
     add_contract_routes(app, node)
+    add_audit_routes(app, node)
     return app

@@ -1110,4 +1110,5 @@ def bench_sync_command(
 
 
 # Command groups defined in their own modules register themselves on `cli` when imported.
+import node.cli_audit  # noqa: E402
 import node.cli_workload  # noqa: E402, F401

@@ -66,6 +66,24 @@ class NodeClient:
     def submit_tx(self, encoded: bytes) -> dict[str, Any]:
         return self.post("/v1/txs", {"tx": encoded.hex()})
 
+    def audit(self) -> dict[str, Any]:
+        return self.get("/v1/audit")
+
+    def audit_entries(self, start: int, limit: int, contract: str | None = None) -> dict[str, Any]:
+        if contract is not None:
+            path = f"/v1/audit/contracts/{_segment(contract)}/entries"
+        else:
+            path = "/v1/audit/entries"
+        return self.get(f"{path}?start={start}&limit={limit}")
+
+    def audit_proof(self, index: int, size: int | None = None) -> dict[str, Any]:
+        query = "" if size is None else f"?size={size}"
+        return self.get(f"/v1/audit/entries/{index}/proof{query}")
+
+    def audit_consistency(self, first: int, second: int | None = None) -> dict[str, Any]:
+        query = f"?first={first}" + ("" if second is None else f"&second={second}")
+        return self.get(f"/v1/audit/consistency{query}")
+
     def contract(self, address: str) -> dict[str, Any]:
         return self.get(f"/v1/contracts/{_segment(address)}")
 

@@ -1,0 +1,202 @@
+"""`gridchain audit ...`: read the audit log, save proofs, and verify them offline.
+
+A proof bundle (`audit proof --out`, `audit consistency --out`) carries everything needed: the
+entry, the proof hashes and the header(s) committing to the tree size. `audit verify` recomputes
+the entry's leaf, the header's hash and the root from the proof, trusting nothing in the bundle;
+with `--header` it also requires the bundle's header to be the one the auditor already trusts
+(e.g. saved from `gridchain query block` on another node).
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from chain.audit import entry_from_json, entry_leaf
+from chain.errors import ChainError, InvalidProof
+from chain.merkle import verify_consistency_or_raise, verify_inclusion_or_raise
+from node.cli import CliError, cli, node_client, node_option
+from node.client import header_from_json
+from node.output import emit, json_option
+
+
+@cli.group()
+def audit() -> None:
+    """The audit log: entries, inclusion and consistency proofs, offline verification."""
+
+
+def _entry_line(view: dict[str, Any]) -> str:
+    return (
+        f"#{view['index']} block {view['height']} tx {view['tx_index']} {view['topic']} "
+        f"{view['data'][:48]}{'...' if len(view['data']) > 48 else ''}"
+    )
+
+
+@audit.command("entries")
+@click.option("--contract", metavar="ADDR", help="Only entries this contract emitted.")
+@click.option("--start", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1000))
+@node_option
+@json_option
+def audit_entries(
+    contract: str | None, start: int, limit: int, node_url: str | None, as_json: bool
+) -> None:
+    """List entries from position START (at most LIMIT)."""
+    answer = node_client(node_url).audit_entries(start, limit, contract)
+    entries = answer.get("entries", [])
+    emit(as_json, answer, [_entry_line(e) for e in entries] or ["no entries"])
+
+
+def _write(out: Path | None, bundle: dict[str, Any]) -> None:
+    if out is not None:
+        out.write_text(json.dumps(bundle, indent=2) + "\n")
+
+
+@audit.command("proof")
+@click.argument("index", type=click.IntRange(min=0))
+@click.option("--size", type=click.IntRange(min=1), help="Tree size [default: the latest].")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the bundle.")
+@node_option
+@json_option
+def audit_proof(
+    index: int, size: int | None, out: Path | None, node_url: str | None, as_json: bool
+) -> None:
+    """Inclusion proof of entry INDEX in the log of SIZE entries, with the committing header."""
+    bundle = node_client(node_url).audit_proof(index, size)
+    _write(out, bundle)
+    emit(
+        as_json,
+        bundle,
+        f"entry {index} in a log of {bundle.get('size')} (header {bundle['header']['height']}): "
+        f"{len(bundle.get('proof', []))} hashes" + (f", saved to {out}" if out else ""),
+    )
+
+
+@audit.command("consistency")
+@click.argument("first", type=click.IntRange(min=1))
+@click.argument("second", type=click.IntRange(min=1), required=False)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the bundle.")
+@node_option
+@json_option
+def audit_consistency(
+    first: int, second: int | None, out: Path | None, node_url: str | None, as_json: bool
+) -> None:
+    """Proof that the log of FIRST entries is a prefix of the log of SECOND [default: latest]."""
+    bundle = node_client(node_url).audit_consistency(first, second)
+    _write(out, bundle)
+    emit(
+        as_json,
+        bundle,
+        f"log {first} -> {bundle.get('second')}: {len(bundle.get('proof', []))} hashes"
+        + (f", saved to {out}" if out else ""),
+    )
+
+
+def _hashes(bundle: dict[str, Any]) -> list[bytes]:
+    proof = bundle.get("proof")
+    if not isinstance(proof, list):
+        raise InvalidProof("bundle has no proof list")
+    try:
+        return [bytes.fromhex(p) for p in proof]
+    except (TypeError, ValueError):
+        raise InvalidProof("a proof hash is not hex") from None
+
+
+def _header(view: Any, what: str) -> Any:
+    header = header_from_json(view)
+    claimed = view.get("hash") if isinstance(view, dict) else None
+    if claimed is not None and claimed != header.hash.hex():
+        raise InvalidProof(f"{what}'s hash field does not match its contents")
+    return header
+
+
+def verify_bundle(bundle: Any, trusted: Any = None) -> dict[str, Any]:
+    """Check a bundle completely; raises InvalidProof naming the first thing that fails."""
+    if not isinstance(bundle, dict) or bundle.get("kind") not in ("inclusion", "consistency"):
+        raise InvalidProof("not a proof bundle (kind must be inclusion or consistency)")
+    if bundle["kind"] == "inclusion":
+        header = _header(bundle.get("header"), "header")
+        trusted_headers = [header]
+        entry = entry_from_json(bundle.get("entry"))
+        index, size = bundle.get("index"), bundle.get("size")
+        if not isinstance(index, int) or not isinstance(size, int):
+            raise InvalidProof("bundle index and size must be integers")
+        if header.audit_size != size:
+            raise InvalidProof(f"header commits to a log of {header.audit_size}, not {size}")
+        leaf = entry_leaf(entry)
+        verify_inclusion_or_raise(leaf, index, size, _hashes(bundle), header.audit_root)
+        result: dict[str, Any] = {
+            "kind": "inclusion",
+            "index": index,
+            "size": size,
+            "topic": entry.topic,
+            "height": header.height,
+            "header_hash": header.hash.hex(),
+            "leaf_hash": leaf.hex(),
+        }
+    else:
+        first = _header(bundle.get("first_header"), "first header")
+        second = _header(bundle.get("second_header"), "second header")
+        trusted_headers = [first, second]
+        if (first.audit_size, second.audit_size) != (bundle.get("first"), bundle.get("second")):
+            raise InvalidProof("the headers do not commit to the bundle's sizes")
+        verify_consistency_or_raise(
+            first.audit_size,
+            second.audit_size,
+            first.audit_root,
+            second.audit_root,
+            _hashes(bundle),
+        )
+        result = {
+            "kind": "consistency",
+            "first": first.audit_size,
+            "second": second.audit_size,
+            "first_header_hash": first.hash.hex(),
+            "second_header_hash": second.hash.hex(),
+        }
+    if trusted is not None:
+        anchor = _header(trusted, "trusted header")
+        if all(h.hash != anchor.hash for h in trusted_headers):
+            raise InvalidProof("the bundle's header is not the trusted header")
+        result["trusted_header"] = anchor.hash.hex()
+    return result
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{what} {path} is not JSON: {exc}") from None
+
+
+@audit.command("verify")
+@click.argument("bundle_file", metavar="BUNDLE", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--header",
+    "header_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A header (JSON, as /v1/blocks/{h} gives it) the bundle's header must be.",
+)
+@json_option
+def audit_verify(bundle_file: Path, header_file: Path | None, as_json: bool) -> None:
+    """Verify a proof bundle offline; exits non-zero, saying why, if anything was tampered."""
+    bundle = _read_json(bundle_file, "bundle")
+    trusted = None
+    if header_file is not None:
+        trusted = _read_json(header_file, "header")
+        if isinstance(trusted, dict) and "header" in trusted:
+            trusted = trusted["header"]  # a whole block view
+    try:
+        result = verify_bundle(bundle, trusted)
+    except ChainError as exc:
+        raise CliError(f"{bundle_file}: {exc.message}", "invalid_proof") from None
+    result["ok"] = True
+    if result["kind"] == "inclusion":
+        text = (
+            f"ok: entry {result['index']} ({result['topic']}) is in the log of {result['size']} "
+            f"committed by header {result['height']} ({result['header_hash']})"
+        )
+    else:
+        text = f"ok: the log of {result['first']} is a prefix of the log of {result['second']}"
+    emit(as_json, result, text)
