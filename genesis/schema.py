@@ -18,7 +18,6 @@ from marshmallow import (
     validate,
     validates_schema,
 )
-from vm.machine import load_program
 
 from chain.address import parse_address
 from chain.errors import ChainError
@@ -28,6 +27,7 @@ from chain.policy import MAX_SIGNERS, MAX_WEIGHT, Signer, make_policy
 from chain.transactions import MAX_AMOUNT, MAX_CODE_SIZE
 from chain.validators import MAX_BLOCKSTAKE, MAX_VALIDATORS, Validator, make_validator_set
 from contracts_std.standard import standard_contracts
+from vm.machine import load_program
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HEX64 = validate.Regexp(r"^[0-9a-f]{64}\Z", error="must be 64 lowercase hex characters")
