@@ -853,6 +853,18 @@ def test_load_program() -> None:
         load_program(bad)
 
 
+def test_functions_are_translated_on_first_call() -> None:
+    """Deploying translates nothing; a call translates what it runs, callees on their call."""
+    callee = function("callee", "SMALL 1\nRET", (), T.INT, public=False)
+    unused = function("unused", "SMALL 2\nRET", (), T.INT)
+    program = prepare(Module((), (function("main", "CALL 1\nRET", returns=T.INT), callee, unused)))
+    assert program.code.sources == {}
+    assert execute(program, "main", (), BIG_GAS, MemoryHost()).value == 1
+    assert sorted(program.code.sources) == [0, 1]
+    assert "def f2(" in program.source  # inspecting translates the rest
+    assert sorted(program.code.sources) == [0, 1, 2]
+
+
 # Translator: shapes that stress the generated code
 
 

@@ -63,23 +63,26 @@ class ExecResult:
 
 @dataclass(frozen=True)
 class Program:
-    """Validated code, ready to run: `functions[i]` is function i translated to Python."""
+    """Validated code, ready to run; each function is translated to Python on first call."""
 
     code_hash: bytes
     checked: ValidatedModule
-    functions: tuple[sem.Compiled, ...]
-    source: str  # the generated Python, for inspection
+    code: sem.TranslatedCode
 
     @property
     def module(self) -> Module:
         return self.checked.module
 
+    @property
+    def source(self) -> str:
+        """The generated Python, for inspection."""
+        return self.code.source()
+
 
 def prepare(module: Module, code_hash: bytes = b"") -> Program:
-    """Validate and translate a module built in memory (the compiler, tests)."""
+    """Validate a module built in memory (the compiler, tests) and make it runnable."""
     checked = validate_module(module)
-    translation = sem.translate(checked)
-    return Program(code_hash, checked, translation.functions, translation.source)
+    return Program(code_hash, checked, sem.TranslatedCode(checked))
 
 
 _cache: OrderedDict[bytes, Program] = OrderedDict()
@@ -114,7 +117,7 @@ def _translated(
     program: Program, index: int, gas: int, host: HostApi, args: tuple[Value, ...]
 ) -> tuple[Value | None, int]:
     slots = program.checked.functions[index].frame_slots
-    return program.functions[index](gas, 1, slots, host, *args)
+    return program.code.function(index)(gas, 1, slots, host, *args)
 
 
 def execute(

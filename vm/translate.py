@@ -5,14 +5,16 @@ interpreter (vm/machine.py `interpret`) calls them for every op, and the generat
 them wherever it does not inline a faster equivalent. Every fault message comes from here, so
 both engines report the same message for the same fault.
 
-The second half translates each function into one Python function (exec'd once per program):
-stack slots become Python locals, each basic block's gas is charged with one subtraction at
-its entry, and checks whose outcome is known from a static kind analysis are left out. The
-generated source never contains contract data: constants and messages are bound by reference
-(keyword defaults `k<i>=K[i]`, `W=W`); the only contract-derived text in it is decimal integers
-formatted from decoded immediates (local and constant indices, SMALL values, block numbers).
+The second half translates each function into one Python function (exec'd once, on the
+function's first call): stack slots become Python locals, each basic block's gas is charged
+with one subtraction at its entry, and checks whose outcome is known from a static kind
+analysis are left out. The generated source never contains contract data: constants and
+messages are bound by reference (keyword defaults `k<i>=K[i]`, `W=W<function>`); the only
+contract-derived text in it is decimal integers formatted from decoded immediates (local and
+constant indices, SMALL values, block numbers).
 """
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -492,6 +494,7 @@ class Entry:
 
 
 GOTO = "\0goto"
+INDENT = " "  # one space per level: generated code can nest deep, and parsing is linear in it
 BIN_OPS = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*"}
 CMP_OPS = {Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}
 BIT_OPS = {Op.BAND: "&", Op.BOR: "|", Op.BXOR: "^"}
@@ -554,8 +557,9 @@ class FunctionTranslator:
         self.kinds = block_kinds(vm, cf)
         self.targets = {i.arg for i in cf.instrs if i.op in (Op.JUMP, Op.JUMPF, Op.JUMPT)}
         self.cases: dict[int, int] = {0: 0}  # block start -> case number
+        self.heads = [0]  # block starts in case order
         self.emitted: set[int] = set()
-        self.budget = 2 * len(cf.instrs) + MAX_INLINE_BLOCK
+        self.budget = len(cf.instrs) // 2 + MAX_INLINE_BLOCK  # for instructions emitted twice
         self.consts: set[int] = set()
         self.temps = 0
         # per-chain state
@@ -632,24 +636,30 @@ class FunctionTranslator:
             chain.loops = True
         elif start not in self.cases:
             self.cases[start] = len(self.cases)
+            self.heads.append(start)
         chain.lines.append((self.indent, GOTO, start))
         return None
 
     def can_inline(self, start: int) -> bool:
+        """Copy a block into the chain if that costs no copy (it is reached only by falling
+        through and was not emitted yet), or if it is a short block that jumps back to the
+        chain's head (a loop's latch: copying it saves a dispatch per iteration)."""
         if start in self.chain.visited:
             return False
-        size = len(self.blocks[start].instrs)
         if start not in self.targets and start not in self.emitted:
-            return True  # reached only by falling through, and not emitted yet: no copy
-        return size <= MAX_INLINE_BLOCK and size <= self.budget
+            return True
+        block = self.blocks[start]
+        size = len(block.instrs)
+        latch = self.chain.head in successors(block)
+        return latch and size <= MAX_INLINE_BLOCK and size <= self.budget
 
     def emit_block(self, block: Block) -> Block | None:
         """Translate one block; returns the block to copy after it, if any."""
         self.chain.visited.add(block.start)
+        if block.start in self.emitted:
+            self.budget -= len(block.instrs)
         self.emitted.add(block.start)
-        self.budget -= len(block.instrs)
-        self.emit(f"g -= {block.gas}")
-        self.emit("if g < 0: raise OutOfGas")
+        self.emit(f"if (g := g - {block.gas}) < 0: raise OutOfGas")
         pos, last = 0, len(block.instrs) - 1
         while pos < last:
             pos += self.emit_op(block, pos)
@@ -1009,79 +1019,67 @@ class FunctionTranslator:
 
     def translate(self) -> str:
         chains: dict[int, _Chain] = {}
-        order = [0]
-        while len(chains) < len(self.cases):
-            head = next(s for s in self.cases if s not in chains)
+        heads = self.heads
+        for head in heads:  # grows while chains name new cases
             chains[head] = self.emit_chain(head)
-            order = sorted(self.cases, key=self.cases.__getitem__)
-        dispatch = len(order) > 1
-        body: list[str] = []
-        for i, param in enumerate(self.cf.function.params):
-            expected = PY_NAME[KIND_OF_VALUE_TYPE[param]]
-            w = self.sites.ref(self.cf.function.name)
-            body.append(f"if type(l{i}) is not {expected}: bad_arg({w}, {i}, {expected!r}, l{i})")
-        for i in range(len(self.cf.function.params), self.cf.function.locals):
-            body.append(f"l{i} = 0")
-        if dispatch:
-            body.append("b = 0")
-            body.append("while True:")
-            body += _indent(self.dispatch(order, chains), 1)
-        else:
-            body += self.render(chains[0], dispatch=False)
+        f = self.cf.function
+        params = "".join(f", l{i}" for i in range(len(f.params)))
         consts = "".join(f", k{i}=K[{i}]" for i in sorted(self.consts))
-        params = "".join(f", l{i}" for i in range(len(self.cf.function.params)))
-        return "\n".join(
-            [
-                f"def f{self.cf.index}(g, d, u, H{params}, *, W=W{consts}):",
-                "    try:",
-                *_indent(body, 2),
-                "    except Halt as _e:",
-                "        if _e.gas is None:",
-                "            _e.gas = g",
-                "        raise",
-                "",
-            ]
-        )
-
-    def dispatch(self, order: list[int], chains: dict[int, _Chain]) -> list[str]:
-        """A binary tree of ifs over the case number, so dispatch costs O(log cases)."""
-        if len(order) <= 3:
-            out: list[str] = []
-            for n, head in enumerate(order):
-                if n == len(order) - 1:
-                    out.append("else:" if n else "if True:")
-                else:
-                    keyword = "if" if n == 0 else "elif"
-                    out.append(f"{keyword} b == {self.cases[head]}:")
-                out += _indent(self.render(chains[head], dispatch=True), 1)
-            return out
-        mid = len(order) // 2
-        return [
-            f"if b < {self.cases[order[mid]]}:",
-            *_indent(self.dispatch(order[:mid], chains), 1),
-            "else:",
-            *_indent(self.dispatch(order[mid:], chains), 1),
+        out: list[tuple[int, str]] = [
+            (0, f"def f{self.cf.index}(g, d, u, H{params}, *, W=W{self.cf.index}{consts}):"),
+            (1, "try:"),
         ]
+        for i, param in enumerate(f.params):
+            expected = PY_NAME[KIND_OF_VALUE_TYPE[param]]
+            check = f"bad_arg({self.sites.ref(f.name)}, {i}, {expected!r}, l{i})"
+            out.append((2, f"if type(l{i}) is not {expected}: {check}"))
+        out += [(2, f"l{i} = 0") for i in range(len(f.params), f.locals)]
+        if len(heads) > 1:
+            out += [(2, "b = 0"), (2, "while True:")]
+            self.dispatch(heads, chains, 3, out)
+        else:
+            self.render(chains[0], 2, out)
+        out += [
+            (1, "except Halt as _e:"),
+            (2, "if _e.gas is None:"),
+            (3, "_e.gas = g"),
+            (2, "raise"),
+        ]
+        return "".join(f"{INDENT * level}{text}\n" for level, text in out)
 
-    def render(self, chain: _Chain, dispatch: bool) -> list[str]:
-        out: list[str] = []
-        for indent, text, target in chain.lines:
-            pad = "    " * indent
-            if text != GOTO:
-                out.append(pad + text)
-            elif target == chain.head:
-                out.append(pad + "continue")
-            else:
-                out.append(f"{pad}b = {self.cases[target]}")
-                out.append(pad + ("break" if chain.loops else "continue"))
+    def dispatch(
+        self, heads: list[int], chains: dict[int, _Chain], level: int, out: list[tuple[int, str]]
+    ) -> None:
+        """A binary tree of ifs over the case number (heads are in case order), so a dispatch
+        costs O(log cases)."""
+        if len(heads) <= 3:
+            for n, head in enumerate(heads):
+                if n == 0:
+                    out.append((level, f"if b == {self.cases[head]}:"))
+                elif n < len(heads) - 1:
+                    out.append((level, f"elif b == {self.cases[head]}:"))
+                else:
+                    out.append((level, "else:"))
+                self.render(chains[head], level + 1, out)
+            return
+        mid = len(heads) // 2
+        out.append((level, f"if b < {self.cases[heads[mid]]}:"))
+        self.dispatch(heads[:mid], chains, level + 1, out)
+        out.append((level, "else:"))
+        self.dispatch(heads[mid:], chains, level + 1, out)
+
+    def render(self, chain: _Chain, level: int, out: list[tuple[int, str]]) -> None:
         if chain.loops:
-            return ["while True:", *_indent(out, 1)]
-        return out
-
-
-def _indent(lines: list[str], levels: int) -> list[str]:
-    pad = "    " * levels
-    return [pad + line for line in lines]
+            out.append((level, "while True:"))
+            level += 1
+        for indent, text, target in chain.lines:
+            if text != GOTO:
+                out.append((level + indent, text))
+            elif target == chain.head:
+                out.append((level + indent, "continue"))
+            else:
+                out.append((level + indent, f"b = {self.cases[target]}"))
+                out.append((level + indent, "break" if chain.loops else "continue"))
 
 
 NAMESPACE: dict[str, Any] = {
@@ -1103,17 +1101,43 @@ NAMESPACE: dict[str, Any] = {
 Compiled = Callable[..., tuple[Value | None, int]]
 
 
-@dataclass(frozen=True)
-class Translation:
-    source: str
-    functions: tuple[Compiled, ...]
+class TranslatedCode:
+    """A module's functions as Python functions f<i>(gas, depth, slots, host, *args) ->
+    (result, gas left), raising Fault, Revert or OutOfGas. Each is translated on its first
+    call (deploying or calling one function never pays for the others); until then f<i> in
+    the shared namespace is a stub that translates and calls through."""
 
+    def __init__(self, vm: ValidatedModule) -> None:
+        self.vm = vm
+        self.namespace: dict[str, Any] = dict(NAMESPACE, K=vm.module.consts)
+        self.sources: dict[int, str] = {}
+        self.lock = threading.Lock()
+        for cf in vm.functions:
+            self.namespace[f"f{cf.index}"] = self._stub(cf.index)
 
-def translate(vm: ValidatedModule) -> Translation:
-    """Python functions f<i>(gas, depth, slots, host, *args) -> (result, gas left), one per
-    function of the module; they raise Fault, Revert or OutOfGas."""
-    sites = _Sites()
-    source = "\n".join(FunctionTranslator(vm, cf, sites).translate() for cf in vm.functions)
-    namespace = dict(NAMESPACE, W=tuple(sites.items), K=vm.module.consts)
-    exec(compile(source, "<vm>", "exec"), namespace)
-    return Translation(source, tuple(namespace[f"f{cf.index}"] for cf in vm.functions))
+    def _stub(self, index: int) -> Compiled:
+        def stub(*args: Any) -> tuple[Value | None, int]:
+            return self.function(index)(*args)
+
+        return stub
+
+    def function(self, index: int) -> Compiled:
+        if index not in self.sources:
+            with self.lock:
+                if index not in self.sources:
+                    self._translate(index)
+        compiled: Compiled = self.namespace[f"f{index}"]
+        return compiled
+
+    def _translate(self, index: int) -> None:
+        sites = _Sites()
+        source = FunctionTranslator(self.vm, self.vm.functions[index], sites).translate()
+        self.namespace[f"W{index}"] = tuple(sites.items)
+        exec(compile(source, f"<vm f{index}>", "exec"), self.namespace)
+        self.sources[index] = source
+
+    def source(self) -> str:
+        """The generated Python of every function (translating those not called yet)."""
+        for cf in self.vm.functions:
+            self.function(cf.index)
+        return "\n".join(self.sources[cf.index] for cf in self.vm.functions)
