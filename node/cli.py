@@ -1109,6 +1109,37 @@ def bench_sync_command(
     emit(as_json, result, lines)
 
 
+@bench.command("vm")
+@click.option("--iterations", default=2_000_000, show_default=True, type=click.IntRange(1000))
+@click.option(
+    "--evm-iterations",
+    default=200_000,
+    show_default=True,
+    type=click.IntRange(0),
+    help="The same loop on py-evm (needs `pip install 'gridchain[bench]'`; 0 skips).",
+)
+@click.option("--approvals", default=300, show_default=True, type=click.IntRange(10))
+@json_option
+def bench_vm_command(iterations: int, evm_iterations: int, approvals: int, as_json: bool) -> None:
+    """VM ops/s on a counting loop beside py-evm, and the cost of one multisig approval."""
+    from node.bench_vm import bench_vm
+
+    result = bench_vm(iterations, approvals, evm_iterations, progress(as_json))
+    vm, evm, approval = result["vm"], result["evm"], result["approval"]
+    lines = [f"VM: {vm['ops_per_second']:,} metered ops/s ({vm['ops']:,} ops in {vm['seconds']} s)"]
+    if evm is not None:
+        lines.append(
+            f"py-evm {evm['py_evm_version']}: {int(evm['ops_per_s']):,} ops/s; "
+            f"the VM is {result['ratio']}x faster on this loop"
+        )
+    lines.append(
+        f"multisig approval: {approval['gas_per_approval']} gas, median "
+        f"{approval['median_us']} us (p90 {approval['p90_us']} us), "
+        f"{approval['approvals_per_s']:,} approvals/s on one core"
+    )
+    emit(as_json, result, lines)
+
+
 # Command groups defined in their own modules register themselves on `cli` when imported.
 import node.cli_audit  # noqa: E402
 import node.cli_workload  # noqa: E402, F401
