@@ -31,7 +31,7 @@ from chain.merkle import EMPTY_ROOT, leaf_hash, node_hash
 
 AUDIT_KEY = tagged_hash(b"gc/state/audit", b"")
 MAX_TOPIC = 64
-MAX_DATA = 64 * 1024
+MAX_DATA = 8 * 1024  # the VM's largest bytes value
 ENTRY_FIELDS = ("height", "tx_index", "tx_id", "contract", "topic", "data")
 
 

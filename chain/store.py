@@ -11,6 +11,7 @@ Key layout (one byte prefix per table):
   A index(8, BE)     -> audit log entry (canonical bytes)
   L level(1) index(8)-> audit log subtree hash over leaves [index * 2**level, (index+1) * 2**level)
   I contract(33) index(8) -> (empty): the entries a contract emitted
+  Z size(8, BE)      -> height of the block whose header first committed that audit log size
   Maudit             -> audit log size
   S state key(32)    -> current record bytes
   N node hash(32)    -> sparse Merkle tree node (content-addressed, never rewritten)
@@ -155,22 +156,9 @@ class _Reads:
             raise StoreError(f"the audit log has {self.audit_size()} entries, not {size}")
 
     def header_with_audit_size(self, size: int) -> Block | None:
-        """The first block whose header commits to a log of exactly `size` entries, if any
-        (headers' audit sizes never decrease, so a binary search finds it)."""
-        head = self.head()
-        if head is None:
-            return None
-        low, high = 0, head.height
-        while low < high:
-            middle = (low + high) // 2
-            block = self.block_at(middle)
-            assert block is not None
-            if block.header.audit_size < size:
-                low = middle + 1
-            else:
-                high = middle
-        block = self.block_at(low)
-        return block if block is not None and block.header.audit_size == size else None
+        """The block whose header first committed to a log of exactly `size` entries, if any."""
+        raw = self._src.get(_height_key(b"Z", size))
+        return None if raw is None else self.block_at(expect_int(decode(raw), "height"))
 
     def receipt(self, tx_id: bytes) -> Receipt | None:
         """The stored receipt of a contract transaction (others have none stored)."""
@@ -218,15 +206,36 @@ class ChainStore(_Reads):
     def closed(self) -> bool:
         return bool(self._db.closed)
 
-    def _append_audit(self, batch: Any, entries: Sequence[AuditEntry]) -> None:
+    def _append_audit(self, batch: Any, block: Block, entries: Sequence[AuditEntry]) -> None:
+        """Store the block's entries, refusing them unless they make the log its header says:
+        a caller that dropped or changed an entry would serve wrong proofs from then on."""
         first = self.audit_size()
+        header = block.header
+        if first + len(entries) != header.audit_size:
+            raise StoreError(
+                f"block {block.height} commits to {header.audit_size} audit entries; the log "
+                f"has {first} and {len(entries)} were given"
+            )
+        if not entries:
+            if block.height == 0:
+                batch.put(_height_key(b"Z", 0), encode(0))
+            return
         leaves = [audit.entry_leaf(e) for e in entries]
+        nodes = audit.complete_nodes(first, leaves, self.audit_node)
+
+        def node(level: int, index: int) -> bytes:
+            found = nodes.get((level, index))
+            return self.audit_node(level, index) if found is None else found
+
+        if audit.range_hash(node, 0, header.audit_size) != header.audit_root:
+            raise StoreError(f"block {block.height}'s audit entries do not give its audit_root")
         for offset, entry in enumerate(entries):
             batch.put(_height_key(b"A", first + offset), audit.encode_entry(entry))
             batch.put(b"I" + entry.contract + (first + offset).to_bytes(8, "big"), b"")
-        for (level, index), node in audit.complete_nodes(first, leaves, self.audit_node).items():
-            batch.put(_audit_node_key(level, index), node)
-        batch.put(AUDIT_SIZE_KEY, encode(first + len(entries)))
+        for (level, index), value in nodes.items():
+            batch.put(_audit_node_key(level, index), value)
+        batch.put(AUDIT_SIZE_KEY, encode(header.audit_size))
+        batch.put(_height_key(b"Z", header.audit_size), encode(block.height))
 
     def snapshot(self) -> Snapshot:
         return Snapshot(self._db.snapshot())
@@ -258,8 +267,7 @@ class ChainStore(_Reads):
                 batch.put(_height_key(b"C", block.height), encode_commit(commit))
             for index, tx in enumerate(block.txs):
                 batch.put(b"T" + tx.id, encode([block.height, index]))
-            if audit_entries:
-                self._append_audit(batch, audit_entries)
+            self._append_audit(batch, block, audit_entries)
             for receipt in receipts:
                 if isinstance(block.txs[receipt.index].body.payload, Deploy | Call):
                     batch.put(b"R" + receipt.tx_id, encode(receipt_to_value(receipt)))

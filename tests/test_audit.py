@@ -174,3 +174,24 @@ def test_a_block_with_a_wrong_audit_root_is_invalid(chain: ContractChain) -> Non
         forged = Block(header, good.txs, good.last_commit, good.evidence)
         with pytest.raises(InvalidBlock, match="audit_root and audit_size do not match"):
             validate_block(chain.store, chain.head, forged, runtime=chain.runtime)
+
+
+def test_the_store_refuses_entries_that_do_not_make_the_headers_log(
+    chain: ContractChain,
+) -> None:
+    from chain.errors import StoreError
+
+    authorize_one(chain)
+    req = chain.query(WORKLOAD, "requirement_of", 1)
+    result, _ = chain.build_only(
+        [chain.tx(ALICE, chain.call_payload(WORKLOAD, "submit", b"s2", req, 1000))]
+    )
+    block, entries = result.block, result.audit_entries
+    assert len(entries) == 1
+    changed = replace(entries[0], data=entries[0].data + b"!")
+    for wrong, message in [((), "commits to 6 audit entries"), ((changed,), "do not give")]:
+        with pytest.raises(StoreError, match=message):
+            chain.store.commit_block(
+                block, None, result.writes, result.new_nodes, audit_entries=wrong
+            )
+    assert chain.store.audit_size() == 5  # nothing was written
