@@ -56,6 +56,66 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     "responses": {"200": _json(_ref("Status"), "node status")},
                 }
             },
+            "/v1/contracts/{address}": {
+                "get": {
+                    "summary": "A contract's balance, code hash, public functions and disassembly",
+                    "responses": {"200": _json(obj, "contract"), "404": _json(obj, "no contract")},
+                }
+            },
+            "/v1/contracts/{address}/query": {
+                "post": {
+                    "summary": "Run a public function read-only on the head state (metered)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["function"],
+                                    "properties": {
+                                        "function": {"type": "string"},
+                                        "args": {"type": "array"},
+                                        "caller": {"type": ["string", "null"]},
+                                        "gas_limit": {"type": "integer"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {"200": _json(obj, "status, value, gas used, message")},
+                }
+            },
+            "/v1/audit": {
+                "get": {
+                    "summary": "Size and root of the audit log at the head",
+                    "responses": {"200": _json(obj, "size, root, height")},
+                }
+            },
+            "/v1/audit/entries": {
+                "get": {
+                    "summary": "Audit entries by position (start, limit <= 1000)",
+                    "responses": {"200": _json(obj, "entries with their leaf hashes")},
+                }
+            },
+            "/v1/audit/contracts/{address}/entries": {
+                "get": {
+                    "summary": "The audit entries one contract emitted (start, limit)",
+                    "responses": {"200": _json(obj, "entries")},
+                }
+            },
+            "/v1/audit/entries/{index}/proof": {
+                "get": {
+                    "summary": "Inclusion proof of an entry (size: default latest), with the "
+                    "header committing that size",
+                    "responses": {"200": _json(obj, "proof bundle")},
+                }
+            },
+            "/v1/audit/consistency": {
+                "get": {
+                    "summary": "Consistency proof between two log sizes, with both headers",
+                    "responses": {"200": _json(obj, "proof bundle")},
+                }
+            },
             "/v1/validators": {
                 "get": {
                     "summary": "Active validators (with their downtime window) and the jailed",
