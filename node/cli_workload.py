@@ -42,7 +42,7 @@ from node.output import emit, json_option, progress
 from vm.isa import decode_module, encode_module
 
 MAX_SPEC_BYTES = 8192
-DEFAULT_GAS = 2_000_000
+DEFAULT_GAS = 300_000
 
 
 # Shared pieces
