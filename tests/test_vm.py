@@ -1091,7 +1091,7 @@ class Generator:
         for _ in range(self.rng.randint(1, 10)):
             roll = self.rng.random()
             if depth < 2 and roll < 0.08:
-                self.branch(depth)
+                self.branch(depth, floor)
             elif depth < 2 and roll < 0.13:
                 self.loop(depth)
             else:
@@ -1099,8 +1099,14 @@ class Generator:
         while len(self.stack) > floor:
             self.emit("POP", 1, [])
 
-    def condition(self) -> None:
-        if self.rng.random() < 0.8:
+    def condition(self, floor: int) -> None:
+        roll = self.rng.random()
+        if len(self.stack) - floor >= 2 and roll < 0.2:
+            self.emit("SWAP", 2, self.top(2)[::-1])  # slots change before the branch
+        if self.stack and roll < 0.4:
+            # a condition that reads a slot the branch has to store
+            self.emit(f"DUP\nSMALL {self.rng.randint(-3, 3)}\nLT", 0, ["bool"])
+        elif roll < 0.8:
             self.emit(
                 f"LOAD {self.rng.randrange(5)}\nSMALL {self.rng.randint(-3, 3)}\nLT", 0, ["bool"]
             )
@@ -1109,9 +1115,9 @@ class Generator:
         if self.rng.random() < 0.2:
             self.emit(f"CONST {CONSTS.index(b'')}\nSWAP\nHOST SLOAD", 1, ["?"])
 
-    def branch(self, depth: int) -> None:
+    def branch(self, depth: int, floor: int) -> None:
         other, end = self.label(), self.label()
-        self.condition()
+        self.condition(floor)
         self.emit(f"{self.rng.choice(['JUMPF', 'JUMPT'])} {other}", 1, [])
         self.segment(depth + 1)
         self.lines.append(f"JUMP {end}\n{other}:")

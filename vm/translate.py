@@ -15,7 +15,7 @@ constant indices, SMALL values, block numbers).
 """
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -393,15 +393,14 @@ HOST_RESULT: dict[Host, int] = {
 }
 
 
-def step_kinds(vm: ValidatedModule, ins: Instr, stack: list[int], locs: list[int]) -> None:
-    """The kinds after `ins` (in place), assuming it does not fault."""
+def step_kinds(vm: ValidatedModule, ins: Instr, stack: list[int], locs: Sequence[int]) -> None:
+    """The kinds after `ins` (in place on `stack`, which holds at least its operands),
+    assuming it does not fault. STORE, which writes a local, is left to the caller."""
     op = ins.op
     if op is Op.CONST:
         stack.append(KIND_OF_TYPE[type(vm.module.consts[ins.arg])])
     elif op is Op.LOAD:
         stack.append(locs[ins.arg])
-    elif op is Op.STORE:
-        locs[ins.arg] = stack.pop()
     elif op is Op.DUP:
         stack.append(stack[-1])
     elif op is Op.SWAP:
@@ -427,6 +426,7 @@ def step_kinds(vm: ValidatedModule, ins: Instr, stack: list[int], locs: list[int
         if info.pushes:
             stack.append(HOST_RESULT[Host(ins.arg)])
     else:
+        assert op is not Op.STORE
         info_ = OPS[op]
         if info_.pops:
             del stack[-info_.pops :]
@@ -445,13 +445,70 @@ def successors(block: Block) -> list[int]:
     return [last.next]
 
 
-State = tuple[tuple[int, ...], tuple[int, ...]]  # (stack kinds, local kinds)
+# A stack of kinds as a persistent list (top first): blocks that leave the deep part alone
+# share it, so the analysis costs what the blocks do, not blocks times stack height.
+KindStack = tuple[int, "KindStack"] | None
+State = tuple[KindStack, tuple[int, ...]]  # (stack kinds, local kinds)
+
+
+def pull(base: KindStack, top: list[int], n: int) -> KindStack:
+    """Move kinds from the shared `base` to the bottom of `top` until `top` holds n."""
+    while len(top) < n:
+        assert base is not None
+        kind, base = base
+        top.insert(0, kind)
+    return base
+
+
+def push_all(base: KindStack, top: list[int]) -> KindStack:
+    for kind in top:
+        base = (kind, base)
+    return base
+
+
+def join_stacks(old: KindStack, new: KindStack) -> KindStack:
+    """The union of two stacks of one height; `old` itself when it already covers `new`."""
+    differing: list[tuple[int, int, KindStack]] = []
+    a, b = old, new
+    while a is not b:
+        assert a is not None and b is not None
+        differing.append((a[0], b[0], a))
+        a, b = a[1], b[1]
+    joined, same = a, True
+    for ka, kb, node in reversed(differing):
+        if same and ka | kb == ka:
+            joined = node
+        else:
+            same = False
+            joined = (ka | kb, joined)
+    return joined
+
+
+def join_locals(old: tuple[int, ...], new: tuple[int, ...]) -> tuple[int, ...]:
+    if old is new:
+        return old
+    joined = tuple(a | b for a, b in zip(old, new, strict=True))
+    return old if joined == old else joined
 
 
 def entry_state(cf: CheckedFunction) -> State:
     f = cf.function
     params = tuple(KIND_OF_VALUE_TYPE[p] for p in f.params)
-    return (), params + (INT,) * (f.locals - len(params))
+    return None, params + (INT,) * (f.locals - len(params))
+
+
+def block_exit(vm: ValidatedModule, block: Block, state: State) -> State:
+    base, locs = state
+    top: list[int] = []
+    written: list[int] | None = None  # the locals, copied on the first STORE
+    for ins in block.instrs:
+        base = pull(base, top, stack_effect(vm.module, ins)[0])
+        if ins.op is Op.STORE:
+            written = written if written is not None else list(locs)
+            written[ins.arg] = top.pop()
+        else:
+            step_kinds(vm, ins, top, locs if written is None else written)
+    return push_all(base, top), locs if written is None else tuple(written)
 
 
 def block_kinds(vm: ValidatedModule, cf: CheckedFunction) -> dict[int, State]:
@@ -461,20 +518,17 @@ def block_kinds(vm: ValidatedModule, cf: CheckedFunction) -> dict[int, State]:
     work = [0]
     while work:
         block = blocks[work.pop()]
-        stack, locs = (list(x) for x in states[block.start])
-        for ins in block.instrs:
-            step_kinds(vm, ins, stack, locs)
+        stack, locs = block_exit(vm, block, states[block.start])
         for target in successors(block):
             old = states.get(target)
-            new = (tuple(stack), tuple(locs))
-            if old is not None:
-                new = (
-                    tuple(a | b for a, b in zip(old[0], new[0], strict=True)),
-                    tuple(a | b for a, b in zip(old[1], new[1], strict=True)),
-                )
-            if new != old:
-                states[target] = new
-                work.append(target)
+            if old is None:
+                states[target] = (stack, locs)
+            else:
+                joined = (join_stacks(old[0], stack), join_locals(old[1], locs))
+                if joined[0] is old[0] and joined[1] is old[1]:
+                    continue
+                states[target] = joined
+            work.append(target)
     return states
 
 
@@ -562,10 +616,15 @@ class FunctionTranslator:
         self.budget = len(cf.instrs) // 2 + MAX_INLINE_BLOCK  # for instructions emitted twice
         self.consts: set[int] = set()
         self.temps = 0
-        # per-chain state
+        # per-chain state. The stack is s0..s{base-1} (untouched, kinds in base_kinds) under
+        # the entries in `stack`, of which the first `clean` are still s{base}.. themselves.
         self.chain = _Chain(0)
         self.indent = 0
+        self.base = 0
+        self.base_kinds: KindStack = None
         self.stack: list[Entry] = []
+        self.clean = 0
+        self.readers: dict[int, int] = {}  # local -> pending stack entries that read it
         self.locs: list[int] = []
 
     # small tools
@@ -581,23 +640,78 @@ class FunctionTranslator:
         return self.sites.ref(where_of(self.cf, ins.offset))
 
     def atom(self, e: Entry) -> Entry:
-        if e.atom:
-            return e
+        return e if e.atom else self.copy(e)
+
+    def copy(self, e: Entry) -> Entry:
         name = self.temp()
         self.emit(f"{name} = {e.expr}")
         return Entry(name, e.kind)
 
+    def push(self, e: Entry) -> None:
+        self.stack.append(e)
+        for i in e.reads:
+            self.readers[i] = self.readers.get(i, 0) + 1
+
+    def reach(self, n: int) -> None:
+        """Make the top n slots explicit entries (taking untouched ones from the base)."""
+        while len(self.stack) < n:
+            self.base -= 1
+            assert self.base_kinds is not None
+            kind, self.base_kinds = self.base_kinds
+            self.stack.insert(0, Entry(f"s{self.base}", kind))
+            self.clean += 1
+
+    def peek(self, n: int) -> list[Entry]:
+        self.reach(n)
+        return self.stack[len(self.stack) - n :]
+
+    def pop(self) -> Entry:
+        self.reach(1)
+        e = self.stack.pop()
+        self.clean = min(self.clean, len(self.stack))
+        for i in e.reads:
+            self.readers[i] -= 1
+        return e
+
+    def changed(self) -> list[tuple[str, str]]:
+        """(s<k>, expression) of every slot whose value is not in its s<k> yet."""
+        return [
+            (f"s{self.base + j}", self.stack[j].expr)
+            for j in range(self.clean, len(self.stack))
+            if self.stack[j].expr != f"s{self.base + j}"
+        ]
+
+    def dirty(self) -> bool:
+        return bool(self.changed())
+
+    def flush(self) -> None:
+        """Store every changed slot into its s<k>, so paths that leave from here need not."""
+        pairs = self.changed()
+        if pairs:
+            self.emit(f"{', '.join(n for n, _ in pairs)} = {', '.join(x for _, x in pairs)}")
+        for j in range(self.clean, len(self.stack)):
+            e = self.stack[j]
+            for i in e.reads:
+                self.readers[i] -= 1
+            self.stack[j] = Entry(f"s{self.base + j}", e.kind)
+        self.clean = len(self.stack)
+
     def pop_atoms(self, n: int) -> list[Entry]:
-        items = [self.atom(e) for e in self.stack[len(self.stack) - n :]]
-        del self.stack[len(self.stack) - n :]
-        return items
+        items = [self.pop() for _ in range(n)]
+        return [self.atom(e) for e in reversed(items)]
 
     def free_local(self, i: int) -> None:
-        """Compute every pending expression that reads local i before it is overwritten."""
-        for k, e in enumerate(self.stack):
+        """Compute every pending expression that reads local i before it is overwritten.
+        Scans down only while some remain, so the scans are paid for by the pushes."""
+        k = len(self.stack)
+        while self.readers.get(i, 0):
+            k -= 1
+            e = self.stack[k]
             if i in e.reads:
                 name = self.temp()
                 self.emit(f"{name} = {e.expr}")
+                for j in e.reads:
+                    self.readers[j] -= 1
                 self.stack[k] = Entry(name, e.kind)
 
     def target(self, block: Block, pos: int) -> tuple[str, int]:
@@ -614,7 +728,7 @@ class FunctionTranslator:
         if name.startswith("l"):
             self.locs[int(name[1:])] = kind
         else:
-            self.stack.append(Entry(name, kind))
+            self.push(Entry(name, kind))
 
     def check_kind(self, e: Entry, kind: int, failure: str) -> None:
         if e.kind != kind:
@@ -628,10 +742,7 @@ class FunctionTranslator:
         chain = self.chain
         if inline and start != chain.head and self.can_inline(start):
             return self.blocks[start]
-        names = [f"s{k}" for k in range(len(self.stack))]
-        pairs = [(n, e.expr) for n, e in zip(names, self.stack, strict=True) if n != e.expr]
-        if pairs:
-            self.emit(f"{', '.join(n for n, _ in pairs)} = {', '.join(x for _, x in pairs)}")
+        self.flush()
         if start == chain.head:
             chain.loops = True
         elif start not in self.cases:
@@ -672,10 +783,13 @@ class FunctionTranslator:
         if op is Op.JUMP:
             return self.goto(ins.arg)
         elif op in (Op.JUMPF, Op.JUMPT):
-            c = self.stack.pop()
+            c = self.pop()
             if c.kind != BOOL:
                 c = self.atom(c)
                 self.check_kind(c, BOOL, f"bad({self.where(ins)}, {int(op)}, {c.expr})")
+            if self.dirty():
+                c = self.copy(c)  # the flush below may overwrite an s<k> it reads
+            self.flush()  # on the main path, so the taken branch has nothing to store
             taken = c.expr if op is Op.JUMPT else f"not {c.expr}"
             self.emit(f"if {taken}:")
             self.indent += 1
@@ -693,9 +807,12 @@ class FunctionTranslator:
         """Translate instrs[pos]; returns how many instructions it consumed."""
         ins = block.instrs[pos]
         op = ins.op
-        kinds = [e.kind for e in self.stack]
-        step_kinds(self.vm, ins, kinds, list(self.locs))
-        kind = kinds[-1] if stack_effect(self.vm.module, ins)[1] else 0
+        pops, pushes = stack_effect(self.vm.module, ins)
+        kind = 0
+        if pushes:  # the kind of the result, from the kinds of just the operands
+            kinds = [e.kind for e in self.peek(pops)]
+            step_kinds(self.vm, ins, kinds, self.locs)  # only STORE writes locs; it pushes nothing
+            kind = kinds[-1]
         handler = getattr(self, f"op_{op.name.lower()}", None)
         if handler is not None:
             used: int = handler(block, pos, ins, kind)
@@ -728,7 +845,7 @@ class FunctionTranslator:
 
     def pure(self, expr: str, kind: int, *operands: Entry) -> None:
         reads = frozenset().union(*(e.reads for e in operands))
-        self.stack.append(Entry(expr, kind, reads, atom=False))
+        self.push(Entry(expr, kind, reads, atom=False))
 
     def int_operands(self, ins: Instr, *operands: Entry) -> None:
         tests = [f"type({e.expr}) is not int" for e in operands if e.kind != INT]
@@ -738,49 +855,54 @@ class FunctionTranslator:
 
     def op_const(self, block: Block, pos: int, ins: Instr, kind: int) -> int:
         self.consts.add(ins.arg)
-        self.stack.append(Entry(f"k{ins.arg}", kind))
+        self.push(Entry(f"k{ins.arg}", kind))
         return 1
 
     def op_small(self, block: Block, pos: int, ins: Instr, kind: int) -> int:
-        self.stack.append(Entry(f"({ins.arg:d})" if ins.arg < 0 else f"{ins.arg:d}", INT))
+        self.push(Entry(f"({ins.arg:d})" if ins.arg < 0 else f"{ins.arg:d}", INT))
         return 1
 
     def op_true(self, block: Block, pos: int, ins: Instr, kind: int) -> int:
-        self.stack.append(Entry("True", BOOL))
+        self.push(Entry("True", BOOL))
         return 1
 
     def op_false(self, block: Block, pos: int, ins: Instr, kind: int) -> int:
-        self.stack.append(Entry("False", BOOL))
+        self.push(Entry("False", BOOL))
         return 1
 
     def op_nop(self, block: Block, pos: int, ins: Instr, kind: int) -> int:
         return 1
 
     def op_pop(self, block: Block, pos: int, ins: Instr, kind: int) -> int:
-        self.stack.pop()  # pending expressions are pure: dropping one skips nothing observable
+        self.pop()  # pending expressions are pure: dropping one skips nothing observable
         return 1
 
     def op_dup(self, block: Block, pos: int, ins: Instr, kind: int) -> int:
-        top = self.atom(self.stack.pop())
-        self.stack += [top, top]
+        top = self.atom(self.pop())
+        self.push(top)
+        self.push(top)
         return 1
 
     def op_swap(self, block: Block, pos: int, ins: Instr, kind: int) -> int:
+        self.reach(2)
         self.stack[-1], self.stack[-2] = self.stack[-2], self.stack[-1]
+        self.clean = min(self.clean, len(self.stack) - 2)
         return 1
 
     def op_over(self, block: Block, pos: int, ins: Instr, kind: int) -> int:
-        self.stack[-2] = self.atom(self.stack[-2])
-        self.stack.append(self.stack[-2])
+        b, a = self.pop(), self.atom(self.pop())
+        self.push(a)
+        self.push(b)
+        self.push(a)
         return 1
 
     def op_load(self, block: Block, pos: int, ins: Instr, kind: int) -> int:
         i = ins.arg
-        self.stack.append(Entry(f"l{i}", self.locs[i], frozenset({i})))
+        self.push(Entry(f"l{i}", self.locs[i], frozenset({i})))
         return 1
 
     def op_store(self, block: Block, pos: int, ins: Instr, kind: int) -> int:
-        value = self.stack.pop()
+        value = self.pop()
         self.free_local(ins.arg)
         if value.expr != f"l{ins.arg}":
             self.emit(f"l{ins.arg} = {value.expr}")
@@ -922,14 +1044,14 @@ class FunctionTranslator:
         return 1
 
     def op_len(self, block: Block, pos: int, ins: Instr, kind: int) -> int:
-        if self.stack[-1].kind != BYTES:
+        if self.peek(1)[0].kind != BYTES:
             return self.helper(block, pos, ins, "op_len", 1)
         (a,) = self.pop_atoms(1)
         self.pure(f"len({a.expr})", INT, a)
         return 1
 
     def op_index(self, block: Block, pos: int, ins: Instr, kind: int) -> int:
-        v, i = self.stack[-2:]
+        v, i = self.peek(2)
         if v.kind != BYTES or i.kind != INT:
             return self.helper(block, pos, ins, "op_index", 2)
         v, i = self.pop_atoms(2)
@@ -1009,8 +1131,10 @@ class FunctionTranslator:
     def emit_chain(self, head: int) -> _Chain:
         self.chain = _Chain(head)
         self.indent = 0
-        stack_kinds, local_kinds = self.kinds[head]
-        self.stack = [Entry(f"s{k}", kind) for k, kind in enumerate(stack_kinds)]
+        self.base_kinds, local_kinds = self.kinds[head]
+        height = self.blocks[head].height
+        assert height is not None
+        self.base, self.stack, self.clean, self.readers = height, [], 0, {}
         self.locs = list(local_kinds)
         block: Block | None = self.blocks[head]
         while block is not None:
