@@ -16,6 +16,7 @@ import pytest
 from chain.address import key_address
 from chain.hashing import hash32
 from chain.keys import keypair_from_seed
+from vm import machine
 from vm.asm import AssemblyError, assemble, function
 from vm.disasm import disassemble
 from vm.errors import InvalidCode
@@ -863,6 +864,21 @@ def test_functions_are_translated_on_first_call() -> None:
     assert sorted(program.code.sources) == [0, 1]
     assert "def f2(" in program.source  # inspecting translates the rest
     assert sorted(program.code.sources) == [0, 1, 2]
+
+
+def test_program_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over its weight the cache keeps only the newest program; a reload behaves the same."""
+    monkeypatch.setattr(machine, "CACHE_WEIGHT", 1)
+    count = function("count", COUNT, returns=T.INT)
+    first_code, second_code = (encode_module(Module((n,), (count,))) for n in (5, 6))
+    first = load_program(first_code)
+    assert load_program(first_code) is first
+    load_program(second_code)
+    again = load_program(first_code)
+    assert again is not first
+    assert execute(again, "count", (), BIG_GAS, MemoryHost()) == execute(
+        first, "count", (), BIG_GAS, MemoryHost()
+    )
 
 
 # Translator: shapes that stress the generated code

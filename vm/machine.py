@@ -50,7 +50,8 @@ REVERT = "revert"
 FAULT = "fault"
 OUT_OF_GAS = "out_of_gas"
 CALL_GAS = OPS[Op.CALL].gas
-CACHE_SIZE = 64
+CACHE_PROGRAMS = 256
+CACHE_WEIGHT = 32 << 20  # translated code holds ~7 bytes of memory per byte of generated source
 
 
 @dataclass(frozen=True)
@@ -90,13 +91,16 @@ _cache_lock = threading.Lock()
 
 
 def load_program(code: bytes) -> Program:
-    """Decode, validate and translate deployed code; InvalidCode if it is not acceptable.
-    The result is cached by code hash (LRU): a hit returns what a miss would compute."""
+    """Decode and validate deployed code (InvalidCode if it is not acceptable); functions are
+    translated when first called. Cached by code hash, least recently used first out, within
+    CACHE_PROGRAMS programs and CACHE_WEIGHT bytes of code and generated Python: a hit
+    returns what a miss would compute."""
     key = hash32(code)
     with _cache_lock:
         program = _cache.get(key)
         if program is not None:
             _cache.move_to_end(key)
+            _evict()
             return program
     try:
         module = decode_module(code)
@@ -105,9 +109,20 @@ def load_program(code: bytes) -> Program:
     program = prepare(module, key)
     with _cache_lock:
         _cache[key] = program
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
+        _evict()
     return program
+
+
+def _weight(program: Program) -> int:
+    return program.code.weight()
+
+
+def _evict() -> None:
+    """Drop the least recently used programs until the cache fits (keeping the newest)."""
+    total = sum(_weight(p) for p in _cache.values())
+    while len(_cache) > 1 and (len(_cache) > CACHE_PROGRAMS or total > CACHE_WEIGHT):
+        _, dropped = _cache.popitem(last=False)
+        total -= _weight(dropped)
 
 
 Engine = Callable[[Program, int, int, HostApi, tuple[Value, ...]], tuple[Value | None, int]]
@@ -243,7 +258,7 @@ def _frame(
                 sem.bad_arg(f.name, i, TYPE_NAMES[param], arg)
         locs: list[Any] = args + [0] * (f.locals - len(args))
         stack: list[Any] = []
-        blocks = {b.start: b for b in cf.blocks}
+        blocks = cf.block_map
         block: Block = blocks[0]
         while True:
             gas -= block.gas

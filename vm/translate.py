@@ -513,7 +513,7 @@ def block_exit(vm: ValidatedModule, block: Block, state: State) -> State:
 
 def block_kinds(vm: ValidatedModule, cf: CheckedFunction) -> dict[int, State]:
     """Kinds on entry to every reachable block: forward dataflow, joined by union."""
-    blocks = {b.start: b for b in cf.blocks}
+    blocks = cf.block_map
     states: dict[int, State] = {0: entry_state(cf)}
     work = [0]
     while work:
@@ -607,7 +607,7 @@ class FunctionTranslator:
         self.vm = vm
         self.cf = cf
         self.sites = sites
-        self.blocks = {b.start: b for b in cf.blocks}
+        self.blocks = cf.block_map
         self.kinds = block_kinds(vm, cf)
         self.targets = {i.arg for i in cf.instrs if i.op in (Op.JUMP, Op.JUMPF, Op.JUMPT)}
         self.cases: dict[int, int] = {0: 0}  # block start -> case number
@@ -1235,6 +1235,8 @@ class TranslatedCode:
         self.vm = vm
         self.namespace: dict[str, Any] = dict(NAMESPACE, K=vm.module.consts)
         self.sources: dict[int, str] = {}
+        self.code_size = sum(len(f.code) for f in vm.module.functions)
+        self.source_size = 0
         self.lock = threading.Lock()
         for cf in vm.functions:
             self.namespace[f"f{cf.index}"] = self._stub(cf.index)
@@ -1259,6 +1261,11 @@ class TranslatedCode:
         self.namespace[f"W{index}"] = tuple(sites.items)
         exec(compile(source, f"<vm f{index}>", "exec"), self.namespace)
         self.sources[index] = source
+        self.source_size += len(source)
+
+    def weight(self) -> int:
+        """Bytes of code and generated Python held: what a cache of programs should count."""
+        return self.code_size + self.source_size
 
     def source(self) -> str:
         """The generated Python of every function (translating those not called yet)."""

@@ -16,6 +16,7 @@ are checked, but it has no stack height and never runs.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from vm.errors import InvalidCode
 from vm.isa import (
@@ -80,11 +81,10 @@ class CheckedFunction:
         """What a live frame of this function counts toward MAX_TOTAL_SLOTS."""
         return self.function.locals + self.max_stack
 
-    def block_at(self, offset: int) -> Block:
-        for block in self.blocks:
-            if block.start == offset:
-                return block
-        raise KeyError(offset)
+    @cached_property
+    def block_map(self) -> dict[int, Block]:
+        """Blocks by start offset."""
+        return {block.start: block for block in self.blocks}
 
 
 @dataclass(frozen=True)
