@@ -1,4 +1,5 @@
-"""Running contract code: load (decode, validate, translate; cached by code hash) and execute.
+"""Running contract code: load (decode and validate; cached by code hash; each function is
+translated to Python on its first call) and execute.
 
 Gas, exactly (both engines, `execute` and the reference `interpret`, follow it to the unit):
 
@@ -11,7 +12,8 @@ Gas, exactly (both engines, `execute` and the reference `interpret`, follow it t
    refund the rest of the block.
 3. Dynamic gas is charged by the instruction that incurs it, after its operands are checked
    and before the work is done: CONCAT, SLICE, UTF8 and TEXT pay 1 per started BYTES_PER_GAS
-   bytes of their result (TEXT: of its input), host functions pay per byte (vm/host.py).
+   bytes of their result (TEXT: of its input, and invalid UTF-8 faults after that charge);
+   host functions pay per byte (vm/host.py; SLOAD pays for the value after loading it).
 4. Out of gas uses the whole limit. A fault or revert uses what was charged until then. The
    caller throws away the state changes of any call that does not end "ok".
 
