@@ -9,7 +9,6 @@ from functools import cache
 from pathlib import Path
 
 from vm.compiler import compile_source
-
 from vm.isa import encode_module
 
 HERE = Path(__file__).resolve().parent

@@ -10,7 +10,6 @@ from typing import Any
 
 from aiohttp import web
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
-from vm.disasm import disassemble
 
 from chain.address import Address, AddressType, parse_address
 from chain.blockchain import env_for
@@ -19,6 +18,7 @@ from chain.errors import ChainError
 from chain.state import Overlay, read_account
 from chain.transactions import MAX_ARG_BYTES, MAX_CALL_ARGS, ArgValue, arg_to_json
 from node.service import Node
+from vm.disasm import disassemble
 from vm.isa import TYPE_NAMES, decode_module
 from vm.runtime import query
 

@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from vm.compiler import compile_source
-from vm.disasm import disassemble
 
 from chain.address import AddressType, key_address, parse_address
 from chain.hashing import hash32
@@ -39,6 +37,8 @@ from node.cli import (
 from node.client import NodeClient
 from node.keystore import Keystore, read_passphrase
 from node.output import emit, json_option, progress
+from vm.compiler import compile_source
+from vm.disasm import disassemble
 from vm.isa import decode_module, encode_module
 
 MAX_SPEC_BYTES = 8192
