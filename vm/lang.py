@@ -12,8 +12,9 @@ type-checked (mypy) like any module:
     my_contract.bump(3)
 
 What a Python run does not model: gas, the VM's 256-bit int bound and byte-size limits (a
-fault on chain), and the counting of str length and slices in UTF-8 bytes on chain (Python
-counts characters; the two agree on ASCII). Run the compiled code on the VM for those.
+fault on chain), and len() of a str, which counts UTF-8 bytes on chain (Python counts
+characters; the two agree on ASCII; slices count characters in both). Run the compiled code
+on the VM for those.
 """
 
 import sys

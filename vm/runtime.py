@@ -28,6 +28,7 @@ from vm.machine import execute, load_program
 
 DEPLOY_GAS = 1_000
 DEPLOY_GAS_PER_BYTE = 4
+CODE_BYTES_PER_GAS = 8  # every call pays for loading its contract's code, cached or not
 
 
 def deploy_gas(code: bytes) -> int:
@@ -131,10 +132,20 @@ def run(host: ChainHost, function: str, args: tuple[ArgValue, ...], gas_limit: i
     code = contract_code(host.state, host.contract)
     if code is None:  # the chain checked; a runtime never guesses
         return Outcome(FAULT, 0, message=f"no contract at {host.contract}")
+    load_gas = load_code_gas(code)
+    if load_gas > gas_limit:
+        return Outcome(OUT_OF_GAS, gas_limit, message=f"loading the code needs {load_gas} gas")
     program = load_program(code)  # validated at deploy (or genesis); cached by hash
-    result = execute(program, function, args, gas_limit, host)
+    result = execute(program, function, args, gas_limit - load_gas, host)
     events = tuple(host.events) if result.status == OK else ()
-    return Outcome(result.status, result.gas_used, result.value, result.message, events)
+    gas_used = gas_limit if result.status == OUT_OF_GAS else load_gas + result.gas_used
+    return Outcome(result.status, gas_used, result.value, result.message, events)
+
+
+def load_code_gas(code: bytes) -> int:
+    """The same on every node whether or not its cache holds the translated code, so a node
+    that must decode and translate it again is paid for the work."""
+    return len(code) // CODE_BYTES_PER_GAS
 
 
 def query(
