@@ -35,6 +35,7 @@ from chain.validators import validator_set_to_json
 from genesis.schema import flatten_errors
 from node.api_audit import add_audit_routes
 from node.api_contracts import add_contract_routes
+from node.api_json import read_json
 from node.consensus import Consensus
 from node.openapi import openapi_spec
 from node.service import Node
@@ -100,15 +101,6 @@ async def errors_middleware(
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path)
         return error_response(500, "internal", "internal error; see the node log")
-
-
-async def read_json(request: web.Request, schema: Schema) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ChainError("request body is not JSON") from None
-    data: dict[str, Any] = schema.load(body)
-    return data
 
 
 def _hex(text: str, what: str) -> bytes:

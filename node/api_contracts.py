@@ -17,6 +17,7 @@ from chain.contracts import OK, contract_code
 from chain.errors import ChainError
 from chain.state import Overlay, read_account
 from chain.transactions import MAX_ARG_BYTES, MAX_CALL_ARGS, ArgValue, arg_to_json
+from node.api_json import read_json
 from node.service import Node
 from vm.disasm import disassemble
 from vm.isa import TYPE_NAMES, decode_module
@@ -102,11 +103,7 @@ async def get_contract(request: web.Request) -> web.Response:
 async def query_contract(request: web.Request) -> web.Response:
     node = request.app[NODE]
     address = contract_address_param(request)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ChainError("request body is not JSON") from None
-    data = QuerySchema().load(body)
+    data = await read_json(request, QuerySchema())
     caller = b"\x00" * 33 if data["caller"] is None else parse_address(data["caller"]).raw
     with node.store.snapshot() as snap:
         state = Overlay(snap)

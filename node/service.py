@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from chain.address import Address
 from chain.blockchain import BlockResult, Rejected, build_block, open_chain, validate_block
 from chain.blocks import Block, Commit, CommitSig, Header, VoteType, vote_sign_bytes
-from chain.contracts import contract_code
-from chain.errors import ChainError, EncodingError, InvalidSignature, InvalidTransaction
+from chain.errors import ChainError, EncodingError, InvalidSignature
 from chain.evidence import DuplicateVoteEvidence
-from chain.execution import check_gas, check_recipient
+from chain.execution import check_contract_target, check_gas, check_recipient
 from chain.genesis_state import GenesisState, genesis_hash
 from chain.keys import KeyPair
 from chain.state import Account, Overlay, read_account
@@ -103,10 +102,9 @@ class Node:
             check_recipient(Overlay(self.view), payload.to)
         elif isinstance(payload, Deploy | Call):
             check_gas(params, tx.body.fee, payload.gas_limit)
+            check_contract_target(Overlay(self.view), tx)
             if isinstance(payload, Deploy):
                 load_program(payload.code)  # InvalidCode says what is wrong, before a fee is paid
-            elif contract_code(self.view, payload.contract) is None:
-                raise InvalidTransaction(f"no contract is deployed at {payload.contract}")
         self.mempool.add(tx, self.account(tx.body.sender), params.min_fee)
         if relay and self.on_admitted is not None:
             self.on_admitted(tx)
