@@ -1,8 +1,10 @@
 """Blocks as state transitions: build one from candidates, or validate one from a peer.
 
 Both paths run the same functions in the same order, so a block built here is valid everywhere:
-begin_block (signatures of the last commit, LAST set, evidence; chain/slashing.py), the
-transactions, end_block (downtime), then the state root.
+begin_block (signatures of the last commit, LAST set, evidence; chain/slashing.py),
+begin_farming (recent hashes; on an epoch's first block, the last epoch's rewards, which the
+block must carry exactly; chain/farming.py), the transactions, end_block (downtime), then the
+state root.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,8 +35,10 @@ from chain.env import BlockEnv
 from chain.errors import ChainError, InvalidBlock, StoreError
 from chain.evidence import MAX_EVIDENCE_PER_BLOCK, DuplicateVoteEvidence, evidence_hash
 from chain.execution import Receipt, process_transaction, proposer_address
+from chain.farming import begin_farming, check_rewards
 from chain.genesis_state import GenesisState, genesis_hash, genesis_header, genesis_state_root
 from chain.genesis_state import genesis_writes as initial_records
+from chain.rewards import rewards_root
 from chain.slashing import Punishment, begin_block, end_block
 from chain.state import Overlay, StateReader, changed_hashes
 from chain.store import ChainStore
@@ -69,6 +73,7 @@ def env_for(header: Header, state: Overlay) -> BlockEnv:
         time_ms=header.time_ms,
         proposer=proposer_address(header.proposer),
         params=state.params(),
+        prev_hash=header.prev_hash,
     )
 
 
@@ -122,6 +127,8 @@ def check_header_links(parent: Header, header: Header, state: Overlay, block: Bl
         raise InvalidBlock(f"block carries more than {MAX_EVIDENCE_PER_BLOCK} evidences")
     if header.evidence_hash != evidence_hash(block.evidence):
         raise InvalidBlock("evidence_hash does not match the block's evidence")
+    if header.rewards_root != rewards_root(block.rewards):
+        raise InvalidBlock("rewards_root does not match the block's rewards")
 
 
 def validate_block(
@@ -148,6 +155,7 @@ def validate_block(
         _, punished = begin_block(env, state, block.last_commit, block.evidence, strict=True)
     except ChainError as exc:
         raise InvalidBlock(f"invalid evidence: {exc.message}") from None
+    check_rewards(block.rewards, begin_farming(env, state))
     receipts = []
     for index, tx in enumerate(block.txs):
         try:
@@ -189,8 +197,16 @@ def build_block(
     time_ms = max(time_ms, parent.time_ms + 1)
     params = state.params()
     vset_hash = validator_set_hash(state.validator_set())  # before this block changes it
-    env = BlockEnv(parent.chain_id, parent.height + 1, time_ms, proposer_address(proposer), params)
+    env = BlockEnv(
+        parent.chain_id,
+        parent.height + 1,
+        time_ms,
+        proposer_address(proposer),
+        params,
+        prev_hash=parent.hash,
+    )
     included_evidence, punished = begin_block(env, state, last_commit, evidence, strict=False)
+    rewards = begin_farming(env, state)
     included: list[SignedTx] = []
     receipts: list[Receipt] = []
     rejected: list[Rejected] = []
@@ -223,8 +239,9 @@ def build_block(
         validators_hash=vset_hash,
         last_commit_hash=commit_hash(last_commit),
         evidence_hash=evidence_hash(included_evidence),
+        rewards_root=rewards_root(rewards),
     )
-    block = Block(header, tuple(included), last_commit, included_evidence)
+    block = Block(header, tuple(included), last_commit, included_evidence, rewards)
     result = BlockResult(block, writes, nodes, tuple(receipts), punished, tuple(state.audit))
     return result, rejected
 

@@ -25,6 +25,7 @@ from chain.encoding import (
 from chain.errors import EncodingError, InvalidBlock
 from chain.hashing import HASH_SIZE, ZERO_HASH, hash32, tagged_hash
 from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, verify_signature
+from chain.rewards import NodeReward, rewards_from_value, rewards_to_value
 from chain.transactions import MAX_CHAIN_ID, SignedTx, decode_tx
 from chain.validators import MAX_VALIDATORS, ValidatorSet
 
@@ -55,6 +56,7 @@ class Header:
     validators_hash: bytes
     last_commit_hash: bytes
     evidence_hash: bytes
+    rewards_root: bytes = merkle.EMPTY_ROOT
 
     @cached_property
     def hash(self) -> bytes:
@@ -83,6 +85,7 @@ class Block:
     txs: tuple[SignedTx, ...]
     last_commit: Commit | None
     evidence: "tuple[DuplicateVoteEvidence, ...]" = ()
+    rewards: tuple[NodeReward, ...] = ()  # on an epoch's first block: the last epoch's rewards
 
     @property
     def hash(self) -> bytes:
@@ -107,6 +110,7 @@ HEADER_FIELDS = (
     "validators_hash",
     "last_commit_hash",
     "evidence_hash",
+    "rewards_root",
 )
 
 
@@ -130,6 +134,7 @@ def header_from_value(value: Any) -> Header:
         validators_hash=expect_bytes(f["validators_hash"], "validators_hash", HASH_SIZE),
         last_commit_hash=expect_bytes(f["last_commit_hash"], "last_commit_hash", HASH_SIZE),
         evidence_hash=expect_bytes(f["evidence_hash"], "evidence_hash", HASH_SIZE),
+        rewards_root=expect_bytes(f["rewards_root"], "rewards_root", HASH_SIZE),
     )
 
 
@@ -190,6 +195,7 @@ def encode_block(block: Block) -> bytes:
             if block.last_commit is None
             else [commit_to_value(block.last_commit)],
             "evidence": evidence_list_to_value(block.evidence),
+            "rewards": rewards_to_value(block.rewards),
         }
     )
 
@@ -199,7 +205,9 @@ def decode_block(data: bytes, known: Callable[[bytes], SignedTx | None] | None =
     from chain.evidence import evidence_list_from_value  # see encode_block
 
     f = expect_map(
-        decode(data, MAX_BLOCK_SIZE), "block", ("header", "txs", "last_commit", "evidence")
+        decode(data, MAX_BLOCK_SIZE),
+        "block",
+        ("header", "txs", "last_commit", "evidence", "rewards"),
     )
     raws = [
         expect_bytes(raw, f"tx {i}", max_size=1 << 20)
@@ -213,6 +221,7 @@ def decode_block(data: bytes, known: Callable[[bytes], SignedTx | None] | None =
         txs=txs,
         last_commit=commit_from_value(commits[0]) if commits else None,
         evidence=evidence_list_from_value(f["evidence"]),
+        rewards=rewards_from_value(f["rewards"]),
     )
 
 

@@ -15,3 +15,4 @@ class BlockEnv:
     time_ms: int
     proposer: Address
     params: ChainParams
+    prev_hash: bytes = b"\x00" * 32  # the parent's hash: final, so challenges may use it

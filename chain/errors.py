@@ -89,3 +89,30 @@ class Tombstoned(ChainError):
 
 class InvalidParams(ChainError):
     code = "invalid_params"
+
+
+# Farming (chain/farming.py)
+
+
+class UnknownFarm(ChainError):
+    code = "unknown_farm"
+
+
+class UnknownNode(ChainError):
+    code = "unknown_node"
+
+
+class NotOwner(ChainError):
+    code = "not_owner"
+
+
+class WrongEpoch(ChainError):
+    code = "wrong_epoch"
+
+
+class LateAnswer(ChainError):
+    code = "late"
+
+
+class AlreadyDone(ChainError):
+    code = "already_done"

@@ -35,11 +35,13 @@ from chain.errors import (
     StaleNonce,
     UnknownAccount,
 )
+from chain.farming import apply_farm_tx
 from chain.params import ChainParams
 from chain.policy import require_change_satisfied, require_satisfied
 from chain.slashing import check_unjail, unjail
 from chain.state import MAX_BALANCE, Account, Overlay
 from chain.transactions import (
+    FARM_TYPES,
     ArgValue,
     Call,
     CreateMultisig,
@@ -237,6 +239,8 @@ def process_transaction(
     body, payload = tx.body, tx.body.payload
     if isinstance(payload, Deploy | Call):
         return process_contract_tx(env, state, tx, index, runtime or NoRuntime())
+    if isinstance(payload, FARM_TYPES):
+        return process_farm_tx(env, state, tx, index, account)
     created = created_address(tx)
     if created is not None and state.account(created) is not None:
         raise InvalidTransaction(f"account {created} already exists")
@@ -262,6 +266,21 @@ def process_transaction(
         unjail(state, jailed, env.height)
     credit(state, env.proposer, body.fee)
     return Receipt(tx.id, env.height, index, body.fee, created)
+
+
+def process_farm_tx(
+    env: BlockEnv, state: Overlay, tx: SignedTx, index: int, account: Account
+) -> Receipt:
+    """Pay the fee and move any bond, then apply the farming rule, all in a working set that
+    is dropped if the rule refuses the transaction (so a refused one changes nothing)."""
+    work = state.child()
+    work.set_account(
+        tx.body.sender, Account(account.balance - tx.spend, account.nonce + 1, account.policy)
+    )
+    apply_farm_tx(env, work, tx)
+    work.merge_into_parent()
+    credit(state, env.proposer, tx.body.fee)
+    return Receipt(tx.id, env.height, index, tx.body.fee)
 
 
 def proposer_address(public_key: bytes) -> Address:

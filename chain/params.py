@@ -12,6 +12,15 @@ from chain.errors import InvalidParams
 BASIS_POINTS = 10_000
 MAX_DOWNTIME_WINDOW = 10_000
 MAX_PARAM = 2**63 - 1
+# Farming limits (fixed by the code, not by genesis).
+RECENT_HASHES = 64  # block hashes the state keeps for heartbeats and compute challenges
+MAX_EPOCH_BLOCKS = 1_000_000
+MAX_STORAGE_CHALLENGES = 256
+MIN_PLOT_K = 18  # chiapos refuses smaller plots
+MAX_PLOT_K = 50
+MAX_CORES = 1_024
+MAX_COMPUTE_UNITS = 1_048_576
+MAX_COMPUTE_SAMPLES = 16
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,30 @@ class ChainParams:
     price_su: int = 50_000
     price_ipv4: int = 5_000
     price_nu: int = 1_000
+    # Farming (chain/farms.py, chain/rewards.py): epochs of epoch_blocks blocks. A node sends a
+    # heartbeat per slot of heartbeat_interval_blocks; below min_uptime_bp of its slots it earns
+    # nothing, above it its reward is scaled by uptime. Storage is proven against
+    # storage_challenges challenges per epoch with plots of at least plot_min_k; compute by
+    # compute_units_per_core scrypt units (N = 2**compute_scrypt_log_n, r = compute_scrypt_r)
+    # per declared core, committed within compute_deadline_blocks of the challenge and
+    # compute_samples of them revealed within compute_reveal_blocks. Rewards per epoch: per
+    # proven GiB and per proven core. A farm bonds farm_min_bond at least; a wrong compute
+    # answer costs it farm_slash_bp of its bond.
+    epoch_blocks: int = 600
+    heartbeat_interval_blocks: int = 20
+    min_uptime_bp: int = 9_500
+    storage_challenges: int = 32
+    plot_min_k: int = 32
+    compute_units_per_core: int = 100
+    compute_scrypt_log_n: int = 14
+    compute_scrypt_r: int = 8
+    compute_samples: int = 4
+    compute_deadline_blocks: int = 20
+    compute_reveal_blocks: int = 20
+    reward_per_gib: int = 1_000
+    reward_per_core: int = 10_000
+    farm_min_bond: int = 1_000_000
+    farm_slash_bp: int = 10_000
 
 
 PARAM_NAMES = tuple(f.name for f in fields(ChainParams))
@@ -58,6 +91,20 @@ PARAM_BOUNDS: dict[str, tuple[int, int]] = {
     "downtime_slash_bp": (0, BASIS_POINTS),
     "evidence_max_age": (1, MAX_PARAM),
     "billing_period_blocks": (1, MAX_PARAM),
+    "epoch_blocks": (4, MAX_EPOCH_BLOCKS),
+    "heartbeat_interval_blocks": (1, RECENT_HASHES),
+    "min_uptime_bp": (0, BASIS_POINTS),
+    "storage_challenges": (1, MAX_STORAGE_CHALLENGES),
+    "plot_min_k": (MIN_PLOT_K, MAX_PLOT_K),
+    "compute_units_per_core": (1, MAX_COMPUTE_UNITS // MAX_CORES),
+    "compute_scrypt_log_n": (1, 20),
+    "compute_scrypt_r": (1, 16),
+    "compute_samples": (1, MAX_COMPUTE_SAMPLES),
+    "compute_deadline_blocks": (1, RECENT_HASHES // 2),
+    "compute_reveal_blocks": (1, RECENT_HASHES // 2),
+    "reward_per_gib": (0, 10**12),
+    "reward_per_core": (0, 10**12),
+    "farm_slash_bp": (0, BASIS_POINTS),
 }
 
 
@@ -67,6 +114,27 @@ def validate_params(params: ChainParams) -> None:
         value = getattr(params, name)
         if type(value) is not int or not low <= value <= high:
             raise InvalidParams(f"parameter {name} = {value!r} is outside {low}..{high}")
+    check_epoch_layout(params)
+
+
+def check_epoch_layout(params: ChainParams) -> None:
+    """An epoch holds whole heartbeat slots, and a compute challenge with its deadline and
+    reveal window fits inside it (so every epoch settles from its own blocks)."""
+    if params.epoch_blocks % params.heartbeat_interval_blocks:
+        raise InvalidParams(
+            f"epoch_blocks {params.epoch_blocks} is not a multiple of "
+            f"heartbeat_interval_blocks {params.heartbeat_interval_blocks}"
+        )
+    if compute_window(params) < 1:
+        raise InvalidParams(
+            f"epoch_blocks {params.epoch_blocks} leaves no room for a compute challenge: it "
+            f"must exceed compute_deadline_blocks + compute_reveal_blocks + 1"
+        )
+
+
+def compute_window(params: ChainParams) -> int:
+    """How many heights of an epoch a compute challenge may fall on (its first ones)."""
+    return params.epoch_blocks - params.compute_deadline_blocks - params.compute_reveal_blocks - 1
 
 
 def params_to_value(params: ChainParams) -> dict[str, Any]:

@@ -20,6 +20,15 @@ from chain.encoding import (
     expect_text,
 )
 from chain.errors import EncodingError, InvalidSignature, InvalidTransaction, WrongChain
+from chain.farm_tx import (
+    FARM_PAYLOADS,
+    FarmCreate,
+    FarmPayload,
+    FarmUpdate,
+    farm_payload_from_value,
+    farm_payload_to_json,
+    farm_payload_to_value,
+)
 from chain.hashing import tagged_hash
 from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair, verify_signature
 from chain.policy import MAX_SIGNERS, Policy, policy_from_value, policy_to_json, policy_to_value
@@ -88,7 +97,7 @@ class Call:
     gas_limit: int
 
 
-Payload = Transfer | CreateMultisig | UpdateMultisig | Unjail | Deploy | Call
+Payload = Transfer | CreateMultisig | UpdateMultisig | Unjail | Deploy | Call | FarmPayload
 PAYLOAD_TYPES: dict[str, type[Payload]] = {
     "transfer": Transfer,
     "multisig_create": CreateMultisig,
@@ -96,8 +105,10 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
     "unjail": Unjail,
     "deploy": Deploy,
     "call": Call,
+    **FARM_PAYLOADS,
 }
 PAYLOAD_NAMES = {cls: name for name, cls in PAYLOAD_TYPES.items()}
+FARM_TYPES = tuple(FARM_PAYLOADS.values())
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,10 @@ def moved_amount(payload: "Payload") -> int:
         return payload.amount
     if isinstance(payload, Call):
         return payload.value
+    if isinstance(payload, FarmCreate):
+        return payload.bond
+    if isinstance(payload, FarmUpdate):
+        return payload.add_bond
     return 0
 
 
@@ -153,6 +168,8 @@ def moved_amount(payload: "Payload") -> int:
 
 
 def payload_to_value(payload: Payload) -> dict[str, Any]:
+    if isinstance(payload, FARM_TYPES):
+        return farm_payload_to_value(payload)
     if isinstance(payload, Transfer):
         return {"to": payload.to.raw, "amount": payload.amount}
     if isinstance(payload, CreateMultisig):
@@ -199,6 +216,8 @@ def _address(value: Any, what: str) -> Address:
 
 
 def payload_from_value(kind: str, value: Any) -> Payload:
+    if kind in FARM_PAYLOADS:
+        return farm_payload_from_value(kind, value)
     if kind == "transfer":
         fields = expect_map(value, "transfer", ("to", "amount"))
         return Transfer(
@@ -360,7 +379,9 @@ def tx_to_json(tx: SignedTx) -> dict[str, Any]:
     body = tx.body
     payload = body.payload
     view: dict[str, Any]
-    if isinstance(payload, Transfer):
+    if isinstance(payload, FARM_TYPES):
+        view = farm_payload_to_json(payload)
+    elif isinstance(payload, Transfer):
         view = {"to": str(payload.to), "amount": payload.amount}
     elif isinstance(payload, Unjail):
         view = {"validator": payload.validator.hex()}

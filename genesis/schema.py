@@ -5,6 +5,7 @@ raises GenesisFileError listing every field that is wrong, by path.
 """
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,13 @@ from marshmallow import (
 from chain.address import parse_address
 from chain.errors import ChainError
 from chain.genesis_state import COUNCIL_ADDRESS, GenesisContract, GenesisState, genesis_writes
-from chain.params import BASIS_POINTS, MAX_DOWNTIME_WINDOW, ChainParams
+from chain.params import (
+    BASIS_POINTS,
+    MAX_DOWNTIME_WINDOW,
+    PARAM_BOUNDS,
+    ChainParams,
+    check_epoch_layout,
+)
 from chain.policy import MAX_SIGNERS, MAX_WEIGHT, Signer, make_policy
 from chain.transactions import MAX_AMOUNT, MAX_CODE_SIZE
 from chain.validators import MAX_BLOCKSTAKE, MAX_VALIDATORS, Validator, make_validator_set
@@ -92,6 +99,12 @@ BLOCKS_ERROR = "must be a number of blocks, {min}..{max}"
 MAX_PARAM_BLOCKS = 10**12
 
 
+def _bounded(name: str, error: str = "must be {min}..{max}") -> fields.Integer:
+    """An integer parameter within the bounds the chain itself enforces (chain/params.py)."""
+    low, high = PARAM_BOUNDS[name]
+    return fields.Integer(strict=True, validate=validate.Range(low, high, error=error))
+
+
 class ParamsSchema(StrictSchema):
     min_fee = fields.Integer(strict=True, validate=validate.Range(0, MAX_AMOUNT))
     max_block_txs = fields.Integer(strict=True, validate=validate.Range(1, 100_000))
@@ -122,6 +135,28 @@ class ParamsSchema(StrictSchema):
     price_su = fields.Integer(strict=True, validate=validate.Range(0, 10**12))
     price_ipv4 = fields.Integer(strict=True, validate=validate.Range(0, 10**12))
     price_nu = fields.Integer(strict=True, validate=validate.Range(0, 10**12))
+    epoch_blocks = _bounded("epoch_blocks", BLOCKS_ERROR)
+    heartbeat_interval_blocks = _bounded("heartbeat_interval_blocks", BLOCKS_ERROR)
+    min_uptime_bp = fields.Integer(strict=True, validate=BASIS_POINTS_RANGE)
+    storage_challenges = _bounded("storage_challenges")
+    plot_min_k = _bounded("plot_min_k")
+    compute_units_per_core = _bounded("compute_units_per_core")
+    compute_scrypt_log_n = _bounded("compute_scrypt_log_n")
+    compute_scrypt_r = _bounded("compute_scrypt_r")
+    compute_samples = _bounded("compute_samples")
+    compute_deadline_blocks = _bounded("compute_deadline_blocks", BLOCKS_ERROR)
+    compute_reveal_blocks = _bounded("compute_reveal_blocks", BLOCKS_ERROR)
+    reward_per_gib = _bounded("reward_per_gib")
+    reward_per_core = _bounded("reward_per_core")
+    farm_min_bond = fields.Integer(strict=True, validate=validate.Range(0, MAX_AMOUNT))
+    farm_slash_bp = fields.Integer(strict=True, validate=BASIS_POINTS_RANGE)
+
+    @validates_schema
+    def check_epoch(self, data: dict[str, Any], **_: Any) -> None:
+        try:
+            check_epoch_layout(replace(ChainParams(), **data))
+        except ChainError as exc:
+            raise ValidationError(exc.message, "epoch_blocks") from None
 
 
 class ContractSchema(StrictSchema):

@@ -33,6 +33,7 @@ from chain.errors import (
     UnknownAccount,
     WrongChain,
 )
+from chain.farms import EPOCH_KEY, RECENT_HASHES_KEY, read_recent_hashes
 from chain.genesis_state import COUNCIL_ADDRESS, GenesisState
 from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed
@@ -237,11 +238,17 @@ def test_spending_the_whole_balance_is_allowed(node: Node) -> None:
 
 
 def test_empty_block(node: Node) -> None:
-    genesis_root = node.head.state_root
+    """An empty block changes only the farming bookkeeping: the recent block hashes and (the
+    first block of an epoch) the epoch record."""
+    genesis = node.head
     result, rejected = node.produce([])
     assert rejected == [] and result.block.txs == ()
-    assert result.block.header.state_root == genesis_root
+    assert result.block.header.state_root != genesis.state_root
+    assert set(result.writes) == {RECENT_HASHES_KEY, EPOCH_KEY}
+    assert read_recent_hashes(node.store) == ((0, genesis.hash),)
     assert result.block.header.tx_count == 0
+    second, _ = node.produce([])
+    assert set(second.writes) == {RECENT_HASHES_KEY}
 
 
 # --- transactions left out ----------------------------------------------------------------------
@@ -280,18 +287,18 @@ def test_invalid_transactions_are_left_out_and_change_nothing(
     if before:
         _, rejected = node.produce(before)
         assert rejected == []
-    parent_root = node.head.state_root
     accounts = {a: node.account(a) for a in (addr(ALICE), addr(BOB), addr(DAVE), PROPOSER_ADDR)}
 
+    empty, _ = node.build([])
     result, rejected = node.build([bad])
     assert [r.tx for r in rejected] == [bad]
     assert type(rejected[0].error) is error
     assert result.block.txs == ()
     assert result.receipts == ()
-    assert result.block.header.state_root == parent_root
+    assert result.block.header.state_root == empty.block.header.state_root
     # Whatever the overlay wrote back is the committed value, byte for byte.
     for k, v in result.writes.items():
-        assert node.store.get_state(k) == v
+        assert k in (RECENT_HASHES_KEY, EPOCH_KEY) or node.store.get_state(k) == v
     node.commit(result)
     assert {a: node.account(a) for a in accounts} == accounts
 
