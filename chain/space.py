@@ -25,7 +25,7 @@ def plot_id(owner: Address, plot_seed: bytes) -> bytes:
 
 def plot_bytes(k: int) -> int:
     """Space a plot of size k takes on disk (chiapos: ~0.762 * k * 2**k bytes)."""
-    return 762 * k * 2**k // 1000
+    return 762 * k * (1 << k) // 1000
 
 
 def storage_challenge(epoch_seed: bytes, index: int) -> bytes:
@@ -40,11 +40,6 @@ def proof_quality(plot: bytes, k: int, challenge: bytes, proof: bytes) -> bytes 
         return None
     quality = _VERIFIER.validate_proof(plot, k, challenge, proof)
     return None if quality is None else bytes(quality)
-
-
-def proven_bytes(proof_sizes: list[int] | tuple[int, ...], challenges: int) -> int:
-    """Space estimated from the k of every valid proof over `challenges` challenges."""
-    return sum(plot_bytes(k) for k in proof_sizes) // challenges
 
 
 _VERIFIER = Verifier()  # stateless: it only wraps chiapos's verification functions

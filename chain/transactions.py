@@ -186,6 +186,7 @@ def payload_to_value(payload: Payload) -> dict[str, Any]:
             "value": payload.value,
             "gas_limit": payload.gas_limit,
         }
+    assert isinstance(payload, Unjail)
     return {"validator": payload.validator}
 
 
@@ -396,6 +397,7 @@ def tx_to_json(tx: SignedTx) -> dict[str, Any]:
             "gas_limit": payload.gas_limit,
         }
     else:
+        assert isinstance(payload, CreateMultisig | UpdateMultisig)
         view = {"policy": policy_to_json(payload.policy)}
         if isinstance(payload, CreateMultisig):
             view["amount"] = payload.amount

@@ -3,7 +3,6 @@ real k=18 chiapos plots, real scrypt work; the farmer's agent (node/farmer.py) d
 send from the store, as `gridchain farmer run` does from the API."""
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from chain.address import Address, key_address
 from chain.farm_tx import FarmCreate, Location, NodeRegister, Resources
