@@ -48,7 +48,25 @@ DEVNET_FILE = "devnet.json"
 CHAIN_ID = "gridchain-devnet"
 ALICE_BALANCE = 1_000_000_000_000
 BOB_BALANCE = 1_000_000
-PARAMS = {"block_interval_ms": 500, "empty_block_interval_ms": 5000}
+PARAMS = {
+    "block_interval_ms": 500,
+    "empty_block_interval_ms": 5000,
+    # Farming that pays within minutes: 30-block epochs, k=18 plots (a few MB: hence the high
+    # reward per GiB), light scrypt work.
+    "plot_min_k": 18,
+    "epoch_blocks": 30,
+    "heartbeat_interval_blocks": 3,
+    "storage_challenges": 32,
+    "compute_units_per_core": 16,
+    "compute_scrypt_log_n": 12,
+    "compute_scrypt_r": 8,
+    "compute_samples": 4,
+    "compute_deadline_blocks": 8,
+    "compute_reveal_blocks": 8,
+    "farm_min_bond": 10_000,
+    "reward_per_gib": 1_000_000_000,
+    "reward_per_core": 1_000_000,
+}
 MAX_VALIDATORS = 32
 VALIDATOR_BLOCKSTAKE = 1_000
 P2P_OFFSET = 100

@@ -35,6 +35,7 @@ from chain.validators import validator_set_to_json
 from genesis.schema import flatten_errors
 from node.api_audit import add_audit_routes
 from node.api_contracts import add_contract_routes
+from node.api_farming import add_farming_routes
 from node.api_json import read_json
 from node.consensus import Consensus
 from node.openapi import openapi_spec
@@ -346,4 +347,5 @@ def make_app(
     app.router.add_get("/metrics", get_metrics)
     add_contract_routes(app, node)
     add_audit_routes(app, node)
+    add_farming_routes(app, node)
     return app

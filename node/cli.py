@@ -1142,4 +1142,5 @@ def bench_vm_command(iterations: int, evm_iterations: int, approvals: int, as_js
 
 # Command groups defined in their own modules register themselves on `cli` when imported.
 import node.cli_audit  # noqa: E402
+import node.cli_farmer  # noqa: E402
 import node.cli_workload  # noqa: E402, F401

@@ -94,6 +94,24 @@ class NodeClient:
         body = {"function": function, "args": args, "caller": caller}
         return self.post(f"/v1/contracts/{_segment(address)}/query", body)
 
+    def farming(self) -> dict[str, Any]:
+        """The head, the running epoch, recent block hashes and the farming parameters."""
+        return self.get("/v1/farming")
+
+    def farm(self, farm: int) -> dict[str, Any]:
+        return self.get(f"/v1/farms/{int(farm)}")
+
+    def node(self, node: int) -> dict[str, Any]:
+        """A farming node with its activity this epoch and its projected reward."""
+        return self.get(f"/v1/nodes/{int(node)}")
+
+    def node_by_key(self, public_key_hex: str) -> dict[str, Any]:
+        return self.get(f"/v1/nodes/by-key/{_segment(public_key_hex)}")
+
+    def farm_rewards(self, farm: int, epochs: int = 10) -> dict[str, Any]:
+        """The farm's reward lines of its last `epochs` settled epochs, newest first."""
+        return self.get(f"/v1/farms/{int(farm)}/rewards?epochs={int(epochs)}")
+
     # Transport
 
     def get(self, path: str) -> dict[str, Any]:

@@ -116,6 +116,45 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     "responses": {"200": _json(obj, "proof bundle")},
                 }
             },
+            "/v1/farming": {
+                "get": {
+                    "summary": "Head, running epoch (number, first height, seed), the recent "
+                    "block hashes heartbeats and compute challenges name, farming parameters",
+                    "responses": {"200": _json(obj, "farming view")},
+                }
+            },
+            "/v1/farms/{farm}": {
+                "get": {
+                    "summary": "A farm (owner, payout, bond, last slashed epoch) and its node ids",
+                    "parameters": [_path_param("farm", "farm id")],
+                    "responses": {"200": _json(obj, "farm"), **_errors(400, 404)},
+                }
+            },
+            "/v1/farms/{farm}/rewards": {
+                "get": {
+                    "summary": "The farm's reward lines of its last settled epochs (epochs: "
+                    "default 10, at most 1000), newest first, as the settling blocks carried them",
+                    "parameters": [_path_param("farm", "farm id")],
+                    "responses": {
+                        "200": _json(obj, "epochs with lines and total"),
+                        **_errors(400, 404),
+                    },
+                }
+            },
+            "/v1/nodes/{node}": {
+                "get": {
+                    "summary": "A farming node, its activity this epoch and its projected reward",
+                    "parameters": [_path_param("node", "node id")],
+                    "responses": {"200": _json(obj, "node"), **_errors(400, 404)},
+                }
+            },
+            "/v1/nodes/by-key/{public_key}": {
+                "get": {
+                    "summary": "The same, found by the node's public key",
+                    "parameters": [_path_param("public_key", "64 hex characters")],
+                    "responses": {"200": _json(obj, "node"), **_errors(400, 404)},
+                }
+            },
             "/v1/validators": {
                 "get": {
                     "summary": "Active validators (with their downtime window) and the jailed",
