@@ -1140,6 +1140,56 @@ def bench_vm_command(iterations: int, evm_iterations: int, approvals: int, as_js
     emit(as_json, result, lines)
 
 
+@bench.command("farming")
+@click.option("--nodes", type=click.IntRange(1, 100_000), default=1_000, show_default=True)
+@click.option(
+    "--payout-nodes", type=click.IntRange(1, 1_000_000), default=10_000, show_default=True
+)
+@click.option("--k", type=click.IntRange(18, 32), default=18, show_default=True)
+@click.option(
+    "--plots",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Real plots made (one owner each); the nodes' proofs are drawn from them.",
+)
+@json_option
+def bench_farming_command(nodes: int, payout_nodes: int, k: int, plots: int, as_json: bool) -> None:
+    """Checking one epoch's farming proofs, and building the block that pays an epoch."""
+    from node.bench_farming import bench_farming
+
+    result = bench_farming(nodes, payout_nodes, k, plots, progress(as_json)).to_json()
+    v, pay = result["verification"], result["payouts"]
+    storage, heartbeats = v["storage"], v["heartbeats"]
+    boundary, ordinary = pay["boundary_block"], pay["ordinary_block"]
+    emit(
+        as_json,
+        result,
+        [
+            f"one epoch for {nodes:,} nodes ({v['epoch_wall_s']:g} s of blocks):",
+            f"  storage: {storage['proofs_verified']:,} proofs, {storage['verify_us_per_proof']} "
+            f"us each (drawn from {storage['proof_pool']} real proofs of {plots} k={k} plots); "
+            f"the rule: {storage['rule_us_per_proof']} us each, {storage['epoch_s']} s",
+            f"  compute: {v['compute_mainnet']['units']:,} scrypt units, "
+            f"{v['compute_mainnet']['epoch_s']} s at mainnet size (16 MiB), "
+            f"{v['compute_devnet']['epoch_s']} s at devnet size",
+            f"  heartbeats: {heartbeats['ed25519_verifies']:,} ed25519 verifies "
+            f"({heartbeats['verifies_per_s']:,}/s) {heartbeats['epoch_verify_s']} s, "
+            f"rule {heartbeats['epoch_rule_s']} s",
+            f"  total {v['total_s']} s: {v['share_of_epoch_pct']}% of the epoch",
+            f"payouts for {payout_nodes:,} nodes in {pay['farms']:,} farms: settle "
+            f"{pay['settle_ms']} ms; the epoch's first block builds in {boundary['build_ms']} ms, "
+            f"validates in {boundary['validate_ms']} ms, {boundary['encoded_bytes']:,} bytes "
+            f"({pay['reward_lines']:,} reward lines); an ordinary block {ordinary['build_ms']} + "
+            f"{ordinary['validate_ms']} ms",
+            f"  build + validate {pay['build_plus_validate_ms']} ms of a "
+            f"{pay['block_interval_ms']} ms block interval "
+            f"({'fits' if pay['fits_in_interval'] else 'does not fit'}); "
+            f"propose timeout {pay['propose_timeout_ms']} ms",
+        ],
+    )
+
+
 # Command groups defined in their own modules register themselves on `cli` when imported.
 import node.cli_audit  # noqa: E402
 import node.cli_farmer  # noqa: E402
