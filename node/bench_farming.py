@@ -74,6 +74,7 @@ PARAMS = replace(ChainParams(), plot_min_k=18)
 DEVNET_SCRYPT_LOG_N = 12  # devnet/network.py
 HEARTBEAT_SAMPLE = 1_000  # heartbeats timed through the rule (and signatures verified)
 REPEATS = 3  # each payout timing is the median of this many runs
+RULE_REPEATS = 20  # the real nodes' proofs go through the rule this many times (fresh states)
 # Build, send and validate of a proposal must fit in it, or the round fails.
 PROPOSE_TIMEOUT_MS = Timeouts().propose_ms
 RESOURCES = Resources(cores=1, memory_mb=4096, ssd_gb=1, hdd_gb=0)
@@ -160,7 +161,7 @@ class StorageBench:
     pool: int  # distinct real proofs the plots gave for the epoch's challenges
     verified: int  # proofs verified (nodes * challenges, drawn round-robin from the pool)
     verify_s: float
-    rule_proofs: int  # proofs applied through the full rule (the plots' nodes, REPEATS times)
+    rule_proofs: int  # proofs through the full rule (the plots' nodes', RULE_REPEATS times)
     rule_s: float
 
     @property
@@ -229,7 +230,7 @@ def bench_storage(
     verify_s = time.perf_counter() - start
     if valid != total:
         raise RuntimeError(f"{total - valid} of the plots' own proofs did not verify")
-    say(f"storage: the full rule on {len(plots)} real nodes' proofs ({REPEATS} times)...")
+    say(f"storage: the full rule on {len(plots)} real nodes' proofs ({RULE_REPEATS} times)...")
     rule_s, rule_proofs = storage_rule(plots, proofs, seed, params)
     return StorageBench(
         nodes=nodes,
@@ -264,7 +265,7 @@ def storage_rule(
     ]
     env = BlockEnv(CHAIN, 2, GENESIS_TIME + 2000, key_address(VALIDATOR.public_key), params, seed)
     seconds, applied = 0.0, 0
-    for _ in range(REPEATS):
+    for _ in range(RULE_REPEATS):
         state = Overlay(base)
         for index, (count, tx) in enumerate(txs):
             start = time.perf_counter()

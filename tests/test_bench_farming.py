@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from chain.compute import proven_milli_cores, required_units
 from chain.farming import slots_per_epoch
 from chain.space import GIB, plot_bytes
-from node.bench_farming import PARAMS, REPEATS, bench_payouts
+from node.bench_farming import PARAMS, RULE_REPEATS, bench_payouts
 from node.cli import cli
 
 NODES, PAYOUT_NODES, PLOTS = 5, 20, 1
@@ -34,7 +34,7 @@ def test_every_proof_is_verified_and_the_rule_sees_the_plots_proofs(
     assert storage["proofs_verified"] == NODES * PARAMS.storage_challenges
     assert (storage["real_plots"], storage["k"]) == (PLOTS, 18)
     assert storage["proof_pool"] > 0
-    assert storage["rule_proofs"] == REPEATS * storage["proof_pool"]
+    assert storage["rule_proofs"] == RULE_REPEATS * storage["proof_pool"]
 
 
 def test_compute_recomputes_every_sample_at_both_sizes(report: dict[str, Any]) -> None:
