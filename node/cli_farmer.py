@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from chain.address import Address, key_address, parse_address
+from chain.compute import challenge_height
 from chain.errors import ChainError
 from chain.farm_tx import (
     FARM_PAYLOADS,
@@ -34,7 +35,7 @@ from chain.farm_tx import (
     resources_from_value,
 )
 from chain.farming import node_consent_message
-from chain.farms import COMPUTE_STATES, NO_EPOCH, Activity, EpochInfo, Node
+from chain.farms import COMMITTED, COMPUTE_STATES, NO_EPOCH, NONE, Activity, EpochInfo, Node
 from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair
 from chain.params import MAX_PLOT_K, MIN_PLOT_K, ChainParams
 from chain.transactions import Transfer, TxBody, sign_tx
@@ -186,7 +187,7 @@ def chain_view(farming: dict[str, Any], node: dict[str, Any]) -> ChainView | Non
     for item in _get(farming, "recent_hashes"):
         if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], int)):
             raise ApiError("bad_response", f"a recent hash is not [height, hash]: {item!r}")
-        recent[item[0]] = bytes.fromhex(item[1])
+        recent[item[0]] = _bytes({"recent hash": item[1]}, "recent hash")
     return ChainView(
         height, _bytes(farming, "head_hash"), info, activity_from_json(activity), recent.get
     )
@@ -397,7 +398,9 @@ def plot_to_json(plot: Plot) -> dict[str, Any]:
 )
 @click.option("--owner-address", required=True, metavar="ADDR", help="The farm owner's address.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256))
-@click.option("--once", is_flag=True, help="Poll once, send what is due, and stop.")
+@click.option(
+    "--once", is_flag=True, help="Send what is due now (and open a commitment it makes), then stop."
+)
 @click.option(
     "--poll",
     default=DEFAULT_POLL,
@@ -421,7 +424,8 @@ def farmer_run(
     as_json: bool,
 ) -> None:
     """Farm with the node: heartbeats, storage proofs and compute answers as they fall due,
-    until SIGINT or SIGTERM."""
+    until SIGINT or SIGTERM. A compute commitment already sent is opened before it stops (an
+    unopened one costs the farm its bond); a second signal stops it at once."""
     owner = _address(owner_address, "--owner-address")
     try:
         plots = load_plots(plots_dir, owner)
@@ -448,26 +452,43 @@ def farmer_run(
         farm=agent.node.farm,
         plots=len(plots),
     )
-    stop = threading.Event()
+    stop, force, done = threading.Event(), threading.Event(), threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            force.set()
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    beats = threading.Thread(target=runner.beat, args=(done, stop, poll), name="heartbeats")
     try:
-        while not stop.is_set():
-            runner.poll()
-            if once:
-                break
-            stop.wait(poll)
+        if once:
+            runner.heartbeat()
+        else:
+            beats.start()
+        while True:
+            runner.work()
+            if stop.is_set() or once:
+                if force.is_set() or not runner.owes_reveal():
+                    break
+                runner.say_waiting()
+            (force if stop.is_set() else stop).wait(poll)
     finally:
+        done.set()
+        if beats.is_alive():
+            beats.join()
         for s, handler in previous.items():
             signal.signal(s, handler)
+    if runner.failure is not None:
+        raise CliError(f"heartbeats stopped: {runner.failure!r}", "farmer_failed")
     runner.say("stop", f"stopped: {runner.sent} transactions sent", sent=runner.sent)
 
 
 class Runner:
-    """One farming node's loop: read the chain, ask the agent, sign and send, report."""
+    """One farming node: read the chain, ask the agent, sign and send, report.
+
+    Heartbeats have a thread of their own (`beat`): a slot lasts a few blocks, and the compute
+    work `work` does in its thread may take longer than that."""
 
     def __init__(self, client: NodeClient, key: KeyPair, agent: FarmerAgent, as_json: bool):
         self.client = client
@@ -478,36 +499,89 @@ class Runner:
         status = client.status()
         self.chain_id = answer_field(status, "chain_id", str)
         self.fee = int((status.get("fees") or {}).get("min_fee", 1))
+        self.lock = threading.RLock()  # one sender at a time: a nonce is read and used under it
         self.logged = 0
         self.sent = 0
         self.epoch: int | None = None
         self.reported_epoch: int | None = None
+        self.failure: Exception | None = None
+        self.last_view: ChainView | None = None
+        self.waiting = False
 
     def say(self, event: str, text: str, **data: Any) -> None:
         """One line per event: text for people, a JSON object with --json."""
-        if self.as_json:
-            click.echo(json.dumps({"event": event, **data}))
-        else:
-            click.echo(text)
+        with self.lock:
+            if self.as_json:
+                click.echo(json.dumps({"event": event, **data}))
+            else:
+                click.echo(text)
 
-    def poll(self) -> None:
+    def view(self) -> ChainView | None:
+        """The chain as the agent sees it; None if it cannot be read consistently just now."""
         try:
             farming = self.client.farming()
-            view = chain_view(farming, self.client.node(self.agent.node.id))
+            return chain_view(farming, self.client.node(self.agent.node.id))
         except ApiError as exc:
             self.say(
                 "error", f"reading the chain: {exc.message}", code=exc.code, message=exc.message
             )
-            return
+            return None
+
+    def beat(self, done: threading.Event, stop: threading.Event, poll: float) -> None:
+        try:
+            while not done.is_set():
+                self.heartbeat()
+                done.wait(poll)
+        except Exception as exc:
+            self.failure = exc  # the main loop stops and reports it: no farming without uptime
+            stop.set()
+
+    def owes_reveal(self) -> bool:
+        """Whether this farmer committed a compute answer it has not opened yet while it still
+        may: a commitment never opened costs the farm its bond, and the answer lives only in
+        this process."""
+        agent, view = self.agent, self.last_view
+        answer = agent.answer
+        if answer is None or view is None or agent.revealed_epoch == answer.epoch:
+            return False
+        if view.epoch.epoch != answer.epoch or view.activity.compute not in (NONE, COMMITTED):
+            return False
+        asked = challenge_height(agent.params, view.epoch.start, view.epoch.seed, agent.node.id)
+        params = agent.params
+        return view.height <= asked + params.compute_deadline_blocks + params.compute_reveal_blocks
+
+    def say_waiting(self) -> None:
+        if not self.waiting:
+            self.waiting = True
+            self.say(
+                "waiting",
+                "stopping once this epoch's compute commitment is opened (an unopened one costs "
+                "the farm its bond); signal again to stop now",
+            )
+
+    def heartbeat(self) -> None:
+        view = self.view()
+        if view is not None:
+            self.submit(self.agent.heartbeat(view), view)
+
+    def work(self) -> None:
+        """Storage proofs and compute answers as they fall due, and the rewards settled."""
+        view = self.view()
         if view is None:
             return
+        self.last_view = view
         self.report_rewards(view.epoch.epoch)
-        payloads = self.agent.next_payloads(view)
+        payloads = self.agent.storage_proofs(view) + self.agent.compute(view)
         self.flush_log()
-        if payloads:
-            self.submit(payloads, view)
+        self.submit(payloads, view)
 
     def submit(self, payloads: list[FarmPayload], view: ChainView) -> None:
+        if not payloads:
+            return
+        with self.lock:
+            self._submit(payloads, view)
+
+    def _submit(self, payloads: list[FarmPayload], view: ChainView) -> None:
         try:
             nonce = answer_field(self.client.account(str(self.address)), "next_nonce", int)
         except ApiError as exc:
@@ -574,6 +648,8 @@ class Runner:
                 else f"storage {line['storage_bytes']} bytes, compute "
                 f"{line['compute_milli_cores']} millicores, uptime {line['uptime_bp'] / 100:g}%"
             )
+            if line is not None and line["uptime_bp"] < self.agent.params.min_uptime_bp:
+                detail += f", below the {self.agent.params.min_uptime_bp / 100:g}% minimum"
             self.say(
                 "reward",
                 f"epoch {item['epoch']} settled in block {item['height']}: node {node} earned "
@@ -622,16 +698,17 @@ def status_lines(view: dict[str, Any]) -> list[str]:
         + ("" if slashed is None else f", slashed in epoch {slashed}")
         + f", {farm['nodes']} node(s)",
         "",
-        f"{'node':>6} {'epoch':>6} {'beats':>6} {'proofs':>7} {'space':>12} {'compute':>10} "
-        f"{'projected':>12}",
+        f"{'node':>6} {'epoch':>6} {'beats':>6} {'proofs':>7} {'storage':>12} {'compute':>10} "
+        f"{'uptime':>8} {'projected':>12}",
     ]
     for node in view["nodes"]:
         a = node.get("activity") or {}
-        projected = node.get("projected")
+        p = node.get("projected") or {}
+        uptime = "-" if not p else f"{p['uptime_bp'] / 100:g}%"
         lines.append(
             f"{node['id']:>6} {a.get('epoch', '-'):>6} {a.get('heartbeats', 0):>6} "
-            f"{a.get('proofs', 0):>7} {a.get('space', 0):>12} {a.get('compute', '-'):>10} "
-            f"{'-' if projected is None else projected['amount']:>12}"
+            f"{a.get('proofs', 0):>7} {p.get('storage_bytes', 0):>12} {a.get('compute', '-'):>10} "
+            f"{uptime:>8} {p.get('amount', 0):>12}"
         )
     lines += ["", f"{'epoch':>6} {'height':>8} {'earned':>14}  per node"]
     for e in view["epochs"]:
