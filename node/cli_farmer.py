@@ -291,8 +291,14 @@ def farmer_register(
     say = progress(as_json)
     sent: dict[str, Any] = {}
     if farm_id is None:
-        assert create is not None
-        before = answer_field(client.farming(), "next_farm", int)
+        assert isinstance(create, FarmCreate)
+        farming = client.farming()
+        min_bond = params_from_json(_get(farming, "params")).farm_min_bond
+        if create.bond < min_bond:
+            raise CliError(
+                f"--bond {create.bond} is below this chain's minimum farm bond {min_bond}"
+            )
+        before = answer_field(farming, "next_farm", int)
         say(f"creating farm {farm_name!r} with bond {bond}...")
         sent["farm_create"] = send(client, owner_key, create, timeout, as_json)["id"]
         farm_id = created_farm(client, before, owner_addr, str(farm_name))

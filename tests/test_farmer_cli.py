@@ -191,6 +191,11 @@ def test_bad_input_is_refused_before_anything_runs(farm: Farm, tmp_path: Path) -
         "--bond", "50000", *RESOURCES, *WHERE[:4], "--latitude", "51.0543421", *WHERE[6:],
     )  # fmt: skip
     assert code == 1 and "--latitude 51.0543421 has more than 6 decimals" in out["error"]["message"]
+    code, out = cli.run(
+        "farmer", "register", "--owner", "cheat", "--node-key", "cheat-node", "--name", "x",
+        "--bond", "9999", *RESOURCES, *WHERE,
+    )  # fmt: skip
+    assert code == 1 and "below this chain's minimum farm bond 10000" in out["error"]["message"]
     assert cli.get("/v1/farming")["next_farm"] == 1  # nothing was sent
 
 
