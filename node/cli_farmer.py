@@ -4,7 +4,8 @@ follow what a farm earns.
 `farmer run` is the node's side: it reads the chain through the API (GET /v1/farming and
 GET /v1/nodes/{id}) on every poll, asks node/farmer.py's agent what is due, and signs it with the
 node's own key. The agent decides from the chain's records, so the loop can stop and start at
-any time.
+any time but one: between a compute commitment and its opening the answer lives only in this
+process, so a stop waits for the opening.
 """
 
 import json
