@@ -77,6 +77,23 @@ class FarmerAgent:
             for i in range(0, len(proofs), PROOFS_PER_TX)
         ]
 
+    def answer_for(self, view: ChainView) -> ComputeAnswer | None:
+        """The committed answer: kept since the commit, or (after a restart) computed again
+        from the chain, which holds everything it depends on; None if it is not ours."""
+        epoch, activity = view.epoch, view.activity
+        answer = self.answer
+        if answer is None or answer.epoch != epoch.epoch:
+            asked = challenge_height(self.params, epoch.start, epoch.seed, self.node.id)
+            seed = view.block_hash(asked)
+            if seed is None:
+                return None
+            answer = compute_answer(
+                self.params, seed, self.node.id, epoch.epoch, activity.count, self.workers
+            )
+            self.log.append(f"epoch {epoch.epoch}: recomputed the committed compute answer")
+            self.answer = answer
+        return answer if answer.root == activity.root else None
+
     def compute(self, view: ChainView) -> list[FarmPayload]:
         epoch = view.epoch
         activity = view.activity
@@ -92,15 +109,14 @@ class FarmerAgent:
             self.committed_epoch = epoch.epoch
             self.log.append(f"epoch {epoch.epoch}: {count} compute units for block {asked}")
             return [ComputeCommit(self.node.id, epoch.epoch, count, self.answer.root)]
-        answer = self.answer
         if (
             activity.compute == COMMITTED
             and self.revealed_epoch != epoch.epoch
-            and answer is not None
-            and answer.epoch == epoch.epoch
+            and view.block_hash(activity.commit_height) is not None
         ):
+            answer = self.answer_for(view)
             sample_seed = view.block_hash(activity.commit_height)
-            if sample_seed is None:
+            if answer is None or sample_seed is None:
                 return []
             indices = sample_indices(
                 sample_seed, self.node.id, activity.count, self.params.compute_samples

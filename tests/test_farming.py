@@ -44,6 +44,7 @@ from chain.farm_tx import (
 from chain.farming import epoch_start, node_consent_message
 from chain.farms import (
     FAILED,
+    VERIFIED,
     read_activity,
     read_epoch,
     read_farm,
@@ -513,3 +514,24 @@ def test_agent_is_restartable_from_chain_records(
     fresh = FarmerAgent(chain.genesis.params, node, plots["alice"])
     payloads = fresh.next_payloads(view(chain, f.node))
     assert not any(isinstance(p, StorageProofs) for p in payloads)
+
+
+def test_restarted_agent_opens_the_commitment_it_made_before(
+    chain: ContractChain, plots: dict[str, list[Plot]]
+) -> None:
+    """A farmer killed between commit and opening is not slashed: the work depends only on the
+    chain, so the restarted agent computes it again and opens it."""
+    f = farmer("alice", plots["alice"])
+    register(chain, f)
+    params = chain.genesis.params
+    run_until(chain, [f], epoch_start(params, 1))
+    assert f.agent is not None
+    while read_activity(chain.store, f.node, 1).compute == "none":
+        step(chain, [f])
+    assert read_activity(chain.store, f.node, 1).compute == "committed"
+    node = read_node(chain.store, f.node)
+    assert node is not None
+    f.agent = FarmerAgent(params, node, plots["alice"])  # the restart: nothing in memory
+    step(chain, [f])
+    assert read_activity(chain.store, f.node, 1).compute == VERIFIED
+    assert any("recomputed" in line for line in f.agent.log)
