@@ -15,4 +15,4 @@ class BlockEnv:
     time_ms: int
     proposer: Address
     params: ChainParams
-    prev_hash: bytes = b"\x00" * 32  # the parent's hash: final, so challenges may use it
+    prev_hash: bytes  # the parent's hash: final, so challenges may be drawn from it

@@ -379,9 +379,8 @@ def bench_heartbeats(nodes: int, params: ChainParams, say: Progress) -> Heartbea
         }
     )
     height = ref_height + 1
-    env = BlockEnv(
-        CHAIN, height, GENESIS_TIME + height * 1000, key_address(VALIDATOR.public_key), params
-    )
+    proposer = key_address(VALIDATOR.public_key)
+    env = BlockEnv(CHAIN, height, GENESIS_TIME + height * 1000, proposer, params, ref_hash)
     state = Overlay(base)
     rule_s, _ = _timed(lambda: [process_transaction(env, state, tx, i) for i, tx in enumerate(txs)])
     return HeartbeatBench(nodes, slots_per_epoch(params), sample, verify_s, rule_s)

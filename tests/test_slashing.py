@@ -717,7 +717,14 @@ def test_the_last_validator_is_not_jailed_for_downtime(tmp_path: Path) -> None:
         state.set_state(
             signing_info_key(A.public_key), signing_info_record(SigningInfo(1, tuple(range(1, 11))))
         )
-        env = BlockEnv(CHAIN, 12, chain.head.time_ms + 1, key_address(A.public_key), state.params())
+        env = BlockEnv(
+            CHAIN,
+            12,
+            chain.head.time_ms + 1,
+            key_address(A.public_key),
+            state.params(),
+            chain.head.hash,
+        )
         [punishment] = end_block(env, state)
         assert punishment.jailed_until is None and punishment.slashed == 100
         assert stakes(state.validator_set()) == {A.public_key: 9_900}
