@@ -134,3 +134,11 @@ def expect_list(value: Any, what: str, max_items: int) -> list[Any]:
     if len(value) > max_items:
         raise EncodingError(f"{what} has {len(value)} items, at most {max_items} allowed")
     return value
+
+
+def expect_fixed_list(value: Any, what: str, size: int) -> list[Any]:
+    """A list of exactly `size` items (a record or tuple stored positionally)."""
+    items = expect_list(value, what, size)
+    if len(items) != size:
+        raise EncodingError(f"{what} must have {size} items")
+    return items

@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.address import RAW_SIZE, Address
-from chain.encoding import expect_bytes, expect_int, expect_list, expect_map, expect_text
+from chain.encoding import (
+    expect_bytes,
+    expect_fixed_list,
+    expect_int,
+    expect_list,
+    expect_map,
+    expect_text,
+)
 from chain.errors import EncodingError
 from chain.hashing import HASH_SIZE
 from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE
@@ -277,15 +284,10 @@ def _name(value: Any) -> str:
     return name
 
 
-def _fixed_list(value: Any, what: str, size: int) -> list[Any]:
-    items = expect_list(value, what, size)
-    if len(items) != size:
-        raise EncodingError(f"{what} must have {size} items")
-    return items
-
-
 def resources_from_value(value: Any) -> Resources:
-    cores, memory, ssd, hdd = _fixed_list(value, "resources [cores, memory_mb, ssd_gb, hdd_gb]", 4)
+    cores, memory, ssd, hdd = expect_fixed_list(
+        value, "resources [cores, memory_mb, ssd_gb, hdd_gb]", 4
+    )
     return Resources(
         cores=expect_int(cores, "cores", 1, MAX_CORES),
         memory_mb=expect_int(memory, "memory_mb", 1, MAX_MEMORY_MB),
@@ -295,7 +297,9 @@ def resources_from_value(value: Any) -> Resources:
 
 
 def location_from_value(value: Any) -> Location:
-    country, city, lat, lon = _fixed_list(value, "location [country, city, latitude, longitude]", 4)
+    country, city, lat, lon = expect_fixed_list(
+        value, "location [country, city, latitude, longitude]", 4
+    )
     code = expect_text(country, "country", 2)
     if len(code) != 2 or not ("A" <= code[0] <= "Z" and "A" <= code[1] <= "Z"):
         raise EncodingError(f"country {code!r} must be an ISO 3166 alpha-2 code such as 'BE'")
@@ -313,7 +317,9 @@ def location_from_value(value: Any) -> Location:
 
 
 def space_proof_from_value(value: Any, i: int) -> SpaceProof:
-    seed, k, challenge, proof = _fixed_list(value, f"proof {i} [plot_seed, k, challenge, proof]", 4)
+    seed, k, challenge, proof = expect_fixed_list(
+        value, f"proof {i} [plot_seed, k, challenge, proof]", 4
+    )
     size = expect_int(k, f"proof {i} k", MIN_PLOT_K, MAX_PLOT_K)
     return SpaceProof(
         plot_seed=expect_bytes(seed, f"proof {i} plot_seed", HASH_SIZE),
@@ -324,7 +330,7 @@ def space_proof_from_value(value: Any, i: int) -> SpaceProof:
 
 
 def opening_from_value(value: Any, i: int) -> Opening:
-    index, result, path = _fixed_list(value, f"opening {i} [index, result, path]", 3)
+    index, result, path = expect_fixed_list(value, f"opening {i} [index, result, path]", 3)
     return Opening(
         index=expect_int(index, f"opening {i} index", 0, MAX_COMPUTE_UNITS - 1),
         result=expect_bytes(result, f"opening {i} result", HASH_SIZE),

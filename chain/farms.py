@@ -14,6 +14,7 @@ from chain.encoding import (
     decode_stored,
     encode,
     expect_bytes,
+    expect_fixed_list,
     expect_int,
     expect_list,
     expect_map,
@@ -131,7 +132,7 @@ def encode_farm(farm: Farm) -> bytes:
 
 
 def decode_farm(data: bytes) -> Farm:
-    f = _fixed(decode_stored(data), "farm", 7)
+    f = expect_fixed_list(decode_stored(data), "farm record", 7)
     return Farm(
         id=expect_int(f[0], "farm id", 1, MAX_ID),
         owner=Address(expect_bytes(f[1], "farm owner", RAW_SIZE)),
@@ -157,7 +158,7 @@ def encode_node(node: Node) -> bytes:
 
 
 def decode_node(data: bytes) -> Node:
-    f = _fixed(decode_stored(data), "node", 6)
+    f = expect_fixed_list(decode_stored(data), "node record", 6)
     return Node(
         id=expect_int(f[0], "node id", 1, MAX_ID),
         farm=expect_int(f[1], "node farm", 1, MAX_ID),
@@ -174,7 +175,7 @@ def encode_activity(a: Activity) -> bytes:
 
 
 def decode_activity(data: bytes) -> Activity:
-    f = _fixed(decode_stored(data), "activity", 9)
+    f = expect_fixed_list(decode_stored(data), "activity record", 9)
     compute = expect_text(f[5], "compute state", 16)
     if compute not in COMPUTE_STATES:
         raise EncodingError(f"compute state {compute!r} is unknown")
@@ -196,7 +197,7 @@ def encode_plot_claim(c: PlotClaim) -> bytes:
 
 
 def decode_plot_claim(data: bytes) -> PlotClaim:
-    f = _fixed(decode_stored(data), "plot claim", 3)
+    f = expect_fixed_list(decode_stored(data), "plot claim record", 3)
     return PlotClaim(
         expect_int(f[0], "claim epoch"),
         expect_int(f[1], "claim node", 1, MAX_ID),
@@ -209,7 +210,7 @@ def encode_epoch(e: EpochInfo) -> bytes:
 
 
 def decode_epoch(data: bytes) -> EpochInfo:
-    f = _fixed(decode_stored(data), "epoch", 3)
+    f = expect_fixed_list(decode_stored(data), "epoch record", 3)
     return EpochInfo(
         expect_int(f[0], "epoch"),
         expect_int(f[1], "epoch start", 1, MAX_HEIGHT),
@@ -225,18 +226,13 @@ def decode_recent(data: bytes) -> tuple[tuple[int, bytes], ...]:
     items = expect_list(decode_stored(data), "recent hashes", RECENT_HASHES)
     return tuple(
         (
-            expect_int(_fixed(item, "recent hash", 2)[0], "recent height", 0, MAX_HEIGHT),
+            expect_int(
+                expect_fixed_list(item, "recent hash record", 2)[0], "recent height", 0, MAX_HEIGHT
+            ),
             expect_bytes(item[1], "recent hash", HASH_SIZE),
         )
         for item in items
     )
-
-
-def _fixed(value: Any, what: str, size: int) -> list[Any]:
-    items = expect_list(value, what, size)
-    if len(items) != size:
-        raise EncodingError(f"{what} record must have {size} fields")
-    return items
 
 
 # Reads

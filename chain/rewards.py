@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain import merkle
-from chain.encoding import encode, expect_int, expect_list
-from chain.errors import EncodingError
+from chain.encoding import encode, expect_fixed_list, expect_int, expect_list
 from chain.farm_tx import MAX_ID
 from chain.params import BASIS_POINTS
 
@@ -43,9 +42,7 @@ def reward_to_value(r: NodeReward) -> list[int]:
 
 
 def reward_from_value(value: Any, i: int) -> NodeReward:
-    items = expect_list(value, f"reward {i}", 7)
-    if len(items) != 7:
-        raise EncodingError(f"reward {i} must have 7 fields")
+    items = expect_fixed_list(value, f"reward {i}", 7)
     what = f"reward {i}"
     return NodeReward(
         epoch=expect_int(items[0], f"{what} epoch"),
