@@ -240,6 +240,13 @@ class ChainStore(_Reads):
     def snapshot(self) -> Snapshot:
         return Snapshot(self._db.snapshot())
 
+    def replace_commit(self, commit: Commit) -> None:
+        """Store a larger commit for the head block (precommits gathered after the decision)."""
+        head = self.head()
+        if head is None or head.height != commit.height or head.block_hash != commit.block_hash:
+            raise StoreError(f"commit for height {commit.height} is not for the stored head")
+        self._db.put(_height_key(b"C", commit.height), encode_commit(commit), sync=True)
+
     def commit_block(
         self,
         block: Block,

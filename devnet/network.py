@@ -185,6 +185,35 @@ def pid_alive(pid: int | None, home: str | None = None) -> bool:
     return True
 
 
+def group_members(pgid: int) -> list[int]:
+    """The live processes (zombies left out) of process group `pgid`, from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited while we looked
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            members.append(int(stat.parent.name))
+    return sorted(members)
+
+
+def kill_group(pgid: int, timeout: float = STOP_TIMEOUT) -> None:
+    """SIGKILL a node's whole process group (its workers too) and wait until it is empty.
+
+    A node's pid is its group's id while any member lives, so the id cannot name anyone else.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid_alive(pgid)  # reaps the leader if it is our child
+        if not group_members(pgid):
+            return
+        time.sleep(0.02)
+    raise DevnetError(f"processes of group {pgid} survived SIGKILL for {timeout:g} s")
+
+
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -457,7 +486,10 @@ def _looks_like_devnet(directory: Path) -> bool:
 
 
 def down(directory: Path = DEFAULT_DIR, purge: bool = False, say: Progress = quiet) -> DownResult:
-    """SIGTERM every node, SIGKILL those still alive after STOP_TIMEOUT; --purge deletes DIR."""
+    """SIGTERM every node, SIGKILL those still alive after STOP_TIMEOUT; --purge deletes DIR.
+
+    Each node runs in its own process group; whatever a node started dies with it.
+    """
     directory = directory.absolute()
     devnet = load_devnet(directory)
     running = [n for n in (devnet.nodes if devnet else []) if pid_alive(n.pid, n.home)]
@@ -471,11 +503,11 @@ def down(directory: Path = DEFAULT_DIR, purge: bool = False, say: Progress = qui
         time.sleep(0.1)
     killed = []
     for entry in running:
-        if entry.pid is not None and pid_alive(entry.pid, entry.home):
+        assert entry.pid is not None
+        if pid_alive(entry.pid, entry.home):
             say(f"{entry.name} did not stop within {STOP_TIMEOUT:g} s: killing it")
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(entry.pid, signal.SIGKILL)
             killed.append(entry.name)
+        kill_group(entry.pid)
     if devnet is not None:
         for entry in devnet.nodes:
             entry.pid = None
@@ -518,17 +550,19 @@ def stop_node(
         return False, False
     assert entry.pid is not None
     say(f"{'killing' if kill else 'stopping'} {name} (pid {entry.pid})")
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(entry.pid, signal.SIGKILL if kill else signal.SIGTERM)
+    if kill:
+        kill_group(entry.pid)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(entry.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
     while time.monotonic() < deadline and pid_alive(entry.pid, entry.home):
         time.sleep(0.05)
     killed = kill
     if pid_alive(entry.pid, entry.home):
         say(f"{name} did not stop within {STOP_TIMEOUT:g} s: killing it")
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(entry.pid, signal.SIGKILL)
         killed = True
+    kill_group(entry.pid)
     entry.pid = None
     devnet.save()
     return True, killed

@@ -2,4 +2,5 @@
 
 from node.cli import main
 
-main()
+if __name__ == "__main__":  # worker processes may import this module: run nothing then
+    main()

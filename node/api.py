@@ -78,7 +78,14 @@ def error_response(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
-STATUS_OF_CODE = {"mempool_full": 503, "duplicate": 409, "nonce_pending": 409, "not_found": 404}
+STATUS_OF_CODE = {
+    "mempool_full": 503,
+    "catching_up": 503,
+    "no_peers": 503,
+    "duplicate": 409,
+    "nonce_pending": 409,
+    "not_found": 404,
+}
 
 
 @web.middleware
@@ -118,14 +125,24 @@ def not_found(message: str) -> web.Response:
 # Handlers
 
 
+def check_relaying(request: web.Request) -> None:
+    """Refuse new transactions this node could not get finalized (behind, or no peers)."""
+    consensus = request.app.get(CONSENSUS_KEY)
+    refusal = consensus.reactor.relay_refusal() if consensus is not None else None
+    if refusal is not None:
+        raise refusal
+
+
 async def submit_tx(request: web.Request) -> web.Response:
     body = await read_json(request, SubmitTxSchema())
+    check_relaying(request)
     tx_id = request.app[NODE_KEY].submit(_hex(body["tx"], "tx"))
     return web.json_response({"id": tx_id.hex(), "status": "pending"}, status=202)
 
 
 async def submit_batch(request: web.Request) -> web.Response:
     body = await read_json(request, SubmitBatchSchema())
+    check_relaying(request)
     items = [_hex(item, f"txs[{i}]") for i, item in enumerate(body["txs"])]
     results = await request.app[NODE_KEY].submit_many(items)
     out: list[dict[str, Any]] = []

@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass
 
 from chain.hashing import tagged_hash
-from chain.state import Overlay
+from chain.state import Overlay, jailed_validators
 from node.config import ConfigError, Home, NodeConfig
 from node.peers import PeerAddress, PeerManager
 from node.privval import PrivValidator
@@ -45,17 +45,23 @@ def network_id(node: Node) -> bytes:
 
 
 def build_consensus(node: Node, home: Home, config: NodeConfig) -> Consensus:
+    full_nodes = frozenset(bytes.fromhex(k) for k in config.full_nodes)
     reactor = Reactor(
         node,
         PrivValidator(node.key, home.signer_state_file),
         WriteAheadLog(home.wal_file),
         misbehave=config.misbehave,
+        full_nodes=full_nodes,
     )
-    full_nodes = {bytes.fromhex(k) for k in config.full_nodes}
 
     def allowed(key: bytes) -> bool:
-        """Validators of the current set and the configured full nodes; nobody else."""
-        return key in full_nodes or Overlay(node.store).validator_set().power_of(key) > 0
+        """The configured full nodes and every validator the chain knows, active or jailed.
+
+        Validators out of the active set may only follow (the reactor gives them no consensus
+        gossip); a jailed validator must be able to fetch the blocks that jailed it, catch up
+        and send its unjail.
+        """
+        return key in full_nodes or is_known_validator(Overlay(node.store), key)
 
     peers = PeerManager(
         node.key,
@@ -67,3 +73,12 @@ def build_consensus(node: Node, home: Home, config: NodeConfig) -> Consensus:
     )
     reactor.peers = peers
     return Consensus(reactor, peers, config.p2p_host, config.p2p_port)
+
+
+def is_known_validator(state: Overlay, key: bytes) -> bool:
+    """In the active set, in the set that signed the last block, or jailed."""
+    return (
+        state.validator_set().power_of(key) > 0
+        or state.last_validator_set().power_of(key) > 0
+        or any(j.public_key == key for j in jailed_validators(state))
+    )

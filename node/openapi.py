@@ -184,7 +184,7 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _json(obj, "one result (id or error) per transaction, in order"),
-                        **_errors(400),
+                        **_errors(400, 503),
                     },
                 }
             },

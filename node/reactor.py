@@ -11,6 +11,11 @@ node replays the WAL of the height after its head and resumes in the round it wa
 
 Block sync: a peer whose status shows it ahead is asked for blocks with their commits; each commit
 is checked against the validator set before its block is validated and applied.
+
+Peers of two kinds: those that take part in consensus (validators of the height being decided,
+and the configured full nodes) get proposals, votes, evidence and transactions; followers
+(validators out of the active set, jailed ones among them) get only status and the blocks they
+ask for, so they can catch up, send transactions, and rejoin once unjailed.
 """
 
 import asyncio
@@ -94,6 +99,7 @@ log = logging.getLogger("gridchain.consensus")
 
 STATUS_INTERVAL = 0.5
 STALL_SECONDS = 2.0  # a height this old: resend our votes, sync from peers that are ahead
+BEHIND_BLOCKS = 2  # a peer this many heights ahead: we are catching up, and refuse new txs
 SYNC_BATCH = 200
 SYNC_BYTES = 8 * 1024 * 1024
 SYNC_TIMEOUT = 5.0
@@ -159,6 +165,18 @@ class HeightState:
         return elect_proposer(self.vset, self.modifier, self.height, round_)
 
 
+class NotRelaying(ChainError):
+    """This node cannot get a new transaction finalized now: it is behind, or has no peers."""
+
+
+class CatchingUp(NotRelaying):
+    code = "catching_up"
+
+
+class NoPeers(NotRelaying):
+    code = "no_peers"
+
+
 class Reactor:
     def __init__(
         self,
@@ -167,8 +185,10 @@ class Reactor:
         wal: WriteAheadLog,
         timeouts: Timeouts | None = None,
         misbehave: str = "",
+        full_nodes: frozenset[bytes] = frozenset(),
     ) -> None:
         self.node = node
+        self.full_nodes = full_nodes
         self.privval = privval
         self.wal = wal
         self.timeouts = timeouts or Timeouts()
@@ -222,6 +242,7 @@ class Reactor:
     def status(self) -> dict[str, Any]:
         hs = self.hs
         assert hs is not None
+        refusal = self.relay_refusal()
         return {
             "height": hs.height,
             "round": hs.machine.round,
@@ -230,8 +251,43 @@ class Reactor:
             "validator": self.is_validator,
             "peers": [p.hex() for p in self.peers.connected()] if self.peers else [],
             "syncing": self.syncing is not None,
+            "catching_up": isinstance(refusal, CatchingUp),
+            "best_peer_height": self._best_peer_height(),
+            "accepting_txs": refusal is None,
+            "not_accepting": None
+            if refusal is None
+            else {"code": refusal.code, "message": refusal.message},
             "pending_evidence": len(self.evidence),
         }
+
+    def relay_refusal(self) -> NotRelaying | None:
+        """Why a transaction sent to this node now could not be finalized; None if it can be."""
+        hs = self._hs
+        return relay_refusal(
+            hs.vset.power_of(self.me),
+            hs.vset.total_power,
+            len(self.peers.connected()) if self.peers else 0,
+            hs.height,
+            self._best_peer_height(),
+        )
+
+    def _best_peer_height(self) -> int | None:
+        """The highest height a connected peer is deciding, by its last status."""
+        connected = set(self.peers.connected()) if self.peers else set()
+        heights = [s.height for key, (s, _) in self.peer_status.items() if key in connected]
+        return max(heights, default=None)
+
+    def _participates(self, peer: bytes) -> bool:
+        """Whether `peer` takes part in consensus gossip (else it only follows blocks)."""
+        return peer in self.full_nodes or self._hs.vset.power_of(peer) > 0
+
+    def _gossip(self, data: bytes) -> None:
+        """Send a consensus message or transactions to the peers that take part."""
+        if self.peers is None:
+            return
+        for peer in self.peers.connected():
+            if self._participates(peer):
+                self.peers.send(peer, data)
 
     # Peer side
 
@@ -253,13 +309,16 @@ class Reactor:
             self.peers.send(peer, encode_message(self._status()))
 
     def _send(self, message: Message, to: bytes | None = None) -> None:
+        """To one peer, or (with no `to`) status to all and everything else to participants."""
         if self.peers is None:
             return
         data = encode_message(message)
-        if to is None:
+        if to is not None:
+            self.peers.send(to, data)
+        elif isinstance(message, Status):
             self.peers.broadcast(data)
         else:
-            self.peers.send(to, data)
+            self._gossip(data)
 
     def _queue_tx(self, tx: SignedTx) -> None:
         self.tx_outbox.append(tx.encoded)
@@ -311,6 +370,7 @@ class Reactor:
             await self._on_build(event)
         elif isinstance(event, NextHeight):
             if event.height == self.node.head.height + 1 and self._hs.decided:
+                self._gather_late_precommits()
                 self._enter_height(event.height)
                 await self._drain_future()
         else:
@@ -326,7 +386,7 @@ class Reactor:
         if isinstance(message, Status):
             self.peer_status[peer] = (message, time.monotonic())
             await self._maybe_sync()
-            if message.height == self._hs.height and self._stalled():
+            if message.height == self._hs.height and self._stalled() and self._participates(peer):
                 for data in self._hs.own:
                     if self.peers is not None:
                         self.peers.send(peer, data)
@@ -520,8 +580,7 @@ class Reactor:
             hs.votes.setdefault(key, []).append(signed)
         data = encode_message(VoteMsg(signed))
         hs.own.append(data)
-        if self.peers is not None:
-            self.peers.broadcast(data)
+        self._gossip(data)
         if self.misbehave == "double-prevote" and vote_type == VoteType.PREVOTE and block_hash:
             twin = sign_vote(  # bypasses the safe signer on purpose: test-only misbehaviour
                 self.node.key, self.node.chain_id, vote_type, vote.height, vote.round, NIL
@@ -552,8 +611,7 @@ class Reactor:
         hs.proposals[round_] = msg
         data = encode_message(msg)
         hs.own.append(data)
-        if self.peers is not None:
-            self.peers.broadcast(data)
+        self._gossip(data)
 
     async def _need_proposal(self, need: NeedProposal) -> None:
         hs = self._hs
@@ -629,19 +687,23 @@ class Reactor:
         result = hs.results.get(decision.value)
         if result is None or hs.decided:
             return
-        signatures = sorted(
-            (
-                CommitSig(v.validator, v.signature)
-                for (round_, vote_type, _), sent in hs.votes.items()
-                if round_ == decision.round and vote_type == VoteType.PRECOMMIT
-                for v in sent
-                if v.block_hash == decision.value
-            ),
-            key=lambda s: s.validator,
-        )
-        commit = Commit(hs.height, decision.round, decision.value, tuple(signatures))
-        await self._commit(result, commit)
+        await self._commit(result, _commit_of(hs, decision.round, decision.value))
         self.node.metrics.finality_seconds.observe(time.monotonic() - hs.started)
+
+    def _gather_late_precommits(self) -> None:
+        """Precommits for the decided block that arrived after the decision join its commit.
+
+        A decision needs only the first quorum, so without this one live validator would be
+        left out of about one commit in four and counted as down. Between the decision and the
+        next height (block_interval_ms, cometbft's timeout_commit) late precommits still count,
+        and the next block carries all of them as its last commit.
+        """
+        hs, commit = self._hs, self.node.last_commit
+        if commit is None or commit.height != hs.height:
+            return
+        gathered = _commit_of(hs, commit.round, commit.block_hash)
+        if len(gathered.signatures) > len(commit.signatures):
+            self.node.record_commit(gathered)
 
     async def _commit(self, result: BlockResult, commit: Commit) -> None:
         hs = self._hs
@@ -653,7 +715,7 @@ class Reactor:
         self._hashes[block.height] = block.hash
         self._forget_evidence()
         if self.peers is not None:
-            self.peers.drop_disallowed()  # validators jailed by this block lose their links
+            self.peers.drop_disallowed()  # peers the chain no longer knows lose their links
         self._count_missed(block)
         log.info("committed block %d (%d txs) round %d", block.height, len(block.txs), commit.round)
         interval = self.node.genesis.params.block_interval_ms / 1000
@@ -689,8 +751,10 @@ class Reactor:
             self.syncing = None
             return
         best, peer = ahead[-1]
-        if best - hs.height < 2 and not self._stalled():
-            return  # the peer just decided first; our own decision is likely on its way
+        if best - hs.height < 2 and not self._stalled() and self.is_validator:
+            # The peer just decided first; our own decision is likely on its way. (A follower
+            # hears no votes, so it asks as soon as a peer is one block ahead.)
+            return
         self.syncing = (peer, now)
         self._send(GetBlocks(self.node.head.height + 1, SYNC_BATCH), to=peer)
 
@@ -806,6 +870,45 @@ class Reactor:
         self._replay_outputs += hs.machine.on_vote(
             Vote(KIND_OF[vote.vote_type], vote.height, vote.round, value, vote.validator)
         )
+
+
+def relay_refusal(
+    own_power: int, total_power: int, peers: int, height: int, best_peer_height: int | None
+) -> NotRelaying | None:
+    """Why a node deciding `height` cannot get a new transaction finalized; None if it can.
+
+    A node that is behind would admit against stale state, and one with no peers could not
+    relay: both refuse new transactions instead of holding them pending for ever. A node
+    holding more than 2/3 of the stake finalizes alone and needs no peers.
+    """
+    if 3 * own_power > 2 * total_power:
+        return None
+    if peers == 0:
+        return NoPeers(
+            "this node has no peers, so a transaction sent here could not be relayed or "
+            "finalized; send it to another node or retry once it is connected"
+        )
+    if best_peer_height is not None and best_peer_height - height >= BEHIND_BLOCKS:
+        return CatchingUp(
+            f"this node is catching up (at height {height - 1}, a peer at {best_peer_height - 1}); "
+            "retry once it is level or send the transaction to another node"
+        )
+    return None
+
+
+def _commit_of(hs: HeightState, round_: int, block_hash: bytes) -> Commit:
+    """Every precommit this node holds for `block_hash` in `round_`, in validator order."""
+    signatures = sorted(
+        (
+            CommitSig(v.validator, v.signature)
+            for (vote_round, vote_type, _), sent in hs.votes.items()
+            if vote_round == round_ and vote_type == VoteType.PRECOMMIT
+            for v in sent
+            if v.block_hash == block_hash
+        ),
+        key=lambda s: s.validator,
+    )
+    return Commit(hs.height, round_, block_hash, tuple(signatures))
 
 
 def _decode_record(raw: bytes) -> tuple[int, str, Any] | None:

@@ -214,6 +214,21 @@ class Node:
             self._block_committed.notify_all()
         return block.header
 
+    def record_commit(self, commit: Commit) -> None:
+        """Replace the head's commit with a larger one for the same block (late precommits).
+
+        The next block carries it as its last commit; it is stored too, so a restart proposes
+        with it and block sync serves it.
+        """
+        current = self.last_commit
+        if current is None or (commit.height, commit.block_hash) != (
+            current.height,
+            current.block_hash,
+        ):
+            raise ValueError("a gathered commit must be for the head block")
+        self.store.replace_commit(commit)
+        self.last_commit = commit
+
     async def produce_block(self) -> Header:
         """Build, sign and commit a block alone: only for a validator holding > 2/3 of power."""
         vset = self.genesis.validators

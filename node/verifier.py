@@ -2,9 +2,19 @@
 
 Transactions cross to worker processes as their canonical bytes and come back as a list of
 errors (None for a good signature), so the workers hold no state and can be restarted freely.
+
+The workers must die with the node, however it dies: a worker that outlives a `kill -9` of its
+node would keep whatever the node had open, its listening sockets included, and the restarted
+node could not bind its ports. So they are started from a fork server (an exec'd process that
+holds none of the node's sockets), and each watches the node's pid file descriptor and exits the
+moment the node does; the fork server then exits too. (The kernel's parent-death signal would not
+do: a worker's parent is the fork server, which lives as long as its workers do.)
 """
 
+import multiprocessing
 import os
+import select
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -13,6 +23,30 @@ from chain.errors import ChainError
 from chain.transactions import SignedTx, check_signatures, decode_tx
 
 CHUNK = 256
+
+
+def _exit_with(node_pid: int) -> None:
+    """Worker initializer: exit this worker as soon as process `node_pid` has ended."""
+    try:
+        pidfd = os.pidfd_open(node_pid)
+    except ProcessLookupError:
+        os._exit(0)
+
+    def watch() -> None:
+        select.select([pidfd], [], [])  # readable once the node has exited, even unreaped
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-node", daemon=True).start()
+
+
+def _worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Workers that inherit none of the node's file descriptors and die with it."""
+    context = multiprocessing.get_context("forkserver")
+    # Workers need only this module: the fork server imports it once, not the node's __main__.
+    context.set_forkserver_preload([__name__])
+    return ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),)
+    )
 
 
 def _verify_chunk(encoded: list[bytes]) -> "Verdicts":
@@ -48,7 +82,7 @@ class SignatureVerifier:
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = (os.cpu_count() or 1) if workers is None else workers
-        self._pool = ProcessPoolExecutor(self.workers) if self.workers > 0 else None
+        self._pool = _worker_pool(self.workers) if self.workers > 0 else None
 
     def start(self, txs: Sequence[SignedTx]) -> "Pending":
         """Begin verifying in the workers; the caller may do other work before `result()`."""

@@ -2,10 +2,12 @@
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +21,7 @@ from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed
 from chain.transactions import SignedTx, Transfer, TxBody, sign_tx
 from genesis.schema import genesis_document, parse_genesis
+from node.client import ApiError, NodeClient
 from node.config import Home, NodeConfig, write_config, write_validator_key
 
 CHAIN_ID = "gridchain-test"
@@ -146,3 +149,48 @@ class NodeProcess:
         assert code == 200, body
         result: dict[str, Any] = body
         return result
+
+
+class Load(threading.Thread):
+    """Batches of transfers from one sender to random live nodes until stopped.
+
+    Each batch takes the sender's committed nonce from the node it goes to; refusals (a node
+    down, catching up, a nonce already pending) are expected under faults and only counted.
+    """
+
+    def __init__(self, urls: list[str], sender: KeyPair, chain_id: str, batch: int = 300) -> None:
+        super().__init__(daemon=True)
+        self.urls = urls
+        self.sender = sender
+        self.chain_id = chain_id
+        self.batch = batch
+        self.stop_event = threading.Event()
+        self.recipients = [key_address(bytes([i + 1]) * 32) for i in range(50)]
+        self.accepted = 0
+
+    def run(self) -> None:
+        rng = random.Random(1)
+        address = key_address(self.sender.public_key)
+        while not self.stop_event.is_set():
+            client = NodeClient(rng.choice(self.urls), timeout=5)
+            try:
+                nonce = int(client.account(str(address))["nonce"])
+                txs = [
+                    transfer(
+                        self.sender,
+                        rng.choice(self.recipients),
+                        1 + rng.randrange(9),
+                        nonce + i,
+                        chain_id=self.chain_id,
+                    ).encoded.hex()
+                    for i in range(self.batch)
+                ]
+                answer = client.post("/v1/txs/batch", {"txs": txs})
+                self.accepted += int(answer.get("accepted", 0))
+            except (ApiError, OSError, KeyError, ValueError):
+                pass  # the node is down, restarting or refusing: try another
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.join(10)

@@ -10,104 +10,38 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
-from pathlib import Path
+from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
-from chain.address import Address, key_address, parse_address
-from chain.keys import KeyPair
+from chain.address import key_address
 from devnet import network
-from node.client import ApiError, NodeClient
 from node.config import Home, load_config, write_config
-from node.keystore import DEVNET_PASSPHRASE, Keystore
+from tests.netkit import (
+    CHAIN_ID,
+    Net,
+    assert_same_headers,
+    committed,
+    names,
+    running_net,
+    signers_of_commit,
+    validator_key,
+    wait_until,
+)
 from tests.support import transfer
 
 pytestmark = pytest.mark.slow
 
 VALIDATORS = 4
 PARAMS = {"block_interval_ms": 200, "empty_block_interval_ms": 1000, "downtime_window": 10_000}
-CHAIN_ID = network.CHAIN_ID
-
-
-@dataclass
-class Net:
-    directory: Path
-    clients: dict[str, NodeClient]
-    alice: KeyPair
-    bob: Address
-    nonce: int = 0
-
-    def height(self, name: str) -> int:
-        return int(self.clients[name].status()["height"])
-
-    def heights(self, names: list[str]) -> dict[str, int]:
-        return {name: self.height(name) for name in names}
-
-    def send(self, via: str, count: int) -> list[str]:
-        """Transfers from alice, all through one node so nonces arrive in order."""
-        ids = []
-        for _ in range(count):
-            tx = transfer(self.alice, self.bob, 1, self.nonce, chain_id=CHAIN_ID)
-            self.clients[via].submit_tx(tx.encoded)
-            self.nonce += 1
-            ids.append(tx.id.hex())
-        return ids
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except ApiError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-
-
-def names(*indexes: int) -> list[str]:
-    return [f"node{i}" for i in indexes]
-
-
 ALL = names(0, 1, 2, 3)
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
-    directory = tmp_path_factory.mktemp("consensus") / "devnet"
-    base = network.free_base_port(VALIDATORS)
-    result = network.up(directory, VALIDATORS, base, params=PARAMS)
-    try:
-        store = Keystore(directory / "keys")
-        alice = store.load("alice", DEVNET_PASSPHRASE)
-        bob = parse_address(result.devnet.accounts["bob"])
-        clients = {n.name: NodeClient(n.api, timeout=5) for n in result.devnet.nodes}
-        yield Net(directory, clients, alice, bob)
-    finally:
-        network.down(directory)
-
-
-def committed(net: Net, name: str, tx_ids: list[str]) -> bool:
-    return all(net.clients[name].tx(t)["status"] == "committed" for t in tx_ids)
-
-
-def assert_same_headers(net: Net, nodes: list[str], up_to: int) -> None:
-    for height in range(1, up_to + 1):
-        hashes = {name: net.clients[name].block(height)["header"]["hash"] for name in nodes}
-        assert len(set(hashes.values())) == 1, f"fork at height {height}: {hashes}"
-
-
-def signers_of_commit(net: Net, name: str, height: int) -> set[str]:
-    """Validators whose precommit for `height` is in block height + 1."""
-    block = net.clients[name].block(height + 1)
-    return {s["validator"] for s in block["last_commit"]["signatures"]}
-
-
-def validator_key(net: Net, name: str) -> str:
-    return str(net.clients[name].status()["validator"])
+    with running_net(tmp_path_factory.mktemp("consensus") / "devnet", VALIDATORS, PARAMS) as net:
+        yield net
 
 
 def test_four_validators_finalize_blocks_with_transactions(net: Net) -> None:

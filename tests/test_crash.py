@@ -9,8 +9,8 @@ import json
 import random
 import subprocess
 import sys
-import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,43 +18,14 @@ import pytest
 from chain.address import key_address
 from chain.integrity import verify_store
 from chain.store import ChainStore
+from devnet.network import group_members
 from genesis.schema import load_genesis
-from tests.support import NodeProcess, dev_key, http, make_home, transfer
+from node.config import load_config, write_config
+from tests.support import CHAIN_ID, Load, NodeProcess, dev_key, http, make_home, transfer
 
 pytestmark = pytest.mark.slow
 
 KILLS = 5
-
-
-class Load(threading.Thread):
-    """Keeps the node busy with batches of transfers until stopped or the node dies."""
-
-    def __init__(self, url: str, sender_seed: str) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.key = dev_key(sender_seed)
-        self.stop_event = threading.Event()
-        self.recipients = [key_address(dev_key(f"r{i}").public_key) for i in range(50)]
-        self.accepted = 0
-
-    def run(self) -> None:
-        rng = random.Random(1)
-        address = key_address(self.key.public_key)
-        while not self.stop_event.is_set():
-            try:
-                _, account = http(f"{self.url}/v1/accounts/{address}", timeout=2)
-                nonce = account["nonce"]
-                txs = [
-                    transfer(self.key, rng.choice(self.recipients), 1 + rng.randrange(9), nonce + i)
-                    for i in range(300)
-                ]
-                _, body = http(
-                    f"{self.url}/v1/txs/batch", {"txs": [t.encoded.hex() for t in txs]}, timeout=5
-                )
-                self.accepted += body.get("accepted", 0)
-                time.sleep(0.05)
-            except (OSError, KeyError, ValueError):
-                time.sleep(0.05)  # the node is down or restarting
 
 
 def test_sigkill_while_committing_loses_nothing_final(tmp_path: Path) -> None:
@@ -62,7 +33,7 @@ def test_sigkill_while_committing_loses_nothing_final(tmp_path: Path) -> None:
     node = NodeProcess(th)
     node.start()
     reported: dict[int, tuple[str, str]] = {}
-    load = Load(th.url, "alice")
+    load = Load([th.url], dev_key("alice"), CHAIN_ID)
     load.start()
     rng = random.Random(42)
     try:
@@ -80,8 +51,7 @@ def test_sigkill_while_committing_loses_nothing_final(tmp_path: Path) -> None:
                 assert block["header"]["hash"] == block_hash
                 assert block["header"]["state_root"] == state_root
     finally:
-        load.stop_event.set()
-        load.join(10)
+        load.stop()
         node.stop()
     assert load.accepted > 0, "the load never reached the node"
     assert max(reported) >= 10, "too few blocks were committed to make the test meaningful"
@@ -102,3 +72,39 @@ def test_sigkill_while_committing_loses_nothing_final(tmp_path: Path) -> None:
     )
     assert cli.returncode == 0, cli.stderr
     assert json.loads(cli.stdout)["height"] == report.height
+
+
+def test_sigkill_under_load_leaves_no_process_behind_and_restarts_on_its_ports(
+    tmp_path: Path,
+) -> None:
+    """Signature workers start on large batches; a kill -9 of the node must take them along."""
+    th = make_home(tmp_path / "home")
+    write_config(th.home, replace(load_config(th.home), verify_workers=2))
+    node = NodeProcess(th)
+    node.start()
+    try:
+        alice = dev_key("alice")
+        bob = key_address(dev_key("bob").public_key)
+        batch = [transfer(alice, bob, 1, nonce).encoded.hex() for nonce in range(1200)]
+        code, body = http(f"{th.url}/v1/txs/batch", {"txs": batch}, timeout=60)
+        assert code == 200 and body["accepted"] == len(batch), body
+        assert node.proc is not None
+        pid = node.proc.pid
+        workers = [p for p in group_members(pid) if p != pid]
+        assert workers, "the batch did not start signature workers; the test shows nothing"
+
+        node.kill()  # the node process alone, as an outside kill -9 does
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and group_members(pid):
+            time.sleep(0.05)
+        assert not group_members(pid), f"processes outlived their node: {group_members(pid)}"
+
+        node.start()  # the same API and peer ports
+        code, _ = http(f"{th.url}/v1/txs/batch", {"txs": batch[:5]})
+        assert code == 200
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and node.status()["height"] < 1:
+            time.sleep(0.1)
+        assert node.status()["height"] >= 1, "the restarted node makes no blocks"
+    finally:
+        node.stop()
