@@ -13,6 +13,9 @@ from node.service import Node
 from node.wal import WriteAheadLog
 
 PEER_PATTERN = re.compile(r"^([0-9a-f]{64})@([^:@\s]+):([0-9]{1,5})$")
+# A websocket ping this often, a pong within half of it: a paused or cut-off peer's link is
+# declared dead within a few seconds instead of staying half-open.
+PEER_HEARTBEAT_SECONDS = 3.0
 
 
 @dataclass
@@ -70,6 +73,7 @@ def build_consensus(node: Node, home: Home, config: NodeConfig) -> Consensus:
         [parse_peer(p) for p in config.persistent_peers],
         on_message=reactor.on_peer_message,
         on_connect=reactor.on_peer_connect,
+        heartbeat=PEER_HEARTBEAT_SECONDS,
     )
     reactor.peers = peers
     return Consensus(reactor, peers, config.p2p_host, config.p2p_port)

@@ -159,6 +159,7 @@ class HeightState:
     votes: dict[tuple[int, VoteType, bytes], list[SignedVote]] = field(default_factory=dict)
     own: list[bytes] = field(default_factory=list)  # our signed messages, encoded, to resend
     build_pending: tuple[int, int] | None = None
+    idle_wait: Timeout | None = None  # a round-0 propose timeout stretched for an idle proposer
     decided: bool = False
 
     def proposer(self, round_: int) -> bytes:
@@ -322,9 +323,7 @@ class Reactor:
 
     def _queue_tx(self, tx: SignedTx) -> None:
         self.tx_outbox.append(tx.encoded)
-        hs = self.hs
-        if hs is not None and hs.build_pending is not None:
-            self.events.put_nowait(BuildEvent(*hs.build_pending))
+        self._on_work()
 
     async def _flush_txs(self) -> None:
         while True:
@@ -404,10 +403,9 @@ class Reactor:
     async def _admit_loop(self) -> None:
         while True:
             message = await self.tx_inbox.get()
-            await self.node.submit_many(list(message.raw), relay=False)  # peers have them
-            hs = self._hs
-            if hs.build_pending is not None:
-                self.events.put_nowait(BuildEvent(*hs.build_pending))
+            results = await self.node.submit_many(list(message.raw), relay=False)  # peers have them
+            if any(r.error is None for r in results):
+                self._on_work()
 
     # Heights
 
@@ -644,13 +642,41 @@ class Reactor:
         await self._publish_proposal(block, event.round, -1)
         await self._run_outputs(hs.machine.propose(block.hash))
 
-    def _schedule(self, timeout: Timeout) -> None:
+    def _schedule(self, timeout: Timeout, *, stretch: bool = True) -> None:
         seconds = timeout.duration_ms / 1000
-        if timeout.step == Step.PROPOSE and timeout.round == 0 and not self._has_work():
-            # An idle proposer waits for work up to the empty-block interval; wait with it.
+        if stretch and self._proposer_may_be_idle(timeout):
+            # An idle proposer waits for work up to the empty-block interval; wait with it,
+            # but only until work shows up (see _on_work).
             seconds += self.node.genesis.params.empty_block_interval_ms / 1000
+            self._hs.idle_wait = timeout
         loop = asyncio.get_running_loop()
         loop.call_later(seconds, self.events.put_nowait, TimerEvent(timeout))
+
+    def _proposer_may_be_idle(self, timeout: Timeout) -> bool:
+        """Whether a round-0 propose timeout should allow for a proposer waiting for work.
+
+        Not when we have work (it has too: transactions are gossiped), and not when the
+        proposer is another node we have no link to: a dead proposer's turn costs only the
+        ordinary timeout.
+        """
+        if timeout.step != Step.PROPOSE or timeout.round != 0 or self._has_work():
+            return False
+        proposer = self._hs.proposer(0)
+        linked = self.peers is not None and proposer in self.peers.connected()
+        return proposer == self.me or linked
+
+    def _on_work(self) -> None:
+        """Transactions arrived: build if we are the waiting proposer, and stop waiting with
+        an idle proposer; it has them too, so from now on the ordinary timeout applies."""
+        hs = self.hs
+        if hs is None:
+            return
+        if hs.build_pending is not None:
+            self.events.put_nowait(BuildEvent(*hs.build_pending))
+        if hs.idle_wait is not None:
+            timeout, hs.idle_wait = hs.idle_wait, None
+            if (hs.machine.round, hs.machine.step) == (timeout.round, Step.PROPOSE):
+                self._schedule(timeout, stretch=False)
 
     def _on_equivocation(self, eq: Equivocation) -> None:
         hs = self._hs
