@@ -24,6 +24,7 @@ from chain.encoding import (
     expect_list,
     expect_map,
     expect_text,
+    stored_record,
 )
 from chain.errors import EncodingError
 from chain.hashing import HASH_SIZE, tagged_hash
@@ -54,6 +55,7 @@ def encode_entry(entry: AuditEntry) -> bytes:
     return encode(entry_to_value(entry))
 
 
+@stored_record("audit entry")
 def decode_entry(data: bytes) -> AuditEntry:
     f = expect_map(decode_stored(data), "audit entry", ENTRY_FIELDS)
     return AuditEntry(
@@ -136,6 +138,7 @@ def encode_frontier(frontier: AuditFrontier) -> bytes:
     return encode([frontier.size, list(frontier.peaks)])
 
 
+@stored_record("audit frontier")
 def decode_frontier(data: bytes) -> AuditFrontier:
     size, peaks = expect_list(decode_stored(data), "audit frontier", 2)
     frontier = AuditFrontier(

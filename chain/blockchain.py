@@ -32,7 +32,7 @@ from chain.blocks import (
 )
 from chain.contracts import ContractRuntime
 from chain.env import BlockEnv
-from chain.errors import ChainError, InvalidBlock, StoreError
+from chain.errors import InvalidBlock, RuleViolation, StoreError
 from chain.evidence import MAX_EVIDENCE_PER_BLOCK, DuplicateVoteEvidence, evidence_hash
 from chain.execution import Receipt, process_transaction, proposer_address
 from chain.farming import begin_farming, check_rewards
@@ -63,7 +63,7 @@ class BlockResult:
 @dataclass(frozen=True)
 class Rejected:
     tx: SignedTx
-    error: ChainError
+    error: RuleViolation
 
 
 def env_for(header: Header, state: Overlay) -> BlockEnv:
@@ -148,19 +148,19 @@ def validate_block(
     check_header_links(parent, header, state, block)
     try:
         (verify or _verify_serially)(block.txs)
-    except ChainError as exc:
+    except RuleViolation as exc:
         raise InvalidBlock(f"a transaction's signature is invalid: {exc.message}") from None
     env = env_for(header, state)
     try:
         _, punished = begin_block(env, state, block.last_commit, block.evidence, strict=True)
-    except ChainError as exc:
+    except RuleViolation as exc:
         raise InvalidBlock(f"invalid evidence: {exc.message}") from None
     check_rewards(block.rewards, begin_farming(env, state))
     receipts = []
     for index, tx in enumerate(block.txs):
         try:
             receipts.append(process_transaction(env, state, tx, index, runtime))
-        except ChainError as exc:
+        except RuleViolation as exc:
             raise InvalidBlock(f"transaction {index} ({tx.id.hex()}): {exc.message}") from None
     punished += end_block(env, state)
     log = append_audit_log(state)
@@ -216,7 +216,7 @@ def build_block(
             break
         try:
             receipts.append(process_transaction(env, state, tx, len(included), runtime))
-        except ChainError as exc:
+        except RuleViolation as exc:
             rejected.append(Rejected(tx, exc))
             continue
         included.append(tx)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chain.address import Address
-from chain.encoding import decode_stored, encode, expect_list
+from chain.encoding import decode_stored, encode, expect_list, stored_record
 from chain.env import BlockEnv
 from chain.errors import EncodingError, InvalidTransaction
 from chain.hashing import tagged_hash
@@ -98,6 +98,7 @@ def encode_storage_value(value: StorageValue) -> bytes:
     return encode([_KINDS[type(value)], value])
 
 
+@stored_record("storage value")
 def decode_storage_value(data: bytes) -> StorageValue:
     item = expect_list(decode_stored(data), "storage value", 2)
     if len(item) != 2:

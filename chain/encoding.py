@@ -8,11 +8,13 @@ The profile: maps with text keys; ints, bytes, text, bool, lists and maps. No fl
 no null, no indefinite lengths, no duplicate keys.
 """
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import cbor2
 
-from chain.errors import EncodingError
+from chain.errors import CorruptRecord, EncodingError, RuleViolation
 
 MAX_DEPTH = 32
 # Integers are bounded to what CBOR encodes without tags (major types 0 and 1).
@@ -73,13 +75,39 @@ def decode(data: bytes, max_size: int = 1 << 20) -> Any:
 
 def decode_stored(data: bytes) -> Any:
     """Decode a record this node wrote itself with `encode` (LevelDB checksums its blocks):
-    types are still checked, the canonical re-encoding is skipped because it cannot differ."""
+    types are still checked, the canonical re-encoding is skipped because it cannot differ.
+
+    A record that does not decode is damaged storage: CorruptRecord, a local fault."""
     try:
         value = cbor2.loads(data, allow_indefinite=False, max_depth=MAX_DEPTH + 1)
+        _check(value, 0)
+    except EncodingError as exc:
+        raise CorruptRecord(f"stored record breaks the encoding: {exc.message}") from None
     except Exception as exc:
-        raise EncodingError(f"stored record is not valid CBOR: {exc}") from None
-    _check(value, 0)
+        raise CorruptRecord(f"stored record is not valid CBOR: {exc}") from None
     return value
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def stored_record(what: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """Mark a reader of records this node stored: a record of the wrong shape is damaged
+    storage (CorruptRecord, a local fault), never a rule violation of whatever is being
+    checked when it is read."""
+
+    def wrap(read: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(read)
+        def checked(*args: P.args, **kwargs: P.kwargs) -> T:
+            try:
+                return read(*args, **kwargs)
+            except (RuleViolation, CorruptRecord) as exc:
+                raise CorruptRecord(f"stored {what} is corrupt: {exc.message}") from None
+
+        return checked
+
+    return wrap
 
 
 # Typed field readers for decoders: each names the field that is wrong.

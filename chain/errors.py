@@ -1,118 +1,199 @@
-"""Named errors of the chain rules: every check raises one of these with a message."""
+"""Named errors: rule violations, kept apart from faults of this machine.
+
+A rule violation says the input is wrong: a transaction, block, vote, message or file breaks a
+rule, and every honest node reaches the same verdict. A local fault says this machine failed: a
+missing or corrupt stored record, a full disk, a bad config, an unreadable key file. A block is
+never judged invalid, nor a transaction dropped, because of a local fault: block building and
+validation catch rule violations only, so a local fault stops the node loudly instead of making
+it vote on a guess, and the API answers one with 500.
+"""
 
 
-class ChainError(Exception):
-    """Base of every rule violation; `code` is the stable machine-readable name."""
+class GridchainError(Exception):
+    """Base of every error the project raises on purpose; `code` is its stable name."""
 
-    code = "invalid"
+    code = "error"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
 
-class EncodingError(ChainError):
-    code = "malformed_encoding"
+class RuleViolation(GridchainError):
+    """The input breaks a rule: the same verdict on every honest node."""
+
+    code = "invalid"
 
 
-class InvalidAddress(ChainError):
-    code = "invalid_address"
+class LocalFault(GridchainError):
+    """This machine failed (storage, files, config): never a verdict on the input."""
+
+    code = "local_fault"
 
 
-class InvalidSignature(ChainError):
-    code = "bad_signature"
+class StoreError(LocalFault):
+    """The chain database cannot do what was asked (missing block, wrong head, I/O error)."""
 
-
-class WrongChain(ChainError):
-    code = "wrong_chain"
-
-
-class StaleNonce(ChainError):
-    code = "stale_nonce"
-
-
-class FutureNonce(ChainError):
-    code = "future_nonce"
-
-
-class InsufficientBalance(ChainError):
-    code = "insufficient_balance"
-
-
-class FeeTooLow(ChainError):
-    code = "fee_too_low"
-
-
-class InvalidTransaction(ChainError):
-    code = "invalid_transaction"
-
-
-class InvalidPolicy(ChainError):
-    code = "invalid_policy"
-
-
-class PolicyNotSatisfied(ChainError):
-    code = "policy_not_satisfied"
-
-
-class UnknownAccount(ChainError):
-    code = "unknown_account"
-
-
-class InvalidBlock(ChainError):
-    code = "invalid_block"
-
-
-class InvalidProof(ChainError):
-    code = "invalid_proof"
-
-
-class StoreError(ChainError):
     code = "store_error"
 
 
-class InvalidEvidence(ChainError):
+class CorruptRecord(LocalFault):
+    """A record this node stored does not decode: the disk or the database is damaged."""
+
+    code = "corrupt_record"
+
+
+# Rule violations of any input
+
+
+class EncodingError(RuleViolation):
+    """Bytes that are not the canonical encoding of what they claim to be."""
+
+    code = "malformed_encoding"
+
+
+class InvalidAddress(RuleViolation):
+    """An address of the wrong length, type, or checksum."""
+
+    code = "invalid_address"
+
+
+class InvalidSignature(RuleViolation):
+    """A signature that does not verify, or a key that does not own what it signs for."""
+
+    code = "bad_signature"
+
+
+class InvalidPolicy(RuleViolation):
+    """A multisig policy that is malformed (signers, weights, threshold)."""
+
+    code = "invalid_policy"
+
+
+class InvalidBlock(RuleViolation):
+    """A block that breaks a rule of the chain."""
+
+    code = "invalid_block"
+
+
+class InvalidEvidence(RuleViolation):
+    """Evidence of equivocation that does not prove it."""
+
     code = "invalid_evidence"
 
 
-class NotJailed(ChainError):
-    code = "not_jailed"
+class InvalidProof(RuleViolation):
+    """A Merkle or audit proof that does not check out."""
+
+    code = "invalid_proof"
 
 
-class StillJailed(ChainError):
-    code = "still_jailed"
+class InvalidParams(RuleViolation):
+    """Chain parameters outside their bounds."""
 
-
-class Tombstoned(ChainError):
-    code = "tombstoned"
-
-
-class InvalidParams(ChainError):
     code = "invalid_params"
 
 
-# Farming (chain/farming.py)
+# Rule violations of a transaction
 
 
-class UnknownFarm(ChainError):
+class InvalidTransaction(RuleViolation):
+    """A transaction that cannot be executed as it stands."""
+
+    code = "invalid_transaction"
+
+
+class WrongChain(InvalidTransaction):
+    """Signed for another chain id."""
+
+    code = "wrong_chain"
+
+
+class StaleNonce(InvalidTransaction):
+    """A nonce the sender already used."""
+
+    code = "stale_nonce"
+
+
+class FutureNonce(InvalidTransaction):
+    """A nonce that leaves a gap after the sender's last one."""
+
+    code = "future_nonce"
+
+
+class InsufficientBalance(InvalidTransaction):
+    """The sender cannot pay the amount and the fee."""
+
+    code = "insufficient_balance"
+
+
+class FeeTooLow(InvalidTransaction):
+    """A fee below the chain's minimum (or below what the gas limit needs)."""
+
+    code = "fee_too_low"
+
+
+class PolicyNotSatisfied(InvalidTransaction):
+    """A multisig transaction without the signatures its policy requires."""
+
+    code = "policy_not_satisfied"
+
+
+class UnknownAccount(InvalidTransaction):
+    """A sender that was never funded."""
+
+    code = "unknown_account"
+
+
+class NotJailed(InvalidTransaction):
+    """An unjail for a validator that is not jailed."""
+
+    code = "not_jailed"
+
+
+class StillJailed(InvalidTransaction):
+    """An unjail before the validator's jail time is over."""
+
+    code = "still_jailed"
+
+
+class Tombstoned(InvalidTransaction):
+    """An unjail for a validator jailed for ever (it double-signed)."""
+
+    code = "tombstoned"
+
+
+class UnknownFarm(InvalidTransaction):
+    """A farm id that does not exist."""
+
     code = "unknown_farm"
 
 
-class UnknownNode(ChainError):
+class UnknownNode(InvalidTransaction):
+    """A node id that does not exist."""
+
     code = "unknown_node"
 
 
-class NotOwner(ChainError):
+class NotOwner(InvalidTransaction):
+    """Sent by another key than the farm's owner or the node's own key."""
+
     code = "not_owner"
 
 
-class WrongEpoch(ChainError):
+class WrongEpoch(InvalidTransaction):
+    """A farming proof for another epoch than the current one."""
+
     code = "wrong_epoch"
 
 
-class LateAnswer(ChainError):
+class LateAnswer(InvalidTransaction):
+    """A farming answer after its deadline."""
+
     code = "late"
 
 
-class AlreadyDone(ChainError):
+class AlreadyDone(InvalidTransaction):
+    """A farming step already taken this epoch (a second heartbeat in its slot, say)."""
+
     code = "already_done"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.encoding import decode, encode, expect_list, expect_map
-from chain.errors import ChainError, InvalidEvidence
+from chain.errors import InvalidEvidence, RuleViolation
 from chain.hashing import tagged_hash
 from chain.validators import ValidatorSet
 from chain.votes import (
@@ -89,7 +89,7 @@ def check_evidence_signatures(chain_id: str, evidence: DuplicateVoteEvidence) ->
     for vote in (evidence.first, evidence.second):
         try:
             check_vote_signature(chain_id, vote)
-        except ChainError as exc:
+        except RuleViolation as exc:
             raise InvalidEvidence(f"evidence vote signature is invalid: {exc.message}") from None
 
 

@@ -19,6 +19,7 @@ from chain.encoding import (
     expect_list,
     expect_map,
     expect_text,
+    stored_record,
 )
 from chain.errors import EncodingError
 from chain.farm_tx import (
@@ -131,6 +132,7 @@ def encode_farm(farm: Farm) -> bytes:
     return encode([*fields, farm.slashed_epoch + 1])
 
 
+@stored_record("farm record")
 def decode_farm(data: bytes) -> Farm:
     f = expect_fixed_list(decode_stored(data), "farm record", 7)
     return Farm(
@@ -157,6 +159,7 @@ def encode_node(node: Node) -> bytes:
     )
 
 
+@stored_record("node record")
 def decode_node(data: bytes) -> Node:
     f = expect_fixed_list(decode_stored(data), "node record", 6)
     return Node(
@@ -174,6 +177,7 @@ def encode_activity(a: Activity) -> bytes:
     return encode([*fields, a.commit_height, a.count, a.root])
 
 
+@stored_record("activity record")
 def decode_activity(data: bytes) -> Activity:
     f = expect_fixed_list(decode_stored(data), "activity record", 9)
     compute = expect_text(f[5], "compute state", 16)
@@ -196,6 +200,7 @@ def encode_plot_claim(c: PlotClaim) -> bytes:
     return encode([c.epoch, c.node, c.challenges.to_bytes(32, "big")])
 
 
+@stored_record("plot claim record")
 def decode_plot_claim(data: bytes) -> PlotClaim:
     f = expect_fixed_list(decode_stored(data), "plot claim record", 3)
     return PlotClaim(
@@ -209,6 +214,7 @@ def encode_epoch(e: EpochInfo) -> bytes:
     return encode([e.epoch, e.start, e.seed])
 
 
+@stored_record("epoch record")
 def decode_epoch(data: bytes) -> EpochInfo:
     f = expect_fixed_list(decode_stored(data), "epoch record", 3)
     return EpochInfo(
@@ -222,6 +228,7 @@ def encode_recent(hashes: tuple[tuple[int, bytes], ...]) -> bytes:
     return encode([[height, block_hash] for height, block_hash in hashes])
 
 
+@stored_record("recent hashes")
 def decode_recent(data: bytes) -> tuple[tuple[int, bytes], ...]:
     items = expect_list(decode_stored(data), "recent hashes", RECENT_HASHES)
     return tuple(
@@ -238,6 +245,7 @@ def decode_recent(data: bytes) -> tuple[tuple[int, bytes], ...]:
 # Reads
 
 
+@stored_record("farm counters")
 def read_counters(reader: StateReader) -> tuple[int, int]:
     """The next farm id and the next node id."""
     raw = reader.get_state(COUNTERS_KEY)

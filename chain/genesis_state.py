@@ -8,7 +8,7 @@ from chain.address import Address, AddressType, named_contract_address, named_mu
 from chain.blocks import Header
 from chain.contracts import code_key
 from chain.encoding import encode
-from chain.errors import ChainError
+from chain.errors import RuleViolation
 from chain.evidence import EMPTY_EVIDENCE_HASH
 from chain.hashing import ZERO_HASH, tagged_hash
 from chain.merkle import root as merkle_root
@@ -36,7 +36,7 @@ from chain.validators import ValidatorSet, validator_set_hash, validator_set_to_
 COUNCIL_ADDRESS = named_multisig_address("council")
 
 
-class InvalidGenesis(ChainError):
+class InvalidGenesis(RuleViolation):
     code = "invalid_genesis"
 
 
@@ -98,7 +98,7 @@ def genesis_writes(gen: GenesisState) -> dict[bytes, bytes]:
         raise InvalidGenesis(f"total supply {total} exceeds {MAX_BALANCE}")
     try:
         validate_params(gen.params)
-    except ChainError as exc:
+    except RuleViolation as exc:
         raise InvalidGenesis(exc.message) from None
     writes = {
         account_key(address): encode_account(Account(amount, 0)) for address, amount in gen.balances

@@ -14,7 +14,7 @@ import nacl.secret
 import nacl.signing
 import nacl.utils
 
-from chain.errors import ChainError, InvalidSignature
+from chain.errors import InvalidSignature, LocalFault
 
 SEED_SIZE = 32
 PUBLIC_KEY_SIZE = 32
@@ -23,7 +23,7 @@ KEYFILE_VERSION = 1
 MAX_KDF_MEMORY = 1 << 30  # a tampered key file must not make us allocate without bound
 
 
-class KeyFileError(ChainError):
+class KeyFileError(LocalFault):
     code = "bad_key_file"
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 
 from chain.blocks import Commit
 from chain.env import BlockEnv
-from chain.errors import ChainError, InvalidEvidence, NotJailed, StillJailed, Tombstoned
+from chain.errors import InvalidEvidence, NotJailed, RuleViolation, StillJailed, Tombstoned
 from chain.evidence import MAX_EVIDENCE_PER_BLOCK, DuplicateVoteEvidence, check_evidence
 from chain.params import BASIS_POINTS, ChainParams
 from chain.state import (
@@ -217,7 +217,7 @@ def apply_evidence(
             break
         try:
             check_evidence_in_block(env, state, item, seen)
-        except ChainError as exc:
+        except RuleViolation as exc:
             if strict:
                 raise InvalidEvidence(f"evidence {index}: {exc.message}") from None
             continue

@@ -30,8 +30,9 @@ from chain.encoding import (
     expect_list,
     expect_map,
     expect_text,
+    stored_record,
 )
-from chain.errors import EncodingError
+from chain.errors import CorruptRecord, EncodingError
 from chain.hashing import hash32, tagged_hash
 from chain.keys import PUBLIC_KEY_SIZE
 from chain.params import ChainParams, params_from_value, params_to_value
@@ -75,6 +76,7 @@ def encode_account(account: Account) -> bytes:
     return encode({"balance": account.balance, "nonce": account.nonce, "policy": policy})
 
 
+@stored_record("account")
 def decode_account(data: bytes) -> Account:
     f = expect_map(decode_stored(data), "account", ("balance", "nonce", "policy"))
     policies = expect_list(f["policy"], "account policy", 1)
@@ -153,27 +155,30 @@ class Overlay:
             out[account_key(address)] = encode_account(account)
         return out
 
+    @stored_record("validator set")
     def validator_set(self) -> ValidatorSet:
         """The active set: the validators that vote on the next block."""
         raw = self.get_state(VALIDATORS_KEY)
         if raw is None:
-            raise LookupError("state has no validator set")
+            raise CorruptRecord("state has no validator set")
         return validator_set_from_value(decode(raw))
 
+    @stored_record("last validator set")
     def last_validator_set(self) -> ValidatorSet:
         """The set that voted on the last block, i.e. signed the commit the next block carries."""
         raw = self.get_state(LAST_VALIDATORS_KEY)
         if raw is None:
-            raise LookupError("state has no last validator set")
+            raise CorruptRecord("state has no last validator set")
         return validator_set_from_value(decode(raw))
 
     def set_validator_set(self, vset: ValidatorSet) -> None:
         self.set_state(VALIDATORS_KEY, validator_set_record(vset))
 
+    @stored_record("chain parameters")
     def params(self) -> ChainParams:
         raw = self.get_state(PARAMS_KEY)
         if raw is None:
-            raise LookupError("state has no chain parameters")
+            raise CorruptRecord("state has no chain parameters")
         return params_from_value(decode(raw))
 
 
@@ -240,6 +245,7 @@ def jailed_record(jailed: tuple[JailedValidator, ...]) -> bytes:
     return encode(jailed_to_value(jailed))
 
 
+@stored_record("jail book")
 def jailed_validators(reader: StateReader) -> tuple[JailedValidator, ...]:
     """The jail book, sorted by public key (empty if the state has none)."""
     raw = reader.get_state(JAILED_KEY)
@@ -292,6 +298,7 @@ def signing_info_record(info: SigningInfo) -> bytes:
     return encode(signing_info_to_value(info))
 
 
+@stored_record("signing info")
 def signing_info(reader: StateReader, public_key: bytes) -> SigningInfo | None:
     raw = reader.get_state(signing_info_key(public_key))
     return None if raw is None else signing_info_from_value(decode_stored(raw))

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.encoding import encode, expect_bytes, expect_int, expect_list, expect_text
-from chain.errors import ChainError, EncodingError
+from chain.errors import EncodingError, RuleViolation
 from chain.hashing import tagged_hash
 from chain.keys import PUBLIC_KEY_SIZE
 
@@ -12,7 +12,7 @@ MAX_VALIDATORS = 256
 MAX_BLOCKSTAKE = 2**48
 
 
-class InvalidValidatorSet(ChainError):
+class InvalidValidatorSet(RuleViolation):
     code = "invalid_validator_set"
 
 

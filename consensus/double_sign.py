@@ -18,7 +18,7 @@ from typing import Any
 
 from chain.blocks import MAX_HEIGHT, VoteType
 from chain.encoding import decode, encode, expect_bytes, expect_int, expect_map
-from chain.errors import ChainError
+from chain.errors import GridchainError
 from chain.keys import SIGNATURE_SIZE
 from chain.votes import MAX_ROUND
 
@@ -31,11 +31,15 @@ class SignStep(IntEnum):
     PRECOMMIT = 3
 
 
-class DoubleSignRefused(ChainError):
+class DoubleSignRefused(GridchainError):
+    """The signer refuses: signing this could equivocate (a local safety guard, not a rule)."""
+
     code = "double_sign_refused"
 
 
-class InvalidSignRequest(ChainError):
+class InvalidSignRequest(GridchainError):
+    """A request to the signer that makes no sense (our own bug, not the input's)."""
+
     code = "invalid_sign_request"
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chain.blocks import MAX_HEIGHT
-from chain.errors import ChainError
+from chain.errors import RuleViolation
 from chain.hashing import HASH_SIZE, tagged_hash
 from chain.validators import ValidatorSet
 from chain.votes import MAX_ROUND
@@ -31,7 +31,7 @@ MODIFIER_BITS = 8 * HASH_SIZE  # 256: one per block hash read
 GENESIS_HEIGHT = 0
 
 
-class ElectionError(ChainError):
+class ElectionError(RuleViolation):
     code = "invalid_election_input"
 
 

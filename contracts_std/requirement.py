@@ -6,7 +6,7 @@ The byte layouts here are the ones contracts_std/workload.py parses; tests check
 from dataclasses import dataclass
 
 from chain.address import Address, named_contract_address
-from chain.errors import ChainError
+from chain.errors import RuleViolation
 from chain.hashing import hash32
 
 DOMAIN = b"gridchain/workload/v1"
@@ -16,7 +16,7 @@ WORKLOAD_CONTRACT = "workload"
 BILLING_CONTRACT = "billing"
 
 
-class InvalidRequirement(ChainError):
+class InvalidRequirement(RuleViolation):
     code = "invalid_requirement"
 
 

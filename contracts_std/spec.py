@@ -15,14 +15,14 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from chain.encoding import encode
-from chain.errors import ChainError
+from chain.errors import RuleViolation
 from chain.hashing import hash32
 
 NAME = validate.Regexp(r"^[a-z][a-z0-9-]{0,31}\Z", error="must be 1-32 of a-z, 0-9 and '-'")
 MAX_WORKLOADS = 32
 
 
-class InvalidSpec(ChainError):
+class InvalidSpec(RuleViolation):
     code = "invalid_spec"
 
     def __init__(self, message: str, errors: dict[str, Any] | None = None) -> None:

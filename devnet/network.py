@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import node
-from chain.errors import ChainError
+from chain.errors import LocalFault
 from chain.genesis_state import COUNCIL_ADDRESS, genesis_hash
 from chain.keys import generate_keypair
 from genesis.schema import genesis_document, load_genesis, parse_genesis
@@ -72,6 +72,7 @@ VALIDATOR_BLOCKSTAKE = 1_000
 P2P_OFFSET = 100
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
+LINK_TIMEOUT = 5.0
 LOG_TAIL_LINES = 25
 
 Progress = Callable[[str], None]
@@ -81,7 +82,7 @@ def quiet(message: str) -> None:
     pass
 
 
-class DevnetError(ChainError):
+class DevnetError(LocalFault):
     code = "devnet_error"
 
 
@@ -376,6 +377,24 @@ def _wait_ready(
         time.sleep(0.2)
 
 
+def _wait_linked(entry: NodeEntry, say: Progress) -> None:
+    """Give a started node a moment to link to its peers, so it takes transactions at once.
+
+    Never fails: a node started while its peers are down stays up, refusing transactions with
+    `no_peers` until they come."""
+    client = NodeClient(entry.api, timeout=2.0)
+    deadline = time.monotonic() + LINK_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            consensus = client.status().get("consensus") or {}
+        except ApiError:
+            consensus = {}
+        if consensus.get("accepting_txs", True):
+            return
+        time.sleep(0.1)
+    say(f"  {entry.name} has no peers yet: it refuses transactions until it links")
+
+
 def up(
     directory: Path = DEFAULT_DIR,
     validators: int = 1,
@@ -464,6 +483,8 @@ def up(
     for entry, process in processes:
         say(f"waiting for {entry.name} API at {entry.api}")
         _wait_ready(entry, process, gen_hash, say)
+    for entry in to_start:
+        _wait_linked(entry, say)
     devnet.save()
     return UpResult(devnet, [e.name for e in to_start], already_running=False)
 
@@ -581,6 +602,7 @@ def start_node(directory: Path, name: str, say: Progress = quiet) -> bool:
     devnet.save()
     gen_hash = genesis_hash(load_genesis(Path(devnet.genesis))).hex()
     _wait_ready(entry, process, gen_hash, say)
+    _wait_linked(entry, say)
     return True
 
 

@@ -21,7 +21,7 @@ from marshmallow import (
 )
 
 from chain.address import parse_address
-from chain.errors import ChainError
+from chain.errors import LocalFault, RuleViolation
 from chain.genesis_state import COUNCIL_ADDRESS, GenesisContract, GenesisState, genesis_writes
 from chain.params import (
     BASIS_POINTS,
@@ -40,7 +40,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HEX64 = validate.Regexp(r"^[0-9a-f]{64}\Z", error="must be 64 lowercase hex characters")
 
 
-class GenesisFileError(ChainError):
+class GenesisFileError(LocalFault):
     code = "invalid_genesis"
 
     def __init__(self, message: str, errors: dict[str, Any] | None = None) -> None:
@@ -61,7 +61,7 @@ class BalanceSchema(StrictSchema):
     def check_address(self, data: dict[str, Any], **_: Any) -> None:
         try:
             parse_address(data["address"])
-        except ChainError as exc:
+        except RuleViolation as exc:
             raise ValidationError(exc.message, "address") from None
 
 
@@ -155,7 +155,7 @@ class ParamsSchema(StrictSchema):
     def check_epoch(self, data: dict[str, Any], **_: Any) -> None:
         try:
             check_epoch_layout(replace(ChainParams(), **data))
-        except ChainError as exc:
+        except RuleViolation as exc:
             raise ValidationError(exc.message, "epoch_blocks") from None
 
 
@@ -176,7 +176,7 @@ class ContractSchema(StrictSchema):
             load_program(bytes.fromhex(data["code"]))
         except ValueError:
             raise ValidationError("must be hex", "code") from None
-        except ChainError as exc:
+        except RuleViolation as exc:
             raise ValidationError(exc.message, "code") from None
 
 
@@ -208,7 +208,7 @@ class GenesisSchema(StrictSchema):
                     for v in data["validators"]
                 ]
             )
-        except ChainError as exc:
+        except RuleViolation as exc:
             raise ValidationError(exc.message, "validators") from None
         try:
             council = make_policy(
@@ -218,7 +218,7 @@ class GenesisSchema(StrictSchema):
                 ],
                 data["council"]["threshold"],
             )
-        except ChainError as exc:
+        except RuleViolation as exc:
             raise ValidationError(exc.message, "council") from None
         genesis_ms = (data["genesis_time"] - EPOCH) // timedelta(milliseconds=1)
         if genesis_ms < 0:
@@ -236,7 +236,7 @@ class GenesisSchema(StrictSchema):
         )
         try:
             genesis_writes(gen)
-        except ChainError as exc:
+        except RuleViolation as exc:
             raise ValidationError(exc.message, "balances") from None
         return gen
 

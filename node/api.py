@@ -15,7 +15,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from chain import smt
 from chain.address import parse_address
 from chain.blocks import Block, commit_to_json, header_to_json
-from chain.errors import ChainError
+from chain.errors import GridchainError, LocalFault, RuleViolation
 from chain.evidence import evidence_to_json
 from chain.execution import Receipt, created_address, receipt_to_json
 from chain.state import (
@@ -95,7 +95,10 @@ async def errors_middleware(
     """Every failure becomes JSON with a code and a message; never a stack trace."""
     try:
         return await handler(request)
-    except ChainError as exc:
+    except LocalFault as exc:
+        log.error("local fault on %s %s: %s", request.method, request.path, exc.message)
+        return error_response(500, exc.code, exc.message)
+    except GridchainError as exc:
         return error_response(STATUS_OF_CODE.get(exc.code, 400), exc.code, exc.message)
     except ValidationError as exc:
         return error_response(
@@ -115,7 +118,7 @@ def _hex(text: str, what: str) -> bytes:
     try:
         return bytes.fromhex(text)
     except ValueError:
-        raise ChainError(f"{what} is not hex") from None
+        raise RuleViolation(f"{what} is not hex") from None
 
 
 def not_found(message: str) -> web.Response:
@@ -162,7 +165,7 @@ async def submit_batch(request: web.Request) -> web.Response:
 
 def _tx_id(text: str) -> bytes:
     if len(text) != 64:
-        raise ChainError("a transaction id is 64 hex characters")
+        raise RuleViolation("a transaction id is 64 hex characters")
     return _hex(text, "transaction id")
 
 
@@ -246,7 +249,7 @@ def _find_block(snap: Snapshot, ref: str) -> Block | None:
         return snap.block_at(int(ref))
     if len(ref) == 64:
         return snap.block(_hex(ref, "block hash"))
-    raise ChainError(f"{ref!r} is neither a height, a 64-hex block hash nor 'latest'")
+    raise RuleViolation(f"{ref!r} is neither a height, a 64-hex block hash nor 'latest'")
 
 
 async def get_block(request: web.Request) -> web.Response:

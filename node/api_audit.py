@@ -10,7 +10,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from chain.address import parse_address
 from chain.audit import encode_entry, entry_leaf, entry_to_json
 from chain.blocks import header_to_json
-from chain.errors import ChainError
+from chain.errors import RuleViolation
 from chain.store import MAX_AUDIT_RANGE, Snapshot
 from node.service import Node
 
@@ -57,7 +57,7 @@ def _entry_view(snap: Snapshot, index: int) -> dict[str, Any]:
 def _committed_header(snap: Snapshot, size: int) -> dict[str, Any]:
     block = snap.header_with_audit_size(size)
     if block is None:
-        raise ChainError(f"no header commits to an audit log of exactly {size} entries")
+        raise RuleViolation(f"no header commits to an audit log of exactly {size} entries")
     return header_to_json(block.header)
 
 
@@ -97,10 +97,10 @@ async def get_inclusion_proof(request: web.Request) -> web.Response:
     with node.store.snapshot() as snap:
         size = snap.audit_size() if q["size"] is None else q["size"]
         if index >= size:
-            raise ChainError(f"entry {index} is not in a log of {size} entries")
+            raise RuleViolation(f"entry {index} is not in a log of {size} entries")
+        header = _committed_header(snap, size)  # first: refuses a size the log never had
         view = _entry_view(snap, index)
         proof = snap.audit_inclusion_proof(index, size)
-        header = _committed_header(snap, size)
         entry = snap.audit_entry(index)
     assert entry is not None
     return web.json_response(
@@ -122,10 +122,10 @@ async def get_consistency_proof(request: web.Request) -> web.Response:
         second = snap.audit_size() if q["second"] is None else q["second"]
         first = q["first"]
         if first > second:
-            raise ChainError(f"first size {first} is larger than second size {second}")
-        proof = snap.audit_consistency_proof(first, second)
-        first_header = _committed_header(snap, first)
+            raise RuleViolation(f"first size {first} is larger than second size {second}")
+        first_header = _committed_header(snap, first)  # first: refuse sizes the log never had
         second_header = _committed_header(snap, second)
+        proof = snap.audit_consistency_proof(first, second)
     return web.json_response(
         {
             "kind": "consistency",

@@ -14,7 +14,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from chain.address import Address, AddressType, parse_address
 from chain.blockchain import env_for
 from chain.contracts import OK, contract_code
-from chain.errors import ChainError
+from chain.errors import RuleViolation
 from chain.state import Overlay, read_account
 from chain.transactions import MAX_ARG_BYTES, MAX_CALL_ARGS, ArgValue, arg_to_json
 from node.api_json import read_json
@@ -65,7 +65,7 @@ class QuerySchema(Schema):
 def contract_address_param(request: web.Request) -> Address:
     address = parse_address(request.match_info["address"])
     if address.type != AddressType.CONTRACT:
-        raise ChainError(f"{address} is not a contract address")
+        raise RuleViolation(f"{address} is not a contract address")
     return address
 
 

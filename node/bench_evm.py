@@ -18,7 +18,7 @@ import time
 from importlib import metadata
 from typing import Any
 
-from chain.errors import ChainError
+from chain.errors import LocalFault
 
 MAX_ITERATIONS = 2**256 - 1  # n must fit one PUSH32 immediate
 GAS_LIMIT = 2**63 - 1  # far above what any run here uses; the loop must not run out of gas
@@ -62,7 +62,7 @@ EPILOGUE_GAS = GAS_JUMPDEST + GAS_STOP
 INSTALL_HINT = "pip install 'gridchain[bench]'"
 
 
-class EvmBenchError(ChainError):
+class EvmBenchError(LocalFault):
     code = "evm_bench"
 
 

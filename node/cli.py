@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from chain.address import key_address, parse_address
-from chain.errors import ChainError
+from chain.errors import GridchainError, LocalFault
 from chain.genesis_state import GenesisState, genesis_hash
 from chain.keys import KeyPair, generate_keypair
 from chain.params import PARAM_NAMES
@@ -53,7 +53,7 @@ NODE_ENV = "GRIDCHAIN_NODE"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class CliError(ChainError):
+class CliError(LocalFault):
     """Bad input caught by the CLI itself (the chain's own errors carry their own codes)."""
 
     def __init__(self, message: str, code: str = "invalid_argument") -> None:
@@ -112,7 +112,7 @@ class GridchainGroup(click.Group):
             _fail(as_json, "aborted", "aborted")
         except KeyboardInterrupt:
             _fail(as_json, "interrupted", "interrupted", 130)
-        except (ChainError, ApiError) as exc:
+        except (GridchainError, ApiError) as exc:
             _fail(as_json, exc.code, exc.message, exc=exc)
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""

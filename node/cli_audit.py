@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from chain.audit import entry_from_json, entry_leaf
-from chain.errors import ChainError, InvalidProof
+from chain.errors import InvalidProof, RuleViolation
 from chain.merkle import verify_consistency_or_raise, verify_inclusion_or_raise
 from node.cli import CliError, cli, node_client, node_option
 from node.client import header_from_json
@@ -189,7 +189,7 @@ def audit_verify(bundle_file: Path, header_file: Path | None, as_json: bool) -> 
             trusted = trusted["header"]  # a whole block view
     try:
         result = verify_bundle(bundle, trusted)
-    except ChainError as exc:
+    except RuleViolation as exc:
         raise CliError(f"{bundle_file}: {exc.message}", "invalid_proof") from None
     result["ok"] = True
     if result["kind"] == "inclusion":

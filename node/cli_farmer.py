@@ -21,7 +21,7 @@ import click
 
 from chain.address import Address, key_address, parse_address
 from chain.compute import challenge_height
-from chain.errors import ChainError
+from chain.errors import RuleViolation
 from chain.farm_tx import (
     FARM_PAYLOADS,
     MICRODEGREES,
@@ -98,7 +98,7 @@ def checked(payload: FarmPayload) -> FarmPayload:
 def _address(text: str, what: str) -> Address:
     try:
         return parse_address(text)
-    except ChainError as exc:
+    except RuleViolation as exc:
         raise CliError(f"{what}: {exc.message}", exc.code) from None
 
 
@@ -134,7 +134,7 @@ def node_from_json(view: dict[str, Any]) -> Node:
         location = location_from_value(
             [loc["country"], loc["city"], loc["latitude"], loc["longitude"]]
         )
-    except (KeyError, TypeError, ChainError) as exc:
+    except (KeyError, TypeError, RuleViolation) as exc:
         raise ApiError("bad_response", f"the node's resources or location: {exc}") from None
     return Node(
         id=answer_field(view, "id", int),

@@ -7,6 +7,7 @@ about an account against the block it names, so a query need not trust the node'
 
 import http.client
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,12 +17,15 @@ from typing import Any
 from chain import smt
 from chain.address import parse_address
 from chain.blocks import HEADER_FIELDS, Header
-from chain.errors import ChainError, InvalidProof
+from chain.errors import InvalidProof, RuleViolation
 from chain.hashing import hash32
 from chain.policy import policy_to_json
 from chain.state import Account, account_key, decode_account
 
 DEFAULT_TIMEOUT = 10.0
+# Refusals that say "not now" rather than "never": worth asking again a little later.
+BUSY_CODES = frozenset({"catching_up", "no_peers", "mempool_full"})
+BUSY_RETRY_SECONDS = 10.0
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 
@@ -42,12 +46,15 @@ class NodeUnreachable(ApiError):
 
 
 class NodeClient:
-    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self, url: str, timeout: float = DEFAULT_TIMEOUT, busy_retry: float = BUSY_RETRY_SECONDS
+    ) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ApiError("bad_url", f"node URL {url!r} must look like http://HOST:PORT")
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.busy_retry = busy_retry
 
     # The API
 
@@ -64,7 +71,19 @@ class NodeClient:
         return self.get(f"/v1/txs/{_segment(tx_id)}")
 
     def submit_tx(self, encoded: bytes) -> dict[str, Any]:
-        return self.post("/v1/txs", {"tx": encoded.hex()})
+        """Submit one signed transaction; a node that is busy for now (catching up, no peers
+        yet, mempool full) is asked again for up to `busy_retry` seconds. Sending the same
+        transaction twice is harmless: it has one id."""
+        deadline = time.monotonic() + self.busy_retry
+        delay = 0.2
+        while True:
+            try:
+                return self.post("/v1/txs", {"tx": encoded.hex()})
+            except ApiError as exc:
+                if exc.code not in BUSY_CODES or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(2 * delay, 2.0)
 
     def audit(self) -> dict[str, Any]:
         return self.get("/v1/audit")
@@ -252,7 +271,7 @@ def verify_account(address: str, view: dict[str, Any], block: dict[str, Any]) ->
     smt.verify_or_raise(state_root, key, None if value is None else hash32(value), proof)
     try:
         account = Account() if value is None else decode_account(value)
-    except ChainError as exc:
+    except RuleViolation as exc:
         raise InvalidProof(f"the proven account record does not decode: {exc.message}") from None
     policy = None if account.policy is None else policy_to_json(account.policy)
     proven = {"exists": value is not None, "balance": account.balance, "nonce": account.nonce}

@@ -17,7 +17,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, post_load, validate
 from marshmallow import fields as mf
 
-from chain.errors import ChainError
+from chain.errors import LocalFault
 from chain.keys import KeyPair, keypair_from_seed
 
 DEFAULT_API_PORT = 26657
@@ -25,7 +25,7 @@ DEFAULT_P2P_PORT = 26656
 MISBEHAVIOURS = ("", "double-prevote")  # test-only faults, for the slashing tests
 
 
-class ConfigError(ChainError):
+class ConfigError(LocalFault):
     code = "bad_config"
 
 

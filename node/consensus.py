@@ -80,9 +80,11 @@ def build_consensus(node: Node, home: Home, config: NodeConfig) -> Consensus:
 
 
 def is_known_validator(state: Overlay, key: bytes) -> bool:
-    """In the active set, in the set that signed the last block, or jailed."""
+    """In the active set, in the set that signed the last block, or jailed for a time.
+
+    A tombstoned validator (a double signer) can never come back, so it is not admitted."""
     return (
         state.validator_set().power_of(key) > 0
         or state.last_validator_set().power_of(key) > 0
-        or any(j.public_key == key for j in jailed_validators(state))
+        or any(j.public_key == key and not j.tombstoned for j in jailed_validators(state))
     )

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from chain.address import key_address
-from chain.errors import ChainError
+from chain.errors import LocalFault
 from chain.keys import (
     KeyFileError,
     KeyPair,
@@ -36,7 +36,7 @@ PASSPHRASE_ENV = "GRIDCHAIN_PASSPHRASE"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
-class KeystoreError(ChainError):
+class KeystoreError(LocalFault):
     code = "keystore_error"
 
 

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 from chain.address import Address
 from chain.errors import (
-    ChainError,
     FeeTooLow,
     FutureNonce,
+    GridchainError,
     InsufficientBalance,
+    RuleViolation,
     StaleNonce,
     UnknownAccount,
 )
@@ -26,15 +27,15 @@ from chain.transactions import SignedTx
 REPLACE_FEE_BUMP_PERCENT = 10
 
 
-class DuplicateTx(ChainError):
+class DuplicateTx(RuleViolation):
     code = "duplicate"
 
 
-class NoncePending(ChainError):
+class NoncePending(RuleViolation):
     code = "nonce_pending"
 
 
-class MempoolFull(ChainError):
+class MempoolFull(GridchainError):
     code = "mempool_full"
 
 
@@ -188,7 +189,7 @@ class Mempool:
                         break
                     try:
                         check_authorized(entry.tx, account)
-                    except ChainError:
+                    except RuleViolation:
                         break
                     keep.append(entry)
                     expected += 1

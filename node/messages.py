@@ -9,7 +9,7 @@ from typing import Any
 
 from chain.blocks import MAX_HEIGHT
 from chain.encoding import decode, encode, expect_bytes, expect_int, expect_list, expect_text
-from chain.errors import ChainError
+from chain.errors import RuleViolation
 from chain.transactions import MAX_TX_SIZE
 from chain.votes import (
     MAX_ROUND,
@@ -27,7 +27,7 @@ MAX_TXS_PER_MESSAGE = 20_000
 MAX_BLOCKS_PER_MESSAGE = 1_000
 
 
-class BadPeerMessage(ChainError):
+class BadPeerMessage(RuleViolation):
     code = "bad_peer_message"
 
 
@@ -106,7 +106,7 @@ def decode_message(data: bytes) -> Message:
         return _from_value(decode(data, MAX_MESSAGE_BYTES))
     except BadPeerMessage:
         raise
-    except ChainError as exc:
+    except RuleViolation as exc:
         raise BadPeerMessage(exc.message) from None
 
 

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from chain.blocks import VoteType, vote_sign_bytes
-from chain.errors import ChainError
+from chain.errors import LocalFault, RuleViolation
 from chain.keys import KeyPair, verify_signature
 from chain.votes import SignedProposal, SignedVote, proposal_sign_bytes
 from consensus.double_sign import (
@@ -26,7 +26,7 @@ from consensus.double_sign import (
 from node.config import write_file_atomically
 
 
-class PrivValidatorStateError(ChainError):
+class PrivValidatorStateError(LocalFault):
     code = "bad_privval_state"
 
 
@@ -41,7 +41,7 @@ def load_last_signed(path: Path, public_key: bytes) -> LastSigned | None:
         raise PrivValidatorStateError(f"cannot read signer state {path}: {exc}") from None
     try:
         last = decode_last_signed(data)
-    except ChainError as exc:
+    except RuleViolation as exc:
         raise PrivValidatorStateError(
             f"signer state {path} is corrupt ({exc.message}); refusing to sign until it is "
             "restored, because starting afresh could double-sign"

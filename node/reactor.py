@@ -19,7 +19,6 @@ ask for, so they can catch up, send transactions, and rejoin once unjailed.
 """
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -40,7 +39,7 @@ from chain.blocks import (
     verify_commit,
 )
 from chain.encoding import decode, encode, expect_int, expect_list, expect_text
-from chain.errors import ChainError, InvalidBlock
+from chain.errors import GridchainError, InvalidBlock, LocalFault, RuleViolation
 from chain.evidence import (
     DuplicateVoteEvidence,
     decode_evidence,
@@ -99,7 +98,8 @@ log = logging.getLogger("gridchain.consensus")
 
 STATUS_INTERVAL = 0.5
 STALL_SECONDS = 2.0  # a height this old: resend our votes, sync from peers that are ahead
-BEHIND_BLOCKS = 2  # a peer this many heights ahead: we are catching up, and refuse new txs
+IDLE_RECHECK_SECONDS = 0.5  # while waiting with an idle proposer, look at its link this often
+BEHIND_BLOCKS = 3  # peers this many heights ahead: we are catching up, and refuse new txs
 SYNC_BATCH = 200
 SYNC_BYTES = 8 * 1024 * 1024
 SYNC_TIMEOUT = 5.0
@@ -159,14 +159,14 @@ class HeightState:
     votes: dict[tuple[int, VoteType, bytes], list[SignedVote]] = field(default_factory=dict)
     own: list[bytes] = field(default_factory=list)  # our signed messages, encoded, to resend
     build_pending: tuple[int, int] | None = None
-    idle_wait: Timeout | None = None  # a round-0 propose timeout stretched for an idle proposer
+    work_since: float | None = None  # when transactions first reached the mempool at this height
     decided: bool = False
 
     def proposer(self, round_: int) -> bytes:
         return elect_proposer(self.vset, self.modifier, self.height, round_)
 
 
-class NotRelaying(ChainError):
+class NotRelaying(GridchainError):
     """This node cannot get a new transaction finalized now: it is behind, or has no peers."""
 
 
@@ -209,6 +209,7 @@ class Reactor:
         self._tasks: list[asyncio.Task[None]] = []
         self._pending_outputs: list[Output] = []  # of entering a height, run by _begin
         self._replay_outputs: list[Output] = []
+        self.failure: BaseException | None = None  # why a consensus task stopped the node
         node.on_admitted = self._queue_tx
 
     # Lifecycle
@@ -225,16 +226,22 @@ class Reactor:
             loop.create_task(self._admit_loop(), name="tx-admission"),
         ]
         for task in self._tasks:
-            task.add_done_callback(_fail_loudly)
+            task.add_done_callback(self._on_task_done)
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*self._tasks, return_exceptions=True)  # a failure is in self.failure
         self._tasks = []
         self.wal.close()
+
+    def _on_task_done(self, task: "asyncio.Task[None]") -> None:
+        """A consensus task must never end: if one fails, stop the whole node, loudly."""
+        if task.cancelled() or task.exception() is None:
+            return
+        self.failure = task.exception()
+        log.critical("consensus task %s failed", task.get_name(), exc_info=self.failure)
+        os.kill(os.getpid(), signal.SIGTERM)
 
     @property
     def is_validator(self) -> bool:
@@ -254,6 +261,7 @@ class Reactor:
             "syncing": self.syncing is not None,
             "catching_up": isinstance(refusal, CatchingUp),
             "best_peer_height": self._best_peer_height(),
+            "quorum_peer_height": self._quorum_peer_height(),
             "accepting_txs": refusal is None,
             "not_accepting": None
             if refusal is None
@@ -264,12 +272,13 @@ class Reactor:
     def relay_refusal(self) -> NotRelaying | None:
         """Why a transaction sent to this node now could not be finalized; None if it can be."""
         hs = self._hs
+        connected = self.peers.connected() if self.peers else []
         return relay_refusal(
             hs.vset.power_of(self.me),
             hs.vset.total_power,
-            len(self.peers.connected()) if self.peers else 0,
+            sum(1 for peer in connected if self._participates(peer)),
             hs.height,
-            self._best_peer_height(),
+            self._quorum_peer_height(),
         )
 
     def _best_peer_height(self) -> int | None:
@@ -277,6 +286,17 @@ class Reactor:
         connected = set(self.peers.connected()) if self.peers else set()
         heights = [s.height for key, (s, _) in self.peer_status.items() if key in connected]
         return max(heights, default=None)
+
+    def _quorum_peer_height(self) -> int | None:
+        """The height connected validators with more than 1/3 of the stake have reached."""
+        hs = self._hs
+        connected = set(self.peers.connected()) if self.peers else set()
+        reports = [
+            (status.height, hs.vset.power_of(key))
+            for key, (status, _) in self.peer_status.items()
+            if key in connected
+        ]
+        return quorum_height(reports, hs.vset.total_power)
 
     def _participates(self, peer: bytes) -> bool:
         """Whether `peer` takes part in consensus gossip (else it only follows blocks)."""
@@ -296,7 +316,7 @@ class Reactor:
         """Called by the peer manager for every message, in order per peer."""
         try:
             message = decode_message(data)
-        except ChainError as exc:
+        except RuleViolation as exc:
             raise BadMessage(exc.message) from None
         if isinstance(message, Txs):
             # Admission has its own queue, so a flood of transactions never delays a vote.
@@ -357,8 +377,12 @@ class Reactor:
             except BadMessage as exc:
                 if isinstance(event, PeerEvent) and self.peers is not None:
                     self.peers.disconnect(event.peer, exc.reason)
-            except ChainError as exc:
+            except RuleViolation as exc:
                 log.warning("event %s failed: %s", type(event).__name__, exc.message)
+            except LocalFault as exc:
+                # Never vote, build or sync on a guess: stop, with the cause in the log.
+                log.critical("local fault, stopping the node: %s (%s)", exc.message, exc.code)
+                raise
 
     async def _handle(self, event: Event) -> None:
         if isinstance(event, PeerEvent):
@@ -414,6 +438,7 @@ class Reactor:
         modifier = stake_modifier(height, self._hash_at)
         machine = Tendermint(self.me, {}, lambda h, r: b"", self.timeouts)
         hs = HeightState(height, vset, modifier, machine, time.monotonic())
+        hs.work_since = hs.started if self._has_work() else None
         machine.proposer = lambda _height, round_: hs.proposer(round_)
         self.hs = hs
         powers = {v.public_key: v.blockstake for v in vset.validators}
@@ -473,7 +498,7 @@ class Reactor:
         try:
             check_proposal_signature(self.node.chain_id, p)
             block = decode_block(msg.block, self.node.mempool.by_encoded)
-        except ChainError as exc:
+        except RuleViolation as exc:
             raise BadMessage(exc.message) from None
         if block.hash != p.block_hash:
             raise BadMessage("proposal's block does not hash to its block_hash")
@@ -498,7 +523,7 @@ class Reactor:
                 raise InvalidBlock("block header names another proposer than the proposal")
             hs.results[block.hash] = await self.node.validate(block)
             return True
-        except ChainError as exc:
+        except RuleViolation as exc:
             hs.invalid[block.hash] = exc.message
             log.warning("invalid block at height %d: %s", block.height, exc.message)
             return False
@@ -516,7 +541,7 @@ class Reactor:
             return
         try:
             check_vote_signature(self.node.chain_id, vote)
-        except ChainError as exc:
+        except RuleViolation as exc:
             raise BadMessage(exc.message) from None
         if not replay:
             self.wal.append(encode(["vote", vote_to_value(vote)]))
@@ -530,6 +555,10 @@ class Reactor:
     async def _on_timer(self, timeout: Timeout) -> None:
         hs = self._hs
         if timeout.height != hs.height or timeout.round != hs.machine.round:
+            return
+        wait = self._idle_proposer_wait(timeout)
+        if wait > 0:  # looked at again at least every IDLE_RECHECK seconds
+            self._schedule(timeout, min(wait, IDLE_RECHECK_SECONDS))
             return
         self.wal.append(encode(["timeout", int(timeout.step), timeout.height, timeout.round]))
         await self._run_outputs(hs.machine.on_timeout(timeout))
@@ -642,41 +671,44 @@ class Reactor:
         await self._publish_proposal(block, event.round, -1)
         await self._run_outputs(hs.machine.propose(block.hash))
 
-    def _schedule(self, timeout: Timeout, *, stretch: bool = True) -> None:
-        seconds = timeout.duration_ms / 1000
-        if stretch and self._proposer_may_be_idle(timeout):
-            # An idle proposer waits for work up to the empty-block interval; wait with it,
-            # but only until work shows up (see _on_work).
-            seconds += self.node.genesis.params.empty_block_interval_ms / 1000
-            self._hs.idle_wait = timeout
+    def _schedule(self, timeout: Timeout, seconds: float | None = None) -> None:
+        delay = timeout.duration_ms / 1000 if seconds is None else seconds
         loop = asyncio.get_running_loop()
-        loop.call_later(seconds, self.events.put_nowait, TimerEvent(timeout))
+        loop.call_later(delay, self.events.put_nowait, TimerEvent(timeout))
 
-    def _proposer_may_be_idle(self, timeout: Timeout) -> bool:
-        """Whether a round-0 propose timeout should allow for a proposer waiting for work.
+    def _idle_proposer_wait(self, timeout: Timeout) -> float:
+        """How much longer a fired round-0 propose timeout waits for an idle proposer (0: none).
 
-        Not when we have work (it has too: transactions are gossiped), and not when the
-        proposer is another node we have no link to: a dead proposer's turn costs only the
-        ordinary timeout.
+        An idle proposer waits for work up to empty_block_interval_ms before proposing an
+        empty block, so the others wait with it. Decided each time the timer fires, from what
+        holds then: once transactions are here (the proposer has them too, by gossip) it gets
+        the ordinary timeout from when they came, and a proposer we have no link to (dead,
+        paused, cut off) gets no extra wait at all.
         """
-        if timeout.step != Step.PROPOSE or timeout.round != 0 or self._has_work():
-            return False
-        proposer = self._hs.proposer(0)
-        linked = self.peers is not None and proposer in self.peers.connected()
-        return proposer == self.me or linked
+        hs = self._hs
+        if timeout.step != Step.PROPOSE or timeout.round != 0 or hs.machine.step != Step.PROPOSE:
+            return 0.0
+        now = time.monotonic()
+        if self._has_work():
+            if hs.work_since is None:  # work we were not told of (evidence, say): from now
+                hs.work_since = now
+            return max(0.0, hs.work_since + timeout.duration_ms / 1000 - now)
+        proposer = hs.proposer(0)
+        if proposer != self.me and (self.peers is None or proposer not in self.peers.connected()):
+            return 0.0
+        idle_ms = timeout.duration_ms + self.node.genesis.params.empty_block_interval_ms
+        return max(0.0, hs.started + idle_ms / 1000 - now)
 
     def _on_work(self) -> None:
-        """Transactions arrived: build if we are the waiting proposer, and stop waiting with
-        an idle proposer; it has them too, so from now on the ordinary timeout applies."""
+        """Transactions arrived: build if we are the waiting proposer; note when, for the wait
+        with an idle proposer."""
         hs = self.hs
         if hs is None:
             return
+        if hs.work_since is None:
+            hs.work_since = time.monotonic()
         if hs.build_pending is not None:
             self.events.put_nowait(BuildEvent(*hs.build_pending))
-        if hs.idle_wait is not None:
-            timeout, hs.idle_wait = hs.idle_wait, None
-            if (hs.machine.round, hs.machine.step) == (timeout.round, Step.PROPOSE):
-                self._schedule(timeout, stretch=False)
 
     def _on_equivocation(self, eq: Equivocation) -> None:
         hs = self._hs
@@ -699,7 +731,7 @@ class Reactor:
             evidence = decode_evidence(data)
             check_vote_signature(self.node.chain_id, evidence.first)
             check_vote_signature(self.node.chain_id, evidence.second)
-        except ChainError as exc:
+        except RuleViolation as exc:
             raise BadMessage(f"bad evidence: {exc.message}") from None
         validator = evidence.first.validator
         if validator in self.evidence or self._hs.vset.power_of(validator) == 0:
@@ -729,7 +761,7 @@ class Reactor:
             return
         gathered = _commit_of(hs, commit.round, commit.block_hash)
         if len(gathered.signatures) > len(commit.signatures):
-            self.node.record_commit(gathered)
+            self.node.record_commit(gathered)  # unsynced: the smaller commit is as valid
 
     async def _commit(self, result: BlockResult, commit: Commit) -> None:
         hs = self._hs
@@ -814,14 +846,14 @@ class Reactor:
             try:
                 block = decode_block(raw_block)
                 commit = decode_commit(raw_commit)
-            except ChainError as exc:
+            except RuleViolation as exc:
                 raise BadMessage(f"synced block: {exc.message}") from None
             if block.height != self.node.head.height + 1:
                 break
             vset = Overlay(self.node.store).validator_set()
             try:
                 verify_commit(self.node.chain_id, vset, commit, block.header)
-            except ChainError as exc:
+            except RuleViolation as exc:
                 raise BadMessage(f"synced block {block.height}: {exc.message}") from None
             result = await self.node.validate(block)
             self._hs.decided = True
@@ -898,14 +930,31 @@ class Reactor:
         )
 
 
+def quorum_height(reports: list[tuple[int, int]], total_power: int) -> int | None:
+    """The highest height that peers holding more than 1/3 of `total_power` report reaching.
+
+    `reports` are (height, power) pairs. At least one honest validator has reached the answer,
+    so no single faulty peer can make a node believe it is behind by claiming a height nobody
+    reached. None if the peers together hold 1/3 or less.
+    """
+    power = 0
+    for height, weight in sorted(reports, reverse=True):
+        power += weight
+        if 3 * power > total_power:
+            return height
+    return None
+
+
 def relay_refusal(
-    own_power: int, total_power: int, peers: int, height: int, best_peer_height: int | None
+    own_power: int, total_power: int, peers: int, height: int, quorum_peer_height: int | None
 ) -> NotRelaying | None:
     """Why a node deciding `height` cannot get a new transaction finalized; None if it can.
 
-    A node that is behind would admit against stale state, and one with no peers could not
-    relay: both refuse new transactions instead of holding them pending for ever. A node
-    holding more than 2/3 of the stake finalizes alone and needs no peers.
+    `peers` counts the peers that take part in consensus; `quorum_peer_height` is the height
+    that peers with more than 1/3 of the stake have reached. A node that is behind would admit
+    against stale state, and one with no such peers could not relay: both refuse new
+    transactions instead of holding them pending for ever. A node holding more than 2/3 of the
+    stake finalizes alone and needs no peers.
     """
     if 3 * own_power > 2 * total_power:
         return None
@@ -914,10 +963,11 @@ def relay_refusal(
             "this node has no peers, so a transaction sent here could not be relayed or "
             "finalized; send it to another node or retry once it is connected"
         )
-    if best_peer_height is not None and best_peer_height - height >= BEHIND_BLOCKS:
+    if quorum_peer_height is not None and quorum_peer_height - height >= BEHIND_BLOCKS:
         return CatchingUp(
-            f"this node is catching up (at height {height - 1}, a peer at {best_peer_height - 1}); "
-            "retry once it is level or send the transaction to another node"
+            f"this node is catching up (at height {height - 1}, its peers at "
+            f"{quorum_peer_height - 1}); retry once it is level or send the transaction to "
+            "another node"
         )
     return None
 
@@ -955,7 +1005,7 @@ def _decode_record(raw: bytes) -> tuple[int, str, Any] | None:
                 kind,
                 (step, expect_int(items[3], "timeout round", 0, 2**31)),
             )
-    except (ChainError, IndexError) as exc:
+    except (RuleViolation, IndexError) as exc:
         log.warning("skipping unreadable WAL record: %s", exc)
     return None
 
@@ -966,9 +1016,3 @@ def _message_height(message: Message) -> int:
     if isinstance(message, VoteMsg):
         return message.vote.height
     return 0
-
-
-def _fail_loudly(task: "asyncio.Task[None]") -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.critical("consensus task %s failed", task.get_name(), exc_info=task.exception())
-        os.kill(os.getpid(), signal.SIGTERM)

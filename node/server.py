@@ -4,6 +4,7 @@ import logging
 
 from aiohttp import web
 
+from chain.errors import GridchainError, LocalFault
 from chain.store import ChainStore
 from genesis.schema import load_genesis
 from node.api import make_app
@@ -33,7 +34,8 @@ def run_node(home: Home) -> None:
     )
     node = build_node(home)
     config = node.config
-    app = make_app(node, config.max_request_bytes, build_consensus(node, home, config))
+    consensus = build_consensus(node, home, config)
+    app = make_app(node, config.max_request_bytes, consensus)
     logging.getLogger("gridchain.node").info(
         "chain %s at height %d; API on http://%s:%d, peers on %s:%d",
         node.chain_id,
@@ -44,3 +46,13 @@ def run_node(home: Home) -> None:
         config.p2p_port,
     )
     web.run_app(app, host=config.api_host, port=config.api_port, print=None, access_log=None)
+    failure = consensus.reactor.failure
+    if failure is not None:  # stopped by the failure, not by an operator: exit non-zero
+        code = failure.code if isinstance(failure, GridchainError) else "internal"
+        raise NodeFailed(f"the node stopped on a failure ({code}): {failure}")
+
+
+class NodeFailed(LocalFault):
+    """The node stopped itself: a consensus task failed (a local fault, or a bug)."""
+
+    code = "node_failed"

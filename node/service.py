@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from chain.address import Address
 from chain.blockchain import BlockResult, Rejected, build_block, open_chain, validate_block
 from chain.blocks import Block, Commit, CommitSig, Header, VoteType, vote_sign_bytes
-from chain.errors import ChainError, EncodingError, InvalidSignature
+from chain.errors import EncodingError, InvalidSignature, RuleViolation
 from chain.evidence import DuplicateVoteEvidence
 from chain.execution import check_contract_target, check_gas, check_recipient
 from chain.genesis_state import GenesisState, genesis_hash
@@ -34,7 +34,7 @@ from chain.transactions import (
     decode_tx,
 )
 from node.config import ConfigError, NodeConfig
-from node.mempool import DuplicateTx, Mempool
+from node.mempool import DuplicateTx, Mempool, MempoolFull
 from node.metrics import NodeMetrics
 from node.verifier import SignatureVerifier
 from vm.machine import load_program
@@ -47,7 +47,7 @@ REJECTED_MEMORY = 10_000
 @dataclass(frozen=True)
 class Admission:
     tx_id: bytes | None
-    error: ChainError | None
+    error: RuleViolation | MempoolFull | None
 
 
 class Node:
@@ -68,7 +68,7 @@ class Node:
         # Admission reads the state the mempool was last reconciled with.
         self.view: Snapshot = store.snapshot()
         # Why recently admitted transactions were left out of a block, for GET /v1/txs/{id}.
-        self.rejected: OrderedDict[bytes, ChainError] = OrderedDict()
+        self.rejected: OrderedDict[bytes, RuleViolation] = OrderedDict()
         self._block_committed = asyncio.Condition()
         # Called with each newly admitted transaction, so the reactor can gossip it.
         self.on_admitted: Callable[[SignedTx], None] | None = None
@@ -118,29 +118,29 @@ class Node:
             check_shape(tx)
             check_signatures(tx)
             self.admit(tx)
-        except ChainError as exc:
+        except RuleViolation as exc:
             self.metrics.rejected.labels(exc.code).inc()
             raise
         return tx.id
 
     async def submit_many(self, items: Sequence[bytes], relay: bool = True) -> list[Admission]:
         """Batch admission: signatures checked on every core, then admitted in order."""
-        decoded: list[SignedTx | ChainError] = []
+        decoded: list[SignedTx | RuleViolation] = []
         for data in items:
             try:
                 tx = decode_tx(data)
                 check_chain(tx, self.chain_id)
                 check_shape(tx)
                 decoded.append(tx)
-            except ChainError as exc:
+            except RuleViolation as exc:
                 decoded.append(exc)
         txs = [tx for tx in decoded if isinstance(tx, SignedTx)]
         verdicts = await asyncio.get_running_loop().run_in_executor(None, self.verifier.verify, txs)
         bad = {tx.id: v for tx, v in zip(txs, verdicts, strict=True) if v is not None}
         results = []
         for item in decoded:
-            if isinstance(item, ChainError):
-                error: ChainError | None = item
+            if isinstance(item, RuleViolation):
+                error: RuleViolation | MempoolFull | None = item
             elif item.id in bad:
                 code, message = bad[item.id]
                 error = _error_from(code, message)
@@ -148,7 +148,7 @@ class Node:
                 try:
                     self.admit(item, relay)
                     error = None
-                except ChainError as exc:
+                except (RuleViolation, MempoolFull) as exc:
                     error = exc
             if error is not None:
                 self.metrics.rejected.labels(error.code).inc()
@@ -279,7 +279,7 @@ class Node:
         self.store.close()
 
 
-def _error_from(code: str, message: str) -> ChainError:
+def _error_from(code: str, message: str) -> RuleViolation:
     """Rebuild an error reported by a verifier process (only its code and message travel)."""
     cls = InvalidSignature if code == InvalidSignature.code else EncodingError
     return cls(message)

@@ -11,18 +11,23 @@ moment the node does; the fork server then exits too. (The kernel's parent-death
 do: a worker's parent is the fork server, which lives as long as its workers do.)
 """
 
+import logging
 import multiprocessing
 import os
 import select
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
-from chain.errors import ChainError
+from chain.errors import RuleViolation
 from chain.transactions import SignedTx, check_signatures, decode_tx
 
+log = logging.getLogger("gridchain.verifier")
 CHUNK = 256
+POLL_SECONDS = 0.5
 
 
 def _exit_with(node_pid: int) -> None:
@@ -31,12 +36,24 @@ def _exit_with(node_pid: int) -> None:
         pidfd = os.pidfd_open(node_pid)
     except ProcessLookupError:
         os._exit(0)
+    except OSError:  # no pidfd here (an old kernel, a sandbox): look every half second
+        threading.Thread(target=_poll_pid, args=(node_pid,), daemon=True).start()
+        return
 
     def watch() -> None:
         select.select([pidfd], [], [])  # readable once the node has exited, even unreaped
         os._exit(0)
 
     threading.Thread(target=watch, name="exit-with-node", daemon=True).start()
+
+
+def _poll_pid(pid: int) -> None:
+    while True:
+        time.sleep(POLL_SECONDS)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
 
 
 def _worker_pool(workers: int) -> ProcessPoolExecutor:
@@ -54,7 +71,7 @@ def _verify_chunk(encoded: list[bytes]) -> "Verdicts":
     for data in encoded:
         try:
             check_signatures(decode_tx(data))
-        except ChainError as exc:
+        except RuleViolation as exc:
             results.append((exc.code, exc.message))
         else:
             results.append(None)
@@ -66,14 +83,30 @@ Verdicts = list[tuple[str, str] | None]
 
 @dataclass
 class Pending:
-    """Verification under way in the worker processes."""
+    """Verification under way in the worker processes.
 
+    A chunk whose worker died (the OOM killer, say) is verified here instead, and the pool is
+    replaced: a lost worker costs time, never a verdict.
+    """
+
+    chunks: list[list[bytes]] = field(default_factory=list)
     futures: list["Future[Verdicts]"] = field(default_factory=list)
     done: Verdicts | None = None
+    on_broken: Callable[[], None] | None = None
 
     def result(self) -> Verdicts:
         if self.done is None:
-            self.done = [v for future in self.futures for v in future.result()]
+            verdicts: Verdicts = []
+            broken = False
+            for chunk, future in zip(self.chunks, self.futures, strict=True):
+                try:
+                    verdicts += future.result()
+                except BrokenProcessPool:
+                    broken = True
+                    verdicts += _verify_chunk(chunk)
+            if broken and self.on_broken is not None:
+                self.on_broken()
+            self.done = verdicts
         return self.done
 
 
@@ -83,15 +116,31 @@ class SignatureVerifier:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self._pool = _worker_pool(self.workers) if self.workers > 0 else None
+        self._lock = threading.Lock()
 
     def start(self, txs: Sequence[SignedTx]) -> "Pending":
         """Begin verifying in the workers; the caller may do other work before `result()`."""
         encoded = [tx.encoded for tx in txs]
-        if self._pool is None or len(encoded) < 2 * CHUNK:
+        pool = self._pool
+        if pool is None or len(encoded) < 2 * CHUNK:
             return Pending(done=_verify_chunk(encoded))
         size = max(CHUNK, -(-len(encoded) // (self.workers * 4)))
         chunks = [encoded[i : i + size] for i in range(0, len(encoded), size)]
-        return Pending(futures=[self._pool.submit(_verify_chunk, c) for c in chunks])
+        try:
+            futures = [pool.submit(_verify_chunk, c) for c in chunks]
+        except BrokenProcessPool:
+            self._replace(pool)
+            return Pending(done=_verify_chunk(encoded))
+        return Pending(chunks, futures, on_broken=lambda: self._replace(pool))
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        """A worker died: start a fresh pool (once, however many callers saw it break)."""
+        with self._lock:
+            if self._pool is not broken:
+                return
+            log.warning("a signature worker died; starting a new pool of %d", self.workers)
+            broken.shutdown(wait=False, cancel_futures=True)
+            self._pool = _worker_pool(self.workers)
 
     def verify(self, txs: Sequence[SignedTx]) -> Verdicts:
         """One result per transaction, in order: None, or the (code, message) of its error."""

@@ -28,7 +28,7 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO
 
-from chain.errors import ChainError
+from chain.errors import LocalFault
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ MAX_RECORD = 64 * 1024 * 1024
 BUFFER_SIZE = 64 * 1024
 
 
-class WalError(ChainError):
+class WalError(LocalFault):
     code = "wal_error"
 
 

@@ -194,3 +194,18 @@ class Load(threading.Thread):
     def stop(self) -> None:
         self.stop_event.set()
         self.join(10)
+
+
+def signature_workers(pgid: int) -> list[int]:
+    """The fork server and signature workers in a node's process group (from /proc)."""
+    from devnet.network import group_members
+
+    found = []
+    for pid in group_members(pgid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"multiprocessing.forkserver" in cmdline:
+            found.append(pid)
+    return found

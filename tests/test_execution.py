@@ -20,7 +20,6 @@ from chain.blocks import (
     vote_sign_bytes,
 )
 from chain.errors import (
-    ChainError,
     FeeTooLow,
     FutureNonce,
     InsufficientBalance,
@@ -28,6 +27,7 @@ from chain.errors import (
     InvalidSignature,
     InvalidTransaction,
     PolicyNotSatisfied,
+    RuleViolation,
     StaleNonce,
     StoreError,
     UnknownAccount,
@@ -282,7 +282,7 @@ BAD_CASES = [
     ("before", "bad", "error"), [c[1:] for c in BAD_CASES], ids=[c[0] for c in BAD_CASES]
 )
 def test_invalid_transactions_are_left_out_and_change_nothing(
-    node: Node, before: list[SignedTx], bad: SignedTx, error: type[ChainError]
+    node: Node, before: list[SignedTx], bad: SignedTx, error: type[RuleViolation]
 ) -> None:
     if before:
         _, rejected = node.produce(before)

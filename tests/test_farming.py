@@ -15,13 +15,13 @@ from chain.blocks import Block
 from chain.compute import challenge_height, result_leaf, sample_indices
 from chain.errors import (
     AlreadyDone,
-    ChainError,
     EncodingError,
     InvalidBlock,
     InvalidProof,
     InvalidTransaction,
     LateAnswer,
     NotOwner,
+    RuleViolation,
     UnknownFarm,
     WrongEpoch,
 )
@@ -104,7 +104,7 @@ def chain(tmp_path: Path) -> Iterator[ContractChain]:
     yield from chain_with(tmp_path)
 
 
-def rejection(chain: ContractChain, tx: SignedTx) -> ChainError:
+def rejection(chain: ContractChain, tx: SignedTx) -> RuleViolation:
     """Build a block with `tx` alone; it must be left out. Returns why."""
     result, rejected = chain.build_only([tx])
     assert result.block.txs == () and [r.tx for r in rejected] == [tx]
@@ -238,7 +238,7 @@ def test_cheating_storage_earns_nothing(chain: ContractChain, plots: dict[str, l
     honest_proofs = proofs_for(plots["alice"], epoch.seed, params)
     node = cheat.node
 
-    def send(payload: Payload) -> ChainError:
+    def send(payload: Payload) -> RuleViolation:
         return rejection(chain, chain.tx(cheat.node_key, payload))
 
     def undo() -> None:

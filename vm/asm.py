@@ -16,7 +16,7 @@ build invalid code on purpose). `;` and `#` start comments. Example:
 
 from collections.abc import Sequence
 
-from chain.errors import ChainError
+from chain.errors import GridchainError
 from vm.isa import (
     IMM_I8,
     IMM_NONE,
@@ -34,7 +34,9 @@ _RANGES = {IMM_U8: (0, 0xFF), IMM_I8: (-128, 127), IMM_U16: (0, 0xFFFF)}
 _JUMPS = {Op.JUMP, Op.JUMPF, Op.JUMPT}
 
 
-class AssemblyError(ChainError):
+class AssemblyError(GridchainError):
+    """Assembly text the assembler refuses (a tool's input, not a chain rule)."""
+
     code = "bad_assembly"
 
 

@@ -26,7 +26,7 @@ from typing import NoReturn
 
 from chain.encoding import MAX_INT as MAX_CONST_INT
 from chain.encoding import MIN_INT as MIN_CONST_INT
-from chain.errors import ChainError
+from chain.errors import GridchainError
 from vm.errors import InvalidCode
 from vm.isa import (
     IMM_I8,
@@ -92,7 +92,7 @@ LANG_EXPORTS = frozenset(
 )
 
 
-class CompileError(ChainError):
+class CompileError(GridchainError):
     """A contract the compiler refuses; the message starts with "file:line: "."""
 
     code = "compile_error"

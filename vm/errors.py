@@ -1,14 +1,14 @@
 """What can go wrong in the VM: code refused at deploy, and the ways a call stops early.
 
-`InvalidCode` is a rule violation (a ChainError): the code is never stored. The others are how
+`InvalidCode` is a rule violation (a RuleViolation): the code is never stored. The others are how
 a call ends without returning; they are not ChainErrors because the transaction stays valid
 (it is in the block and pays its gas), only its writes are discarded.
 """
 
-from chain.errors import ChainError
+from chain.errors import RuleViolation
 
 
-class InvalidCode(ChainError):
+class InvalidCode(RuleViolation):
     """Deploy-time rejection; the message names the function, the offset and the reason."""
 
     code = "invalid_code"

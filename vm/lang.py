@@ -24,7 +24,7 @@ from typing import Final, Generic, NoReturn, TypeVar
 
 from chain.address import RAW_SIZE
 from chain.address import key_address as _key_address
-from chain.errors import ChainError
+from chain.errors import RuleViolation
 from chain.hashing import hash32 as _hash32
 from chain.keys import PUBLIC_KEY_SIZE, verify_signature
 
@@ -66,13 +66,13 @@ F = TypeVar("F", bound=Callable[..., object])
 _ZERO: dict[type, int | bool | bytes | str] = {int: 0, bool: False, bytes: b"", str: ""}
 
 
-class Reverted(ChainError):
+class Reverted(RuleViolation):
     """revert(message) or a failed assert message, as a Python exception."""
 
     code = "reverted"
 
 
-class Faulted(ChainError):
+class Faulted(RuleViolation):
     """Where the VM would fault: a bad argument to a builtin, an unaffordable transfer."""
 
     code = "fault"

@@ -18,7 +18,7 @@ from chain.contracts import (
     storage_key,
 )
 from chain.env import BlockEnv
-from chain.errors import ChainError
+from chain.errors import RuleViolation
 from chain.execution import check_recipient, credit
 from chain.params import PARAM_NAMES
 from chain.state import Account, Overlay
@@ -89,7 +89,7 @@ class ChainHost:
                 self.contract, Account(own.balance - amount, own.nonce, own.policy)
             )
             credit(self.state, recipient, amount)
-        except ChainError as exc:
+        except RuleViolation as exc:
             raise Fault(exc.message) from None
 
     def param(self, name: str) -> int:
@@ -102,7 +102,7 @@ class ChainHost:
 def _address(raw: bytes) -> Address:
     try:
         return Address(raw)
-    except ChainError as exc:
+    except RuleViolation as exc:
         raise Fault(exc.message) from None
 
 
