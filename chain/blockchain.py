@@ -12,7 +12,17 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from chain import smt
-from chain.audit import (
+from chain.blocks.block import Block, tx_root
+from chain.blocks.commit import Commit, commit_hash, verify_commit
+from chain.blocks.evidence import MAX_EVIDENCE_PER_BLOCK, DuplicateVoteEvidence, evidence_hash
+from chain.blocks.header import Header
+from chain.env import BlockEnv
+from chain.errors import InvalidBlock, RuleViolation, StoreError
+from chain.farming.rewards import rewards_root
+from chain.farming.rules import begin_farming, check_rewards
+from chain.genesis_state import GenesisState, genesis_hash, genesis_header, genesis_state_root
+from chain.genesis_state import genesis_writes as initial_records
+from chain.ledger.audit import (
     AUDIT_KEY,
     AuditEntry,
     AuditFrontier,
@@ -22,28 +32,13 @@ from chain.audit import (
     entry_leaf,
     frontier_root,
 )
-from chain.blocks import (
-    Block,
-    Commit,
-    Header,
-    commit_hash,
-    tx_root,
-    verify_commit,
-)
-from chain.contracts import ContractRuntime
-from chain.env import BlockEnv
-from chain.errors import InvalidBlock, RuleViolation, StoreError
-from chain.evidence import MAX_EVIDENCE_PER_BLOCK, DuplicateVoteEvidence, evidence_hash
-from chain.execution import Receipt, process_transaction, proposer_address
-from chain.farming import begin_farming, check_rewards
-from chain.genesis_state import GenesisState, genesis_hash, genesis_header, genesis_state_root
-from chain.genesis_state import genesis_writes as initial_records
-from chain.rewards import rewards_root
-from chain.slashing import Punishment, begin_block, end_block
+from chain.ledger.contracts import ContractRuntime
+from chain.ledger.execution import Receipt, process_transaction, proposer_address
+from chain.ledger.transactions import SignedTx, check_signatures
+from chain.staking.slashing import Punishment, begin_block, end_block
+from chain.staking.validators import validator_set_hash
 from chain.state import Overlay, StateReader, changed_hashes
 from chain.store import ChainStore
-from chain.transactions import SignedTx, check_signatures
-from chain.validators import validator_set_hash
 
 
 class NodeStateReader(StateReader, smt.NodeReader, Protocol):

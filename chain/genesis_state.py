@@ -5,15 +5,16 @@ from typing import Any
 
 from chain import smt
 from chain.address import Address, AddressType, named_contract_address, named_multisig_address
-from chain.blocks import Header
-from chain.contracts import code_key
+from chain.blocks.evidence import EMPTY_EVIDENCE_HASH
+from chain.blocks.header import Header
 from chain.encoding import encode
 from chain.errors import RuleViolation
-from chain.evidence import EMPTY_EVIDENCE_HASH
 from chain.hashing import ZERO_HASH, tagged_hash
+from chain.ledger.contracts import code_key
+from chain.ledger.policy import Policy, policy_to_value
 from chain.merkle import root as merkle_root
 from chain.params import ChainParams, params_to_value, validate_params
-from chain.policy import Policy, policy_to_value
+from chain.staking.validators import ValidatorSet, validator_set_hash, validator_set_to_value
 from chain.state import (
     JAILED_KEY,
     LAST_VALIDATORS_KEY,
@@ -31,7 +32,6 @@ from chain.state import (
     signing_info_record,
     validator_set_record,
 )
-from chain.validators import ValidatorSet, validator_set_hash, validator_set_to_value
 
 COUNCIL_ADDRESS = named_multisig_address("council")
 

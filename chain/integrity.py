@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 from chain import smt
 from chain.blockchain import open_chain, validate_block
-from chain.blocks import verify_commit
-from chain.contracts import ContractRuntime
+from chain.blocks.commit import verify_commit
 from chain.errors import StoreError
 from chain.genesis_state import GenesisState
 from chain.hashing import hash32
+from chain.ledger.contracts import ContractRuntime
 from chain.state import Overlay
 from chain.store import ChainStore
 

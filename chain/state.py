@@ -19,7 +19,6 @@ from itertools import pairwise
 from typing import Any, Protocol
 
 from chain.address import Address
-from chain.audit import AuditEntry
 from chain.encoding import (
     decode,
     decode_stored,
@@ -35,9 +34,10 @@ from chain.encoding import (
 from chain.errors import CorruptRecord, EncodingError
 from chain.hashing import hash32, tagged_hash
 from chain.keys import PUBLIC_KEY_SIZE
+from chain.ledger.audit import AuditEntry
+from chain.ledger.policy import Policy, policy_from_value, policy_to_json, policy_to_value
 from chain.params import ChainParams, params_from_value, params_to_value
-from chain.policy import Policy, policy_from_value, policy_to_json, policy_to_value
-from chain.validators import (
+from chain.staking.validators import (
     MAX_BLOCKSTAKE,
     MAX_VALIDATORS,
     ValidatorSet,

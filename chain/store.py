@@ -26,9 +26,8 @@ from typing import Any
 
 import plyvel
 
-from chain import audit
-from chain.audit import AuditEntry, decode_entry
-from chain.blocks import Block, Commit, decode_block, decode_commit, encode_block, encode_commit
+from chain.blocks.block import Block, decode_block, encode_block
+from chain.blocks.commit import Commit, decode_commit, encode_commit
 from chain.encoding import (
     decode,
     encode,
@@ -39,8 +38,10 @@ from chain.encoding import (
     stored_record,
 )
 from chain.errors import StoreError
-from chain.execution import Receipt, receipt_from_value, receipt_to_value
-from chain.transactions import Call, Deploy
+from chain.ledger import audit
+from chain.ledger.audit import AuditEntry, decode_entry
+from chain.ledger.execution import Receipt, receipt_from_value, receipt_to_value
+from chain.ledger.transactions import Call, Deploy
 
 HEAD_KEY = b"Mhead"
 AUDIT_SIZE_KEY = b"Maudit"

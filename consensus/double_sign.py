@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from chain.blocks import MAX_HEIGHT, VoteType
+from chain.blocks.commit import VoteType
+from chain.blocks.header import MAX_HEIGHT
+from chain.blocks.votes import MAX_ROUND
 from chain.encoding import decode, encode, expect_bytes, expect_int, expect_map
 from chain.errors import GridchainError
 from chain.keys import SIGNATURE_SIZE
-from chain.votes import MAX_ROUND
 
 MAX_SIGN_BYTES = 1 << 12  # vote and proposal sign bytes are about 130 bytes
 

@@ -21,11 +21,11 @@ Bits are numbered most significant first: bit i of a byte string is bit 7 - i % 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chain.blocks import MAX_HEIGHT
+from chain.blocks.header import MAX_HEIGHT
+from chain.blocks.votes import MAX_ROUND
 from chain.errors import RuleViolation
 from chain.hashing import HASH_SIZE, tagged_hash
-from chain.validators import ValidatorSet
-from chain.votes import MAX_ROUND
+from chain.staking.validators import ValidatorSet
 
 MODIFIER_BITS = 8 * HASH_SIZE  # 256: one per block hash read
 GENESIS_HEIGHT = 0

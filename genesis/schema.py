@@ -23,6 +23,8 @@ from marshmallow import (
 from chain.address import parse_address
 from chain.errors import LocalFault, RuleViolation
 from chain.genesis_state import COUNCIL_ADDRESS, GenesisContract, GenesisState, genesis_writes
+from chain.ledger.policy import MAX_SIGNERS, MAX_WEIGHT, Signer, make_policy
+from chain.ledger.transactions import MAX_AMOUNT, MAX_CODE_SIZE
 from chain.params import (
     BASIS_POINTS,
     MAX_DOWNTIME_WINDOW,
@@ -30,9 +32,7 @@ from chain.params import (
     ChainParams,
     check_epoch_layout,
 )
-from chain.policy import MAX_SIGNERS, MAX_WEIGHT, Signer, make_policy
-from chain.transactions import MAX_AMOUNT, MAX_CODE_SIZE
-from chain.validators import MAX_BLOCKSTAKE, MAX_VALIDATORS, Validator, make_validator_set
+from chain.staking.validators import MAX_BLOCKSTAKE, MAX_VALIDATORS, Validator, make_validator_set
 from contracts_std.standard import standard_contracts
 from vm.machine import load_program
 

@@ -14,10 +14,14 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from chain import smt
 from chain.address import parse_address
-from chain.blocks import Block, commit_to_json, header_to_json
+from chain.blocks.block import Block
+from chain.blocks.commit import commit_to_json
+from chain.blocks.evidence import evidence_to_json
+from chain.blocks.header import header_to_json
 from chain.errors import GridchainError, LocalFault, RuleViolation
-from chain.evidence import evidence_to_json
-from chain.execution import Receipt, created_address, receipt_to_json
+from chain.ledger.execution import Receipt, created_address, receipt_to_json
+from chain.ledger.transactions import MAX_TX_SIZE, tx_to_json
+from chain.staking.validators import validator_set_to_json
 from chain.state import (
     Account,
     Overlay,
@@ -30,8 +34,6 @@ from chain.state import (
     signing_info_to_json,
 )
 from chain.store import Snapshot
-from chain.transactions import MAX_TX_SIZE, tx_to_json
-from chain.validators import validator_set_to_json
 from genesis.schema import flatten_errors
 from node.api_audit import add_audit_routes
 from node.api_contracts import add_contract_routes

@@ -8,9 +8,9 @@ from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
 
 from chain.address import parse_address
-from chain.audit import encode_entry, entry_leaf, entry_to_json
-from chain.blocks import header_to_json
+from chain.blocks.header import header_to_json
 from chain.errors import RuleViolation
+from chain.ledger.audit import encode_entry, entry_leaf, entry_to_json
 from chain.store import MAX_AUDIT_RANGE, Snapshot
 from node.service import Node
 

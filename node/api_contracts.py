@@ -13,10 +13,10 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from chain.address import Address, AddressType, parse_address
 from chain.blockchain import env_for
-from chain.contracts import OK, contract_code
 from chain.errors import RuleViolation
+from chain.ledger.contracts import OK, contract_code
+from chain.ledger.transactions import MAX_ARG_BYTES, MAX_CALL_ARGS, ArgValue, arg_to_json
 from chain.state import Overlay, read_account
-from chain.transactions import MAX_ARG_BYTES, MAX_CALL_ARGS, ArgValue, arg_to_json
 from node.api_json import read_json
 from node.service import Node
 from vm.disasm import disassemble

@@ -10,9 +10,7 @@ from typing import Any
 from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
 
-from chain.farm_tx import MAX_ID
-from chain.farming import epoch_rewards, epoch_start, registered_nodes
-from chain.farms import (
+from chain.farming.records import (
     NO_EPOCH,
     Activity,
     EpochInfo,
@@ -28,9 +26,11 @@ from chain.farms import (
     read_node,
     read_recent_hashes,
 )
+from chain.farming.rewards import reward_to_json
+from chain.farming.rules import epoch_rewards, epoch_start, registered_nodes
+from chain.farming.txs import MAX_ID
 from chain.keys import PUBLIC_KEY_SIZE
 from chain.params import PARAM_NAMES, ChainParams
-from chain.rewards import reward_to_json
 from chain.state import Overlay
 from chain.store import Snapshot
 from node.service import Node as ChainNode

@@ -21,7 +21,7 @@ from typing import Any
 from chain.address import Address, key_address
 from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed
-from chain.transactions import SignedTx, Transfer, TxBody, sign_tx
+from chain.ledger.transactions import SignedTx, Transfer, TxBody, sign_tx
 from devnet import network
 from node.keystore import DEVNET_PASSPHRASE, Keystore
 

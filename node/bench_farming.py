@@ -25,13 +25,12 @@ from typing import Any
 
 from chain.address import Address, key_address
 from chain.blockchain import build_block, open_chain, state_root_after, validate_block
-from chain.blocks import Block, Commit, CommitSig, Header, VoteType, encode_block, vote_sign_bytes
-from chain.compute import required_units, work_unit
+from chain.blocks.block import Block, encode_block
+from chain.blocks.commit import Commit, CommitSig, VoteType, vote_sign_bytes
+from chain.blocks.header import Header
 from chain.env import BlockEnv
-from chain.execution import process_transaction
-from chain.farm_tx import Heartbeat, Location, Resources, SpaceProof, StorageProofs
-from chain.farming import settle_epoch, slots_per_epoch
-from chain.farms import (
+from chain.farming.compute import required_units, work_unit
+from chain.farming.records import (
     COUNTERS_KEY,
     EPOCH_KEY,
     RECENT_HASHES_KEY,
@@ -51,16 +50,19 @@ from chain.farms import (
     node_by_key_key,
     node_key,
 )
+from chain.farming.rules import settle_epoch, slots_per_epoch
+from chain.farming.space import plot_bytes, proof_quality, storage_challenge
+from chain.farming.txs import Heartbeat, Location, Resources, SpaceProof, StorageProofs
 from chain.genesis_state import GenesisState, genesis_writes
 from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed, verify_signature
+from chain.ledger.execution import process_transaction
+from chain.ledger.policy import Signer, make_policy
+from chain.ledger.transactions import Payload, SignedTx, TxBody, sign_tx
 from chain.params import ChainParams
-from chain.policy import Signer, make_policy
-from chain.space import plot_bytes, proof_quality, storage_challenge
+from chain.staking.validators import Validator, make_validator_set
 from chain.state import Overlay
 from chain.store import ChainStore
-from chain.transactions import Payload, SignedTx, TxBody, sign_tx
-from chain.validators import Validator, make_validator_set
 from consensus.tendermint import Timeouts
 from node.plots import Plot, create_plot, find_proofs
 

@@ -31,22 +31,22 @@ from typing import Any
 
 from chain.address import Address, key_address, parse_address
 from chain.blockchain import build_block, open_chain, validate_block
-from chain.blocks import (
+from chain.blocks.block import decode_block
+from chain.blocks.commit import (
     Commit,
     CommitSig,
-    Header,
     VoteType,
-    decode_block,
     decode_commit,
     encode_commit,
     verify_commit,
     vote_sign_bytes,
 )
+from chain.blocks.header import Header
 from chain.genesis_state import GenesisState
 from chain.keys import KeyPair
+from chain.ledger.transactions import SignedTx, Transfer, TxBody, sign_tx
 from chain.state import Overlay
 from chain.store import ChainStore
-from chain.transactions import SignedTx, Transfer, TxBody, sign_tx
 from devnet import network
 from genesis.schema import load_genesis
 from node.client import ApiError, NodeClient

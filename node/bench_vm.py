@@ -13,16 +13,16 @@ from typing import Any
 
 from chain.address import key_address
 from chain.blockchain import env_for
-from chain.blocks import Header
-from chain.execution import process_transaction
+from chain.blocks.header import Header
 from chain.genesis_state import GenesisContract, GenesisState, genesis_header, genesis_writes
 from chain.hashing import ZERO_HASH, hash32
 from chain.keys import KeyPair, keypair_from_seed
+from chain.ledger.execution import process_transaction
+from chain.ledger.policy import Signer, make_policy
+from chain.ledger.transactions import Call, TxBody, sign_tx
 from chain.params import ChainParams
-from chain.policy import Signer, make_policy
+from chain.staking.validators import Validator, make_validator_set
 from chain.state import Overlay
-from chain.transactions import Call, TxBody, sign_tx
-from chain.validators import Validator, make_validator_set
 from contracts_std.requirement import (
     RequiredSigner,
     encode_requirement,

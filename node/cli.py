@@ -22,8 +22,8 @@ from chain.address import key_address, parse_address
 from chain.errors import GridchainError, LocalFault
 from chain.genesis_state import GenesisState, genesis_hash
 from chain.keys import KeyPair, generate_keypair
+from chain.ledger.transactions import Transfer, TxBody, Unjail, sign_tx
 from chain.params import PARAM_NAMES
-from chain.transactions import Transfer, TxBody, Unjail, sign_tx
 from devnet.cli import devnet
 from devnet.network import default_devnet_url
 from genesis.schema import (

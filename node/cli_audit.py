@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from chain.audit import entry_from_json, entry_leaf
 from chain.errors import InvalidProof, RuleViolation
+from chain.ledger.audit import entry_from_json, entry_leaf
 from chain.merkle import verify_consistency_or_raise, verify_inclusion_or_raise
 from node.cli import CliError, cli, node_client, node_option
 from node.client import header_from_json

@@ -20,9 +20,19 @@ from typing import Any
 import click
 
 from chain.address import Address, key_address, parse_address
-from chain.compute import challenge_height
 from chain.errors import RuleViolation
-from chain.farm_tx import (
+from chain.farming.compute import challenge_height
+from chain.farming.records import (
+    COMMITTED,
+    COMPUTE_STATES,
+    NO_EPOCH,
+    NONE,
+    Activity,
+    EpochInfo,
+    Node,
+)
+from chain.farming.rules import node_consent_message
+from chain.farming.txs import (
     FARM_PAYLOADS,
     MICRODEGREES,
     FarmCreate,
@@ -35,11 +45,9 @@ from chain.farm_tx import (
     location_from_value,
     resources_from_value,
 )
-from chain.farming import node_consent_message
-from chain.farms import COMMITTED, COMPUTE_STATES, NO_EPOCH, NONE, Activity, EpochInfo, Node
 from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair
+from chain.ledger.transactions import Transfer, TxBody, sign_tx
 from chain.params import MAX_PLOT_K, MIN_PLOT_K, ChainParams
-from chain.transactions import Transfer, TxBody, sign_tx
 from node.cli import (
     CliError,
     answer_field,

@@ -13,7 +13,7 @@ import click
 from chain.address import AddressType, key_address, parse_address
 from chain.hashing import hash32
 from chain.keys import KeyPair
-from chain.transactions import ArgValue, Call, Deploy, Payload, TxBody, arg_to_json, sign_tx
+from chain.ledger.transactions import ArgValue, Call, Deploy, Payload, TxBody, arg_to_json, sign_tx
 from contracts_std.requirement import (
     RequiredSigner,
     Requirement,

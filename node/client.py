@@ -16,10 +16,10 @@ from typing import Any
 
 from chain import smt
 from chain.address import parse_address
-from chain.blocks import HEADER_FIELDS, Header
+from chain.blocks.header import HEADER_FIELDS, Header
 from chain.errors import InvalidProof, RuleViolation
 from chain.hashing import hash32
-from chain.policy import policy_to_json
+from chain.ledger.policy import policy_to_json
 from chain.state import Account, account_key, decode_account
 
 DEFAULT_TIMEOUT = 10.0

@@ -8,8 +8,10 @@ from a store. Transport (the HTTP API, signing, nonces) is the caller's business
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from chain.compute import challenge_height, required_units, sample_indices
-from chain.farm_tx import (
+from chain.farming.compute import challenge_height, required_units, sample_indices
+from chain.farming.records import COMMITTED, NONE, Activity, EpochInfo, Node
+from chain.farming.rules import slot_of
+from chain.farming.txs import (
     MAX_PROOFS_PER_TX,
     ComputeCommit,
     ComputeReveal,
@@ -17,8 +19,6 @@ from chain.farm_tx import (
     Heartbeat,
     StorageProofs,
 )
-from chain.farming import slot_of
-from chain.farms import COMMITTED, NONE, Activity, EpochInfo, Node
 from chain.params import ChainParams
 from node.farmer_work import ComputeAnswer, compute_answer
 from node.plots import Plot, find_proofs

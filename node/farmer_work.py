@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from chain import merkle
-from chain.compute import result_leaf, work_unit
-from chain.farm_tx import Opening
+from chain.farming.compute import result_leaf, work_unit
+from chain.farming.txs import Opening
 from chain.params import ChainParams
 
 

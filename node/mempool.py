@@ -20,9 +20,9 @@ from chain.errors import (
     StaleNonce,
     UnknownAccount,
 )
-from chain.execution import check_authorized
+from chain.ledger.execution import check_authorized
+from chain.ledger.transactions import SignedTx
 from chain.state import Account
-from chain.transactions import SignedTx
 
 REPLACE_FEE_BUMP_PERCENT = 10
 

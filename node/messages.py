@@ -7,11 +7,8 @@ sends is decoded strictly here; a message that does not decode costs the peer it
 from dataclasses import dataclass
 from typing import Any
 
-from chain.blocks import MAX_HEIGHT
-from chain.encoding import decode, encode, expect_bytes, expect_int, expect_list, expect_text
-from chain.errors import RuleViolation
-from chain.transactions import MAX_TX_SIZE
-from chain.votes import (
+from chain.blocks.header import MAX_HEIGHT
+from chain.blocks.votes import (
     MAX_ROUND,
     SignedProposal,
     SignedVote,
@@ -20,6 +17,9 @@ from chain.votes import (
     vote_from_value,
     vote_to_value,
 )
+from chain.encoding import decode, encode, expect_bytes, expect_int, expect_list, expect_text
+from chain.errors import RuleViolation
+from chain.ledger.transactions import MAX_TX_SIZE
 
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 MAX_BLOCK_BYTES = 16 * 1024 * 1024

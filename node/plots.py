@@ -14,9 +14,9 @@ from pathlib import Path
 from chiapos import DiskProver
 
 from chain.address import RAW_SIZE, Address
-from chain.farm_tx import SpaceProof
+from chain.farming.space import plot_bytes, plot_id, storage_challenge
+from chain.farming.txs import SpaceProof
 from chain.hashing import HASH_SIZE
-from chain.space import plot_bytes, plot_id, storage_challenge
 
 # chiapos prints its phases; these lines mark how far a plot has come (percent).
 _PROGRESS_MARKS = (

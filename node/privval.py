@@ -11,10 +11,10 @@ error, never a reason to start afresh, since starting afresh is how a validator 
 import threading
 from pathlib import Path
 
-from chain.blocks import VoteType, vote_sign_bytes
+from chain.blocks.commit import VoteType, vote_sign_bytes
+from chain.blocks.votes import SignedProposal, SignedVote, proposal_sign_bytes
 from chain.errors import LocalFault, RuleViolation
 from chain.keys import KeyPair, verify_signature
-from chain.votes import SignedProposal, SignedVote, proposal_sign_bytes
 from consensus.double_sign import (
     LastSigned,
     SignStep,

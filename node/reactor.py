@@ -27,29 +27,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chain.blockchain import BlockResult
-from chain.blocks import (
-    Block,
+from chain.blocks.block import Block, decode_block, encode_block
+from chain.blocks.commit import (
     Commit,
     CommitSig,
     VoteType,
-    decode_block,
     decode_commit,
-    encode_block,
     encode_commit,
     verify_commit,
 )
-from chain.encoding import decode, encode, expect_int, expect_list, expect_text
-from chain.errors import GridchainError, InvalidBlock, LocalFault, RuleViolation
-from chain.evidence import (
+from chain.blocks.evidence import (
     DuplicateVoteEvidence,
     decode_evidence,
     encode_evidence,
     make_evidence,
 )
-from chain.state import Overlay
-from chain.transactions import SignedTx
-from chain.validators import ValidatorSet
-from chain.votes import (
+from chain.blocks.votes import (
     NIL,
     SignedVote,
     check_proposal_signature,
@@ -60,6 +53,11 @@ from chain.votes import (
     vote_from_value,
     vote_to_value,
 )
+from chain.encoding import decode, encode, expect_int, expect_list, expect_text
+from chain.errors import GridchainError, InvalidBlock, LocalFault, RuleViolation
+from chain.ledger.transactions import SignedTx
+from chain.staking.validators import ValidatorSet
+from chain.state import Overlay
 from consensus.double_sign import DoubleSignRefused
 from consensus.election import proposer as elect_proposer
 from consensus.election import stake_modifier

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 
 from chain.address import Address
 from chain.blockchain import BlockResult, Rejected, build_block, open_chain, validate_block
-from chain.blocks import Block, Commit, CommitSig, Header, VoteType, vote_sign_bytes
+from chain.blocks.block import Block
+from chain.blocks.commit import Commit, CommitSig, VoteType, vote_sign_bytes
+from chain.blocks.evidence import DuplicateVoteEvidence
+from chain.blocks.header import Header
 from chain.errors import EncodingError, InvalidSignature, RuleViolation
-from chain.evidence import DuplicateVoteEvidence
-from chain.execution import check_contract_target, check_gas, check_recipient
 from chain.genesis_state import GenesisState, genesis_hash
 from chain.keys import KeyPair
-from chain.state import Account, Overlay, read_account
-from chain.store import ChainStore, Snapshot
-from chain.transactions import (
+from chain.ledger.execution import check_contract_target, check_gas, check_recipient
+from chain.ledger.transactions import (
     Call,
     Deploy,
     SignedTx,
@@ -33,6 +33,8 @@ from chain.transactions import (
     check_signatures,
     decode_tx,
 )
+from chain.state import Account, Overlay, read_account
+from chain.store import ChainStore, Snapshot
 from node.config import ConfigError, NodeConfig
 from node.mempool import DuplicateTx, Mempool, MempoolFull
 from node.metrics import NodeMetrics

@@ -23,7 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from chain.errors import RuleViolation
-from chain.transactions import SignedTx, check_signatures, decode_tx
+from chain.ledger.transactions import SignedTx, check_signatures, decode_tx
 
 log = logging.getLogger("gridchain.verifier")
 CHUNK = 256

@@ -7,18 +7,18 @@ from typing import Any
 
 from chain.address import Address, key_address
 from chain.blockchain import BlockResult, Rejected, build_block, env_for, open_chain, validate_block
-from chain.blocks import Commit, CommitSig, VoteType, vote_sign_bytes
-from chain.contracts import read_storage
-from chain.execution import Receipt
+from chain.blocks.commit import Commit, CommitSig, VoteType, vote_sign_bytes
 from chain.genesis_state import GenesisContract, GenesisState
 from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed
+from chain.ledger.contracts import read_storage
+from chain.ledger.execution import Receipt
+from chain.ledger.policy import Signer, make_policy
+from chain.ledger.transactions import ArgValue, Call, Deploy, Payload, SignedTx, TxBody, sign_tx
 from chain.params import ChainParams
-from chain.policy import Signer, make_policy
+from chain.staking.validators import Validator, make_validator_set
 from chain.state import Overlay, read_account
 from chain.store import ChainStore
-from chain.transactions import ArgValue, Call, Deploy, Payload, SignedTx, TxBody, sign_tx
-from chain.validators import Validator, make_validator_set
 from contracts_std.standard import standard_contracts
 from vm.runtime import VmRuntime, query
 

@@ -5,17 +5,17 @@ send from the store, as `gridchain farmer run` does from the API."""
 from dataclasses import dataclass, field
 
 from chain.address import Address, key_address
-from chain.farm_tx import FarmCreate, Location, NodeRegister, Resources
-from chain.farming import epoch_start, node_consent_message
-from chain.farms import (
+from chain.farming.records import (
     read_activity,
     read_counters,
     read_epoch,
     read_node,
     read_recent_hashes,
 )
+from chain.farming.rewards import NodeReward
+from chain.farming.rules import epoch_start, node_consent_message
+from chain.farming.txs import FarmCreate, Location, NodeRegister, Resources
 from chain.keys import KeyPair
-from chain.rewards import NodeReward
 from chain.state import read_account
 from node.farmer import ChainView, FarmerAgent
 from node.plots import Plot
@@ -66,7 +66,7 @@ def register(chain: ContractChain, farmer: Farmer, resources: Resources = RESOUR
     """Open the farm, fund the node key, register the node; starts the farmer's agent."""
     next_farm, next_node = read_counters(chain.store)
     owner = farmer.owner
-    from chain.transactions import Transfer
+    from chain.ledger.transactions import Transfer
 
     chain.produce(
         [

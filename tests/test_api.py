@@ -11,8 +11,8 @@ from chain import smt
 from chain.address import key_address, multisig_address
 from chain.hashing import hash32
 from chain.keys import KeyPair
+from chain.ledger.transactions import SignedTx, TxSignature
 from chain.state import Account
-from chain.transactions import SignedTx, TxSignature
 from node.api import make_app
 from node.server import build_node
 from node.service import Node

@@ -11,13 +11,19 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from chain.address import key_address
-from chain.farm_tx import FarmCreate, FarmPayload, Location, NodeRegister, Resources
-from chain.farming import epoch_of, epoch_start, node_consent_message
-from chain.farms import activity_to_json, farm_to_json, read_activity, read_farm, read_node
+from chain.farming.records import (
+    activity_to_json,
+    farm_to_json,
+    read_activity,
+    read_farm,
+    read_node,
+)
+from chain.farming.rewards import reward_to_json
+from chain.farming.rules import epoch_of, epoch_start, node_consent_message
+from chain.farming.txs import FarmCreate, FarmPayload, Location, NodeRegister, Resources
 from chain.keys import KeyPair
-from chain.rewards import reward_to_json
+from chain.ledger.transactions import Transfer, TxBody, sign_tx
 from chain.state import read_account
-from chain.transactions import Transfer, TxBody, sign_tx
 from node.api import make_app
 from node.api_farming import FARMING_PARAMS
 from node.cli_farmer import chain_view, node_from_json, params_from_json

@@ -10,7 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chain import merkle
-from chain.audit import (
+from chain.blockchain import validate_block
+from chain.blocks.block import Block
+from chain.errors import InvalidBlock
+from chain.hashing import hash32
+from chain.ledger.audit import (
     AuditEntry,
     AuditFrontier,
     append,
@@ -26,10 +30,6 @@ from chain.audit import (
     frontier_root,
     inclusion_proof,
 )
-from chain.blockchain import validate_block
-from chain.blocks import Block
-from chain.errors import InvalidBlock
-from chain.hashing import hash32
 from contracts_std.requirement import (
     RequiredSigner,
     encode_requirement,

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from chain.compute import proven_milli_cores, required_units
-from chain.farming import slots_per_epoch
-from chain.space import GIB, plot_bytes
+from chain.farming.compute import proven_milli_cores, required_units
+from chain.farming.rules import slots_per_epoch
+from chain.farming.space import GIB, plot_bytes
 from node.bench_farming import PARAMS, RULE_REPEATS, bench_payouts
 from node.cli import cli
 

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from chain.hashing import hash32
-from chain.validators import Validator, ValidatorSet, make_validator_set
+from chain.staking.validators import Validator, ValidatorSet, make_validator_set
 from consensus.election import (
     MODIFIER_BITS,
     ElectionError,

@@ -8,17 +8,9 @@ import pytest
 
 from chain.address import Address, key_address, multisig_address
 from chain.blockchain import BlockResult, Rejected, build_block, open_chain, validate_block
-from chain.blocks import (
-    Block,
-    Commit,
-    CommitSig,
-    Header,
-    VoteType,
-    decode_block,
-    encode_block,
-    tx_root,
-    vote_sign_bytes,
-)
+from chain.blocks.block import Block, decode_block, encode_block, tx_root
+from chain.blocks.commit import Commit, CommitSig, VoteType, vote_sign_bytes
+from chain.blocks.header import Header
 from chain.errors import (
     FeeTooLow,
     FutureNonce,
@@ -33,15 +25,12 @@ from chain.errors import (
     UnknownAccount,
     WrongChain,
 )
-from chain.farms import EPOCH_KEY, RECENT_HASHES_KEY, read_recent_hashes
+from chain.farming.records import EPOCH_KEY, RECENT_HASHES_KEY, read_recent_hashes
 from chain.genesis_state import COUNCIL_ADDRESS, GenesisState
 from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed
-from chain.params import ChainParams
-from chain.policy import Policy, Signer, make_policy
-from chain.state import Account, read_account
-from chain.store import ChainStore
-from chain.transactions import (
+from chain.ledger.policy import Policy, Signer, make_policy
+from chain.ledger.transactions import (
     CreateMultisig,
     SignedTx,
     Transfer,
@@ -50,7 +39,10 @@ from chain.transactions import (
     UpdateMultisig,
     sign_tx,
 )
-from chain.validators import Validator, make_validator_set
+from chain.params import ChainParams
+from chain.staking.validators import Validator, make_validator_set
+from chain.state import Account, read_account
+from chain.store import ChainStore
 
 
 def key(name: str) -> KeyPair:

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from chain.address import key_address, parse_address
-from chain.farm_tx import StorageProofs
-from chain.transactions import TxBody, sign_tx
+from chain.farming.txs import StorageProofs
+from chain.ledger.transactions import TxBody, sign_tx
 from genesis.schema import genesis_document, parse_genesis
 from node.config import Home, NodeConfig, write_config, write_validator_key
 from node.keystore import Keystore

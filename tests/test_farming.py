@@ -11,8 +11,7 @@ import pytest
 from chain import merkle
 from chain.address import Address, key_address
 from chain.blockchain import validate_block
-from chain.blocks import Block
-from chain.compute import challenge_height, result_leaf, sample_indices
+from chain.blocks.block import Block
 from chain.errors import (
     AlreadyDone,
     EncodingError,
@@ -25,7 +24,11 @@ from chain.errors import (
     UnknownFarm,
     WrongEpoch,
 )
-from chain.farm_tx import (
+from chain.farming.compute import challenge_height, result_leaf, sample_indices
+from chain.farming.records import FAILED, VERIFIED, read_activity, read_epoch, read_farm, read_node
+from chain.farming.rewards import rewards_root
+from chain.farming.rules import epoch_start, node_consent_message
+from chain.farming.txs import (
     ComputeCommit,
     ComputeReveal,
     FarmCreate,
@@ -41,19 +44,9 @@ from chain.farm_tx import (
     StorageProofs,
     farm_payload_from_value,
 )
-from chain.farming import epoch_start, node_consent_message
-from chain.farms import (
-    FAILED,
-    VERIFIED,
-    read_activity,
-    read_epoch,
-    read_farm,
-    read_node,
-)
 from chain.genesis_state import COUNCIL_ADDRESS
+from chain.ledger.transactions import Payload, SignedTx, TxBody, sign_tx
 from chain.params import ChainParams
-from chain.rewards import rewards_root
-from chain.transactions import Payload, SignedTx, TxBody, sign_tx
 from node.farmer import FarmerAgent
 from node.plots import Plot, create_plot, find_proofs
 from tests.chainkit import CHAIN, USERS, VALIDATOR, ContractChain, key
@@ -490,7 +483,7 @@ def test_supply_grows_only_by_rewards(chain: ContractChain, plots: dict[str, lis
 def test_only_the_council_sets_reward_rates(chain: ContractChain) -> None:
     err = rejection(chain, chain.tx(ALICE, SetRewards(1, 2)))
     assert isinstance(err, NotOwner) and "council" in err.message
-    from chain.transactions import Transfer
+    from chain.ledger.transactions import Transfer
 
     chain.nonces[owner_of(ALICE)] = 0
     chain.produce([chain.tx(ALICE, Transfer(COUNCIL_ADDRESS, 1_000))])

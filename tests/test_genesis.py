@@ -13,9 +13,9 @@ from chain.blockchain import build_block, open_chain
 from chain.genesis_state import COUNCIL_ADDRESS, genesis_hash
 from chain.hashing import hash32
 from chain.keys import keypair_from_seed
+from chain.ledger.transactions import MAX_AMOUNT
 from chain.params import ChainParams
 from chain.store import ChainStore
-from chain.transactions import MAX_AMOUNT
 from genesis.schema import GenesisFileError, genesis_document, load_genesis, parse_genesis
 
 V1, V2, C1, C2, ALICE, BOB = (

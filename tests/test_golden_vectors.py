@@ -31,7 +31,7 @@ def test_every_golden_vector_is_unchanged() -> None:
 
 
 def test_the_vectors_cover_every_transaction_kind() -> None:
-    from chain.transactions import PAYLOAD_TYPES
+    from chain.ledger.transactions import PAYLOAD_TYPES
 
     kinds = set(json.loads(FILE.read_text())["transactions"])
     assert set(PAYLOAD_TYPES) <= kinds

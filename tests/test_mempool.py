@@ -15,9 +15,9 @@ from chain.errors import (
 )
 from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed
-from chain.policy import Signer, make_policy
+from chain.ledger.policy import Signer, make_policy
+from chain.ledger.transactions import CreateMultisig, SignedTx, Transfer, TxBody, sign_tx
 from chain.state import Account
-from chain.transactions import CreateMultisig, SignedTx, Transfer, TxBody, sign_tx
 from node.mempool import DuplicateTx, Mempool, MempoolFull, NoncePending
 
 CHAIN = "gridchain-mempool"

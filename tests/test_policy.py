@@ -9,7 +9,7 @@ from chain.encoding import decode, encode
 from chain.errors import EncodingError, InvalidPolicy, PolicyNotSatisfied
 from chain.hashing import hash32
 from chain.keys import keypair_from_seed
-from chain.policy import (
+from chain.ledger.policy import (
     MAX_SIGNERS,
     MAX_WEIGHT,
     Policy,

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from chain.blocks import VoteType
+from chain.blocks.commit import VoteType
+from chain.blocks.votes import NIL, check_proposal_signature, check_vote_signature
 from chain.hashing import hash32
-from chain.votes import NIL, check_proposal_signature, check_vote_signature
 from consensus.double_sign import (
     DoubleSignRefused,
     InvalidSignRequest,

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from chain.blocks import VoteType
+from chain.blocks.commit import VoteType
+from chain.blocks.votes import NIL, sign_vote, vote_to_value
 from chain.encoding import encode
 from chain.keys import KeyPair
 from chain.store import ChainStore
-from chain.votes import NIL, sign_vote, vote_to_value
 from consensus.double_sign import DoubleSignRefused
 from consensus.tendermint import Step
 from genesis.schema import genesis_document, parse_genesis

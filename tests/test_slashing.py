@@ -11,19 +11,20 @@ import pytest
 
 from chain.address import key_address
 from chain.blockchain import BlockResult, Rejected, build_block, open_chain, validate_block
-from chain.blocks import (
-    Block,
-    Commit,
-    CommitSig,
-    Header,
-    VoteType,
-    decode_block,
-    encode_block,
-    header_to_json,
-    tx_root,
-    verify_commit,
-    vote_sign_bytes,
+from chain.blocks.block import Block, decode_block, encode_block, tx_root
+from chain.blocks.commit import Commit, CommitSig, VoteType, verify_commit, vote_sign_bytes
+from chain.blocks.evidence import (
+    EMPTY_EVIDENCE_HASH,
+    MAX_EVIDENCE_PER_BLOCK,
+    DuplicateVoteEvidence,
+    decode_evidence,
+    encode_evidence,
+    evidence_hash,
+    evidence_to_json,
+    make_evidence,
 )
+from chain.blocks.header import Header, header_to_json
+from chain.blocks.votes import NIL, SignedVote, sign_vote
 from chain.encoding import decode, encode
 from chain.env import BlockEnv
 from chain.errors import (
@@ -36,23 +37,22 @@ from chain.errors import (
     Tombstoned,
     UnknownAccount,
 )
-from chain.evidence import (
-    EMPTY_EVIDENCE_HASH,
-    MAX_EVIDENCE_PER_BLOCK,
-    DuplicateVoteEvidence,
-    decode_evidence,
-    encode_evidence,
-    evidence_hash,
-    evidence_to_json,
-    make_evidence,
-)
 from chain.genesis_state import GenesisState
 from chain.hashing import hash32
 from chain.integrity import verify_store
 from chain.keys import KeyPair, keypair_from_seed
+from chain.ledger.policy import Signer, make_policy
+from chain.ledger.transactions import (
+    SignedTx,
+    TxBody,
+    Unjail,
+    check_shape,
+    decode_tx,
+    sign_tx,
+    tx_to_json,
+)
 from chain.params import ChainParams, params_from_value, params_to_value, validate_params
-from chain.policy import Signer, make_policy
-from chain.slashing import (
+from chain.staking.slashing import (
     DOUBLE_SIGN,
     DOWNTIME,
     end_block,
@@ -61,6 +61,7 @@ from chain.slashing import (
     record_vote,
     slash_amount,
 )
+from chain.staking.validators import Validator, ValidatorSet, make_validator_set, validator_set_hash
 from chain.state import (
     JAILED_FOREVER,
     LAST_VALIDATORS_KEY,
@@ -80,17 +81,6 @@ from chain.state import (
     validator_set_record,
 )
 from chain.store import ChainStore
-from chain.transactions import (
-    SignedTx,
-    TxBody,
-    Unjail,
-    check_shape,
-    decode_tx,
-    sign_tx,
-    tx_to_json,
-)
-from chain.validators import Validator, ValidatorSet, make_validator_set, validator_set_hash
-from chain.votes import NIL, SignedVote, sign_vote
 
 
 def key(name: str) -> KeyPair:

@@ -10,7 +10,15 @@ from chain.address import AddressType, contract_address, key_address, named_cont
 from chain.encoding import decode
 from chain.errors import EncodingError, InvalidTransaction
 from chain.keys import generate_keypair
-from chain.transactions import Call, Deploy, TxBody, check_shape, decode_tx, sign_tx, tx_to_json
+from chain.ledger.transactions import (
+    Call,
+    Deploy,
+    TxBody,
+    check_shape,
+    decode_tx,
+    sign_tx,
+    tx_to_json,
+)
 from contracts_std.requirement import (
     InvalidRequirement,
     RequiredSigner,

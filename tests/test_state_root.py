@@ -10,16 +10,17 @@ from hypothesis import strategies as st
 from chain import smt
 from chain.address import Address, key_address
 from chain.blockchain import build_block, genesis_block, open_chain
-from chain.blocks import Commit, CommitSig, Header, VoteType, vote_sign_bytes
+from chain.blocks.commit import Commit, CommitSig, VoteType, vote_sign_bytes
+from chain.blocks.header import Header
 from chain.genesis_state import COUNCIL_ADDRESS, GenesisState
 from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed
+from chain.ledger.policy import Signer, make_policy
+from chain.ledger.transactions import SignedTx, Transfer, TxBody, sign_tx
 from chain.params import ChainParams
-from chain.policy import Signer, make_policy
+from chain.staking.validators import Validator, make_validator_set
 from chain.state import PARAMS_KEY, VALIDATORS_KEY, account_key
 from chain.store import ChainStore
-from chain.transactions import SignedTx, Transfer, TxBody, sign_tx
-from chain.validators import Validator, make_validator_set
 
 CHAIN = "gridchain-roots"
 VALIDATOR = keypair_from_seed(hash32(b"roots/validator"))

@@ -17,8 +17,8 @@ from chain.errors import (
 )
 from chain.hashing import hash32
 from chain.keys import keypair_from_seed
-from chain.policy import Signer, make_policy
-from chain.transactions import (
+from chain.ledger.policy import Signer, make_policy
+from chain.ledger.transactions import (
     MAX_TX_SIZE,
     CreateMultisig,
     SignedTx,

@@ -6,7 +6,9 @@ the VM's host calls into state reads and writes of the called contract.
 """
 
 from chain.address import Address
-from chain.contracts import (
+from chain.env import BlockEnv
+from chain.errors import RuleViolation
+from chain.ledger.contracts import (
     FAULT,
     OK,
     OUT_OF_GAS,
@@ -17,12 +19,10 @@ from chain.contracts import (
     read_storage,
     storage_key,
 )
-from chain.env import BlockEnv
-from chain.errors import RuleViolation
-from chain.execution import check_recipient, credit
+from chain.ledger.execution import check_recipient, credit
+from chain.ledger.transactions import ArgValue, Call, Deploy, SignedTx
 from chain.params import PARAM_NAMES
 from chain.state import Account, Overlay
-from chain.transactions import ArgValue, Call, Deploy, SignedTx
 from vm.errors import Fault, InvalidCode
 from vm.machine import execute, load_program
 
@@ -107,7 +107,7 @@ def _address(raw: bytes) -> Address:
 
 
 class VmRuntime:
-    """chain.contracts.ContractRuntime backed by vm/machine.py."""
+    """chain.ledger.contracts.ContractRuntime backed by vm/machine.py."""
 
     def deploy(
         self, env: BlockEnv, state: Overlay, tx: SignedTx, payload: Deploy, address: Address

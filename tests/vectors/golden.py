@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from chain.address import key_address, multisig_address
-from chain.blocks import VoteType, encode_block, encode_commit, vote_sign_bytes
-from chain.evidence import encode_evidence, make_evidence
-from chain.farm_tx import (
+from chain.blocks.block import encode_block
+from chain.blocks.commit import VoteType, encode_commit, vote_sign_bytes
+from chain.blocks.evidence import encode_evidence, make_evidence
+from chain.blocks.votes import proposal_sign_bytes, sign_vote
+from chain.farming.rules import node_consent_message
+from chain.farming.txs import (
     ComputeCommit,
     ComputeReveal,
     FarmCreate,
@@ -34,11 +37,10 @@ from chain.farm_tx import (
     SpaceProof,
     StorageProofs,
 )
-from chain.farming import node_consent_message
 from chain.genesis_state import genesis_hash
 from chain.hashing import hash32
-from chain.policy import Signer, make_policy
-from chain.transactions import (
+from chain.ledger.policy import Signer, make_policy
+from chain.ledger.transactions import (
     Call,
     CreateMultisig,
     Deploy,
@@ -49,7 +51,6 @@ from chain.transactions import (
     UpdateMultisig,
     sign_tx,
 )
-from chain.votes import proposal_sign_bytes, sign_vote
 from contracts_std.requirement import (
     RequiredSigner,
     encode_requirement,

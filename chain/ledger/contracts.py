@@ -15,8 +15,8 @@ from chain.encoding import decode_stored, encode, expect_list, stored_record
 from chain.env import BlockEnv
 from chain.errors import EncodingError, InvalidTransaction
 from chain.hashing import tagged_hash
+from chain.ledger.transactions import ArgValue, Call, Deploy, SignedTx, arg_to_json
 from chain.state import Overlay, StateReader
-from chain.transactions import ArgValue, Call, Deploy, SignedTx, arg_to_json
 
 StorageValue = int | bool | bytes | str
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from chain import merkle
 from chain.encoding import encode, expect_fixed_list, expect_int, expect_list
-from chain.farm_tx import MAX_ID
+from chain.farming.txs import MAX_ID
 from chain.params import BASIS_POINTS
 
 MAX_REWARDS = 1 << 20

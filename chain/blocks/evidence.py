@@ -14,17 +14,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chain.encoding import decode, encode, expect_list, expect_map
-from chain.errors import InvalidEvidence, RuleViolation
-from chain.hashing import tagged_hash
-from chain.validators import ValidatorSet
-from chain.votes import (
+from chain.blocks.votes import (
     SignedVote,
     check_vote_signature,
     vote_from_value,
     vote_to_json,
     vote_to_value,
 )
+from chain.encoding import decode, encode, expect_list, expect_map
+from chain.errors import InvalidEvidence, RuleViolation
+from chain.hashing import tagged_hash
+from chain.staking.validators import ValidatorSet
 
 MAX_EVIDENCE_PER_BLOCK = 64
 MAX_EVIDENCE_SIZE = 4096  # one encoded evidence is about 400 bytes

@@ -20,7 +20,7 @@ from chain.encoding import (
     expect_text,
 )
 from chain.errors import EncodingError, InvalidSignature, InvalidTransaction, WrongChain
-from chain.farm_tx import (
+from chain.farming.txs import (
     FARM_PAYLOADS,
     FarmCreate,
     FarmPayload,
@@ -31,7 +31,13 @@ from chain.farm_tx import (
 )
 from chain.hashing import tagged_hash
 from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair, verify_signature
-from chain.policy import MAX_SIGNERS, Policy, policy_from_value, policy_to_json, policy_to_value
+from chain.ledger.policy import (
+    MAX_SIGNERS,
+    Policy,
+    policy_from_value,
+    policy_to_json,
+    policy_to_value,
+)
 
 MAX_TX_SIZE = 128 * 1024  # room for a deploy transaction's code
 MAX_CODE_SIZE = 96 * 1024

@@ -13,14 +13,6 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from chain.address import Address, AddressType, key_address
-from chain.compute import (
-    challenge_height,
-    proven_milli_cores,
-    required_units,
-    result_leaf,
-    sample_indices,
-    work_unit,
-)
 from chain.encoding import encode
 from chain.env import BlockEnv
 from chain.errors import (
@@ -34,20 +26,15 @@ from chain.errors import (
     UnknownNode,
     WrongEpoch,
 )
-from chain.farm_tx import (
-    ComputeCommit,
-    ComputeReveal,
-    FarmCreate,
-    FarmRemove,
-    FarmUpdate,
-    Heartbeat,
-    NodeRegister,
-    NodeRemove,
-    NodeUpdate,
-    SetRewards,
-    StorageProofs,
+from chain.farming.compute import (
+    challenge_height,
+    proven_milli_cores,
+    required_units,
+    result_leaf,
+    sample_indices,
+    work_unit,
 )
-from chain.farms import (
+from chain.farming.records import (
     COMMITTED,
     COUNTERS_KEY,
     EPOCH_KEY,
@@ -82,15 +69,28 @@ from chain.farms import (
     read_recent_hashes,
     recent_hash,
 )
+from chain.farming.rewards import NodeReward
+from chain.farming.space import GIB, plot_bytes, plot_id, proof_quality, storage_challenge
+from chain.farming.txs import (
+    ComputeCommit,
+    ComputeReveal,
+    FarmCreate,
+    FarmRemove,
+    FarmUpdate,
+    Heartbeat,
+    NodeRegister,
+    NodeRemove,
+    NodeUpdate,
+    SetRewards,
+    StorageProofs,
+)
 from chain.genesis_state import COUNCIL_ADDRESS
 from chain.hashing import tagged_hash
 from chain.keys import verify_signature
+from chain.ledger.transactions import SignedTx
 from chain.merkle import verify_inclusion
 from chain.params import BASIS_POINTS, RECENT_HASHES, ChainParams
-from chain.rewards import NodeReward
-from chain.space import GIB, plot_bytes, plot_id, proof_quality, storage_challenge
 from chain.state import MAX_BALANCE, PARAMS_KEY, Account, Overlay, params_record
-from chain.transactions import SignedTx
 
 MAX_PROOFS_PER_CHALLENGE = 8  # a plot holds ~Poisson(1) proofs per challenge: 8 is 1e-6 rare
 GB = 10**9

@@ -29,11 +29,12 @@ active set takes effect from block h+1: the header of block h names the set read
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from chain.blocks import Commit
+from chain.blocks.commit import Commit
+from chain.blocks.evidence import MAX_EVIDENCE_PER_BLOCK, DuplicateVoteEvidence, check_evidence
 from chain.env import BlockEnv
 from chain.errors import InvalidEvidence, NotJailed, RuleViolation, StillJailed, Tombstoned
-from chain.evidence import MAX_EVIDENCE_PER_BLOCK, DuplicateVoteEvidence, check_evidence
 from chain.params import BASIS_POINTS, ChainParams
+from chain.staking.validators import Validator, ValidatorSet, make_validator_set
 from chain.state import (
     JAILED_FOREVER,
     JAILED_KEY,
@@ -48,7 +49,6 @@ from chain.state import (
     signing_info_key,
     signing_info_record,
 )
-from chain.validators import Validator, ValidatorSet, make_validator_set
 
 DOUBLE_SIGN = "double_sign"
 DOWNTIME = "downtime"

@@ -22,7 +22,7 @@ from chain.encoding import (
     stored_record,
 )
 from chain.errors import EncodingError
-from chain.farm_tx import (
+from chain.farming.txs import (
     MAX_ID,
     Location,
     Resources,

@@ -9,20 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.address import Address, AddressType, contract_address, key_address, multisig_address
-from chain.audit import AuditEntry
-from chain.contracts import (
-    OK,
-    STATUSES,
-    ContractRuntime,
-    Event,
-    NoRuntime,
-    Outcome,
-    code_key,
-    contract_code,
-    decode_storage_value,
-    encode_storage_value,
-    event_to_json,
-)
 from chain.encoding import expect_bytes, expect_int, expect_list, expect_map, expect_text
 from chain.env import BlockEnv as BlockEnv  # re-exported: it used to live here
 from chain.errors import (
@@ -35,12 +21,23 @@ from chain.errors import (
     StaleNonce,
     UnknownAccount,
 )
-from chain.farming import apply_farm_tx
-from chain.params import ChainParams
-from chain.policy import require_change_satisfied, require_satisfied
-from chain.slashing import check_unjail, unjail
-from chain.state import MAX_BALANCE, Account, Overlay
-from chain.transactions import (
+from chain.farming.rules import apply_farm_tx
+from chain.ledger.audit import AuditEntry
+from chain.ledger.contracts import (
+    OK,
+    STATUSES,
+    ContractRuntime,
+    Event,
+    NoRuntime,
+    Outcome,
+    code_key,
+    contract_code,
+    decode_storage_value,
+    encode_storage_value,
+    event_to_json,
+)
+from chain.ledger.policy import require_change_satisfied, require_satisfied
+from chain.ledger.transactions import (
     FARM_TYPES,
     ArgValue,
     Call,
@@ -54,6 +51,9 @@ from chain.transactions import (
     check_chain,
     check_shape,
 )
+from chain.params import ChainParams
+from chain.staking.slashing import check_unjail, unjail
+from chain.state import MAX_BALANCE, Account, Overlay
 
 
 @dataclass(frozen=True)

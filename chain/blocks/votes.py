@@ -7,7 +7,8 @@ validator must agree on their bytes. A nil vote names no block: its block hash i
 from dataclasses import dataclass
 from typing import Any
 
-from chain.blocks import MAX_HEIGHT, VoteType, vote_sign_bytes
+from chain.blocks.commit import VoteType, vote_sign_bytes
+from chain.blocks.header import MAX_HEIGHT
 from chain.encoding import decode, encode, expect_bytes, expect_int, expect_map
 from chain.errors import EncodingError, InvalidSignature
 from chain.hashing import HASH_SIZE

@@ -1,0 +1,3 @@
+"""Blocks: headers, votes and commits, evidence of equivocation, and the block itself.
+
+header <- commit <- votes <- evidence <- block: each module imports only those before it."""

@@ -1,0 +1,1 @@
+"""Staking: the validator set weighted by blockstake, slashing, jailing and unjailing."""
