@@ -1,9 +1,9 @@
 """Blocks as state transitions: build one from candidates, or validate one from a peer.
 
 Both paths run the same functions in the same order, so a block built here is valid everywhere:
-begin_block (signatures of the last commit, LAST set, evidence; chain/slashing.py),
+begin_block (signatures of the last commit, LAST set, evidence; chain/staking/slashing.py),
 begin_farming (recent hashes; on an epoch's first block, the last epoch's rewards, which the
-block must carry exactly; chain/farming.py), the transactions, end_block (downtime), then the
+block must carry exactly; chain/farming/rules.py), the transactions, end_block (downtime), then the
 state root.
 """
 

@@ -54,15 +54,15 @@ class ChainParams:
     price_su: int = 50_000
     price_ipv4: int = 5_000
     price_nu: int = 1_000
-    # Farming (chain/farms.py, chain/rewards.py): epochs of epoch_blocks blocks. A node sends a
-    # heartbeat per slot of heartbeat_interval_blocks; below min_uptime_bp of its slots it earns
-    # nothing, above it its reward is scaled by uptime. Storage is proven against
+    # Farming (chain/farming/rules.py, chain/farming/rewards.py): epochs of epoch_blocks blocks. A
+    # node sends a heartbeat per slot of heartbeat_interval_blocks; below min_uptime_bp of its slots
+    # it earns nothing, above it its reward is scaled by uptime. Storage is proven against
     # storage_challenges challenges per epoch with plots of at least plot_min_k; compute by
-    # compute_units_per_core scrypt units (N = 2**compute_scrypt_log_n, r = compute_scrypt_r)
-    # per declared core, committed within compute_deadline_blocks of the challenge and
-    # compute_samples of them revealed within compute_reveal_blocks. Rewards per epoch: per
-    # proven GiB and per proven core. A farm bonds farm_min_bond at least; a wrong compute
-    # answer costs it farm_slash_bp of its bond.
+    # compute_units_per_core scrypt units (N = 2**compute_scrypt_log_n, r = compute_scrypt_r) per
+    # declared core, committed within compute_deadline_blocks of the challenge and compute_samples
+    # of them revealed within compute_reveal_blocks. Rewards per epoch: per proven GiB and per
+    # proven core. A farm bonds farm_min_bond at least; a wrong compute answer costs it
+    # farm_slash_bp of its bond.
     epoch_blocks: int = 600
     heartbeat_interval_blocks: int = 20
     min_uptime_bp: int = 9_500

@@ -4,7 +4,7 @@ Every record lives under a 32-byte key (a domain-separated hash) with canonical 
 the sparse Merkle tree commits to hash(value) under that key. `Overlay` is the working set of one
 block: reads fall through to the committed state, writes stay in memory until the block commits.
 
-Validator records (the rules that change them are in chain/slashing.py):
+Validator records (the rules that change them are in chain/staking/slashing.py):
 
 - VALIDATORS_KEY: the active set, which votes on the next block;
 - LAST_VALIDATORS_KEY: the set that voted on the last block (it signed the commit the next

@@ -32,7 +32,7 @@ from chain.errors import LocalFault
 from chain.genesis_state import COUNCIL_ADDRESS, genesis_hash
 from chain.keys import generate_keypair
 from genesis.schema import genesis_document, load_genesis, parse_genesis
-from node.client import ApiError, NodeClient
+from node.api.client import ApiError, NodeClient
 from node.config import (
     Home,
     load_config,
@@ -408,7 +408,7 @@ def up(
     `params` override the devnet's chain parameters when the genesis is first written. With
     `start=False` it only prepares keys, genesis and homes (start nodes later with start_node).
     """
-    from node.cli import init_home  # node.cli imports this package, so import it late
+    from node.config import init_home
 
     if not 1 <= validators <= MAX_VALIDATORS:
         raise DevnetError(f"--validators {validators}: the devnet runs 1 to {MAX_VALIDATORS}")

@@ -280,7 +280,12 @@ def load_genesis(path: str | Path) -> GenesisState:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise GenesisFileError(f"{path} is not JSON: {exc}") from None
-    return parse_genesis(document)
+    try:
+        return parse_genesis(document)
+    except GenesisFileError as exc:
+        if exc.errors:  # the fields' own messages stay in `errors`; the file is named here
+            raise GenesisFileError(f"{path}: {exc.message}", exc.errors) from None
+        raise
 
 
 def genesis_document(

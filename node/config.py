@@ -10,7 +10,7 @@ HOME/data/consensus.wal         the write-ahead log of the height being decided
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,9 @@ from marshmallow import RAISE, Schema, ValidationError, post_load, validate
 from marshmallow import fields as mf
 
 from chain.errors import LocalFault
-from chain.keys import KeyPair, keypair_from_seed
+from chain.genesis_state import GenesisState, genesis_hash
+from chain.keys import KeyPair, generate_keypair, keypair_from_seed
+from genesis.schema import load_genesis
 
 DEFAULT_API_PORT = 26657
 DEFAULT_P2P_PORT = 26656
@@ -26,7 +28,15 @@ MISBEHAVIOURS = ("", "double-prevote")  # test-only faults, for the slashing tes
 
 
 class ConfigError(LocalFault):
+    """A node home's settings, key or genesis file are missing or wrong."""
+
     code = "bad_config"
+
+
+class GenesisMismatch(ConfigError):
+    """The home already holds chain data of another genesis."""
+
+    code = "genesis_mismatch"
 
 
 @dataclass(frozen=True)
@@ -171,3 +181,73 @@ def write_file_atomically(path: Path, content: str | bytes, mode: int = 0o644) -
 
 
 CONFIG_FIELDS = tuple(f.name for f in fields(NodeConfig))
+
+
+# Making a home
+
+
+@dataclass(frozen=True)
+class InitResult:
+    home: Path
+    chain_id: str
+    genesis_hash: str
+    validator: str
+    created_key: bool
+    in_validator_set: bool
+    api_port: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "home": str(self.home),
+            "chain_id": self.chain_id,
+            "genesis_hash": self.genesis_hash,
+            "validator": self.validator,
+            "created_key": self.created_key,
+            "in_validator_set": self.in_validator_set,
+            "api_port": self.api_port,
+        }
+
+
+def init_home(home: Home, genesis_file: Path | None, api_port: int | None = None) -> InitResult:
+    """Prepare a node home; safe to repeat. It never replaces a key, nor the genesis of a chain
+    that already has data. Without a genesis file it only makes the key and settings, so the
+    validator key can go into a genesis written afterwards."""
+    state = None
+    if genesis_file is not None:
+        state = load_genesis(genesis_file)
+        _install_genesis(home, genesis_file, state)
+    key, created = _ensure_validator_key(home)
+    config = load_config(home)
+    if api_port is not None:
+        config = replace(config, api_port=api_port)
+    write_config(home, config)
+    return InitResult(
+        home=home.root,
+        chain_id="" if state is None else state.chain_id,
+        genesis_hash="" if state is None else genesis_hash(state).hex(),
+        validator=key.public_key.hex(),
+        created_key=created,
+        in_validator_set=state is not None and state.validators.power_of(key.public_key) > 0,
+        api_port=config.api_port,
+    )
+
+
+def _install_genesis(home: Home, genesis_file: Path, state: GenesisState) -> None:
+    current = load_genesis(home.genesis_file) if home.genesis_file.exists() else None
+    if current is not None and genesis_hash(current) == genesis_hash(state):
+        return
+    if home.db_path.exists():
+        raise GenesisMismatch(
+            f"{home.root} already holds chain data of a different genesis "
+            f"({home.genesis_file}); use a new --home"
+        )
+    write_file_atomically(home.genesis_file, genesis_file.read_text())
+
+
+def _ensure_validator_key(home: Home) -> tuple[KeyPair, bool]:
+    """The home's validator key, created on first use; never replaced."""
+    if home.validator_key_file.exists():
+        return load_validator_key(home), False
+    key = generate_keypair()
+    write_validator_key(home, key)
+    return key, True

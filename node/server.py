@@ -7,9 +7,9 @@ from aiohttp import web
 from chain.errors import GridchainError, LocalFault
 from chain.store import ChainStore
 from genesis.schema import load_genesis
-from node.api import make_app
+from node.api.app import make_app
 from node.config import ConfigError, Home, load_config, load_validator_key
-from node.consensus import build_consensus
+from node.consensus.wiring import build_consensus
 from node.service import Node
 
 

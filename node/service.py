@@ -1,8 +1,8 @@
 """The node's application side: admission, the mempool, and the committed chain in its store.
 
-Consensus (node/reactor.py) decides which block comes next; this module builds and validates
-blocks with the rules of chain/ and commits block, commit, state and tree nodes in one synced
-batch. It never decides anything on its own.
+Consensus (node/consensus/reactor.py) decides which block comes next; this module builds and
+validates blocks with the rules of chain/ and commits block, commit, state and tree nodes in one
+synced batch. It never decides anything on its own.
 """
 
 import asyncio

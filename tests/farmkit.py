@@ -1,5 +1,5 @@
 """Farming on a one-validator chain over a real LevelDB: farmers registered with real keys,
-real k=18 chiapos plots, real scrypt work; the farmer's agent (node/farmer.py) decides what to
+real k=18 chiapos plots, real scrypt work; the farmer's agent (node/farmer/agent.py) decides what to
 send from the store, as `gridchain farmer run` does from the API."""
 
 from dataclasses import dataclass, field
@@ -17,8 +17,8 @@ from chain.farming.rules import epoch_start, node_consent_message
 from chain.farming.txs import FarmCreate, Location, NodeRegister, Resources
 from chain.keys import KeyPair
 from chain.state import read_account
-from node.farmer import ChainView, FarmerAgent
-from node.plots import Plot
+from node.farmer.agent import ChainView, FarmerAgent
+from node.farmer.plots import Plot
 from tests.chainkit import CHAIN, ContractChain, make_genesis
 
 FARMING = {

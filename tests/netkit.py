@@ -14,7 +14,7 @@ from typing import Any
 from chain.address import Address, parse_address
 from chain.keys import KeyPair
 from devnet import network
-from node.client import ApiError, NodeClient
+from node.api.client import ApiError, NodeClient
 from node.keystore import DEVNET_PASSPHRASE, Keystore
 from tests.support import transfer
 

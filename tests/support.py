@@ -21,7 +21,7 @@ from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed
 from chain.ledger.transactions import SignedTx, Transfer, TxBody, sign_tx
 from genesis.schema import genesis_document, parse_genesis
-from node.client import ApiError, NodeClient
+from node.api.client import ApiError, NodeClient
 from node.config import Home, NodeConfig, write_config, write_validator_key
 
 CHAIN_ID = "gridchain-test"

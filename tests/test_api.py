@@ -13,7 +13,7 @@ from chain.hashing import hash32
 from chain.keys import KeyPair
 from chain.ledger.transactions import SignedTx, TxSignature
 from chain.state import Account
-from node.api import make_app
+from node.api.app import make_app
 from node.server import build_node
 from node.service import Node
 from tests.support import CHAIN_ID, NodeHome, dev_key, make_home, transfer

@@ -24,11 +24,11 @@ from chain.farming.txs import FarmCreate, FarmPayload, Location, NodeRegister, R
 from chain.keys import KeyPair
 from chain.ledger.transactions import Transfer, TxBody, sign_tx
 from chain.state import read_account
-from node.api import make_app
-from node.api_farming import FARMING_PARAMS
-from node.cli_farmer import chain_view, node_from_json, params_from_json
-from node.farmer import FarmerAgent
-from node.plots import Plot, create_plot
+from node.api.app import make_app
+from node.api.farming import FARMING_PARAMS
+from node.cli.farmer import chain_view, node_from_json, params_from_json
+from node.farmer.agent import FarmerAgent
+from node.farmer.plots import Plot, create_plot
 from node.server import build_node
 from node.service import Node
 from tests.support import CHAIN_ID, NodeHome, dev_key, make_home

@@ -1,4 +1,4 @@
-"""node/bench_evm.py: py-evm runs the hand-assembled counting loop with exactly the counted ops.
+"""node/bench/evm.py: py-evm runs the hand-assembled counting loop with exactly the counted ops.
 
 The op count is checked independently of gas: every opcode py-evm dispatches is counted by
 wrapping its opcode table. No timing is asserted.
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from node import bench_evm
-from node.bench_evm import (
+from node.bench import evm as bench_evm
+from node.bench.evm import (
     EvmBenchError,
     PyEvmMissing,
     expected_gas,

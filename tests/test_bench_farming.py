@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from chain.farming.compute import proven_milli_cores, required_units
 from chain.farming.rules import slots_per_epoch
 from chain.farming.space import GIB, plot_bytes
-from node.bench_farming import PARAMS, RULE_REPEATS, bench_payouts
-from node.cli import cli
+from node.bench.farming import PARAMS, RULE_REPEATS, bench_payouts
+from node.cli.main import cli
 
 NODES, PAYOUT_NODES, PLOTS = 5, 20, 1
 

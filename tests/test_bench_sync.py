@@ -9,8 +9,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from node.bench_sync import bench_sync
-from node.cli import cli
+from node.bench.sync import bench_sync
+from node.cli.main import cli
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from chain.genesis_state import genesis_hash
 from chain.keys import WrongPassphrase
 from genesis.schema import load_genesis
-from node.cli import cli
+from node.cli.main import cli
 from node.config import Home, load_config, load_validator_key
 from node.keystore import KeyExists, Keystore
 

@@ -22,8 +22,8 @@ from chain.farming.txs import StorageProofs
 from chain.ledger.transactions import TxBody, sign_tx
 from genesis.schema import genesis_document, parse_genesis
 from node.config import Home, NodeConfig, write_config, write_validator_key
+from node.farmer.plots import find_proofs, load_plots
 from node.keystore import Keystore
-from node.plots import find_proofs, load_plots
 from tests.support import CHAIN_ID, NodeHome, NodeProcess, dev_key, free_port, http
 
 pytestmark = pytest.mark.slow

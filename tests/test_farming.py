@@ -47,8 +47,8 @@ from chain.farming.txs import (
 from chain.genesis_state import COUNCIL_ADDRESS
 from chain.ledger.transactions import Payload, SignedTx, TxBody, sign_tx
 from chain.params import ChainParams
-from node.farmer import FarmerAgent
-from node.plots import Plot, create_plot, find_proofs
+from node.farmer.agent import FarmerAgent
+from node.farmer.plots import Plot, create_plot, find_proofs
 from tests.chainkit import CHAIN, USERS, VALIDATOR, ContractChain, key
 from tests.farmkit import (
     BOND,

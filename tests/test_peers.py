@@ -14,7 +14,7 @@ from aiohttp import web
 from chain.encoding import decode, encode
 from chain.hashing import hash32
 from chain.keys import KeyPair
-from node.peer_link import (
+from node.p2p.link import (
     FRAME_OVERHEAD,
     LinkClosed,
     LinkError,
@@ -25,7 +25,7 @@ from node.peer_link import (
     auth_sign_bytes,
     handshake,
 )
-from node.peers import BadMessage, PeerAddress, PeerManager, keep_new_link
+from node.p2p.manager import BadMessage, PeerAddress, PeerManager, keep_new_link
 from tests.support import dev_key, free_port
 
 NET = hash32(b"test-network")

@@ -16,8 +16,8 @@ from consensus.double_sign import (
     decode_last_signed,
     encode_last_signed,
 )
-from node import privval
-from node.privval import PrivValidator, PrivValidatorStateError
+from node.consensus import privval
+from node.consensus.privval import PrivValidator, PrivValidatorStateError
 from tests.support import dev_key
 
 CHAIN = "gridchain-test"

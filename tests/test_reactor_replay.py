@@ -20,11 +20,11 @@ from consensus.double_sign import DoubleSignRefused
 from consensus.tendermint import Step
 from genesis.schema import genesis_document, parse_genesis
 from node.config import NodeConfig
-from node.messages import VoteMsg, encode_message
-from node.privval import PrivValidator
-from node.reactor import Reactor
+from node.consensus.privval import PrivValidator
+from node.consensus.reactor import Reactor
+from node.consensus.wal import WriteAheadLog
+from node.p2p.messages import VoteMsg, encode_message
 from node.service import Node
-from node.wal import WriteAheadLog
 from tests.support import dev_key
 
 CHAIN = "gridchain-replay"

@@ -21,7 +21,7 @@ import pytest
 
 from chain.address import key_address
 from devnet import network
-from node.client import ApiError
+from node.api.client import ApiError
 from node.config import Home
 from tests.netkit import (
     CHAIN_ID,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from node.wal import HEADER, MAX_RECORD, WalError, WalRecordTooLarge, WriteAheadLog, frame
+from node.consensus.wal import HEADER, MAX_RECORD, WalError, WalRecordTooLarge, WriteAheadLog, frame
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDS = [
@@ -69,7 +69,7 @@ def test_torn_tail_at_every_offset_is_dropped(
     for cut in range(last_start, len(full)):
         path.write_bytes(full[:cut])
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="node.wal"):
+        with caplog.at_level(logging.WARNING, logger="node.consensus.wal"):
             wal, records = reopen(path)
         assert records == RECORDS[:-1], f"cut at {cut}"
         assert path.stat().st_size == last_start
@@ -97,7 +97,7 @@ def test_a_flipped_byte_drops_its_record_and_all_after(
         damaged[offset] ^= 0x10
         path.write_bytes(bytes(damaged))
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="node.wal"):
+        with caplog.at_level(logging.WARNING, logger="node.consensus.wal"):
             wal, records = reopen(path)
         wal.close()
         assert records == RECORDS[:middle], f"flipped byte {offset}"
@@ -164,7 +164,7 @@ CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from node.wal import WriteAheadLog
+    from node.consensus.wal import WriteAheadLog
 
     wal = WriteAheadLog(Path(sys.argv[1]))
     wal.open()

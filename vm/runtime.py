@@ -1,6 +1,6 @@
 """The VM as the chain's contract runtime: deploys and calls against the block's state.
 
-The chain (chain/execution.py) moves the call's value, gives the runtime a child overlay and
+The chain (chain/ledger/execution.py) moves the call's value, gives the runtime a child overlay and
 drops it unless the outcome is OK; this module only turns the transaction into a VM run and
 the VM's host calls into state reads and writes of the called contract.
 """

@@ -7,7 +7,7 @@ stored ordered by block hash, `first.block_hash < second.block_hash` (a nil vote
 so it always comes first).
 
 `check_evidence` holds the rules that need only the evidence, the block height, the parameters
-and the active validator set; what it does to the state is in chain/slashing.py.
+and the active validator set; what it does to the state is in chain/staking/slashing.py.
 """
 
 from collections.abc import Sequence

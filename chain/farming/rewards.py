@@ -1,7 +1,7 @@
 """Epoch rewards as a block carries them: one line per node that did anything in the epoch.
 
 The first block of epoch e+1 carries the rewards for epoch e. Its producer computes them and
-every validator computes them again (chain/farming.py); the header commits to them by a Merkle
+every validator computes them again (chain/farming/rules.py); the header commits to them by a Merkle
 root, so an auditor can prove what any node was paid and why.
 """
 

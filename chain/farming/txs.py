@@ -2,7 +2,7 @@
 
 A farm's owner registers the farm and its nodes; a node's own key sends what only the running
 node can send (heartbeats, proofs of space, compute answers), so a farmer cannot prove uptime
-for a node that is off. The rules that apply them are in chain/farming.py.
+for a node that is off. The rules that apply them are in chain/farming/rules.py.
 """
 
 from dataclasses import dataclass

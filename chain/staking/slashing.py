@@ -10,7 +10,7 @@ begin_block (before the transactions)
       active, record in its signing info whether block.last_commit carries its signature for
       height h-1. Skipped at height 1, which carries no commit.
   (b) LAST := the active set (the voters on block h); written only when it differs.
-  (c) evidence, in block order: each must pass `check_evidence` (chain/evidence.py), name a
+  (c) evidence, in block order: each must pass `check_evidence` (chain/blocks/evidence.py), name a
       validator that is not tombstoned, and be the block's only evidence against its validator;
       the validator loses double_sign_slash_bp of its blockstake and is jailed for ever
       (tombstoned).

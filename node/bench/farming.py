@@ -64,7 +64,7 @@ from chain.staking.validators import Validator, make_validator_set
 from chain.state import Overlay
 from chain.store import ChainStore
 from consensus.tendermint import Timeouts
-from node.plots import Plot, create_plot, find_proofs
+from node.farmer.plots import Plot, create_plot, find_proofs
 
 Progress = Callable[[str], None]
 

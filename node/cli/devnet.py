@@ -1,6 +1,6 @@
 """`gridchain devnet up|down|status|stop|start`: a local network in one command.
 
-node/cli.py adds this group to the `gridchain` command; its root group renders the errors
+node/cli/main.py adds this group to the `gridchain` command; its root group renders the errors
 raised here (DevnetError and the chain's own) as clean messages or JSON.
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from devnet import network
-from node.output import emit, json_option, progress
+from node.cli.output import emit, json_option, progress
 
 DIR_HELP = "The devnet's directory."
 

@@ -20,8 +20,8 @@ from chain.farming.txs import (
     StorageProofs,
 )
 from chain.params import ChainParams
-from node.farmer_work import ComputeAnswer, compute_answer
-from node.plots import Plot, find_proofs
+from node.farmer.plots import Plot, find_proofs
+from node.farmer.work import ComputeAnswer, compute_answer
 
 PROOFS_PER_TX = MAX_PROOFS_PER_TX // 2  # keeps a transaction well under MAX_TX_SIZE at k = 32
 

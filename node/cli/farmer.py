@@ -1,9 +1,9 @@
 """`gridchain farmer ...`: register a farm and its node, make plots, run a node's farming, and
 follow what a farm earns.
 
-`farmer run` is the node's side: it reads the chain through the API (GET /v1/farming and
-GET /v1/nodes/{id}) on every poll, asks node/farmer.py's agent what is due, and signs it with the
-node's own key. The agent decides from the chain's records, so the loop can stop and start at
+`farmer run` is the node's side: it reads the chain through the API (GET /v1/farming and GET
+/v1/nodes/{id}) on every poll, asks the agent (node/farmer/agent.py) what is due, and signs it with
+the node's own key. The agent decides from the chain's records, so the loop can stop and start at
 any time but one: between a compute commitment and its opening the answer lives only in this
 process, so a stop waits for the opening.
 """
@@ -48,22 +48,21 @@ from chain.farming.txs import (
 from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair
 from chain.ledger.transactions import Transfer, TxBody, sign_tx
 from chain.params import MAX_PLOT_K, MIN_PLOT_K, ChainParams
-from node.cli import (
+from node.api.client import ApiError, NodeClient
+from node.cli.common import (
     CliError,
     answer_field,
-    cli,
     keystore_option,
     keystore_options,
     node_client,
     node_option,
     open_keystore,
 )
-from node.cli_workload import send, unlock
-from node.client import ApiError, NodeClient
-from node.farmer import ChainView, FarmerAgent
+from node.cli.output import emit, json_option, progress
+from node.cli.workload import send, unlock
+from node.farmer.agent import ChainView, FarmerAgent
+from node.farmer.plots import Plot, PlotError, create_plot, load_plots
 from node.keystore import Keystore
-from node.output import emit, json_option, progress
-from node.plots import Plot, PlotError, create_plot, load_plots
 
 KIND_OF = {cls: kind for kind, cls in FARM_PAYLOADS.items()}
 PARAM_FIELDS = {f.name for f in fields(ChainParams)}
@@ -214,7 +213,7 @@ def find_node(client: NodeClient, public_key: bytes) -> dict[str, Any] | None:
 # farmer
 
 
-@cli.group()
+@click.group()
 def farmer() -> None:
     """Register a farm and its node, make plots, farm, and see what a farm earns."""
 

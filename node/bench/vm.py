@@ -114,7 +114,7 @@ def bench_vm(
     ours = vm_bench.run(iterations, 3, reference=False)
     result: dict[str, Any] = {"vm": ours, "evm": None, "ratio": None}
     if evm_iterations:
-        from node.bench_evm import PyEvmMissing, run_evm_loop
+        from node.bench.evm import PyEvmMissing, run_evm_loop
 
         say(f"py-evm: the same loop, {evm_iterations} iterations (median of 3)...")
         try:

@@ -49,17 +49,17 @@ from chain.state import Overlay
 from chain.store import ChainStore
 from devnet import network
 from genesis.schema import load_genesis
-from node.client import ApiError, NodeClient
+from node.api.client import ApiError, NodeClient
 from node.config import Home, load_validator_key
 from node.keystore import DEVNET_PASSPHRASE, Keystore
-from node.messages import Blocks, decode_message, encode_message
+from node.p2p.messages import Blocks, decode_message, encode_message
 
 Progress = Callable[[str], None]
 
 VALIDATORS = 4
 POLL_SECONDS = 0.05
 STALL_SECONDS = 60.0  # node3's height not moving for this long fails the run
-SERVE_BATCH = 200  # blocks per GetBlocks answer, as node/reactor.py's SYNC_BATCH
+SERVE_BATCH = 200  # blocks per GetBlocks answer, as node/consensus/reactor.py's SYNC_BATCH
 FEE = 1
 HEADERS_CHECKED = 5
 

@@ -16,12 +16,12 @@ import click
 from chain.errors import InvalidProof, RuleViolation
 from chain.ledger.audit import entry_from_json, entry_leaf
 from chain.merkle import verify_consistency_or_raise, verify_inclusion_or_raise
-from node.cli import CliError, cli, node_client, node_option
-from node.client import header_from_json
-from node.output import emit, json_option
+from node.api.client import header_from_json
+from node.cli.common import CliError, node_client, node_option
+from node.cli.output import emit, json_option
 
 
-@cli.group()
+@click.group()
 def audit() -> None:
     """The audit log: entries, inclusion and consistency proofs, offline verification."""
 

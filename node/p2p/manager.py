@@ -28,7 +28,7 @@ import aiohttp
 from aiohttp import web
 
 from chain.keys import PUBLIC_KEY_SIZE, KeyPair
-from node.peer_link import (
+from node.p2p.link import (
     CLOSE_TIMEOUT,
     FRAME_OVERHEAD,
     HANDSHAKE_TIMEOUT,

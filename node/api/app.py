@@ -35,12 +35,12 @@ from chain.state import (
 )
 from chain.store import Snapshot
 from genesis.schema import flatten_errors
-from node.api_audit import add_audit_routes
-from node.api_contracts import add_contract_routes
-from node.api_farming import add_farming_routes
-from node.api_json import read_json
-from node.consensus import Consensus
-from node.openapi import openapi_spec
+from node.api.audit import add_audit_routes
+from node.api.body import read_json
+from node.api.contracts import add_contract_routes
+from node.api.farming import add_farming_routes
+from node.api.openapi import openapi_spec
+from node.consensus.wiring import Consensus
 from node.service import Node
 
 log = logging.getLogger("gridchain.api")

@@ -74,7 +74,10 @@ from consensus.tendermint import (
     Vote,
     VoteKind,
 )
-from node.messages import (
+from node.consensus.privval import PrivValidator
+from node.consensus.wal import WriteAheadLog
+from node.p2p.manager import BadMessage, PeerManager
+from node.p2p.messages import (
     MAX_TXS_PER_MESSAGE,
     Blocks,
     EvidenceMsg,
@@ -87,10 +90,7 @@ from node.messages import (
     decode_message,
     encode_message,
 )
-from node.peers import BadMessage, PeerManager
-from node.privval import PrivValidator
 from node.service import Node
-from node.wal import WriteAheadLog
 
 log = logging.getLogger("gridchain.consensus")
 

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from chain.hashing import tagged_hash
 from chain.state import Overlay, jailed_validators
 from node.config import ConfigError, Home, NodeConfig
-from node.peers import PeerAddress, PeerManager
-from node.privval import PrivValidator
-from node.reactor import Reactor
+from node.consensus.privval import PrivValidator
+from node.consensus.reactor import Reactor
+from node.consensus.wal import WriteAheadLog
+from node.p2p.manager import PeerAddress, PeerManager
 from node.service import Node
-from node.wal import WriteAheadLog
 
 PEER_PATTERN = re.compile(r"^([0-9a-f]{64})@([^:@\s]+):([0-9]{1,5})$")
 # A websocket ping this often, a pong within half of it: a paused or cut-off peer's link is

@@ -24,19 +24,18 @@ from contracts_std.requirement import (
     workload_address,
 )
 from contracts_std.spec import InvalidSpec, load_spec_file, spec_bytes, spec_hash
-from node.cli import (
+from node.api.client import NodeClient
+from node.cli.common import (
     CliError,
     answer_field,
-    cli,
     keystore_options,
     node_client,
     node_option,
     open_keystore,
     wait_for_commit,
 )
-from node.client import NodeClient
+from node.cli.output import emit, json_option, progress
 from node.keystore import Keystore, read_passphrase
-from node.output import emit, json_option, progress
 from vm.compiler import compile_source
 from vm.disasm import disassemble
 from vm.isa import decode_module, encode_module
@@ -222,7 +221,7 @@ def workload_view(client: NodeClient, wid: int) -> dict[str, Any]:
 # workload
 
 
-@cli.group()
+@click.group()
 def workload() -> None:
     """Submit, approve and follow multisig workload specs (the `workload` standard contract)."""
 
@@ -440,7 +439,7 @@ def workload_cancel(
 # contract
 
 
-@cli.group()
+@click.group()
 def contract() -> None:
     """Compile, read, deploy, call and query contracts."""
 

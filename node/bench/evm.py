@@ -187,7 +187,7 @@ def run_evm_loop(iterations: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m node.bench_evm",
+        prog="python -m node.bench.evm",
         description=(
             "Time py-evm's interpreter on the counting loop `i = 0; while i < n: i = i + 1` "
             f"(EVM instructions per second). Needs py-evm: {INSTALL_HINT}"

@@ -17,7 +17,7 @@ from chain.errors import RuleViolation
 from chain.ledger.contracts import OK, contract_code
 from chain.ledger.transactions import MAX_ARG_BYTES, MAX_CALL_ARGS, ArgValue, arg_to_json
 from chain.state import Overlay, read_account
-from node.api_json import read_json
+from node.api.body import read_json
 from node.service import Node
 from vm.disasm import disassemble
 from vm.isa import TYPE_NAMES, decode_module

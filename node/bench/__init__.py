@@ -1,0 +1,1 @@
+"""Benchmarks behind `gridchain bench`: chain, consensus, sync, VM (and py-evm), farming."""

@@ -1,0 +1,1 @@
+"""The `gridchain` command line: one module per command group, registered by main.py."""

@@ -1,0 +1,223 @@
+"""`gridchain bench`: the benchmarks (chain, consensus, smt, sync, vm, farming)."""
+
+import click
+
+from node.cli.output import emit, json_option, progress
+
+
+@click.group()
+def bench() -> None:
+    """Measure throughput on this machine (figures go to docs/benchmarks.md)."""
+
+
+@bench.command("chain")
+@click.option("--txs", type=click.IntRange(1000, 10_000_000), default=40_000, show_default=True)
+@click.option("--accounts", type=click.IntRange(1), default=10_000, show_default=True)
+@click.option("--block-size", type=click.IntRange(1, 100_000), default=5_000, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 64),
+    default=2,
+    show_default=True,
+    help="Signature-checking processes (0: check in the main process).",
+)
+@json_option
+def bench_chain_command(
+    txs: int, accounts: int, block_size: int, workers: int, as_json: bool
+) -> None:
+    """Signed transfers decoded, verified, applied and committed to LevelDB per second."""
+    from node.bench.chain import bench_chain
+
+    result = bench_chain(txs, accounts, block_size, workers, progress(as_json)).to_json()
+    rates = result["tx_per_s"]
+    emit(
+        as_json,
+        result,
+        [
+            f"{txs} transfers from {accounts} accounts, blocks of {block_size}, "
+            f"{workers} verify workers",
+            f"end to end: {rates['end_to_end']:,} tx/s (wall {result['seconds']['wall']} s)",
+            f"stages: decode {rates['decode']:,}/s, apply+state root "
+            f"{rates['apply_and_state_root']:,}/s, commit {rates['commit']:,}/s, "
+            f"waiting for signatures {result['seconds']['verify_wait']} s",
+        ],
+    )
+
+
+@bench.command("consensus")
+@click.option("--seconds", type=click.FloatRange(5), default=60, show_default=True)
+@click.option(
+    "--rate",
+    type=click.IntRange(10),
+    default=2000,
+    show_default=True,
+    help="Transfers offered per second.",
+)
+@click.option("--validators", type=click.IntRange(1, 16), default=4, show_default=True)
+@click.option("--senders", type=click.IntRange(1, 100_000), default=400, show_default=True)
+@json_option
+def bench_consensus_command(
+    seconds: float, rate: int, validators: int, senders: int, as_json: bool
+) -> None:
+    """Finalized transfers/s and submit-to-final latency on a local multi-validator devnet."""
+    from node.bench.consensus import bench_consensus
+
+    result = bench_consensus(seconds, rate, validators, senders, progress(as_json)).to_json()
+    latency = result["latency_s"]
+    emit(
+        as_json,
+        result,
+        [
+            f"{validators} validators, {rate} tx/s offered for {result['load_seconds']} s "
+            f"({result['accepted']} accepted)",
+            f"finalized: {result['finalized_tx_per_s']:,} tx/s during the load "
+            f"({result['finalized']} in all, {result['blocks']} blocks, "
+            f"{result['mean_block_txs']} txs per block)",
+            f"submit to final: p50 {latency['p50']} s, p99 {latency['p99']} s, "
+            f"max {latency['max']} s",
+        ],
+    )
+
+
+@bench.command("smt")
+@click.option("--keys", type=click.IntRange(1000), default=100_000, show_default=True)
+@click.option("--batch", type=click.IntRange(100), default=10_000, show_default=True)
+@json_option
+def bench_smt_command(keys: int, batch: int, as_json: bool) -> None:
+    """State-root updates per second on a LevelDB-backed sparse Merkle tree."""
+    from node.bench.chain import bench_smt
+
+    result = bench_smt(keys, batch, progress(as_json))
+    emit(
+        as_json,
+        result,
+        f"{result['updates_per_s']:,} state-root updates/s "
+        f"(batches of {batch} into a tree of {keys} keys)",
+    )
+
+
+@bench.command("sync")
+@click.option("--blocks", type=click.IntRange(10, 1_000_000), default=10_000, show_default=True)
+@click.option(
+    "--txs-per-block",
+    type=click.IntRange(0, 5_000),
+    default=10,
+    show_default=True,
+    help="Transfers in every generated block (0: empty blocks).",
+)
+@click.option(
+    "--breakdown",
+    "breakdown_blocks",
+    type=click.IntRange(0),
+    default=2_000,
+    show_default=True,
+    help="Blocks replayed offline afterwards to time each step of the sync path (0: skip).",
+)
+@json_option
+def bench_sync_command(
+    blocks: int, txs_per_block: int, breakdown_blocks: int, as_json: bool
+) -> None:
+    """Catch-up speed: blocks/s for a node that many blocks behind a 4-validator devnet."""
+    from node.bench.sync import bench_sync
+
+    result = bench_sync(blocks, txs_per_block, breakdown_blocks, progress(as_json)).to_json()
+    node3 = result["node3"]
+    lines = [
+        f"{blocks} blocks of {txs_per_block} transfers, generated in "
+        f"{result['generate']['seconds']} s; 4 validators, node3 starts empty",
+        f"catch-up: {result['blocks_per_s']} blocks/s from node3's API answering "
+        f"({node3['api_to_target_s']} s, height {node3['height_at_api']} at that moment); "
+        f"{result['blocks_per_s_including_start']} blocks/s including process start "
+        f"({node3['spawn_to_target_s']} s); steady {result['steady_blocks_per_s']} blocks/s",
+        f"synced_blocks {node3['synced_blocks']}, headers match node0: {result['headers_match']}; "
+        f"node3 CPU {node3['cpu_s']} s ({result['blocks_per_cpu_s']} blocks per CPU-second), "
+        f"load average {result['load_average_at_start']} at its start",
+    ]
+    if result["breakdown"] is not None:
+        steps = result["breakdown"]["ms_per_block"]
+        lines.append(
+            f"offline replay of {result['breakdown']['blocks']} blocks, ms per block: "
+            + ", ".join(f"{name} {ms}" for name, ms in steps.items())
+        )
+    emit(as_json, result, lines)
+
+
+@bench.command("vm")
+@click.option("--iterations", default=2_000_000, show_default=True, type=click.IntRange(1000))
+@click.option(
+    "--evm-iterations",
+    default=200_000,
+    show_default=True,
+    type=click.IntRange(0),
+    help="The same loop on py-evm (needs `pip install 'gridchain[bench]'`; 0 skips).",
+)
+@click.option("--approvals", default=300, show_default=True, type=click.IntRange(10))
+@json_option
+def bench_vm_command(iterations: int, evm_iterations: int, approvals: int, as_json: bool) -> None:
+    """VM ops/s on a counting loop beside py-evm, and the cost of one multisig approval."""
+    from node.bench.vm import bench_vm
+
+    result = bench_vm(iterations, approvals, evm_iterations, progress(as_json))
+    vm, evm, approval = result["vm"], result["evm"], result["approval"]
+    lines = [f"VM: {vm['ops_per_second']:,} metered ops/s ({vm['ops']:,} ops in {vm['seconds']} s)"]
+    if evm is not None:
+        lines.append(
+            f"py-evm {evm['py_evm_version']}: {int(evm['ops_per_s']):,} ops/s; "
+            f"the VM is {result['ratio']}x faster on this loop"
+        )
+    lines.append(
+        f"multisig approval: {approval['gas_per_approval']} gas, median "
+        f"{approval['median_us']} us (p90 {approval['p90_us']} us), "
+        f"{approval['approvals_per_s']:,} approvals/s on one core"
+    )
+    emit(as_json, result, lines)
+
+
+@bench.command("farming")
+@click.option("--nodes", type=click.IntRange(1, 100_000), default=1_000, show_default=True)
+@click.option(
+    "--payout-nodes", type=click.IntRange(1, 1_000_000), default=10_000, show_default=True
+)
+@click.option("--k", type=click.IntRange(18, 32), default=18, show_default=True)
+@click.option(
+    "--plots",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Real plots made (one owner each); the nodes' proofs are drawn from them.",
+)
+@json_option
+def bench_farming_command(nodes: int, payout_nodes: int, k: int, plots: int, as_json: bool) -> None:
+    """Checking one epoch's farming proofs, and building the block that pays an epoch."""
+    from node.bench.farming import bench_farming
+
+    result = bench_farming(nodes, payout_nodes, k, plots, progress(as_json)).to_json()
+    v, pay = result["verification"], result["payouts"]
+    storage, heartbeats = v["storage"], v["heartbeats"]
+    boundary, ordinary = pay["boundary_block"], pay["ordinary_block"]
+    emit(
+        as_json,
+        result,
+        [
+            f"one epoch for {nodes:,} nodes ({v['epoch_wall_s']:g} s of blocks):",
+            f"  storage: {storage['proofs_verified']:,} proofs, {storage['verify_us_per_proof']} "
+            f"us each (drawn from {storage['proof_pool']} real proofs of {plots} k={k} plots); "
+            f"the rule: {storage['rule_us_per_proof']} us each, {storage['epoch_s']} s",
+            f"  compute: {v['compute_mainnet']['units']:,} scrypt units, "
+            f"{v['compute_mainnet']['epoch_s']} s at mainnet size (16 MiB), "
+            f"{v['compute_devnet']['epoch_s']} s at devnet size",
+            f"  heartbeats: {heartbeats['ed25519_verifies']:,} ed25519 verifies "
+            f"({heartbeats['verifies_per_s']:,}/s) {heartbeats['epoch_verify_s']} s, "
+            f"rule {heartbeats['epoch_rule_s']} s",
+            f"  total {v['total_s']} s: {v['share_of_epoch_pct']}% of the epoch",
+            f"payouts for {payout_nodes:,} nodes in {pay['farms']:,} farms: settle "
+            f"{pay['settle_ms']} ms; the epoch's first block builds in {boundary['build_ms']} ms, "
+            f"validates in {boundary['validate_ms']} ms, {boundary['encoded_bytes']:,} bytes "
+            f"({pay['reward_lines']:,} reward lines); an ordinary block {ordinary['build_ms']} + "
+            f"{ordinary['validate_ms']} ms",
+            f"  build + validate {pay['build_plus_validate_ms']} ms of a "
+            f"{pay['block_interval_ms']} ms block interval "
+            f"({'fits' if pay['fits_in_interval'] else 'does not fit'}); "
+            f"propose timeout {pay['propose_timeout_ms']} ms",
+        ],
+    )

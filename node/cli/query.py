@@ -1,0 +1,159 @@
+"""`gridchain query` and `gridchain status`: accounts (with proofs), blocks, transactions."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from chain.address import parse_address
+from node.api.client import verify_account
+from node.cli.common import CliError, answer_field, node_client, node_option
+from node.cli.output import emit, json_option
+
+
+@click.group()
+def query() -> None:
+    """Read accounts, blocks and transactions from a node."""
+
+
+def _format_time(ms: Any) -> str:
+    if not isinstance(ms, int):
+        return str(ms)
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def _format_policy(policy: Any) -> str:
+    if not policy:
+        return "none"
+    signers = ", ".join(
+        f"{s['public_key'][:16]}… weight {s['weight']}" + (" (required)" if s["required"] else "")
+        for s in policy["signers"]
+    )
+    return f"threshold {policy['threshold']} of [{signers}]"
+
+
+@query.command("account")
+@click.argument("address")
+@click.option(
+    "--verify/--no-verify",
+    default=True,
+    show_default=True,
+    help="Check the Merkle proof against the block's state root.",
+)
+@node_option
+@json_option
+def query_account(address: str, verify: bool, node_url: str | None, as_json: bool) -> None:
+    """Show an account's balance, nonce and policy, proven against a block."""
+    parsed = parse_address(address)
+    client = node_client(node_url)
+    view = client.account(str(parsed))
+    lines = [
+        f"address: {view.get('address')}",
+        f"exists:  {'yes' if view.get('exists') else 'no'}",
+        f"balance: {view.get('balance')}",
+        f"nonce:   {view.get('nonce')}",
+        f"policy:  {_format_policy(view.get('policy'))}",
+    ]
+    result = dict(view)
+    if verify:
+        block = client.block(answer_field(view, "height", int))
+        proven = verify_account(str(parsed), view, block)
+        result["verified"] = {
+            "height": proven.height,
+            "block_hash": proven.block_hash.hex(),
+            "state_root": proven.state_root.hex(),
+        }
+        lines.append(
+            f"proof verified against block {proven.height} state root {proven.state_root.hex()}"
+        )
+    else:
+        result["verified"] = None
+        lines.append(f"as of block {view.get('height')} (proof not checked)")
+    emit(as_json, result, lines)
+
+
+def _tx_line(view: dict[str, Any]) -> str:
+    payload = view.get("payload") or {}
+    what = view.get("type")
+    if what == "transfer":
+        what = f"transfer {payload.get('amount')} to {payload.get('to')}"
+    return f"{view.get('id')}  {view.get('sender')} nonce {view.get('nonce')}: {what}"
+
+
+def _block_ref(ref: str) -> str:
+    ref = ref.strip().lower()
+    if (
+        ref == "latest"
+        or ref.isdigit()
+        or (len(ref) == 64 and all(c in "0123456789abcdef" for c in ref))
+    ):
+        return ref
+    raise CliError(f"{ref!r} is neither a height, a 64-hex block hash nor 'latest'")
+
+
+@query.command("block")
+@click.argument("ref", metavar="HEIGHT|HASH|latest")
+@node_option
+@json_option
+def query_block(ref: str, node_url: str | None, as_json: bool) -> None:
+    """Show a block by height, hash or `latest`."""
+    view = node_client(node_url).block(_block_ref(ref))
+    header = view.get("header") or {}
+    txs = view.get("txs") or []
+    lines = [
+        f"height:     {header.get('height')}",
+        f"hash:       {header.get('hash')}",
+        f"time:       {_format_time(header.get('time_ms'))}",
+        f"prev hash:  {header.get('prev_hash')}",
+        f"proposer:   {header.get('proposer')}",
+        f"state root: {header.get('state_root')}",
+        f"txs:        {len(txs)}",
+        *(f"  {_tx_line(t)}" for t in txs),
+    ]
+    emit(as_json, view, lines)
+
+
+@query.command("tx")
+@click.argument("tx_id", metavar="ID")
+@node_option
+@json_option
+def query_tx(tx_id: str, node_url: str | None, as_json: bool) -> None:
+    """Show a transaction and where it was committed."""
+    tx_id = tx_id.strip().lower()
+    if len(tx_id) != 64 or any(c not in "0123456789abcdef" for c in tx_id):
+        raise CliError(f"transaction id {tx_id!r} must be 64 hex characters")
+    view = node_client(node_url).tx(tx_id)
+    body = view.get("tx") or {}
+    block = view.get("block")
+    lines = [
+        f"id:     {view.get('id')}",
+        f"status: {view.get('status')}",
+        f"tx:     {_tx_line(body)}",
+        f"fee:    {body.get('fee')}",
+    ]
+    if block:
+        lines.append(f"block:  {block.get('height')} ({block.get('hash')})")
+    emit(as_json, view, lines)
+
+
+@click.command("status")
+@node_option
+@json_option
+def status(node_url: str | None, as_json: bool) -> None:
+    """Show the node's chain, head block and mempool."""
+    client = node_client(node_url)
+    view = client.status()
+    mempool = view.get("mempool") or {}
+    lines = [
+        f"node:         {client.url}",
+        f"chain id:     {view.get('chain_id')}",
+        f"genesis hash: {view.get('genesis_hash')}",
+        f"height:       {view.get('height')}",
+        f"block hash:   {view.get('block_hash')}",
+        f"block time:   {_format_time(view.get('time_ms'))}",
+        f"state root:   {view.get('state_root')}",
+        f"mempool:      {mempool.get('txs')} txs, {mempool.get('bytes')} bytes",
+        f"validator:    {view.get('validator')}",
+        f"version:      {view.get('version')}",
+    ]
+    emit(as_json, {"node": client.url, **view}, lines)

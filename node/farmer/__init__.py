@@ -1,0 +1,1 @@
+"""The farmer: the agent that decides what a farm node proves, its compute work, and plots."""

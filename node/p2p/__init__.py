@@ -1,0 +1,1 @@
+"""Peer links: the authenticated, encrypted link, the peer manager, and the messages."""
