@@ -17,7 +17,7 @@ from chain.blocks.commit import Commit, commit_hash, verify_commit
 from chain.blocks.evidence import MAX_EVIDENCE_PER_BLOCK, DuplicateVoteEvidence, evidence_hash
 from chain.blocks.header import Header
 from chain.env import BlockEnv
-from chain.errors import InvalidBlock, RuleViolation, StoreError
+from chain.errors import InvalidBlock, RuleViolation, StoreError, present
 from chain.farming.rewards import rewards_root
 from chain.farming.rules import begin_farming, check_rewards
 from chain.genesis_state import GenesisState, genesis_hash, genesis_header, genesis_state_root
@@ -260,8 +260,7 @@ def open_chain(store: ChainStore, gen: GenesisState) -> Header:
         raise StoreError(
             f"database at {store.path} belongs to genesis {stored.hex()}, not {expected.hex()}"
         )
-    head = store.head()
-    assert head is not None
+    head = present(store.head(), "a head record")
     block = store.block(head.block_hash)
     if block is None:
         raise StoreError(f"head block {head.block_hash.hex()} is missing")

@@ -8,6 +8,10 @@ validation catch rule violations only, so a local fault stops the node loudly in
 it vote on a guess, and the API answers one with 500.
 """
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class GridchainError(Exception):
     """Base of every error the project raises on purpose; `code` is its stable name."""
@@ -38,9 +42,17 @@ class StoreError(LocalFault):
 
 
 class CorruptRecord(LocalFault):
-    """A record this node stored does not decode: the disk or the database is damaged."""
+    """A record this node stored does not decode, or one the rules rely on is missing."""
 
     code = "corrupt_record"
+
+
+def present(value: T | None, what: str) -> T:
+    """`value`, which the state guarantees (a node's farm, the current epoch): its absence
+    means damaged state, a local fault, never a verdict on the block being processed."""
+    if value is None:
+        raise CorruptRecord(f"the state lacks {what}")
+    return value
 
 
 # Rule violations of any input

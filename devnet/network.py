@@ -235,11 +235,38 @@ def check_port_free(port: int, host: str = "127.0.0.1") -> None:
             ) from None
 
 
+def listening_port_range() -> tuple[int, int]:
+    """Ports to listen on: below the kernel's ephemeral range.
+
+    A port in that range can be taken at any moment as the local end of some outgoing
+    connection (an API client, a peer redialing), and a node restarted on it would then fail to
+    bind; below it, only listeners take ports."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32_768
+    return (10_000, low) if low > 12_000 else (low // 2, low)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port to listen on that is free now (and outside the ephemeral range)."""
+    low, high = listening_port_range()
+    for _ in range(500):
+        port = random.randrange(low, high)
+        try:
+            check_port_free(port, host)
+        except DevnetError:
+            continue
+        return port
+    raise DevnetError(f"found no free port between {low} and {high}")
+
+
 def free_base_port(validators: int) -> int:
     """A base port whose API and peer ports for `validators` nodes are all free now."""
     offsets = [*range(validators), *(P2P_OFFSET + i for i in range(validators))]
+    low, high = listening_port_range()
     for _ in range(200):
-        base = random.randrange(20_000, 40_000)
+        base = random.randrange(low, high - P2P_OFFSET - validators)
         try:
             for offset in offsets:
                 check_port_free(base + offset)

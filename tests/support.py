@@ -4,7 +4,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from chain.address import Address, key_address
 from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed
 from chain.ledger.transactions import SignedTx, Transfer, TxBody, sign_tx
+from devnet.network import free_port
 from genesis.schema import genesis_document, parse_genesis
 from node.api.client import ApiError, NodeClient
 from node.config import Home, NodeConfig, write_config, write_validator_key
@@ -29,13 +29,6 @@ CHAIN_ID = "gridchain-test"
 
 def dev_key(name: str) -> KeyPair:
     return keypair_from_seed(hash32(b"test-key/" + name.encode()))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -25,6 +25,7 @@ from chain.errors import (
     UnknownFarm,
     UnknownNode,
     WrongEpoch,
+    present,
 )
 from chain.farming.compute import (
     challenge_height,
@@ -116,8 +117,7 @@ def slots_per_epoch(params: ChainParams) -> int:
 
 
 def current_epoch(state: Overlay) -> EpochInfo:
-    info = read_epoch(state)
-    assert info is not None, "begin_farming records the epoch before any transaction"
+    info = present(read_epoch(state), "the epoch record (begin_farming writes it first)")
     return info
 
 
@@ -193,8 +193,7 @@ def settle_epoch(state: Overlay, params: ChainParams, epoch: int) -> tuple[NodeR
 def slash_farm(state: Overlay, params: ChainParams, farm_id: int, epoch: int) -> None:
     """Take farm_slash_bp of the bond to the council's account; the farm earns nothing for
     the epoch. A farm is slashed at most once per epoch."""
-    farm = read_farm(state, farm_id)
-    assert farm is not None, "a node's farm exists while the node does"
+    farm = present(read_farm(state, farm_id), f"farm {farm_id}")
     if farm.slashed_epoch == epoch:
         return
     taken = farm.bond * params.farm_slash_bp // BASIS_POINTS
@@ -249,8 +248,7 @@ def rewards_for(
     farms: dict[int, Farm] = {}
     for node, activity in active:
         if node.farm not in farms:
-            farm = read_farm(state, node.farm)
-            assert farm is not None, "a node's farm exists while the node does"
+            farm = present(read_farm(state, node.farm), f"farm {node.farm} of node {node.id}")
             farms[node.farm] = farm
         rewards.append(node_reward(params, node, farms[node.farm], activity, epoch))
     return tuple(rewards)
@@ -263,8 +261,7 @@ def pay_rewards(state: Overlay, rewards: tuple[NodeReward, ...]) -> None:
     for r in rewards:
         totals[r.farm] = totals.get(r.farm, 0) + r.amount
     for farm_id in sorted(totals):
-        farm = read_farm(state, farm_id)
-        assert farm is not None
+        farm = present(read_farm(state, farm_id), f"farm {farm_id}")
         if totals[farm_id]:
             credit(state, farm.payout, totals[farm_id])
 
@@ -398,8 +395,7 @@ def owned_node(state: Overlay, sender: Address, node_id: int) -> Node:
 
 def remove_node(state: Overlay, sender: Address, payload: NodeRemove) -> None:
     node = owned_node(state, sender, payload.node)
-    farm = read_farm(state, node.farm)
-    assert farm is not None
+    farm = present(read_farm(state, node.farm), f"farm {node.farm} of node {node.id}")
     state.delete_state(node_key(node.id))
     state.delete_state(node_by_key_key(node.key))
     state.delete_state(activity_key(node.id))
@@ -458,8 +454,7 @@ def prove_storage(env: BlockEnv, state: Overlay, sender: Address, payload: Stora
     params = env.params
     node = sending_node(state, sender, payload.node)
     info = this_epoch(state, payload.epoch)
-    farm = read_farm(state, node.farm)
-    assert farm is not None
+    farm = present(read_farm(state, node.farm), f"farm {node.farm} of node {node.id}")
     claims: dict[bytes, PlotClaim] = {}
     qualities: dict[tuple[bytes, int], list[bytes]] = {}
     activity = read_activity(state, node.id, info.epoch)
@@ -550,9 +545,11 @@ def reveal_compute(env: BlockEnv, state: Overlay, sender: Address, payload: Comp
     due = activity.commit_height + params.compute_reveal_blocks
     if env.height > due:
         raise LateAnswer(f"opening is late: due by height {due}")
-    sample_seed = recent_hash(state, activity.commit_height)
-    seed = recent_hash(state, challenge_height(params, info.start, info.seed, node.id))
-    assert sample_seed is not None and seed is not None, "both within the recent hashes"
+    sample_seed = present(recent_hash(state, activity.commit_height), "the commitment's hash")
+    seed = present(
+        recent_hash(state, challenge_height(params, info.start, info.seed, node.id)),
+        "the challenge's hash",
+    )
     wanted = sample_indices(sample_seed, node.id, activity.count, params.compute_samples)
     given = tuple(o.index for o in payload.openings)
     if given != wanted:

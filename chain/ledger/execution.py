@@ -20,6 +20,7 @@ from chain.errors import (
     PolicyNotSatisfied,
     StaleNonce,
     UnknownAccount,
+    present,
 )
 from chain.farming.rules import apply_farm_tx
 from chain.ledger.audit import AuditEntry
@@ -299,7 +300,8 @@ def check_contract_target(state: Overlay, tx: SignedTx) -> Address:
         if state.account(address) is not None or contract_code(state, address) is not None:
             raise InvalidTransaction(f"account {address} already exists")
         return address
-    assert isinstance(payload, Call)
+    if not isinstance(payload, Call):
+        raise InvalidTransaction("only a deploy or a call targets a contract")
     if contract_code(state, payload.contract) is None:
         raise InvalidTransaction(f"no contract is deployed at {payload.contract}")
     return payload.contract
@@ -320,7 +322,8 @@ def run_contract(
             work.set_state(code_key(address), payload.code)
             work.set_account(address, work.account(address) or Account())
         return outcome
-    assert isinstance(payload, Call)
+    if not isinstance(payload, Call):
+        raise InvalidTransaction("only a deploy or a call runs a contract")
     if payload.value:
         sender = work.account(tx.body.sender) or Account()
         work.set_account(
@@ -338,8 +341,7 @@ def process_contract_tx(
     address = check_contract_target(state, tx)
     body = tx.body
     gas_limit = body.payload.gas_limit  # type: ignore[union-attr]
-    account = state.account(body.sender)
-    assert account is not None  # check_transaction found it
+    account = present(state.account(body.sender), f"account {body.sender} (checked above)")
     state.set_account(body.sender, Account(account.balance, account.nonce + 1, account.policy))
     work = state.child()
     outcome = run_contract(env, work, tx, address, runtime)
@@ -348,8 +350,9 @@ def process_contract_tx(
         work.merge_into_parent()
         append_audit_events(state, env, tx, index, outcome.events)
     fee = gas_fee(env, gas_used)
-    payer = state.account(body.sender)
-    assert payer is not None and payer.balance >= fee  # funds were checked against the full fee
+    payer = present(state.account(body.sender), f"account {body.sender} (checked above)")
+    if payer.balance < fee:  # funds were checked against the full fee: cannot happen
+        raise InsufficientBalance(f"{body.sender} cannot pay the fee {fee}")
     state.set_account(body.sender, Account(payer.balance - fee, payer.nonce, payer.policy))
     credit(state, env.proposer, fee)
     ok = outcome.status == OK

@@ -192,7 +192,8 @@ def payload_to_value(payload: Payload) -> dict[str, Any]:
             "value": payload.value,
             "gas_limit": payload.gas_limit,
         }
-    assert isinstance(payload, Unjail)
+    if not isinstance(payload, Unjail):
+        raise EncodingError(f"no encoding for a {type(payload).__name__} payload")
     return {"validator": payload.validator}
 
 
@@ -402,8 +403,7 @@ def tx_to_json(tx: SignedTx) -> dict[str, Any]:
             "value": payload.value,
             "gas_limit": payload.gas_limit,
         }
-    else:
-        assert isinstance(payload, CreateMultisig | UpdateMultisig)
+    elif isinstance(payload, CreateMultisig | UpdateMultisig):
         view = {"policy": policy_to_json(payload.policy)}
         if isinstance(payload, CreateMultisig):
             view["amount"] = payload.amount

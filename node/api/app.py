@@ -37,6 +37,7 @@ from chain.store import Snapshot
 from genesis.schema import flatten_errors
 from node.api.audit import add_audit_routes
 from node.api.body import read_json
+from node.api.context import API, ApiContext
 from node.api.contracts import add_contract_routes
 from node.api.farming import add_farming_routes
 from node.api.openapi import openapi_spec
@@ -45,8 +46,6 @@ from node.service import Node
 
 log = logging.getLogger("gridchain.api")
 
-NODE_KEY = web.AppKey("node", Node)
-CONSENSUS_KEY = web.AppKey("consensus", Consensus)
 VERSION = "0.1.0"
 MAX_BATCH = 10_000
 HEX = r"^[0-9a-fA-F]*$"
@@ -132,7 +131,7 @@ def not_found(message: str) -> web.Response:
 
 def check_relaying(request: web.Request) -> None:
     """Refuse new transactions this node could not get finalized (behind, or no peers)."""
-    consensus = request.app.get(CONSENSUS_KEY)
+    consensus = request.app[API].consensus
     refusal = consensus.reactor.relay_refusal() if consensus is not None else None
     if refusal is not None:
         raise refusal
@@ -141,7 +140,7 @@ def check_relaying(request: web.Request) -> None:
 async def submit_tx(request: web.Request) -> web.Response:
     body = await read_json(request, SubmitTxSchema())
     check_relaying(request)
-    tx_id = request.app[NODE_KEY].submit(_hex(body["tx"], "tx"))
+    tx_id = request.app[API].node.submit(_hex(body["tx"], "tx"))
     return web.json_response({"id": tx_id.hex(), "status": "pending"}, status=202)
 
 
@@ -149,7 +148,7 @@ async def submit_batch(request: web.Request) -> web.Response:
     body = await read_json(request, SubmitBatchSchema())
     check_relaying(request)
     items = [_hex(item, f"txs[{i}]") for i, item in enumerate(body["txs"])]
-    results = await request.app[NODE_KEY].submit_many(items)
+    results = await request.app[API].node.submit_many(items)
     out: list[dict[str, Any]] = []
     for r in results:
         if r.error is None:
@@ -172,7 +171,7 @@ def _tx_id(text: str) -> bytes:
 
 
 async def get_tx(request: web.Request) -> web.Response:
-    node = request.app[NODE_KEY]
+    node = request.app[API].node
     tx_id = _tx_id(request.match_info["tx_id"])
     pending = node.mempool.get(tx_id)
     with node.store.snapshot() as snap:
@@ -218,7 +217,7 @@ async def get_tx(request: web.Request) -> web.Response:
 
 
 async def get_account(request: web.Request) -> web.Response:
-    node = request.app[NODE_KEY]
+    node = request.app[API].node
     address = parse_address(request.match_info["address"])
     key = account_key(address)
     with node.store.snapshot() as snap:
@@ -255,7 +254,7 @@ def _find_block(snap: Snapshot, ref: str) -> Block | None:
 
 
 async def get_block(request: web.Request) -> web.Response:
-    node = request.app[NODE_KEY]
+    node = request.app[API].node
     ref = request.match_info["ref"]
     with node.store.snapshot() as snap:
         block = _find_block(snap, ref)
@@ -275,7 +274,7 @@ async def get_block(request: web.Request) -> web.Response:
 
 async def get_validators(request: web.Request) -> web.Response:
     """The active set (voting on the next block), and the jailed with why they are out."""
-    node = request.app[NODE_KEY]
+    node = request.app[API].node
     with node.store.snapshot() as snap:
         state = Overlay(snap)
         active = state.validator_set()
@@ -298,8 +297,8 @@ async def get_validators(request: web.Request) -> web.Response:
 
 
 async def get_status(request: web.Request) -> web.Response:
-    node = request.app[NODE_KEY]
-    consensus = request.app.get(CONSENSUS_KEY)
+    node = request.app[API].node
+    consensus = request.app[API].consensus
     head = node.head
     return web.json_response(
         {
@@ -323,7 +322,7 @@ async def get_status(request: web.Request) -> web.Response:
 
 
 async def get_metrics(request: web.Request) -> web.Response:
-    body = request.app[NODE_KEY].metrics.render()
+    body = request.app[API].node.metrics.render()
     return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
 
@@ -354,9 +353,7 @@ def make_app(
 ) -> web.Application:
     """The API over `node`; without `consensus`, tests drive block production themselves."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=max_request_bytes)
-    app[NODE_KEY] = node
-    if consensus is not None:
-        app[CONSENSUS_KEY] = consensus
+    app[API] = ApiContext(node, consensus)
     app.cleanup_ctx.append(node_context(node, consensus))
     app.router.add_post("/v1/txs", submit_tx)
     app.router.add_post("/v1/txs/batch", submit_batch)
@@ -367,7 +364,7 @@ def make_app(
     app.router.add_get("/v1/validators", get_validators)
     app.router.add_get("/v1/openapi.json", get_openapi)
     app.router.add_get("/metrics", get_metrics)
-    add_contract_routes(app, node)
-    add_audit_routes(app, node)
-    add_farming_routes(app, node)
+    add_contract_routes(app)
+    add_audit_routes(app)
+    add_farming_routes(app)
     return app

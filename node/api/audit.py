@@ -12,9 +12,8 @@ from chain.blocks.header import header_to_json
 from chain.errors import RuleViolation
 from chain.ledger.audit import encode_entry, entry_leaf, entry_to_json
 from chain.store import MAX_AUDIT_RANGE, Snapshot
-from node.service import Node
+from node.api.context import API
 
-NODE = web.AppKey("audit_node", Node)
 INDEX = fields.Integer(strict=False, validate=validate.Range(min=0, max=2**63 - 1))
 
 
@@ -62,7 +61,7 @@ def _committed_header(snap: Snapshot, size: int) -> dict[str, Any]:
 
 
 async def get_audit(request: web.Request) -> web.Response:
-    node = request.app[NODE]
+    node = request.app[API].node
     head = node.head
     return web.json_response(
         {"size": head.audit_size, "root": head.audit_root.hex(), "height": head.height}
@@ -73,7 +72,7 @@ async def get_entries(request: web.Request) -> web.Response:
     q = _query(request, RangeSchema())
     start = q["start"]
     end = start + q["limit"] if q["end"] is None else q["end"]
-    with request.app[NODE].store.snapshot() as snap:
+    with request.app[API].node.store.snapshot() as snap:
         size = snap.audit_size()
         views = [
             _entry_view(snap, i) for i in range(start, min(end, size, start + MAX_AUDIT_RANGE))
@@ -84,7 +83,7 @@ async def get_entries(request: web.Request) -> web.Response:
 async def get_contract_entries(request: web.Request) -> web.Response:
     address = parse_address(request.match_info["address"])
     q = _query(request, RangeSchema())
-    with request.app[NODE].store.snapshot() as snap:
+    with request.app[API].node.store.snapshot() as snap:
         indexes = snap.audit_indexes_by_contract(address.raw, q["start"], q["limit"])
         views = [_entry_view(snap, i) for i in indexes]
     return web.json_response({"contract": str(address), "entries": views})
@@ -93,7 +92,7 @@ async def get_contract_entries(request: web.Request) -> web.Response:
 async def get_inclusion_proof(request: web.Request) -> web.Response:
     index = INDEX.deserialize(request.match_info["index"])
     q = _query(request, SizeSchema())
-    node = request.app[NODE]
+    node = request.app[API].node
     with node.store.snapshot() as snap:
         size = snap.audit_size() if q["size"] is None else q["size"]
         if index >= size:
@@ -118,7 +117,7 @@ async def get_inclusion_proof(request: web.Request) -> web.Response:
 
 async def get_consistency_proof(request: web.Request) -> web.Response:
     q = _query(request, ConsistencySchema())
-    with request.app[NODE].store.snapshot() as snap:
+    with request.app[API].node.store.snapshot() as snap:
         second = snap.audit_size() if q["second"] is None else q["second"]
         first = q["first"]
         if first > second:
@@ -138,8 +137,7 @@ async def get_consistency_proof(request: web.Request) -> web.Response:
     )
 
 
-def add_audit_routes(app: web.Application, node: Node) -> None:
-    app[NODE] = node
+def add_audit_routes(app: web.Application) -> None:
     app.router.add_get("/v1/audit", get_audit)
     app.router.add_get("/v1/audit/entries", get_entries)
     app.router.add_get("/v1/audit/entries/{index}/proof", get_inclusion_proof)

@@ -18,13 +18,12 @@ from chain.ledger.contracts import OK, contract_code
 from chain.ledger.transactions import MAX_ARG_BYTES, MAX_CALL_ARGS, ArgValue, arg_to_json
 from chain.state import Overlay, read_account
 from node.api.body import read_json
-from node.service import Node
+from node.api.context import API
 from vm.disasm import disassemble
 from vm.isa import TYPE_NAMES, decode_module
 from vm.runtime import query
 
 MAX_QUERY_GAS = 10_000_000
-NODE = web.AppKey("contracts_node", Node)
 
 
 class ArgField(fields.Field):  # type: ignore[type-arg]
@@ -71,7 +70,7 @@ def contract_address_param(request: web.Request) -> Address:
 
 async def get_contract(request: web.Request) -> web.Response:
     """Code hash and size, balance, public functions and the disassembly of a contract."""
-    node = request.app[NODE]
+    node = request.app[API].node
     address = contract_address_param(request)
     with node.store.snapshot() as snap:
         code = contract_code(snap, address)
@@ -101,7 +100,7 @@ async def get_contract(request: web.Request) -> web.Response:
 
 
 async def query_contract(request: web.Request) -> web.Response:
-    node = request.app[NODE]
+    node = request.app[API].node
     address = contract_address_param(request)
     data = await read_json(request, QuerySchema())
     caller = b"\x00" * 33 if data["caller"] is None else parse_address(data["caller"]).raw
@@ -127,7 +126,6 @@ async def query_contract(request: web.Request) -> web.Response:
     )
 
 
-def add_contract_routes(app: web.Application, node: Node) -> None:
-    app[NODE] = node
+def add_contract_routes(app: web.Application) -> None:
     app.router.add_get("/v1/contracts/{address}", get_contract)
     app.router.add_post("/v1/contracts/{address}/query", query_contract)

@@ -33,9 +33,8 @@ from chain.keys import PUBLIC_KEY_SIZE
 from chain.params import PARAM_NAMES, ChainParams
 from chain.state import Overlay
 from chain.store import Snapshot
-from node.service import Node as ChainNode
+from node.api.context import API
 
-NODE = web.AppKey("farming_node", ChainNode)
 # The farming parameters are the last fields of ChainParams, from epoch_blocks on.
 FARMING_PARAMS = PARAM_NAMES[PARAM_NAMES.index("epoch_blocks") :]
 MAX_REWARD_EPOCHS = 1000
@@ -94,7 +93,7 @@ def node_view(snap: Snapshot, node: Node) -> dict[str, Any]:
 
 
 async def get_farming(request: web.Request) -> web.Response:
-    with request.app[NODE].store.snapshot() as snap:
+    with request.app[API].node.store.snapshot() as snap:
         height, head_hash = _head(snap)
         state = Overlay(snap)
         info = read_epoch(state)
@@ -116,7 +115,7 @@ async def get_farming(request: web.Request) -> web.Response:
 
 async def get_farm(request: web.Request) -> web.Response:
     farm_id = _id(request, "farm")
-    with request.app[NODE].store.snapshot() as snap:
+    with request.app[API].node.store.snapshot() as snap:
         state = Overlay(snap)
         farm = read_farm(state, farm_id)
         if farm is None:
@@ -127,7 +126,7 @@ async def get_farm(request: web.Request) -> web.Response:
 
 async def get_node(request: web.Request) -> web.Response:
     node_id = _id(request, "node")
-    with request.app[NODE].store.snapshot() as snap:
+    with request.app[API].node.store.snapshot() as snap:
         node = read_node(snap, node_id)
         if node is None:
             raise web.HTTPNotFound(text=f"node {node_id} does not exist")
@@ -145,7 +144,7 @@ async def get_node_by_key(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(
             text=f"a node key is {2 * PUBLIC_KEY_SIZE} hex characters, not {text[:80]!r}"
         )
-    with request.app[NODE].store.snapshot() as snap:
+    with request.app[API].node.store.snapshot() as snap:
         node_id = node_id_by_key(snap, public_key)
         node = None if node_id is None else read_node(snap, node_id)
         if node is None:
@@ -159,7 +158,7 @@ async def get_farm_rewards(request: web.Request) -> web.Response:
     each epoch's settling block (the first block of the next epoch)."""
     farm_id = _id(request, "farm")
     count: int = RewardsSchema().load(dict(request.query))["epochs"]
-    with request.app[NODE].store.snapshot() as snap:
+    with request.app[API].node.store.snapshot() as snap:
         state = Overlay(snap)
         if read_farm(state, farm_id) is None:
             raise web.HTTPNotFound(text=f"farm {farm_id} does not exist")
@@ -177,8 +176,7 @@ async def get_farm_rewards(request: web.Request) -> web.Response:
     return web.json_response({"farm": farm_id, "epochs": epochs})
 
 
-def add_farming_routes(app: web.Application, node: ChainNode) -> None:
-    app[NODE] = node
+def add_farming_routes(app: web.Application) -> None:
     app.router.add_get("/v1/farming", get_farming)
     app.router.add_get("/v1/farms/{farm}", get_farm)
     app.router.add_get("/v1/farms/{farm}/rewards", get_farm_rewards)
