@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from chain.blocks.commit import VoteType
+
 Value = bytes  # a block id; None in a vote means nil
 
 
@@ -20,11 +22,6 @@ class Step(IntEnum):
     PREVOTE = 2
     PRECOMMIT = 3
     DECIDED = 4
-
-
-class VoteKind(IntEnum):
-    PREVOTE = 1
-    PRECOMMIT = 2
 
 
 @dataclass(frozen=True)
@@ -38,7 +35,7 @@ class Proposal:
 
 @dataclass(frozen=True)
 class Vote:
-    kind: VoteKind
+    kind: VoteType
     height: int
     round: int
     value: Value | None
@@ -187,7 +184,7 @@ class Tendermint:
         if vote.height != self.height or vote.sender not in self.powers:
             return []
         slot = self._round(vote.round)
-        book = slot.prevotes if vote.kind == VoteKind.PREVOTE else slot.precommits
+        book = slot.prevotes if vote.kind == VoteType.PREVOTE else slot.precommits
         earlier = book.setdefault(vote.sender, [])
         if any(v.value == vote.value for v in earlier) or len(earlier) >= MAX_VOTES_PER_SENDER:
             return []
@@ -199,9 +196,9 @@ class Tendermint:
         if timeout.height != self.height or timeout.round != self.round:
             return []
         if timeout.step == Step.PROPOSE and self.step == Step.PROPOSE:
-            return self._vote(VoteKind.PREVOTE, None) + self._apply_rules()
+            return self._vote(VoteType.PREVOTE, None) + self._apply_rules()
         if timeout.step == Step.PREVOTE and self.step == Step.PREVOTE:
-            return self._vote(VoteKind.PRECOMMIT, None) + self._apply_rules()
+            return self._vote(VoteType.PRECOMMIT, None) + self._apply_rules()
         if timeout.step == Step.PRECOMMIT and self.step != Step.DECIDED:
             return self._start_round(self.round + 1)
         return []
@@ -260,7 +257,7 @@ class Tendermint:
         ok = self.validity.get(p.value, False) and (
             self.locked_round == -1 or self.locked_value == p.value
         )
-        return self._vote(VoteKind.PREVOTE, p.value if ok else None)
+        return self._vote(VoteType.PREVOTE, p.value if ok else None)
 
     def _rule_prevote_relock(self) -> list[Output] | None:  # R2
         p = self._current().proposal
@@ -271,7 +268,7 @@ class Tendermint:
         ok = self.validity.get(p.value, False) and (
             self.locked_round <= p.valid_round or self.locked_value == p.value
         )
-        return self._vote(VoteKind.PREVOTE, p.value if ok else None)
+        return self._vote(VoteType.PREVOTE, p.value if ok else None)
 
     def _rule_prevote_timeout(self) -> list[Output] | None:  # R3
         if self.step != Step.PREVOTE or not self._quorum_any(self._current().prevotes):
@@ -290,14 +287,14 @@ class Tendermint:
         out: list[Output] = []
         if self.step == Step.PREVOTE:
             self.locked_value, self.locked_round = p.value, self.round
-            out = self._vote(VoteKind.PRECOMMIT, p.value)
+            out = self._vote(VoteType.PRECOMMIT, p.value)
         self.valid_value, self.valid_round = p.value, self.round
         return out
 
     def _rule_precommit_nil(self) -> list[Output] | None:  # R5
         if self.step != Step.PREVOTE or not self._quorum_for(self._current().prevotes, None):
             return None
-        return self._vote(VoteKind.PRECOMMIT, None)
+        return self._vote(VoteType.PRECOMMIT, None)
 
     def _rule_precommit_timeout(self) -> list[Output] | None:  # R6
         if not self._quorum_any(self._current().precommits):
@@ -361,13 +358,13 @@ class Tendermint:
     def _timeout(self, step: Step) -> Timeout:
         return Timeout(step, self.height, self.round, self.timeouts.of(step, self.round))
 
-    def _vote(self, kind: VoteKind, value: Value | None) -> list[Output]:
+    def _vote(self, kind: VoteType, value: Value | None) -> list[Output]:
         """Cast our vote, count it, and move to the step after it."""
-        self.step = Step.PREVOTE if kind == VoteKind.PREVOTE else Step.PRECOMMIT
+        self.step = Step.PREVOTE if kind == VoteType.PREVOTE else Step.PRECOMMIT
         vote = Vote(kind, self.height, self.round, value, self.me)
         out: list[Output] = [vote]
         if self.me in self.powers:
             slot = self._current()
-            book = slot.prevotes if kind == VoteKind.PREVOTE else slot.precommits
+            book = slot.prevotes if kind == VoteType.PREVOTE else slot.precommits
             book.setdefault(self.me, [vote])
         return out

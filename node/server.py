@@ -10,10 +10,10 @@ from genesis.schema import load_genesis
 from node.api.app import make_app
 from node.config import ConfigError, Home, load_config, load_validator_key
 from node.consensus.wiring import build_consensus
-from node.service import Node
+from node.service import NodeService
 
 
-def build_node(home: Home) -> Node:
+def build_node(home: Home) -> NodeService:
     if not home.genesis_file.exists():
         raise ConfigError(f"{home.root} has no genesis file at {home.genesis_file}")
     genesis = load_genesis(home.genesis_file)
@@ -22,7 +22,7 @@ def build_node(home: Home) -> Node:
     home.db_path.parent.mkdir(parents=True, exist_ok=True)
     store = ChainStore(str(home.db_path))
     try:
-        return Node(store, genesis, key, config)
+        return NodeService(store, genesis, key, config)
     except BaseException:
         store.close()
         raise

@@ -52,7 +52,9 @@ class Admission:
     error: RuleViolation | MempoolFull | None
 
 
-class Node:
+class NodeService:
+    """The application: admits transactions, builds, validates and commits blocks."""
+
     def __init__(
         self, store: ChainStore, genesis: GenesisState, key: KeyPair, config: NodeConfig
     ) -> None:

@@ -15,12 +15,12 @@ from chain.ledger.transactions import SignedTx, TxSignature
 from chain.state import Account
 from node.api.app import make_app
 from node.server import build_node
-from node.service import Node
+from node.service import NodeService
 from tests.support import CHAIN_ID, NodeHome, dev_key, make_home, transfer
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], Node, NodeHome]]:
+async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], NodeService, NodeHome]]:
     th = make_home(tmp_path / "home")
     node = build_node(th.home)
     client = TestClient(TestServer(make_app(node)))

@@ -30,7 +30,7 @@ from node.cli.farmer import chain_view, node_from_json, params_from_json
 from node.farmer.agent import FarmerAgent
 from node.farmer.plots import Plot, create_plot
 from node.server import build_node
-from node.service import Node
+from node.service import NodeService
 from tests.support import CHAIN_ID, NodeHome, dev_key, make_home
 
 FARMING = {
@@ -63,7 +63,7 @@ def plots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Plot]]:
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[tuple[Client, Node, NodeHome]]:
+async def api(tmp_path: Path) -> AsyncIterator[tuple[Client, NodeService, NodeHome]]:
     th = make_home(tmp_path / "home", FARMING)
     node = build_node(th.home)
     client = TestClient(TestServer(make_app(node)))
@@ -81,14 +81,16 @@ async def get(client: Client, path: str, status: int = 200) -> Any:
     return body
 
 
-async def send(client: Client, node: Node, key: KeyPair, payload: FarmPayload | Transfer) -> None:
+async def send(
+    client: Client, node: NodeService, key: KeyPair, payload: FarmPayload | Transfer
+) -> None:
     sender = key_address(key.public_key)
     signed = sign_tx(TxBody(CHAIN_ID, sender, node.next_nonce(sender), 1, payload), [key])
     response = await client.post("/v1/txs", json={"tx": signed.encoded.hex()})
     assert response.status == 202, await response.json()
 
 
-async def register(client: Client, node: Node, th: NodeHome) -> tuple[int, int]:
+async def register(client: Client, node: NodeService, th: NodeHome) -> tuple[int, int]:
     """Alice opens farm 1 paying PAYOUT, funds NODE_KEY and registers it: farm 1, node 1."""
     await send(client, node, th.alice, FarmCreate("ghent", PAYOUT, 20_000))
     await send(client, node, th.alice, Transfer(key_address(NODE_KEY.public_key), 10**6))

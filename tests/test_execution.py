@@ -93,7 +93,7 @@ def make_commit(header: Header, signer: KeyPair = VALIDATOR, round_: int = 0) ->
     )
 
 
-class Node:
+class StoreHead:
     """A store with its head: enough to build, commit and validate blocks."""
 
     def __init__(self, path: Path, genesis: GenesisState = GENESIS) -> None:
@@ -139,21 +139,21 @@ class Node:
 
 
 @pytest.fixture
-def node(tmp_path: Path) -> Iterator[Node]:
-    n = Node(tmp_path / "a")
+def node(tmp_path: Path) -> Iterator[StoreHead]:
+    n = StoreHead(tmp_path / "a")
     yield n
     n.store.close()
 
 
 @pytest.fixture
-def peer(tmp_path: Path) -> Iterator[Node]:
+def peer(tmp_path: Path) -> Iterator[StoreHead]:
     """A second, independent store of the same chain."""
-    n = Node(tmp_path / "b")
+    n = StoreHead(tmp_path / "b")
     yield n
     n.store.close()
 
 
-def supply(node: Node, extra: list[Address]) -> int:
+def supply(node: StoreHead, extra: list[Address]) -> int:
     addresses = {a for a, _ in BALANCES} | {PROPOSER_ADDR, COUNCIL_ADDRESS, *extra}
     return sum(node.balance(a) for a in addresses)
 
@@ -161,7 +161,7 @@ def supply(node: Node, extra: list[Address]) -> int:
 # --- genesis ------------------------------------------------------------------------------------
 
 
-def test_genesis_state(node: Node) -> None:
+def test_genesis_state(node: StoreHead) -> None:
     assert node.head.height == 0
     assert node.head.chain_id == CHAIN
     for address, amount in BALANCES:
@@ -172,18 +172,18 @@ def test_genesis_state(node: Node) -> None:
     assert supply(node, []) == TOTAL_SUPPLY
 
 
-def test_open_chain_is_idempotent(node: Node) -> None:
+def test_open_chain_is_idempotent(node: StoreHead) -> None:
     assert open_chain(node.store, GENESIS) == node.head
 
 
-def test_two_stores_agree_on_genesis(node: Node, peer: Node) -> None:
+def test_two_stores_agree_on_genesis(node: StoreHead, peer: StoreHead) -> None:
     assert node.head.hash == peer.head.hash
 
 
 # --- transfers ----------------------------------------------------------------------------------
 
 
-def test_transfers_move_balances_and_pay_the_proposer(node: Node) -> None:
+def test_transfers_move_balances_and_pay_the_proposer(node: StoreHead) -> None:
     txs = [
         transfer(ALICE, addr(BOB), 1000, 0, fee=7),
         transfer(ALICE, addr(DAVE), 500, 1, fee=3),
@@ -204,7 +204,7 @@ def test_transfers_move_balances_and_pay_the_proposer(node: Node) -> None:
     assert supply(node, [addr(DAVE), addr(ERIN)]) == TOTAL_SUPPLY
 
 
-def test_fees_accumulate_over_blocks(node: Node) -> None:
+def test_fees_accumulate_over_blocks(node: StoreHead) -> None:
     node.produce([transfer(ALICE, addr(DAVE), 10, 0, fee=5)])
     node.produce([transfer(ALICE, addr(DAVE), 10, 1, fee=6)])
     assert node.head.height == 2
@@ -213,7 +213,7 @@ def test_fees_accumulate_over_blocks(node: Node) -> None:
     assert supply(node, [addr(DAVE)]) == TOTAL_SUPPLY
 
 
-def test_the_proposer_can_spend_its_fees(node: Node) -> None:
+def test_the_proposer_can_spend_its_fees(node: StoreHead) -> None:
     node.produce([transfer(ALICE, addr(DAVE), 10, 0, fee=100)])
     _, rejected = node.produce([transfer(VALIDATOR, addr(ERIN), 90, 0, fee=10)])
     assert rejected == []
@@ -223,13 +223,13 @@ def test_the_proposer_can_spend_its_fees(node: Node) -> None:
     assert supply(node, [addr(DAVE), addr(ERIN)]) == TOTAL_SUPPLY
 
 
-def test_spending_the_whole_balance_is_allowed(node: Node) -> None:
+def test_spending_the_whole_balance_is_allowed(node: StoreHead) -> None:
     _, rejected = node.produce([transfer(BOB, addr(DAVE), 50 - MIN_FEE, 0)])
     assert rejected == []
     assert node.account(addr(BOB)) == Account(0, 1)
 
 
-def test_empty_block(node: Node) -> None:
+def test_empty_block(node: StoreHead) -> None:
     """An empty block changes only the farming bookkeeping: the recent block hashes and (the
     first block of an epoch) the epoch record."""
     genesis = node.head
@@ -274,7 +274,7 @@ BAD_CASES = [
     ("before", "bad", "error"), [c[1:] for c in BAD_CASES], ids=[c[0] for c in BAD_CASES]
 )
 def test_invalid_transactions_are_left_out_and_change_nothing(
-    node: Node, before: list[SignedTx], bad: SignedTx, error: type[RuleViolation]
+    node: StoreHead, before: list[SignedTx], bad: SignedTx, error: type[RuleViolation]
 ) -> None:
     if before:
         _, rejected = node.produce(before)
@@ -295,7 +295,7 @@ def test_invalid_transactions_are_left_out_and_change_nothing(
     assert {a: node.account(a) for a in accounts} == accounts
 
 
-def test_bad_transactions_do_not_disturb_good_ones(node: Node) -> None:
+def test_bad_transactions_do_not_disturb_good_ones(node: StoreHead) -> None:
     good1 = transfer(ALICE, addr(DAVE), 10, 0)
     stale = transfer(ALICE, addr(DAVE), 11, 0)
     good2 = transfer(ALICE, addr(DAVE), 12, 1)
@@ -311,7 +311,9 @@ def test_bad_transactions_do_not_disturb_good_ones(node: Node) -> None:
     assert node.account(addr(BOB)) == Account(50, 0)
 
 
-def test_a_spend_uses_the_balance_left_by_earlier_transactions_in_the_block(node: Node) -> None:
+def test_a_spend_uses_the_balance_left_by_earlier_transactions_in_the_block(
+    node: StoreHead,
+) -> None:
     first = transfer(BOB, addr(DAVE), 30, 0)
     second = transfer(BOB, addr(DAVE), 30, 1)
     result, rejected = node.produce([first, second])
@@ -320,7 +322,7 @@ def test_a_spend_uses_the_balance_left_by_earlier_transactions_in_the_block(node
     assert node.account(addr(BOB)) == Account(50 - 30 - MIN_FEE, 1)
 
 
-def test_received_credit_can_be_spent_in_the_same_block(node: Node) -> None:
+def test_received_credit_can_be_spent_in_the_same_block(node: StoreHead) -> None:
     fund = transfer(ALICE, addr(DAVE), 100, 0)
     spend = transfer(DAVE, addr(ERIN), 98, 0)
     result, rejected = node.produce([spend, fund, spend])
@@ -334,7 +336,7 @@ def test_received_credit_can_be_spent_in_the_same_block(node: Node) -> None:
 TWO_OF_THREE = make_policy([Signer(k.public_key, 1) for k in (ALICE, BOB, CAROL)], 2)
 
 
-def create_multisig(node: Node, policy: Policy = TWO_OF_THREE, amount: int = 5_000) -> Address:
+def create_multisig(node: StoreHead, policy: Policy = TWO_OF_THREE, amount: int = 5_000) -> Address:
     nonce = node.account(addr(ALICE)).nonce  # type: ignore[union-attr]
     tx = sign_tx(
         TxBody(CHAIN, addr(ALICE), nonce, MIN_FEE, CreateMultisig(policy, amount)), [ALICE]
@@ -352,21 +354,21 @@ def multisig_tx(
     return sign_tx(TxBody(CHAIN, sender, nonce, MIN_FEE, payload), signers)
 
 
-def test_create_multisig_funds_the_new_account(node: Node) -> None:
+def test_create_multisig_funds_the_new_account(node: StoreHead) -> None:
     created = create_multisig(node)
     assert node.account(created) == Account(5_000, 0, TWO_OF_THREE)
     assert node.account(addr(ALICE)) == Account(1_000_000 - 5_000 - MIN_FEE, 1)
     assert supply(node, [created]) == TOTAL_SUPPLY
 
 
-def test_create_multisig_twice_gives_two_accounts(node: Node) -> None:
+def test_create_multisig_twice_gives_two_accounts(node: StoreHead) -> None:
     first = create_multisig(node, amount=1)
     second = create_multisig(node, amount=2)
     assert first != second
     assert node.balance(first) == 1 and node.balance(second) == 2
 
 
-def test_multisig_spend_needs_the_threshold(node: Node) -> None:
+def test_multisig_spend_needs_the_threshold(node: StoreHead) -> None:
     ms = create_multisig(node)
     one = multisig_tx(ms, 0, Transfer(addr(DAVE), 100), [BOB])
     two = multisig_tx(ms, 0, Transfer(addr(DAVE), 100), [BOB, CAROL])
@@ -378,7 +380,7 @@ def test_multisig_spend_needs_the_threshold(node: Node) -> None:
     assert node.balance(addr(DAVE)) == 100
 
 
-def test_multisig_spend_signed_by_an_outsider_is_refused(node: Node) -> None:
+def test_multisig_spend_signed_by_an_outsider_is_refused(node: StoreHead) -> None:
     ms = create_multisig(node)
     tx = multisig_tx(ms, 0, Transfer(addr(ERIN), 100), [BOB, CAROL, DAVE])
     _, rejected = node.produce([tx])
@@ -386,14 +388,14 @@ def test_multisig_spend_signed_by_an_outsider_is_refused(node: Node) -> None:
     assert "not a signer" in rejected[0].error.message
 
 
-def test_transfer_to_an_existing_multisig_account(node: Node) -> None:
+def test_transfer_to_an_existing_multisig_account(node: StoreHead) -> None:
     ms = create_multisig(node)
     _, rejected = node.produce([transfer(CAROL, ms, 250, 0)])
     assert rejected == []
     assert node.account(ms) == Account(5_000 + 250, 0, TWO_OF_THREE)
 
 
-def test_transfer_to_a_multisig_address_without_account_is_refused(node: Node) -> None:
+def test_transfer_to_a_multisig_address_without_account_is_refused(node: StoreHead) -> None:
     """Credits there would be stuck (no policy), and would squat a future account's address."""
     upcoming = multisig_address(addr(ALICE), 0)  # what Alice's next create would make
     squat = transfer(CAROL, upcoming, 1, 0)
@@ -405,7 +407,7 @@ def test_transfer_to_a_multisig_address_without_account_is_refused(node: Node) -
     assert create_multisig(node) == upcoming
 
 
-def test_update_multisig_signed_by_old_signers_only_is_refused(node: Node) -> None:
+def test_update_multisig_signed_by_old_signers_only_is_refused(node: StoreHead) -> None:
     ms = create_multisig(node)
     # New policy: Alice and Bob must both sign. Alice and Carol satisfy the old policy only.
     new = make_policy([Signer(k.public_key, 1) for k in (ALICE, BOB)], 2)
@@ -415,7 +417,7 @@ def test_update_multisig_signed_by_old_signers_only_is_refused(node: Node) -> No
     assert node.account(ms) == Account(5_000, 0, TWO_OF_THREE)
 
 
-def test_update_multisig_signed_by_new_signers_only_is_refused(node: Node) -> None:
+def test_update_multisig_signed_by_new_signers_only_is_refused(node: StoreHead) -> None:
     ms = create_multisig(node)
     new = make_policy([Signer(BOB.public_key, 1)], 1)
     # Bob alone satisfies the new policy but not the old 2-of-3.
@@ -424,7 +426,7 @@ def test_update_multisig_signed_by_new_signers_only_is_refused(node: Node) -> No
     assert node.account(ms) == Account(5_000, 0, TWO_OF_THREE)
 
 
-def test_update_multisig_satisfying_both_policies(node: Node) -> None:
+def test_update_multisig_satisfying_both_policies(node: StoreHead) -> None:
     ms = create_multisig(node)
     new = make_policy([Signer(k.public_key, 1) for k in (ALICE, BOB)], 2)
     _, rejected = node.produce([multisig_tx(ms, 0, UpdateMultisig(new), [ALICE, BOB])])
@@ -438,7 +440,7 @@ def test_update_multisig_satisfying_both_policies(node: Node) -> None:
     assert result.block.txs == (new_way,)
 
 
-def test_update_multisig_signed_by_old_and_incoming_signers(node: Node) -> None:
+def test_update_multisig_signed_by_old_and_incoming_signers(node: StoreHead) -> None:
     ms = create_multisig(node)
     # Rotate Carol out and Dave in; Dave must consent (required), as must two old signers.
     new = make_policy(
@@ -454,7 +456,7 @@ def test_update_multisig_signed_by_old_and_incoming_signers(node: Node) -> None:
 # --- validation of a peer's block ---------------------------------------------------------------
 
 
-def test_validate_accepts_a_built_block(node: Node, peer: Node) -> None:
+def test_validate_accepts_a_built_block(node: StoreHead, peer: StoreHead) -> None:
     ms = create_multisig(node)
     peer.accept(node.store.block_at(1))  # type: ignore[arg-type]
     txs = [
@@ -475,7 +477,9 @@ def test_validate_accepts_a_built_block(node: Node, peer: Node) -> None:
         assert peer.account(a) == node.account(a)
 
 
-def test_validate_accepts_a_block_after_a_round_trip_through_bytes(node: Node, peer: Node) -> None:
+def test_validate_accepts_a_block_after_a_round_trip_through_bytes(
+    node: StoreHead, peer: StoreHead
+) -> None:
     built, _ = node.build([transfer(ALICE, addr(DAVE), 10, 0)])
     received = decode_block(encode_block(built.block))
     assert received == built.block
@@ -506,7 +510,7 @@ TAMPERED_HEADERS = [
     ("changes", "pattern"), [t[1:] for t in TAMPERED_HEADERS], ids=[t[0] for t in TAMPERED_HEADERS]
 )
 def test_validate_rejects_tampered_header(
-    node: Node, peer: Node, changes: dict[str, object], pattern: str
+    node: StoreHead, peer: StoreHead, changes: dict[str, object], pattern: str
 ) -> None:
     built, _ = node.build([transfer(ALICE, addr(DAVE), 10, 0)])
     peer.validate(built.block)  # the untouched block is fine
@@ -514,7 +518,9 @@ def test_validate_rejects_tampered_header(
         peer.validate(_rebuild(built.block, **changes))
 
 
-def test_validate_rejects_a_block_built_by_a_non_validator(node: Node, peer: Node) -> None:
+def test_validate_rejects_a_block_built_by_a_non_validator(
+    node: StoreHead, peer: StoreHead
+) -> None:
     built, _ = node.build(
         [transfer(ALICE, addr(DAVE), 10, 0)], proposer=OUTSIDER_VALIDATOR.public_key
     )
@@ -522,7 +528,9 @@ def test_validate_rejects_a_block_built_by_a_non_validator(node: Node, peer: Nod
         peer.validate(built.block)
 
 
-def test_validate_rejects_a_transaction_with_a_bad_signature(node: Node, peer: Node) -> None:
+def test_validate_rejects_a_transaction_with_a_bad_signature(
+    node: StoreHead, peer: StoreHead
+) -> None:
     good = transfer(ALICE, addr(DAVE), 10, 0)
     sig = bytearray(good.signatures[0].signature)
     sig[5] ^= 1
@@ -534,7 +542,7 @@ def test_validate_rejects_a_transaction_with_a_bad_signature(node: Node, peer: N
         peer.validate(built.block)
 
 
-def test_validate_rejects_a_transaction_swapped_in(node: Node, peer: Node) -> None:
+def test_validate_rejects_a_transaction_swapped_in(node: StoreHead, peer: StoreHead) -> None:
     built, _ = node.build([transfer(ALICE, addr(DAVE), 10, 0)])
     other = transfer(ALICE, addr(DAVE), 11, 0)
     swapped = Block(replace(built.block.header, tx_root=tx_root([other])), (other,), None)
@@ -542,7 +550,7 @@ def test_validate_rejects_a_transaction_swapped_in(node: Node, peer: Node) -> No
         peer.validate(swapped)
 
 
-def test_validate_rejects_an_invalid_transaction(node: Node, peer: Node) -> None:
+def test_validate_rejects_an_invalid_transaction(node: StoreHead, peer: StoreHead) -> None:
     bad = transfer(BOB, addr(DAVE), 1_000, 0)
     block = node.build([])[0].block
     forged = Block(replace(block.header, tx_root=tx_root([bad]), tx_count=1), (bad,), None)
@@ -550,7 +558,7 @@ def test_validate_rejects_an_invalid_transaction(node: Node, peer: Node) -> None
         peer.validate(forged)
 
 
-def test_validate_rejects_a_commit_on_block_1(node: Node, peer: Node) -> None:
+def test_validate_rejects_a_commit_on_block_1(node: StoreHead, peer: StoreHead) -> None:
     fake_commit = make_commit(node.head)
     built = build_block(
         node.store, node.head, fake_commit, VALIDATOR.public_key, GENESIS_TIME + 1, []
@@ -563,38 +571,38 @@ def test_validate_rejects_a_commit_on_block_1(node: Node, peer: Node) -> None:
 
 
 @pytest.fixture
-def at_height_1(node: Node, peer: Node) -> tuple[Node, Node]:
+def at_height_1(node: StoreHead, peer: StoreHead) -> tuple[StoreHead, StoreHead]:
     result, _ = node.produce([transfer(ALICE, addr(DAVE), 10, 0)])
     peer.accept(result.block)
     return node, peer
 
 
-def _block_2(node: Node, last_commit: Commit | None) -> Block:
+def _block_2(node: StoreHead, last_commit: Commit | None) -> Block:
     return build_block(
         node.store, node.head, last_commit, VALIDATOR.public_key, node.head.time_ms + 1, []
     )[0].block
 
 
-def test_block_2_with_a_valid_commit(at_height_1: tuple[Node, Node]) -> None:
+def test_block_2_with_a_valid_commit(at_height_1: tuple[StoreHead, StoreHead]) -> None:
     node, peer = at_height_1
     peer.validate(_block_2(node, make_commit(node.head)))
     # a commit from another round is as good
     peer.validate(_block_2(node, make_commit(node.head, round_=3)))
 
 
-def test_block_2_without_commit(at_height_1: tuple[Node, Node]) -> None:
+def test_block_2_without_commit(at_height_1: tuple[StoreHead, StoreHead]) -> None:
     node, peer = at_height_1
     with pytest.raises(InvalidBlock, match="lacks the commit"):
         peer.validate(_block_2(node, None))
 
 
-def test_block_2_with_a_commit_by_a_non_validator(at_height_1: tuple[Node, Node]) -> None:
+def test_block_2_with_a_commit_by_a_non_validator(at_height_1: tuple[StoreHead, StoreHead]) -> None:
     node, peer = at_height_1
     with pytest.raises(InvalidBlock, match="not a validator"):
         peer.validate(_block_2(node, make_commit(node.head, signer=OUTSIDER_VALIDATOR)))
 
 
-def test_block_2_with_a_forged_commit_signature(at_height_1: tuple[Node, Node]) -> None:
+def test_block_2_with_a_forged_commit_signature(at_height_1: tuple[StoreHead, StoreHead]) -> None:
     node, peer = at_height_1
     good = make_commit(node.head)
     forged = replace(
@@ -604,7 +612,9 @@ def test_block_2_with_a_forged_commit_signature(at_height_1: tuple[Node, Node]) 
         peer.validate(_block_2(node, forged))
 
 
-def test_block_2_with_a_prevote_instead_of_a_precommit(at_height_1: tuple[Node, Node]) -> None:
+def test_block_2_with_a_prevote_instead_of_a_precommit(
+    at_height_1: tuple[StoreHead, StoreHead],
+) -> None:
     node, peer = at_height_1
     header = node.head
     message = vote_sign_bytes(CHAIN, header.height, 0, VoteType.PREVOTE, header.hash)
@@ -613,21 +623,23 @@ def test_block_2_with_a_prevote_instead_of_a_precommit(at_height_1: tuple[Node, 
         peer.validate(_block_2(node, prevote))
 
 
-def test_block_2_with_a_commit_for_another_block(at_height_1: tuple[Node, Node]) -> None:
+def test_block_2_with_a_commit_for_another_block(at_height_1: tuple[StoreHead, StoreHead]) -> None:
     node, peer = at_height_1
     other = replace(node.head, time_ms=node.head.time_ms + 1)
     with pytest.raises(InvalidBlock, match="another block"):
         peer.validate(_block_2(node, make_commit(other)))
 
 
-def test_block_2_with_an_empty_commit(at_height_1: tuple[Node, Node]) -> None:
+def test_block_2_with_an_empty_commit(at_height_1: tuple[StoreHead, StoreHead]) -> None:
     node, peer = at_height_1
     empty = Commit(1, 0, node.head.hash, ())
     with pytest.raises(InvalidBlock, match="2/3"):
         peer.validate(_block_2(node, empty))
 
 
-def test_block_2_with_a_duplicated_commit_signature(at_height_1: tuple[Node, Node]) -> None:
+def test_block_2_with_a_duplicated_commit_signature(
+    at_height_1: tuple[StoreHead, StoreHead],
+) -> None:
     node, peer = at_height_1
     good = make_commit(node.head)
     doubled = replace(good, signatures=good.signatures * 2)
@@ -635,7 +647,7 @@ def test_block_2_with_a_duplicated_commit_signature(at_height_1: tuple[Node, Nod
         peer.validate(_block_2(node, doubled))
 
 
-def test_block_2_whose_header_hides_its_commit(at_height_1: tuple[Node, Node]) -> None:
+def test_block_2_whose_header_hides_its_commit(at_height_1: tuple[StoreHead, StoreHead]) -> None:
     node, peer = at_height_1
     block = _block_2(node, make_commit(node.head))
     with pytest.raises(InvalidBlock, match="last_commit_hash"):
@@ -646,7 +658,7 @@ def test_block_2_whose_header_hides_its_commit(at_height_1: tuple[Node, Node]) -
 
 
 def test_everything_survives_reopening_the_store(tmp_path: Path) -> None:
-    node = Node(tmp_path / "db")
+    node = StoreHead(tmp_path / "db")
     ms = create_multisig(node)
     tx1 = transfer(ALICE, addr(DAVE), 10, 1)
     tx2 = multisig_tx(ms, 0, Transfer(addr(ERIN), 5), [BOB, CAROL])
@@ -694,7 +706,7 @@ def test_everything_survives_reopening_the_store(tmp_path: Path) -> None:
         store.close()
 
 
-def test_snapshot_is_a_consistent_view(node: Node) -> None:
+def test_snapshot_is_a_consistent_view(node: StoreHead) -> None:
     before = node.balance(addr(DAVE))
     with node.store.snapshot() as snap:
         node.produce([transfer(ALICE, addr(DAVE), 10, 0)])
@@ -703,7 +715,7 @@ def test_snapshot_is_a_consistent_view(node: Node) -> None:
     assert node.balance(addr(DAVE)) == before + 10
 
 
-def test_commit_block_refuses_a_block_that_does_not_follow_the_head(node: Node) -> None:
+def test_commit_block_refuses_a_block_that_does_not_follow_the_head(node: StoreHead) -> None:
     result, _ = node.produce([transfer(ALICE, addr(DAVE), 10, 0)])
     head = node.store.head()
     with pytest.raises(StoreError, match="does not follow"):
@@ -717,7 +729,7 @@ def test_commit_block_refuses_a_block_that_does_not_follow_the_head(node: Node) 
     assert node.store.head() == head
 
 
-def test_commit_block_refuses_a_block_on_another_parent(node: Node) -> None:
+def test_commit_block_refuses_a_block_on_another_parent(node: StoreHead) -> None:
     result, _ = node.build([transfer(ALICE, addr(DAVE), 10, 0)])
     stranger = _rebuild(result.block, prev_hash=hash32(b"another parent"))
     with pytest.raises(StoreError):
@@ -725,7 +737,7 @@ def test_commit_block_refuses_a_block_on_another_parent(node: Node) -> None:
 
 
 def test_open_chain_refuses_a_store_of_another_genesis(tmp_path: Path) -> None:
-    node = Node(tmp_path / "db")
+    node = StoreHead(tmp_path / "db")
     node.store.close()
     store = ChainStore(str(tmp_path / "db"))
     try:
@@ -740,6 +752,6 @@ def test_open_chain_refuses_a_store_of_another_genesis(tmp_path: Path) -> None:
         store.close()
 
 
-def test_a_store_can_be_open_only_once(node: Node) -> None:
+def test_a_store_can_be_open_only_once(node: StoreHead) -> None:
     with pytest.raises(StoreError, match="cannot open"):
         ChainStore(node.store.path)

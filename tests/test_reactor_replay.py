@@ -24,14 +24,14 @@ from node.consensus.privval import PrivValidator
 from node.consensus.reactor import Reactor
 from node.consensus.wal import WriteAheadLog
 from node.p2p.messages import VoteMsg, encode_message
-from node.service import Node
+from node.service import NodeService
 from tests.support import dev_key
 
 CHAIN = "gridchain-replay"
 KEYS = [dev_key(f"replay-validator-{i}") for i in range(4)]
 
 
-def make_node(tmp_path: Path, key: KeyPair) -> Node:
+def make_node(tmp_path: Path, key: KeyPair) -> NodeService:
     doc = genesis_document(
         CHAIN,
         datetime(2026, 1, 1, tzinfo=UTC),
@@ -42,7 +42,7 @@ def make_node(tmp_path: Path, key: KeyPair) -> Node:
         {"signers": [{"public_key": KEYS[0].public_key.hex(), "weight": 1}], "threshold": 1},
     )
     store = ChainStore(str(tmp_path / "chain.db"))
-    return Node(store, parse_genesis(doc), key, NodeConfig(verify_workers=0))
+    return NodeService(store, parse_genesis(doc), key, NodeConfig(verify_workers=0))
 
 
 def vote_record(key: KeyPair, vote_type: VoteType, round_: int) -> bytes:

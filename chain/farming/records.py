@@ -57,7 +57,9 @@ class Farm:
 
 
 @dataclass(frozen=True)
-class Node:
+class FarmNode:
+    """A machine a farm registered: its key, what it declares, where it is."""
+
     id: int
     farm: int
     key: bytes
@@ -146,7 +148,7 @@ def decode_farm(data: bytes) -> Farm:
     )
 
 
-def encode_node(node: Node) -> bytes:
+def encode_node(node: FarmNode) -> bytes:
     return encode(
         [
             node.id,
@@ -160,9 +162,9 @@ def encode_node(node: Node) -> bytes:
 
 
 @stored_record("node record")
-def decode_node(data: bytes) -> Node:
+def decode_node(data: bytes) -> FarmNode:
     f = expect_fixed_list(decode_stored(data), "node record", 6)
-    return Node(
+    return FarmNode(
         id=expect_int(f[0], "node id", 1, MAX_ID),
         farm=expect_int(f[1], "node farm", 1, MAX_ID),
         key=expect_bytes(f[2], "node key", PUBLIC_KEY_SIZE),
@@ -264,7 +266,7 @@ def read_farm(reader: StateReader, farm: int) -> Farm | None:
     return None if raw is None else decode_farm(raw)
 
 
-def read_node(reader: StateReader, node: int) -> Node | None:
+def read_node(reader: StateReader, node: int) -> FarmNode | None:
     raw = reader.get_state(node_key(node))
     return None if raw is None else decode_node(raw)
 
@@ -324,7 +326,7 @@ def farm_to_json(farm: Farm) -> dict[str, Any]:
     }
 
 
-def node_to_json(node: Node) -> dict[str, Any]:
+def node_to_json(node: FarmNode) -> dict[str, Any]:
     return {
         "id": node.id,
         "farm": node.farm,

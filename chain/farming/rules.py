@@ -46,7 +46,7 @@ from chain.farming.records import (
     Activity,
     EpochInfo,
     Farm,
-    Node,
+    FarmNode,
     PlotClaim,
     activity_key,
     counters_record,
@@ -157,7 +157,7 @@ def check_rewards(carried: tuple[NodeReward, ...], expected: tuple[NodeReward, .
 # Settlement
 
 
-def registered_nodes(state: Overlay) -> Iterator[Node]:
+def registered_nodes(state: Overlay) -> Iterator[FarmNode]:
     """Every registered node in id order (removed ids are skipped)."""
     _, next_node = read_counters(state)
     for node_id in range(1, next_node):
@@ -166,7 +166,7 @@ def registered_nodes(state: Overlay) -> Iterator[Node]:
             yield node
 
 
-def active_nodes(state: Overlay, epoch: int) -> list[tuple[Node, Activity]]:
+def active_nodes(state: Overlay, epoch: int) -> list[tuple[FarmNode, Activity]]:
     """Registered nodes that did anything in `epoch`, with what they did, by node id."""
     active = []
     for node in registered_nodes(state):
@@ -203,7 +203,7 @@ def slash_farm(state: Overlay, params: ChainParams, farm_id: int, epoch: int) ->
     credit(state, COUNCIL_ADDRESS, taken)
 
 
-def uptime_bp(params: ChainParams, node: Node, activity: Activity, epoch: int) -> int:
+def uptime_bp(params: ChainParams, node: FarmNode, activity: Activity, epoch: int) -> int:
     """Share of the epoch's heartbeat slots (since the node was registered) it sent one in."""
     last = (epoch + 1) * slots_per_epoch(params) - 1
     first = max(epoch * slots_per_epoch(params), slot_of(params, node.registered_height) + 1)
@@ -214,7 +214,7 @@ def uptime_bp(params: ChainParams, node: Node, activity: Activity, epoch: int) -
 
 
 def node_reward(
-    params: ChainParams, node: Node, farm: Farm, activity: Activity, epoch: int
+    params: ChainParams, node: FarmNode, farm: Farm, activity: Activity, epoch: int
 ) -> NodeReward:
     """Proven storage (capped at the declared disks) and verified compute, at the epoch's
     rates, scaled by uptime; nothing below min_uptime_bp, for a farm slashed in the epoch, or
@@ -241,7 +241,7 @@ def epoch_rewards(state: Overlay, params: ChainParams, epoch: int) -> tuple[Node
 
 
 def rewards_for(
-    state: Overlay, params: ChainParams, epoch: int, active: list[tuple[Node, Activity]]
+    state: Overlay, params: ChainParams, epoch: int, active: list[tuple[FarmNode, Activity]]
 ) -> tuple[NodeReward, ...]:
     """One reward line per active node, by node id."""
     rewards = []
@@ -376,7 +376,7 @@ def register_node(env: BlockEnv, state: Overlay, sender: Address, payload: NodeR
     if not verify_signature(payload.node_key, message, payload.node_signature):
         raise InvalidProof("node_signature is not the node key's consent to join this farm")
     next_farm, next_node = read_counters(state)
-    node = Node(
+    node = FarmNode(
         next_node, farm.id, payload.node_key, payload.resources, payload.location, env.height
     )
     state.set_state(node_key(node.id), encode_node(node))
@@ -385,7 +385,7 @@ def register_node(env: BlockEnv, state: Overlay, sender: Address, payload: NodeR
     state.set_state(COUNTERS_KEY, counters_record(next_farm, next_node + 1))
 
 
-def owned_node(state: Overlay, sender: Address, node_id: int) -> Node:
+def owned_node(state: Overlay, sender: Address, node_id: int) -> FarmNode:
     node = read_node(state, node_id)
     if node is None:
         raise UnknownNode(f"node {node_id} does not exist")
@@ -402,7 +402,7 @@ def remove_node(state: Overlay, sender: Address, payload: NodeRemove) -> None:
     state.set_state(farm_key(farm.id), encode_farm(replace(farm, nodes=farm.nodes - 1)))
 
 
-def sending_node(state: Overlay, sender: Address, node_id: int) -> Node:
+def sending_node(state: Overlay, sender: Address, node_id: int) -> FarmNode:
     """A node-sent transaction comes from the node's own key address."""
     node = read_node(state, node_id)
     if node is None:

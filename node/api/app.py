@@ -42,7 +42,7 @@ from node.api.contracts import add_contract_routes
 from node.api.farming import add_farming_routes
 from node.api.openapi import openapi_spec
 from node.consensus.wiring import Consensus
-from node.service import Node
+from node.service import NodeService
 
 log = logging.getLogger("gridchain.api")
 
@@ -331,7 +331,7 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 def node_context(
-    node: Node, consensus: Consensus | None
+    node: NodeService, consensus: Consensus | None
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """Runs consensus and peer links for the app's lifetime and closes the node with them."""
 
@@ -349,7 +349,7 @@ def node_context(
 
 
 def make_app(
-    node: Node, max_request_bytes: int = 4 * 1024 * 1024, consensus: Consensus | None = None
+    node: NodeService, max_request_bytes: int = 4 * 1024 * 1024, consensus: Consensus | None = None
 ) -> web.Application:
     """The API over `node`; without `consensus`, tests drive block production themselves."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=max_request_bytes)

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from node.consensus.wiring import Consensus
-from node.service import Node
+from node.service import NodeService
 
 
 @dataclass(frozen=True)
 class ApiContext:
-    node: Node
+    node: NodeService
     consensus: Consensus | None  # None where tests drive block production themselves
 
 

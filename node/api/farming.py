@@ -14,7 +14,7 @@ from chain.farming.records import (
     NO_EPOCH,
     Activity,
     EpochInfo,
-    Node,
+    FarmNode,
     activity_to_json,
     farm_to_json,
     node_id_by_key,
@@ -76,7 +76,7 @@ def activity_view(activity: Activity) -> dict[str, Any]:
     return activity_to_json(activity) | {"last_slot": last_slot, "root": activity.root.hex()}
 
 
-def node_view(snap: Snapshot, node: Node) -> dict[str, Any]:
+def node_view(snap: Snapshot, node: FarmNode) -> dict[str, Any]:
     """The node, its activity in the running epoch and what that epoch would pay it so far."""
     state = Overlay(snap)
     height, _ = _head(snap)

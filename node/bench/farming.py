@@ -38,7 +38,7 @@ from chain.farming.records import (
     Activity,
     EpochInfo,
     Farm,
-    Node,
+    FarmNode,
     activity_key,
     counters_record,
     encode_activity,
@@ -139,7 +139,7 @@ def _farm_records(
         farm = Farm(f + 1, owner, owner, params.farm_min_bond, f"farm-{f + 1}", members)
         records[farm_key(farm.id)] = encode_farm(farm)
     for i, public_key in enumerate(node_keys):
-        node = Node(i + 1, i // nodes_per_farm + 1, public_key, RESOURCES, LOCATION, 1)
+        node = FarmNode(i + 1, i // nodes_per_farm + 1, public_key, RESOURCES, LOCATION, 1)
         records[node_key(node.id)] = encode_node(node)
         records[node_by_key_key(public_key)] = node.id.to_bytes(8, "big")
     records[COUNTERS_KEY] = counters_record(farms + 1, len(node_keys) + 1)

@@ -29,7 +29,7 @@ from chain.farming.records import (
     NONE,
     Activity,
     EpochInfo,
-    Node,
+    FarmNode,
 )
 from chain.farming.rules import node_consent_message
 from chain.farming.txs import (
@@ -133,7 +133,7 @@ def _bytes(view: dict[str, Any], name: str) -> bytes:
         raise ApiError("bad_response", f"the node's {name!r} is not hex: {text!r}") from None
 
 
-def node_from_json(view: dict[str, Any]) -> Node:
+def node_from_json(view: dict[str, Any]) -> FarmNode:
     """GET /v1/nodes/{id} as the record the agent works from (checked as the chain checks it)."""
     r, loc = _get(view, "resources"), _get(view, "location")
     try:
@@ -143,7 +143,7 @@ def node_from_json(view: dict[str, Any]) -> Node:
         )
     except (KeyError, TypeError, RuleViolation) as exc:
         raise ApiError("bad_response", f"the node's resources or location: {exc}") from None
-    return Node(
+    return FarmNode(
         id=answer_field(view, "id", int),
         farm=answer_field(view, "farm", int),
         key=_bytes(view, "key"),

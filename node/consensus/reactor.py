@@ -72,7 +72,6 @@ from consensus.tendermint import (
     Timeout,
     Timeouts,
     Vote,
-    VoteKind,
 )
 from node.consensus.privval import PrivValidator
 from node.consensus.wal import WriteAheadLog
@@ -90,7 +89,7 @@ from node.p2p.messages import (
     decode_message,
     encode_message,
 )
-from node.service import Node
+from node.service import NodeService
 
 log = logging.getLogger("gridchain.consensus")
 
@@ -106,9 +105,6 @@ TX_BATCH_BYTES = 4 * 1024 * 1024
 MAX_TX_BATCHES_WAITING = 500  # beyond this, gossiped batches are dropped (origins keep them)
 MAX_FUTURE_MESSAGES = 10_000
 HASH_CACHE = 512
-
-KIND_OF = {VoteType.PREVOTE: VoteKind.PREVOTE, VoteType.PRECOMMIT: VoteKind.PRECOMMIT}
-TYPE_OF = {v: k for k, v in KIND_OF.items()}
 
 
 @dataclass(frozen=True)
@@ -179,7 +175,7 @@ class NoPeers(NotRelaying):
 class Reactor:
     def __init__(
         self,
-        node: Node,
+        node: NodeService,
         privval: PrivValidator,
         wal: WriteAheadLog,
         timeouts: Timeouts | None = None,
@@ -546,7 +542,7 @@ class Reactor:
         earlier.append(vote)
         value = vote.block_hash if vote.block_hash != NIL else None
         outputs = hs.machine.on_vote(
-            Vote(KIND_OF[vote.vote_type], vote.height, vote.round, value, vote.validator)
+            Vote(vote.vote_type, vote.height, vote.round, value, vote.validator)
         )
         await self._run_outputs(outputs)
 
@@ -587,7 +583,7 @@ class Reactor:
         hs = self._hs
         if not self.is_validator or vote.sender != self.me:
             return
-        vote_type = TYPE_OF[vote.kind]
+        vote_type = vote.kind
         block_hash = vote.value if vote.value is not None else NIL
         key = (vote.round, vote_type, self.me)
         existing = [v for v in hs.votes.get(key, []) if v.block_hash == block_hash]
@@ -710,7 +706,7 @@ class Reactor:
 
     def _on_equivocation(self, eq: Equivocation) -> None:
         hs = self._hs
-        vote_type = TYPE_OF[eq.first.kind]
+        vote_type = eq.first.kind
         signed = hs.votes.get((eq.first.round, vote_type, eq.first.sender), [])
         if len(signed) < 2 or eq.first.sender in self.evidence:
             return
@@ -924,7 +920,7 @@ class Reactor:
             hs.own.append(encode_message(VoteMsg(vote)))
         value = vote.block_hash if vote.block_hash != NIL else None
         self._replay_outputs += hs.machine.on_vote(
-            Vote(KIND_OF[vote.vote_type], vote.height, vote.round, value, vote.validator)
+            Vote(vote.vote_type, vote.height, vote.round, value, vote.validator)
         )
 
 

@@ -10,7 +10,7 @@ from node.consensus.privval import PrivValidator
 from node.consensus.reactor import Reactor
 from node.consensus.wal import WriteAheadLog
 from node.p2p.manager import PeerAddress, PeerManager
-from node.service import Node
+from node.service import NodeService
 
 PEER_PATTERN = re.compile(r"^([0-9a-f]{64})@([^:@\s]+):([0-9]{1,5})$")
 # A websocket ping this often, a pong within half of it: a paused or cut-off peer's link is
@@ -42,12 +42,12 @@ def parse_peer(text: str) -> PeerAddress:
     return PeerAddress(bytes.fromhex(key), f"ws://{host}:{port}/p2p")
 
 
-def network_id(node: Node) -> bytes:
+def network_id(node: NodeService) -> bytes:
     """Peers must share the genesis: its hash names the network in every handshake."""
     return tagged_hash(b"gc/network", node.genesis_hash)
 
 
-def build_consensus(node: Node, home: Home, config: NodeConfig) -> Consensus:
+def build_consensus(node: NodeService, home: Home, config: NodeConfig) -> Consensus:
     full_nodes = frozenset(bytes.fromhex(k) for k in config.full_nodes)
     reactor = Reactor(
         node,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chain.farming.compute import challenge_height, required_units, sample_indices
-from chain.farming.records import COMMITTED, NONE, Activity, EpochInfo, Node
+from chain.farming.records import COMMITTED, NONE, Activity, EpochInfo, FarmNode
 from chain.farming.rules import slot_of
 from chain.farming.txs import (
     MAX_PROOFS_PER_TX,
@@ -40,7 +40,7 @@ class ChainView:
 @dataclass
 class FarmerAgent:
     params: ChainParams
-    node: Node
+    node: FarmNode
     plots: list[Plot]
     workers: int = 1
     sent_slot: int = -1
