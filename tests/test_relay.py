@@ -1,6 +1,6 @@
 """When a node refuses new transactions: it could not get them finalized (issue 11)."""
 
-from node.consensus.reactor import CatchingUp, NoPeers, quorum_height, relay_refusal
+from node.consensus.relay import CatchingUp, NoPeers, quorum_height, relay_refusal
 
 
 def test_a_connected_node_level_with_its_peers_accepts() -> None:

@@ -23,14 +23,12 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from chain.blockchain import BlockResult
 from chain.blocks.block import Block, decode_block, encode_block
 from chain.blocks.commit import (
     Commit,
-    CommitSig,
     VoteType,
     decode_commit,
     encode_commit,
@@ -47,19 +45,15 @@ from chain.blocks.votes import (
     SignedVote,
     check_proposal_signature,
     check_vote_signature,
-    proposal_from_value,
     proposal_to_value,
     sign_vote,
-    vote_from_value,
     vote_to_value,
 )
-from chain.encoding import decode, encode, expect_int, expect_list, expect_text
-from chain.errors import GridchainError, InvalidBlock, LocalFault, RuleViolation
+from chain.encoding import encode
+from chain.errors import InvalidBlock, LocalFault, RuleViolation
 from chain.ledger.transactions import SignedTx
-from chain.staking.validators import ValidatorSet
 from chain.state import Overlay
 from consensus.double_sign import DoubleSignRefused
-from consensus.election import proposer as elect_proposer
 from consensus.election import stake_modifier
 from consensus.tendermint import (
     Decision,
@@ -73,7 +67,20 @@ from consensus.tendermint import (
     Timeouts,
     Vote,
 )
+from node.consensus.events import (
+    BuildEvent,
+    Event,
+    HeightState,
+    NextHeight,
+    PeerEvent,
+    Tick,
+    TimerEvent,
+    commit_of,
+    message_height,
+)
 from node.consensus.privval import PrivValidator
+from node.consensus.relay import CatchingUp, NotRelaying, quorum_height, relay_refusal
+from node.consensus.replay import decode_record
 from node.consensus.wal import WriteAheadLog
 from node.p2p.manager import BadMessage, PeerManager
 from node.p2p.messages import (
@@ -96,7 +103,6 @@ log = logging.getLogger("gridchain.consensus")
 STATUS_INTERVAL = 0.5
 STALL_SECONDS = 2.0  # a height this old: resend our votes, sync from peers that are ahead
 IDLE_RECHECK_SECONDS = 0.5  # while waiting with an idle proposer, look at its link this often
-BEHIND_BLOCKS = 3  # peers this many heights ahead: we are catching up, and refuse new txs
 SYNC_BATCH = 200
 SYNC_BYTES = 8 * 1024 * 1024
 SYNC_TIMEOUT = 5.0
@@ -105,71 +111,6 @@ TX_BATCH_BYTES = 4 * 1024 * 1024
 MAX_TX_BATCHES_WAITING = 500  # beyond this, gossiped batches are dropped (origins keep them)
 MAX_FUTURE_MESSAGES = 10_000
 HASH_CACHE = 512
-
-
-@dataclass(frozen=True)
-class PeerEvent:
-    peer: bytes
-    message: Message
-
-
-@dataclass(frozen=True)
-class TimerEvent:
-    timeout: Timeout
-
-
-@dataclass(frozen=True)
-class BuildEvent:
-    height: int
-    round: int
-
-
-@dataclass(frozen=True)
-class NextHeight:
-    height: int
-
-
-@dataclass(frozen=True)
-class Tick:
-    pass
-
-
-Event = PeerEvent | TimerEvent | BuildEvent | NextHeight | Tick
-
-
-@dataclass
-class HeightState:
-    """Everything consensus holds about the height being decided."""
-
-    height: int
-    vset: ValidatorSet
-    modifier: bytes
-    machine: Tendermint
-    started: float
-    blocks: dict[bytes, Block] = field(default_factory=dict)
-    results: dict[bytes, BlockResult] = field(default_factory=dict)
-    invalid: dict[bytes, str] = field(default_factory=dict)
-    proposals: dict[int, ProposalMsg] = field(default_factory=dict)
-    votes: dict[tuple[int, VoteType, bytes], list[SignedVote]] = field(default_factory=dict)
-    own: list[bytes] = field(default_factory=list)  # our signed messages, encoded, to resend
-    build_pending: tuple[int, int] | None = None
-    work_since: float | None = None  # when transactions first reached the mempool at this height
-    decided: bool = False
-
-    def proposer(self, round_: int) -> bytes:
-        return elect_proposer(self.vset, self.modifier, self.height, round_)
-
-
-class NotRelaying(GridchainError):
-    """This node cannot get a new transaction finalized now: it is behind, or has no peers."""
-
-
-class CatchingUp(NotRelaying):
-    code = "catching_up"
-
-
-class NoPeers(NotRelaying):
-    code = "no_peers"
 
 
 class Reactor:
@@ -456,9 +397,9 @@ class Reactor:
         await self._begin()
         pending, self.future = self.future, []
         for event in pending:
-            if _message_height(event.message) == self._hs.height:
+            if message_height(event.message) == self._hs.height:
                 await self._on_message(event)
-            elif _message_height(event.message) > self._hs.height:
+            elif message_height(event.message) > self._hs.height:
                 self.future.append(event)
 
     def _status(self) -> Status:
@@ -559,7 +500,7 @@ class Reactor:
 
     def _defer(self, peer: bytes | None, message: Message) -> None:
         room = len(self.future) < MAX_FUTURE_MESSAGES
-        if peer is not None and room and _message_height(message) <= self._hs.height + 1:
+        if peer is not None and room and message_height(message) <= self._hs.height + 1:
             self.future.append(PeerEvent(peer, message))
 
     # Outputs of the machine
@@ -739,7 +680,7 @@ class Reactor:
         result = hs.results.get(decision.value)
         if result is None or hs.decided:
             return
-        await self._commit(result, _commit_of(hs, decision.round, decision.value))
+        await self._commit(result, commit_of(hs, decision.round, decision.value))
         self.node.metrics.finality_seconds.observe(time.monotonic() - hs.started)
 
     def _gather_late_precommits(self) -> None:
@@ -753,7 +694,7 @@ class Reactor:
         hs, commit = self._hs, self.node.last_commit
         if commit is None or commit.height != hs.height:
             return
-        gathered = _commit_of(hs, commit.round, commit.block_hash)
+        gathered = commit_of(hs, commit.round, commit.block_hash)
         if len(gathered.signatures) > len(commit.signatures):
             self.node.record_commit(gathered)  # unsynced: the smaller commit is as valid
 
@@ -870,7 +811,7 @@ class Reactor:
     async def _replay(self, records: list[bytes]) -> None:
         """Feed the machine what it saw of this height before the crash, then resume."""
         height = self._hs.height
-        inputs = [r for r in (_decode_record(raw) for raw in records) if r is not None]
+        inputs = [r for r in (decode_record(raw) for raw in records) if r is not None]
         inputs = [r for r in inputs if r[0] == height]
         outputs, self._pending_outputs = self._pending_outputs, []
         deferred: list[Output] = list(outputs)
@@ -922,91 +863,3 @@ class Reactor:
         self._replay_outputs += hs.machine.on_vote(
             Vote(vote.vote_type, vote.height, vote.round, value, vote.validator)
         )
-
-
-def quorum_height(reports: list[tuple[int, int]], total_power: int) -> int | None:
-    """The highest height that peers holding more than 1/3 of `total_power` report reaching.
-
-    `reports` are (height, power) pairs. At least one honest validator has reached the answer,
-    so no single faulty peer can make a node believe it is behind by claiming a height nobody
-    reached. None if the peers together hold 1/3 or less.
-    """
-    power = 0
-    for height, weight in sorted(reports, reverse=True):
-        power += weight
-        if 3 * power > total_power:
-            return height
-    return None
-
-
-def relay_refusal(
-    own_power: int, total_power: int, peers: int, height: int, quorum_peer_height: int | None
-) -> NotRelaying | None:
-    """Why a node deciding `height` cannot get a new transaction finalized; None if it can.
-
-    `peers` counts the peers that take part in consensus; `quorum_peer_height` is the height
-    that peers with more than 1/3 of the stake have reached. A node that is behind would admit
-    against stale state, and one with no such peers could not relay: both refuse new
-    transactions instead of holding them pending for ever. A node holding more than 2/3 of the
-    stake finalizes alone and needs no peers.
-    """
-    if 3 * own_power > 2 * total_power:
-        return None
-    if peers == 0:
-        return NoPeers(
-            "this node has no peers, so a transaction sent here could not be relayed or "
-            "finalized; send it to another node or retry once it is connected"
-        )
-    if quorum_peer_height is not None and quorum_peer_height - height >= BEHIND_BLOCKS:
-        return CatchingUp(
-            f"this node is catching up (at height {height - 1}, its peers at "
-            f"{quorum_peer_height - 1}); retry once it is level or send the transaction to "
-            "another node"
-        )
-    return None
-
-
-def _commit_of(hs: HeightState, round_: int, block_hash: bytes) -> Commit:
-    """Every precommit this node holds for `block_hash` in `round_`, in validator order."""
-    signatures = sorted(
-        (
-            CommitSig(v.validator, v.signature)
-            for (vote_round, vote_type, _), sent in hs.votes.items()
-            if vote_round == round_ and vote_type == VoteType.PRECOMMIT
-            for v in sent
-            if v.block_hash == block_hash
-        ),
-        key=lambda s: s.validator,
-    )
-    return Commit(hs.height, round_, block_hash, tuple(signatures))
-
-
-def _decode_record(raw: bytes) -> tuple[int, str, Any] | None:
-    """A WAL record as (height, kind, payload); None for one we cannot read (logged)."""
-    try:
-        items = expect_list(decode(raw), "WAL record", 4)
-        kind = expect_text(items[0], "WAL record kind", 16)
-        if kind == "proposal":
-            proposal = proposal_from_value(items[1])
-            return proposal.height, kind, (proposal, items[2])
-        if kind == "vote":
-            vote = vote_from_value(items[1])
-            return vote.height, kind, vote
-        if kind == "timeout":
-            step = expect_int(items[1], "timeout step", 1, 3)
-            return (
-                expect_int(items[2], "timeout height", 0, 2**63),
-                kind,
-                (step, expect_int(items[3], "timeout round", 0, 2**31)),
-            )
-    except (RuleViolation, IndexError) as exc:
-        log.warning("skipping unreadable WAL record: %s", exc)
-    return None
-
-
-def _message_height(message: Message) -> int:
-    if isinstance(message, ProposalMsg):
-        return message.proposal.height
-    if isinstance(message, VoteMsg):
-        return message.vote.height
-    return 0
