@@ -35,6 +35,7 @@ from genesis.schema import genesis_document, load_genesis, parse_genesis
 from node.api.client import ApiError, NodeClient
 from node.config import (
     Home,
+    init_home,
     load_config,
     load_validator_key,
     write_config,
@@ -435,8 +436,6 @@ def up(
     `params` override the devnet's chain parameters when the genesis is first written. With
     `start=False` it only prepares keys, genesis and homes (start nodes later with start_node).
     """
-    from node.config import init_home
-
     if not 1 <= validators <= MAX_VALIDATORS:
         raise DevnetError(f"--validators {validators}: the devnet runs 1 to {MAX_VALIDATORS}")
     directory = directory.absolute()
