@@ -1226,3 +1226,13 @@ def test_assembler_errors() -> None:
     with pytest.raises(AssemblyError, match="label 'a' is defined twice"):
         assemble("a: NOP\na: NOP")
     assert assemble("x: JUMP x\nHOST hash") == bytes([0x50, 0, 0, 0x57, 11])
+
+
+def test_a_broken_translator_invariant_is_a_named_fault_not_an_assert() -> None:
+    """`python -O` drops asserts; the VM's invariants end the call as a Fault on every node."""
+    from vm.errors import BrokenInvariant, Fault
+    from vm.translate import pull
+
+    with pytest.raises(BrokenInvariant, match="ran out") as raised:
+        pull(None, [], 1)
+    assert isinstance(raised.value, Fault)

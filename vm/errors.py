@@ -1,7 +1,7 @@
 """What can go wrong in the VM: code refused at deploy, and the ways a call stops early.
 
 `InvalidCode` is a rule violation (a RuleViolation): the code is never stored. The others are how
-a call ends without returning; they are not ChainErrors because the transaction stays valid
+a call ends without returning; they are not RuleViolations because the transaction stays valid
 (it is in the block and pays its gas), only its writes are discarded.
 """
 
@@ -26,6 +26,12 @@ class Halt(Exception):
 
 class Fault(Halt):
     """The code did something the rules forbid (wrong kinds, overflow, bad host argument)."""
+
+
+class BrokenInvariant(Fault):
+    """Validated code broke something the validator guarantees: a bug of ours, never of the
+    code, and still a deterministic end of the call on every node (never an `assert`, which
+    `python -O` would drop)."""
 
 
 class Revert(Halt):

@@ -33,7 +33,7 @@ from typing import Any
 from chain.errors import EncodingError
 from chain.hashing import hash32
 from vm import translate as sem
-from vm.errors import Fault, Halt, InvalidCode, OutOfGas, Revert
+from vm.errors import BrokenInvariant, Fault, Halt, InvalidCode, OutOfGas, Revert
 from vm.host import HOST_FUNCTIONS, HostApi, Value, charge, is_value, kind_name
 from vm.isa import (
     HOSTS,
@@ -308,7 +308,8 @@ def _frame(
                     gas = _call_op(program, ins.arg, where, gas, depth, slots, host, stack)
                 elif op is Op.RET:
                     value = stack.pop()
-                    assert f.returns is not None
+                    if f.returns is None:
+                        raise BrokenInvariant(f"{where}: RET in a function that returns nothing")
                     if type(value) is not sem.PY_TYPES[f.returns]:
                         sem.bad_return(where, TYPE_NAMES[f.returns], value)
                     return value, gas
@@ -318,8 +319,8 @@ def _frame(
                     sem.op_revert(where, stack.pop())
                 elif op is Op.HOST:
                     gas = _host_op(ins.arg, where, gas, host, stack)
-                else:
-                    assert op is Op.NOP, op
+                elif op is not Op.NOP:
+                    raise BrokenInvariant(f"{where}: no semantics for {op.name}")
             block = blocks[following]
     except Halt as exc:
         if exc.gas is None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from vm import host as hostlib
-from vm.errors import Fault, Halt, OutOfGas, Revert
+from vm.errors import BrokenInvariant, Fault, Halt, OutOfGas, Revert
 from vm.host import Value, charge, fault, kind_name, need, text_size
 from vm.isa import (
     BYTES_PER_GAS,
@@ -426,7 +426,8 @@ def step_kinds(vm: ValidatedModule, ins: Instr, stack: list[int], locs: Sequence
         if info.pushes:
             stack.append(HOST_RESULT[Host(ins.arg)])
     else:
-        assert op is not Op.STORE
+        if op is Op.STORE:
+            raise BrokenInvariant("STORE reached the kind tracker unhandled")
         info_ = OPS[op]
         if info_.pops:
             del stack[-info_.pops :]
@@ -454,7 +455,8 @@ State = tuple[KindStack, tuple[int, ...]]  # (stack kinds, local kinds)
 def pull(base: KindStack, top: list[int], n: int) -> KindStack:
     """Move kinds from the shared `base` to the bottom of `top` until `top` holds n."""
     while len(top) < n:
-        assert base is not None
+        if base is None:
+            raise BrokenInvariant("the shared stack of kinds ran out")
         kind, base = base
         top.insert(0, kind)
     return base
@@ -471,7 +473,8 @@ def join_stacks(old: KindStack, new: KindStack) -> KindStack:
     differing: list[tuple[int, int, KindStack]] = []
     a, b = old, new
     while a is not b:
-        assert a is not None and b is not None
+        if a is None or b is None:
+            raise BrokenInvariant("joined stacks of kinds of different heights")
         differing.append((a[0], b[0], a))
         a, b = a[1], b[1]
     joined, same = a, True
@@ -656,7 +659,8 @@ class FunctionTranslator:
         """Make the top n slots explicit entries (taking untouched ones from the base)."""
         while len(self.stack) < n:
             self.base -= 1
-            assert self.base_kinds is not None
+            if self.base_kinds is None:
+                raise BrokenInvariant("the block's base stack ran out")
             kind, self.base_kinds = self.base_kinds
             self.stack.insert(0, Entry(f"s{self.base}", kind))
             self.clean += 1
@@ -1091,7 +1095,8 @@ class FunctionTranslator:
     def op_ret(self, block: Block, pos: int, ins: Instr, kind: int) -> int:
         (v,) = self.pop_atoms(1)
         declared = self.cf.function.returns
-        assert declared is not None
+        if declared is None:
+            raise BrokenInvariant("RET in a function that returns nothing")
         expected = KIND_OF_VALUE_TYPE[declared]
         fail = f"bad_return({self.where(ins)}, {PY_NAME[expected]!r}, {v.expr})"
         self.check_kind(v, expected, fail)
@@ -1133,7 +1138,8 @@ class FunctionTranslator:
         self.indent = 0
         self.base_kinds, local_kinds = self.kinds[head]
         height = self.blocks[head].height
-        assert height is not None
+        if height is None:
+            raise BrokenInvariant("a block that no path reaches was translated")
         self.base, self.stack, self.clean, self.readers = height, [], 0, {}
         self.locs = list(local_kinds)
         block: Block | None = self.blocks[head]
