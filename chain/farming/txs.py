@@ -20,6 +20,7 @@ from chain.encoding import (
 from chain.errors import EncodingError
 from chain.hashing import HASH_SIZE
 from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE
+from chain.ledger.codec import PayloadCodec
 from chain.params import (
     MAX_COMPUTE_SAMPLES,
     MAX_COMPUTE_UNITS,
@@ -185,19 +186,6 @@ FarmPayload = (
     | ComputeReveal
     | SetRewards
 )
-FARM_PAYLOADS: dict[str, type[FarmPayload]] = {
-    "farm_create": FarmCreate,
-    "farm_update": FarmUpdate,
-    "farm_remove": FarmRemove,
-    "node_register": NodeRegister,
-    "node_update": NodeUpdate,
-    "node_remove": NodeRemove,
-    "heartbeat": Heartbeat,
-    "storage_proofs": StorageProofs,
-    "compute_commit": ComputeCommit,
-    "compute_reveal": ComputeReveal,
-    "set_rewards": SetRewards,
-}
 # Payloads the node key sends (the rest come from the farm owner, or the council).
 NODE_SENT = (Heartbeat, StorageProofs, ComputeCommit, ComputeReveal)
 
@@ -213,60 +201,211 @@ def location_to_value(loc: Location) -> list[Any]:
     return [loc.country, loc.city, loc.latitude, loc.longitude]
 
 
-def farm_payload_to_value(payload: FarmPayload) -> dict[str, Any]:
-    if isinstance(payload, FarmCreate):
-        return {"name": payload.name, "payout": payload.payout.raw, "bond": payload.bond}
-    if isinstance(payload, FarmUpdate):
-        return {
-            "farm": payload.farm,
-            "name": payload.name,
-            "payout": payload.payout.raw,
-            "add_bond": payload.add_bond,
-        }
-    if isinstance(payload, FarmRemove):
-        return {"farm": payload.farm}
-    if isinstance(payload, NodeRegister):
-        return {
-            "farm": payload.farm,
-            "node_key": payload.node_key,
-            "resources": resources_to_value(payload.resources),
-            "location": location_to_value(payload.location),
-            "node_signature": payload.node_signature,
-        }
-    if isinstance(payload, NodeUpdate):
-        return {
-            "node": payload.node,
-            "resources": resources_to_value(payload.resources),
-            "location": location_to_value(payload.location),
-        }
-    if isinstance(payload, NodeRemove):
-        return {"node": payload.node}
-    if isinstance(payload, Heartbeat):
-        return {
-            "node": payload.node,
-            "ref_height": payload.ref_height,
-            "ref_hash": payload.ref_hash,
-        }
-    if isinstance(payload, StorageProofs):
-        return {
-            "node": payload.node,
-            "epoch": payload.epoch,
-            "proofs": [[p.plot_seed, p.k, p.challenge, p.proof] for p in payload.proofs],
-        }
-    if isinstance(payload, ComputeCommit):
-        return {
-            "node": payload.node,
-            "epoch": payload.epoch,
-            "count": payload.count,
-            "root": payload.root,
-        }
-    if isinstance(payload, ComputeReveal):
-        return {
-            "node": payload.node,
-            "epoch": payload.epoch,
-            "openings": [[o.index, o.result, list(o.path)] for o in payload.openings],
-        }
+# One codec per kind: its canonical value and back.
+
+
+def _farm_create_to_value(payload: FarmCreate) -> dict[str, Any]:
+    return {"name": payload.name, "payout": payload.payout.raw, "bond": payload.bond}
+
+
+def _farm_create_from_value(value: Any) -> FarmCreate:
+    f = expect_map(value, "farm_create", ("name", "payout", "bond"))
+    return FarmCreate(
+        _name(f["name"]),
+        _address(f["payout"], "payout"),
+        expect_int(f["bond"], "bond", 0, MAX_AMOUNT),
+    )
+
+
+def _farm_update_to_value(payload: FarmUpdate) -> dict[str, Any]:
+    return {
+        "farm": payload.farm,
+        "name": payload.name,
+        "payout": payload.payout.raw,
+        "add_bond": payload.add_bond,
+    }
+
+
+def _farm_update_from_value(value: Any) -> FarmUpdate:
+    f = expect_map(value, "farm_update", ("farm", "name", "payout", "add_bond"))
+    return FarmUpdate(
+        _id(f["farm"], "farm"),
+        _name(f["name"]),
+        _address(f["payout"], "payout"),
+        expect_int(f["add_bond"], "add_bond", 0, MAX_AMOUNT),
+    )
+
+
+def _farm_remove_to_value(payload: FarmRemove) -> dict[str, Any]:
+    return {"farm": payload.farm}
+
+
+def _farm_remove_from_value(value: Any) -> FarmRemove:
+    return FarmRemove(_id(expect_map(value, "farm_remove", ("farm",))["farm"], "farm"))
+
+
+def _node_register_to_value(payload: NodeRegister) -> dict[str, Any]:
+    return {
+        "farm": payload.farm,
+        "node_key": payload.node_key,
+        "resources": resources_to_value(payload.resources),
+        "location": location_to_value(payload.location),
+        "node_signature": payload.node_signature,
+    }
+
+
+def _node_register_from_value(value: Any) -> NodeRegister:
+    f = expect_map(
+        value, "node_register", ("farm", "node_key", "resources", "location", "node_signature")
+    )
+    return NodeRegister(
+        _id(f["farm"], "farm"),
+        expect_bytes(f["node_key"], "node_key", PUBLIC_KEY_SIZE),
+        resources_from_value(f["resources"]),
+        location_from_value(f["location"]),
+        expect_bytes(f["node_signature"], "node_signature", SIGNATURE_SIZE),
+    )
+
+
+def _node_update_to_value(payload: NodeUpdate) -> dict[str, Any]:
+    return {
+        "node": payload.node,
+        "resources": resources_to_value(payload.resources),
+        "location": location_to_value(payload.location),
+    }
+
+
+def _node_update_from_value(value: Any) -> NodeUpdate:
+    f = expect_map(value, "node_update", ("node", "resources", "location"))
+    return NodeUpdate(
+        _id(f["node"], "node"),
+        resources_from_value(f["resources"]),
+        location_from_value(f["location"]),
+    )
+
+
+def _node_remove_to_value(payload: NodeRemove) -> dict[str, Any]:
+    return {"node": payload.node}
+
+
+def _node_remove_from_value(value: Any) -> NodeRemove:
+    return NodeRemove(_id(expect_map(value, "node_remove", ("node",))["node"], "node"))
+
+
+def _heartbeat_to_value(payload: Heartbeat) -> dict[str, Any]:
+    return {
+        "node": payload.node,
+        "ref_height": payload.ref_height,
+        "ref_hash": payload.ref_hash,
+    }
+
+
+def _heartbeat_from_value(value: Any) -> Heartbeat:
+    f = expect_map(value, "heartbeat", ("node", "ref_height", "ref_hash"))
+    return Heartbeat(
+        _id(f["node"], "node"),
+        expect_int(f["ref_height"], "ref_height", 0, 2**63 - 1),
+        expect_bytes(f["ref_hash"], "ref_hash", HASH_SIZE),
+    )
+
+
+def _storage_proofs_to_value(payload: StorageProofs) -> dict[str, Any]:
+    return {
+        "node": payload.node,
+        "epoch": payload.epoch,
+        "proofs": [[p.plot_seed, p.k, p.challenge, p.proof] for p in payload.proofs],
+    }
+
+
+def _storage_proofs_from_value(value: Any) -> StorageProofs:
+    f = expect_map(value, "storage_proofs", ("node", "epoch", "proofs"))
+    proofs = expect_list(f["proofs"], "proofs", MAX_PROOFS_PER_TX)
+    if not proofs:
+        raise EncodingError("storage_proofs carries no proof")
+    return StorageProofs(
+        _id(f["node"], "node"),
+        expect_int(f["epoch"], "epoch"),
+        tuple(space_proof_from_value(p, i) for i, p in enumerate(proofs)),
+    )
+
+
+def _compute_commit_to_value(payload: ComputeCommit) -> dict[str, Any]:
+    return {
+        "node": payload.node,
+        "epoch": payload.epoch,
+        "count": payload.count,
+        "root": payload.root,
+    }
+
+
+def _compute_commit_from_value(value: Any) -> ComputeCommit:
+    f = expect_map(value, "compute_commit", ("node", "epoch", "count", "root"))
+    return ComputeCommit(
+        _id(f["node"], "node"),
+        expect_int(f["epoch"], "epoch"),
+        expect_int(f["count"], "count", 1, MAX_COMPUTE_UNITS),
+        expect_bytes(f["root"], "root", HASH_SIZE),
+    )
+
+
+def _compute_reveal_to_value(payload: ComputeReveal) -> dict[str, Any]:
+    return {
+        "node": payload.node,
+        "epoch": payload.epoch,
+        "openings": [[o.index, o.result, list(o.path)] for o in payload.openings],
+    }
+
+
+def _compute_reveal_from_value(value: Any) -> ComputeReveal:
+    f = expect_map(value, "compute_reveal", ("node", "epoch", "openings"))
+    return ComputeReveal(
+        _id(f["node"], "node"),
+        expect_int(f["epoch"], "epoch"),
+        tuple(
+            opening_from_value(o, i)
+            for i, o in enumerate(expect_list(f["openings"], "openings", MAX_COMPUTE_SAMPLES))
+        ),
+    )
+
+
+def _set_rewards_to_value(payload: SetRewards) -> dict[str, Any]:
     return {"reward_per_gib": payload.reward_per_gib, "reward_per_core": payload.reward_per_core}
+
+
+def _set_rewards_from_value(value: Any) -> SetRewards:
+    f = expect_map(value, "set_rewards", ("reward_per_gib", "reward_per_core"))
+    return SetRewards(
+        expect_int(f["reward_per_gib"], "reward_per_gib", 0, 10**12),
+        expect_int(f["reward_per_core"], "reward_per_core", 0, 10**12),
+    )
+
+
+FARM_CODECS: tuple[PayloadCodec, ...] = (
+    PayloadCodec("farm_create", FarmCreate, _farm_create_to_value, _farm_create_from_value),
+    PayloadCodec("farm_update", FarmUpdate, _farm_update_to_value, _farm_update_from_value),
+    PayloadCodec("farm_remove", FarmRemove, _farm_remove_to_value, _farm_remove_from_value),
+    PayloadCodec("node_register", NodeRegister, _node_register_to_value, _node_register_from_value),
+    PayloadCodec("node_update", NodeUpdate, _node_update_to_value, _node_update_from_value),
+    PayloadCodec("node_remove", NodeRemove, _node_remove_to_value, _node_remove_from_value),
+    PayloadCodec("heartbeat", Heartbeat, _heartbeat_to_value, _heartbeat_from_value),
+    PayloadCodec(
+        "storage_proofs", StorageProofs, _storage_proofs_to_value, _storage_proofs_from_value
+    ),
+    PayloadCodec(
+        "compute_commit", ComputeCommit, _compute_commit_to_value, _compute_commit_from_value
+    ),
+    PayloadCodec(
+        "compute_reveal", ComputeReveal, _compute_reveal_to_value, _compute_reveal_from_value
+    ),
+    PayloadCodec("set_rewards", SetRewards, _set_rewards_to_value, _set_rewards_from_value),
+)
+FARM_CODECS_BY_KIND = {c.kind: c for c in FARM_CODECS}
+FARM_PAYLOADS: dict[str, type[FarmPayload]] = {c.kind: c.cls for c in FARM_CODECS}
+FARM_CODEC_OF_TYPE = {c.cls: c for c in FARM_CODECS}
+
+
+def farm_payload_to_value(payload: FarmPayload) -> dict[str, Any]:
+    return FARM_CODEC_OF_TYPE[type(payload)].to_value(payload)
 
 
 def _id(value: Any, what: str) -> int:
@@ -342,83 +481,11 @@ def opening_from_value(value: Any, i: int) -> Opening:
 
 
 def farm_payload_from_value(kind: str, value: Any) -> FarmPayload:
-    if kind == "farm_create":
-        f = expect_map(value, kind, ("name", "payout", "bond"))
-        return FarmCreate(
-            _name(f["name"]),
-            _address(f["payout"], "payout"),
-            expect_int(f["bond"], "bond", 0, MAX_AMOUNT),
-        )
-    if kind == "farm_update":
-        f = expect_map(value, kind, ("farm", "name", "payout", "add_bond"))
-        return FarmUpdate(
-            _id(f["farm"], "farm"),
-            _name(f["name"]),
-            _address(f["payout"], "payout"),
-            expect_int(f["add_bond"], "add_bond", 0, MAX_AMOUNT),
-        )
-    if kind == "farm_remove":
-        return FarmRemove(_id(expect_map(value, kind, ("farm",))["farm"], "farm"))
-    if kind == "node_register":
-        f = expect_map(value, kind, ("farm", "node_key", "resources", "location", "node_signature"))
-        return NodeRegister(
-            _id(f["farm"], "farm"),
-            expect_bytes(f["node_key"], "node_key", PUBLIC_KEY_SIZE),
-            resources_from_value(f["resources"]),
-            location_from_value(f["location"]),
-            expect_bytes(f["node_signature"], "node_signature", SIGNATURE_SIZE),
-        )
-    if kind == "node_update":
-        f = expect_map(value, kind, ("node", "resources", "location"))
-        return NodeUpdate(
-            _id(f["node"], "node"),
-            resources_from_value(f["resources"]),
-            location_from_value(f["location"]),
-        )
-    if kind == "node_remove":
-        return NodeRemove(_id(expect_map(value, kind, ("node",))["node"], "node"))
-    if kind == "heartbeat":
-        f = expect_map(value, kind, ("node", "ref_height", "ref_hash"))
-        return Heartbeat(
-            _id(f["node"], "node"),
-            expect_int(f["ref_height"], "ref_height", 0, 2**63 - 1),
-            expect_bytes(f["ref_hash"], "ref_hash", HASH_SIZE),
-        )
-    if kind == "storage_proofs":
-        f = expect_map(value, kind, ("node", "epoch", "proofs"))
-        proofs = expect_list(f["proofs"], "proofs", MAX_PROOFS_PER_TX)
-        if not proofs:
-            raise EncodingError("storage_proofs carries no proof")
-        return StorageProofs(
-            _id(f["node"], "node"),
-            expect_int(f["epoch"], "epoch"),
-            tuple(space_proof_from_value(p, i) for i, p in enumerate(proofs)),
-        )
-    if kind == "compute_commit":
-        f = expect_map(value, kind, ("node", "epoch", "count", "root"))
-        return ComputeCommit(
-            _id(f["node"], "node"),
-            expect_int(f["epoch"], "epoch"),
-            expect_int(f["count"], "count", 1, MAX_COMPUTE_UNITS),
-            expect_bytes(f["root"], "root", HASH_SIZE),
-        )
-    if kind == "compute_reveal":
-        f = expect_map(value, kind, ("node", "epoch", "openings"))
-        return ComputeReveal(
-            _id(f["node"], "node"),
-            expect_int(f["epoch"], "epoch"),
-            tuple(
-                opening_from_value(o, i)
-                for i, o in enumerate(expect_list(f["openings"], "openings", MAX_COMPUTE_SAMPLES))
-            ),
-        )
-    if kind == "set_rewards":
-        f = expect_map(value, kind, ("reward_per_gib", "reward_per_core"))
-        return SetRewards(
-            expect_int(f["reward_per_gib"], "reward_per_gib", 0, 10**12),
-            expect_int(f["reward_per_core"], "reward_per_core", 0, 10**12),
-        )
-    raise EncodingError(f"unknown transaction type {kind!r}")
+    codec = FARM_CODECS_BY_KIND.get(kind)
+    if codec is None:
+        raise EncodingError(f"unknown transaction type {kind!r}")
+    payload: FarmPayload = codec.from_value(value)
+    return payload
 
 
 def farm_payload_to_json(payload: FarmPayload) -> dict[str, Any]:

@@ -21,16 +21,16 @@ from chain.encoding import (
 )
 from chain.errors import EncodingError, InvalidSignature, InvalidTransaction, WrongChain
 from chain.farming.txs import (
+    FARM_CODECS,
     FARM_PAYLOADS,
     FarmCreate,
     FarmPayload,
     FarmUpdate,
-    farm_payload_from_value,
     farm_payload_to_json,
-    farm_payload_to_value,
 )
 from chain.hashing import tagged_hash
 from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair, verify_signature
+from chain.ledger.codec import PayloadCodec
 from chain.ledger.policy import (
     MAX_SIGNERS,
     Policy,
@@ -104,16 +104,6 @@ class Call:
 
 
 Payload = Transfer | CreateMultisig | UpdateMultisig | Unjail | Deploy | Call | FarmPayload
-PAYLOAD_TYPES: dict[str, type[Payload]] = {
-    "transfer": Transfer,
-    "multisig_create": CreateMultisig,
-    "multisig_update": UpdateMultisig,
-    "unjail": Unjail,
-    "deploy": Deploy,
-    "call": Call,
-    **FARM_PAYLOADS,
-}
-PAYLOAD_NAMES = {cls: name for name, cls in PAYLOAD_TYPES.items()}
 FARM_TYPES = tuple(FARM_PAYLOADS.values())
 
 
@@ -170,31 +160,108 @@ def moved_amount(payload: "Payload") -> int:
     return 0
 
 
-# Canonical values
+# Canonical values: one codec per kind (FARM_CODECS holds farming's), looked up by kind or type.
+
+
+def _transfer_to_value(payload: Transfer) -> dict[str, Any]:
+    return {"to": payload.to.raw, "amount": payload.amount}
+
+
+def _transfer_from_value(value: Any) -> Transfer:
+    fields = expect_map(value, "transfer", ("to", "amount"))
+    return Transfer(
+        _address(fields["to"], "recipient"),
+        expect_int(fields["amount"], "amount", 1, MAX_AMOUNT),
+    )
+
+
+def _multisig_create_to_value(payload: CreateMultisig) -> dict[str, Any]:
+    return {"policy": policy_to_value(payload.policy), "amount": payload.amount}
+
+
+def _multisig_create_from_value(value: Any) -> CreateMultisig:
+    fields = expect_map(value, "multisig_create", ("policy", "amount"))
+    return CreateMultisig(
+        policy_from_value(fields["policy"]),
+        expect_int(fields["amount"], "amount", 0, MAX_AMOUNT),
+    )
+
+
+def _multisig_update_to_value(payload: UpdateMultisig) -> dict[str, Any]:
+    return {"policy": policy_to_value(payload.policy)}
+
+
+def _multisig_update_from_value(value: Any) -> UpdateMultisig:
+    fields = expect_map(value, "multisig_update", ("policy",))
+    return UpdateMultisig(policy_from_value(fields["policy"]))
+
+
+def _unjail_to_value(payload: Unjail) -> dict[str, Any]:
+    return {"validator": payload.validator}
+
+
+def _unjail_from_value(value: Any) -> Unjail:
+    fields = expect_map(value, "unjail", ("validator",))
+    return Unjail(expect_bytes(fields["validator"], "validator", PUBLIC_KEY_SIZE))
+
+
+def _deploy_to_value(payload: Deploy) -> dict[str, Any]:
+    return {"code": payload.code, "gas_limit": payload.gas_limit}
+
+
+def _deploy_from_value(value: Any) -> Deploy:
+    fields = expect_map(value, "deploy", ("code", "gas_limit"))
+    return Deploy(
+        expect_bytes(fields["code"], "code", None, MAX_CODE_SIZE),
+        expect_int(fields["gas_limit"], "gas_limit", 1, MAX_AMOUNT),
+    )
+
+
+def _call_to_value(payload: Call) -> dict[str, Any]:
+    return {
+        "contract": payload.contract.raw,
+        "function": payload.function,
+        "args": list(payload.args),
+        "value": payload.value,
+        "gas_limit": payload.gas_limit,
+    }
+
+
+def _call_from_value(value: Any) -> Call:
+    fields = expect_map(value, "call", ("contract", "function", "args", "value", "gas_limit"))
+    return Call(
+        contract=_address(fields["contract"], "contract"),
+        function=expect_text(fields["function"], "function", MAX_FUNCTION_NAME),
+        args=tuple(
+            call_arg(arg, i)
+            for i, arg in enumerate(expect_list(fields["args"], "args", MAX_CALL_ARGS))
+        ),
+        value=expect_int(fields["value"], "value", 0, MAX_AMOUNT),
+        gas_limit=expect_int(fields["gas_limit"], "gas_limit", 1, MAX_AMOUNT),
+    )
+
+
+CODECS: tuple[PayloadCodec, ...] = (
+    PayloadCodec("transfer", Transfer, _transfer_to_value, _transfer_from_value),
+    PayloadCodec(
+        "multisig_create", CreateMultisig, _multisig_create_to_value, _multisig_create_from_value
+    ),
+    PayloadCodec(
+        "multisig_update", UpdateMultisig, _multisig_update_to_value, _multisig_update_from_value
+    ),
+    PayloadCodec("unjail", Unjail, _unjail_to_value, _unjail_from_value),
+    PayloadCodec("deploy", Deploy, _deploy_to_value, _deploy_from_value),
+    PayloadCodec("call", Call, _call_to_value, _call_from_value),
+    *FARM_CODECS,
+)
+CODECS_BY_KIND = {c.kind: c for c in CODECS}
+CODEC_OF_TYPE = {c.cls: c for c in CODECS}
+PAYLOAD_TYPES: dict[str, type[Payload]] = {c.kind: c.cls for c in CODECS}
+PAYLOAD_NAMES = {c.cls: c.kind for c in CODECS}
 
 
 def payload_to_value(payload: Payload) -> dict[str, Any]:
-    if isinstance(payload, FARM_TYPES):
-        return farm_payload_to_value(payload)
-    if isinstance(payload, Transfer):
-        return {"to": payload.to.raw, "amount": payload.amount}
-    if isinstance(payload, CreateMultisig):
-        return {"policy": policy_to_value(payload.policy), "amount": payload.amount}
-    if isinstance(payload, UpdateMultisig):
-        return {"policy": policy_to_value(payload.policy)}
-    if isinstance(payload, Deploy):
-        return {"code": payload.code, "gas_limit": payload.gas_limit}
-    if isinstance(payload, Call):
-        return {
-            "contract": payload.contract.raw,
-            "function": payload.function,
-            "args": list(payload.args),
-            "value": payload.value,
-            "gas_limit": payload.gas_limit,
-        }
-    if not isinstance(payload, Unjail):
-        raise EncodingError(f"no encoding for a {type(payload).__name__} payload")
-    return {"validator": payload.validator}
+    return CODEC_OF_TYPE[type(payload)].to_value(payload)
 
 
 def body_to_value(body: TxBody) -> dict[str, Any]:
@@ -224,45 +291,11 @@ def _address(value: Any, what: str) -> Address:
 
 
 def payload_from_value(kind: str, value: Any) -> Payload:
-    if kind in FARM_PAYLOADS:
-        return farm_payload_from_value(kind, value)
-    if kind == "transfer":
-        fields = expect_map(value, "transfer", ("to", "amount"))
-        return Transfer(
-            _address(fields["to"], "recipient"),
-            expect_int(fields["amount"], "amount", 1, MAX_AMOUNT),
-        )
-    if kind == "multisig_create":
-        fields = expect_map(value, "multisig_create", ("policy", "amount"))
-        return CreateMultisig(
-            policy_from_value(fields["policy"]),
-            expect_int(fields["amount"], "amount", 0, MAX_AMOUNT),
-        )
-    if kind == "multisig_update":
-        fields = expect_map(value, "multisig_update", ("policy",))
-        return UpdateMultisig(policy_from_value(fields["policy"]))
-    if kind == "unjail":
-        fields = expect_map(value, "unjail", ("validator",))
-        return Unjail(expect_bytes(fields["validator"], "validator", PUBLIC_KEY_SIZE))
-    if kind == "deploy":
-        fields = expect_map(value, "deploy", ("code", "gas_limit"))
-        return Deploy(
-            expect_bytes(fields["code"], "code", None, MAX_CODE_SIZE),
-            expect_int(fields["gas_limit"], "gas_limit", 1, MAX_AMOUNT),
-        )
-    if kind == "call":
-        fields = expect_map(value, "call", ("contract", "function", "args", "value", "gas_limit"))
-        return Call(
-            contract=_address(fields["contract"], "contract"),
-            function=expect_text(fields["function"], "function", MAX_FUNCTION_NAME),
-            args=tuple(
-                call_arg(arg, i)
-                for i, arg in enumerate(expect_list(fields["args"], "args", MAX_CALL_ARGS))
-            ),
-            value=expect_int(fields["value"], "value", 0, MAX_AMOUNT),
-            gas_limit=expect_int(fields["gas_limit"], "gas_limit", 1, MAX_AMOUNT),
-        )
-    raise EncodingError(f"unknown transaction type {kind!r}")
+    codec = CODECS_BY_KIND.get(kind)
+    if codec is None:
+        raise EncodingError(f"unknown transaction type {kind!r}")
+    payload: Payload = codec.from_value(value)
+    return payload
 
 
 def call_arg(value: Any, i: int) -> ArgValue:
