@@ -566,11 +566,23 @@ async def test_managers_that_dial_each_other_settle_on_one_link(cluster: Cluster
     a, b = await asyncio.gather(
         cluster.start("a", persistent=("b",)), cluster.start("b", persistent=("a",))
     )
-    await eventually(lambda: one_shared_link(a, b))
-    settled = (a.peers.peers()[0].dialed_by_us, len(a.events), len(b.events))
+
+    # The other end's dial may still be in its handshake when a first link is up, and then
+    # rightly replace it (at most once): settled is one link that stays put for a while.
+    def state() -> tuple[bool, int, int]:
+        return (a.peers.peers()[0].dialed_by_us, len(a.events), len(b.events))
+
+    deadline = asyncio.get_running_loop().time() + 5
+    while True:
+        await eventually(lambda: one_shared_link(a, b))
+        settled = state()
+        await asyncio.sleep(0.5)
+        if one_shared_link(a, b) and state() == settled:
+            break
+        assert asyncio.get_running_loop().time() < deadline, "the links never settled"
+    assert settled[1] <= 3 and settled[2] <= 3, "more than one swap"  # connect, swap, connect
     await asyncio.sleep(0.3)
-    assert one_shared_link(a, b)
-    assert (a.peers.peers()[0].dialed_by_us, len(a.events), len(b.events)) == settled
+    assert one_shared_link(a, b) and state() == settled
 
 
 def test_both_ends_agree_which_link_to_keep() -> None:
