@@ -139,6 +139,12 @@ class InsufficientBalance(InvalidTransaction):
     code = "insufficient_balance"
 
 
+class BalanceOverflow(InvalidTransaction):
+    """A credit that would take a balance above MAX_BALANCE (no balance is ever clamped)."""
+
+    code = "balance_overflow"
+
+
 class FeeTooLow(InvalidTransaction):
     """A fee below the chain's minimum (or below what the gas limit needs)."""
 

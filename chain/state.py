@@ -14,7 +14,7 @@ Validator records (the rules that change them are in chain/staking/slashing.py):
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Any, Protocol
 
@@ -31,7 +31,7 @@ from chain.encoding import (
     expect_text,
     stored_record,
 )
-from chain.errors import CorruptRecord, EncodingError
+from chain.errors import BalanceOverflow, CorruptRecord, EncodingError, InsufficientBalance
 from chain.hashing import hash32, tagged_hash
 from chain.keys import PUBLIC_KEY_SIZE
 from chain.ledger.audit import AuditEntry
@@ -121,7 +121,8 @@ class Overlay:
         self.records[key] = None
 
     def child(self) -> "Overlay":
-        """A working set over this one, for a contract call: merged on success, else dropped."""
+        """A working set over this one: merged into it if every rule passed, else dropped.
+        The one way a transaction (and a contract call inside it) is made atomic."""
         return Overlay(self)
 
     def merge_into_parent(self) -> None:
@@ -130,6 +131,7 @@ class Overlay:
             raise TypeError("only a child overlay merges into its parent")
         parent.records.update(self.records)
         parent.accounts.update(self.accounts)
+        parent.audit.extend(self.audit)
 
     def account(self, address: Address) -> Account | None:
         cached = self.accounts.get(address)
@@ -316,3 +318,33 @@ def read_account(reader: StateReader, address: Address) -> Account | None:
 def changed_hashes(writes: Mapping[bytes, bytes | None]) -> dict[bytes, bytes | None]:
     """State writes as the tree sees them: key -> hash of the value (None deletes)."""
     return {key: None if value is None else hash32(value) for key, value in writes.items()}
+
+
+# The mutators: every change of a balance or a nonce goes through these three.
+
+
+def increase_balance(state: Overlay, address: Address, amount: int) -> None:
+    """Add `amount` credits to `address`, opening its account if it has none.
+
+    The one overflow rule, for transactions and the chain's own payouts alike: a balance never
+    exceeds MAX_BALANCE, and a credit that would take one over is refused (BalanceOverflow),
+    never clamped, so no credit is ever destroyed in silence. Genesis caps the total supply at
+    MAX_BALANCE and only epoch rewards add to it, so only centuries of rewards could reach it."""
+    account = state.account(address) or Account()
+    if account.balance + amount > MAX_BALANCE:
+        raise BalanceOverflow(f"balance of {address} would exceed {MAX_BALANCE}")
+    state.set_account(address, replace(account, balance=account.balance + amount))
+
+
+def decrease_balance(state: Overlay, address: Address, amount: int) -> None:
+    """Take `amount` credits from `address`; refused (InsufficientBalance) if it has fewer."""
+    account = state.account(address) or Account()
+    if account.balance < amount:
+        raise InsufficientBalance(f"balance {account.balance} of {address} does not cover {amount}")
+    state.set_account(address, replace(account, balance=account.balance - amount))
+
+
+def bump_nonce(state: Overlay, address: Address) -> None:
+    """Move the sender's nonce on by one: every applied transaction does, even a failed call."""
+    account = state.account(address) or Account()
+    state.set_account(address, replace(account, nonce=account.nonce + 1))

@@ -11,7 +11,9 @@ from chain.blockchain import BlockResult, Rejected, build_block, open_chain, val
 from chain.blocks.block import Block, decode_block, encode_block, tx_root
 from chain.blocks.commit import Commit, CommitSig, VoteType, vote_sign_bytes
 from chain.blocks.header import Header
+from chain.env import BlockEnv
 from chain.errors import (
+    BalanceOverflow,
     FeeTooLow,
     FutureNonce,
     InsufficientBalance,
@@ -29,6 +31,8 @@ from chain.farming.records import EPOCH_KEY, RECENT_HASHES_KEY, read_recent_hash
 from chain.genesis_state import COUNCIL_ADDRESS, GenesisState
 from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed
+from chain.ledger.audit import AuditEntry
+from chain.ledger.execution import process_transaction
 from chain.ledger.policy import Policy, Signer, make_policy
 from chain.ledger.transactions import (
     CreateMultisig,
@@ -41,7 +45,15 @@ from chain.ledger.transactions import (
 )
 from chain.params import ChainParams
 from chain.staking.validators import Validator, make_validator_set
-from chain.state import Account, read_account
+from chain.state import (
+    MAX_BALANCE,
+    Account,
+    Overlay,
+    bump_nonce,
+    decrease_balance,
+    increase_balance,
+    read_account,
+)
 from chain.store import ChainStore
 
 
@@ -755,3 +767,62 @@ def test_open_chain_refuses_a_store_of_another_genesis(tmp_path: Path) -> None:
 def test_a_store_can_be_open_only_once(node: StoreHead) -> None:
     with pytest.raises(StoreError, match="cannot open"):
         ChainStore(node.store.path)
+
+
+# --- the mutators and the overflow rule -----------------------------------------------------
+
+
+def env_at(node: StoreHead) -> BlockEnv:
+    params = Overlay(node.store).params()
+    return BlockEnv(CHAIN, 1, node.head.time_ms + 1, PROPOSER_ADDR, params, node.head.hash)
+
+
+def test_increase_balance_refuses_to_pass_max_balance_and_never_clamps(node: StoreHead) -> None:
+    state = Overlay(node.store)
+    state.set_account(addr(BOB), Account(balance=MAX_BALANCE - 5, nonce=3))
+    increase_balance(state, addr(BOB), 5)
+    assert state.account(addr(BOB)) == Account(balance=MAX_BALANCE, nonce=3)
+    with pytest.raises(BalanceOverflow, match="would exceed"):
+        increase_balance(state, addr(BOB), 1)
+    assert state.account(addr(BOB)) == Account(balance=MAX_BALANCE, nonce=3)
+
+
+def test_decrease_balance_refuses_to_go_below_zero(node: StoreHead) -> None:
+    state = Overlay(node.store)
+    decrease_balance(state, addr(BOB), 50)
+    assert state.account(addr(BOB)) == Account(balance=0)
+    with pytest.raises(InsufficientBalance, match="does not cover 1"):
+        decrease_balance(state, addr(BOB), 1)
+    bump_nonce(state, addr(BOB))
+    assert state.account(addr(BOB)) == Account(balance=0, nonce=1)
+
+
+def test_a_transfer_that_would_overflow_is_refused_and_changes_nothing(node: StoreHead) -> None:
+    """The sender is debited before the recipient is credited; the refusal drops both."""
+    state = Overlay(node.store)
+    state.set_account(addr(BOB), Account(balance=MAX_BALANCE - 5))
+    before = state.writes()
+    with pytest.raises(BalanceOverflow):
+        process_transaction(env_at(node), state, transfer(ALICE, addr(BOB), 10, 0), 0)
+    for k, v in state.writes().items():  # what was only read is written back unchanged
+        assert before.get(k, node.store.get_state(k)) == v
+    assert state.account(addr(ALICE)) == Account(balance=1_000_000)
+    assert state.account(PROPOSER_ADDR) is None
+    receipt = process_transaction(env_at(node), state, transfer(ALICE, addr(BOB), 5, 0), 0)
+    assert receipt.fee == MIN_FEE
+    assert state.account(addr(BOB)) == Account(balance=MAX_BALANCE)
+    assert state.account(addr(ALICE)) == Account(balance=1_000_000 - 5 - MIN_FEE, nonce=1)
+
+
+def test_a_child_overlay_merges_records_accounts_and_audit_entries(node: StoreHead) -> None:
+    state = Overlay(node.store)
+    work = state.child()
+    entry = AuditEntry(1, 0, b"t" * 32, b"c" * 33, "topic", b"data")
+    work.audit.append(entry)
+    work.set_state(b"k" * 32, b"v")
+    increase_balance(work, addr(DAVE), 7)
+    assert state.account(addr(DAVE)) is None and state.audit == []
+    work.merge_into_parent()
+    assert state.audit == [entry]
+    assert state.get_state(b"k" * 32) == b"v"
+    assert state.account(addr(DAVE)) == Account(balance=7)

@@ -19,10 +19,10 @@ from chain.ledger.contracts import (
     read_storage,
     storage_key,
 )
-from chain.ledger.execution import check_recipient, credit
+from chain.ledger.execution import check_recipient
 from chain.ledger.transactions import ArgValue, Call, Deploy, SignedTx
 from chain.params import PARAM_NAMES
-from chain.state import Account, Overlay
+from chain.state import Account, Overlay, decrease_balance, increase_balance
 from vm.errors import Fault, InvalidCode
 from vm.machine import execute, load_program
 
@@ -85,10 +85,8 @@ class ChainHost:
             raise Fault("a contract cannot transfer to itself")
         try:
             check_recipient(self.state, recipient)
-            self.state.set_account(
-                self.contract, Account(own.balance - amount, own.nonce, own.policy)
-            )
-            credit(self.state, recipient, amount)
+            decrease_balance(self.state, self.contract, amount)
+            increase_balance(self.state, recipient, amount)
         except RuleViolation as exc:
             raise Fault(exc.message) from None
 

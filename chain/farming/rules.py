@@ -9,7 +9,7 @@ anything is paid for what it proved (`epoch_rewards`), the same list the block m
 Each rule checks everything before it writes (the transaction runs in a child overlay too).
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from chain.address import Address, AddressType, key_address
@@ -88,10 +88,10 @@ from chain.farming.txs import (
 from chain.genesis_state import COUNCIL_ADDRESS
 from chain.hashing import tagged_hash
 from chain.keys import verify_signature
-from chain.ledger.transactions import SignedTx
+from chain.ledger.transactions import SignedTx, payload_as
 from chain.merkle import verify_inclusion
 from chain.params import BASIS_POINTS, RECENT_HASHES, ChainParams
-from chain.state import MAX_BALANCE, PARAMS_KEY, Account, Overlay, params_record
+from chain.state import MAX_BALANCE, PARAMS_KEY, Overlay, increase_balance, params_record
 
 MAX_PROOFS_PER_CHALLENGE = 8  # a plot holds ~Poisson(1) proofs per challenge: 8 is 1e-6 rare
 GB = 10**9
@@ -200,7 +200,7 @@ def slash_farm(state: Overlay, params: ChainParams, farm_id: int, epoch: int) ->
     state.set_state(
         farm_key(farm.id), encode_farm(replace(farm, bond=farm.bond - taken, slashed_epoch=epoch))
     )
-    credit(state, COUNCIL_ADDRESS, taken)
+    increase_balance(state, COUNCIL_ADDRESS, taken)
 
 
 def uptime_bp(params: ChainParams, node: FarmNode, activity: Activity, epoch: int) -> int:
@@ -263,48 +263,10 @@ def pay_rewards(state: Overlay, rewards: tuple[NodeReward, ...]) -> None:
     for farm_id in sorted(totals):
         farm = present(read_farm(state, farm_id), f"farm {farm_id}")
         if totals[farm_id]:
-            credit(state, farm.payout, totals[farm_id])
-
-
-def credit(state: Overlay, address: Address, amount: int) -> None:
-    account = state.account(address) or Account()
-    balance = min(MAX_BALANCE, account.balance + amount)  # cannot overflow with sane rates
-    state.set_account(address, Account(balance, account.nonce, account.policy))
+            increase_balance(state, farm.payout, totals[farm_id])
 
 
 # Transactions
-
-
-def apply_farm_tx(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
-    """Apply a farming payload (fee and nonce are handled by the caller); raises if invalid."""
-    payload = tx.body.payload
-    sender = tx.body.sender
-    if isinstance(payload, FarmCreate):
-        create_farm(env, state, sender, payload)
-    elif isinstance(payload, FarmUpdate):
-        update_farm(state, sender, payload)
-    elif isinstance(payload, FarmRemove):
-        remove_farm(state, sender, payload)
-    elif isinstance(payload, NodeRegister):
-        register_node(env, state, sender, payload)
-    elif isinstance(payload, NodeUpdate):
-        node = owned_node(state, sender, payload.node)
-        node = replace(node, resources=payload.resources, location=payload.location)
-        state.set_state(node_key(node.id), encode_node(node))
-    elif isinstance(payload, NodeRemove):
-        remove_node(state, sender, payload)
-    elif isinstance(payload, Heartbeat):
-        heartbeat(env, state, sender, payload)
-    elif isinstance(payload, StorageProofs):
-        prove_storage(env, state, sender, payload)
-    elif isinstance(payload, ComputeCommit):
-        commit_compute(env, state, sender, payload)
-    elif isinstance(payload, ComputeReveal):
-        reveal_compute(env, state, sender, payload)
-    elif isinstance(payload, SetRewards):
-        set_rewards(state, sender, payload)
-    else:
-        raise InvalidTransaction(f"{type(payload).__name__} is not a farming transaction")
 
 
 # Farms
@@ -317,7 +279,8 @@ def check_payout(state: Overlay, payout: Address) -> None:
         raise InvalidTransaction(f"no multisig account exists at payout {payout}")
 
 
-def create_farm(env: BlockEnv, state: Overlay, owner: Address, payload: FarmCreate) -> None:
+def create_farm(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
+    owner, payload = tx.body.sender, payload_as(tx, FarmCreate)
     if owner.type != AddressType.KEY:
         raise InvalidTransaction("a farm is owned by a key address")
     if payload.bond < env.params.farm_min_bond:
@@ -340,7 +303,8 @@ def owned_farm(state: Overlay, sender: Address, farm_id: int) -> Farm:
     return farm
 
 
-def update_farm(state: Overlay, sender: Address, payload: FarmUpdate) -> None:
+def update_farm(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
+    sender, payload = tx.body.sender, payload_as(tx, FarmUpdate)
     farm = owned_farm(state, sender, payload.farm)
     check_payout(state, payload.payout)
     if farm.bond + payload.add_bond > MAX_BALANCE:
@@ -351,12 +315,13 @@ def update_farm(state: Overlay, sender: Address, payload: FarmUpdate) -> None:
     state.set_state(farm_key(farm.id), encode_farm(farm))
 
 
-def remove_farm(state: Overlay, sender: Address, payload: FarmRemove) -> None:
+def remove_farm(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
+    sender, payload = tx.body.sender, payload_as(tx, FarmRemove)
     farm = owned_farm(state, sender, payload.farm)
     if farm.nodes:
         raise InvalidTransaction(f"farm {farm.id} still has {farm.nodes} nodes: remove them first")
     state.delete_state(farm_key(farm.id))
-    credit(state, sender, farm.bond)
+    increase_balance(state, sender, farm.bond)
 
 
 # Nodes
@@ -367,7 +332,8 @@ def node_consent_message(chain_id: str, farm: int, node_public_key: bytes) -> by
     return tagged_hash(b"gc/node-consent", encode([chain_id, farm, node_public_key]))
 
 
-def register_node(env: BlockEnv, state: Overlay, sender: Address, payload: NodeRegister) -> None:
+def register_node(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
+    sender, payload = tx.body.sender, payload_as(tx, NodeRegister)
     farm = owned_farm(state, sender, payload.farm)
     existing = node_id_by_key(state, payload.node_key)
     if existing is not None:
@@ -393,7 +359,15 @@ def owned_node(state: Overlay, sender: Address, node_id: int) -> FarmNode:
     return node
 
 
-def remove_node(state: Overlay, sender: Address, payload: NodeRemove) -> None:
+def update_node(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
+    sender, payload = tx.body.sender, payload_as(tx, NodeUpdate)
+    node = owned_node(state, sender, payload.node)
+    node = replace(node, resources=payload.resources, location=payload.location)
+    state.set_state(node_key(node.id), encode_node(node))
+
+
+def remove_node(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
+    sender, payload = tx.body.sender, payload_as(tx, NodeRemove)
     node = owned_node(state, sender, payload.node)
     farm = present(read_farm(state, node.farm), f"farm {node.farm} of node {node.id}")
     state.delete_state(node_key(node.id))
@@ -422,8 +396,9 @@ def this_epoch(state: Overlay, epoch: int) -> EpochInfo:
 # Uptime
 
 
-def heartbeat(env: BlockEnv, state: Overlay, sender: Address, payload: Heartbeat) -> None:
+def heartbeat(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
     """Counts for the slot of the block after the one it names, once per slot."""
+    sender, payload = tx.body.sender, payload_as(tx, Heartbeat)
     params = env.params
     node = sending_node(state, sender, payload.node)
     if recent_hash(state, payload.ref_height) != payload.ref_hash:
@@ -449,8 +424,9 @@ def heartbeat(env: BlockEnv, state: Overlay, sender: Address, payload: Heartbeat
 # Storage
 
 
-def prove_storage(env: BlockEnv, state: Overlay, sender: Address, payload: StorageProofs) -> None:
+def prove_storage(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
     """Credit every new valid proof; one invalid, repeated or foreign proof rejects them all."""
+    sender, payload = tx.body.sender, payload_as(tx, StorageProofs)
     params = env.params
     node = sending_node(state, sender, payload.node)
     info = this_epoch(state, payload.epoch)
@@ -504,7 +480,8 @@ def prove_storage(env: BlockEnv, state: Overlay, sender: Address, payload: Stora
 # Compute
 
 
-def commit_compute(env: BlockEnv, state: Overlay, sender: Address, payload: ComputeCommit) -> None:
+def commit_compute(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
+    sender, payload = tx.body.sender, payload_as(tx, ComputeCommit)
     params = env.params
     node = sending_node(state, sender, payload.node)
     info = this_epoch(state, payload.epoch)
@@ -532,8 +509,9 @@ def commit_compute(env: BlockEnv, state: Overlay, sender: Address, payload: Comp
     state.set_state(activity_key(node.id), encode_activity(activity))
 
 
-def reveal_compute(env: BlockEnv, state: Overlay, sender: Address, payload: ComputeReveal) -> None:
+def reveal_compute(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
     """Open the sampled results: each is recomputed; one wrong result slashes the farm."""
+    sender, payload = tx.body.sender, payload_as(tx, ComputeReveal)
     params = env.params
     node = sending_node(state, sender, payload.node)
     info = this_epoch(state, payload.epoch)
@@ -570,7 +548,8 @@ def reveal_compute(env: BlockEnv, state: Overlay, sender: Address, payload: Comp
 # Governance
 
 
-def set_rewards(state: Overlay, sender: Address, payload: SetRewards) -> None:
+def set_rewards(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
+    sender, payload = tx.body.sender, payload_as(tx, SetRewards)
     if sender != COUNCIL_ADDRESS:
         raise NotOwner(f"only the governance council ({COUNCIL_ADDRESS}) sets reward rates")
     params = replace(
@@ -579,3 +558,19 @@ def set_rewards(state: Overlay, sender: Address, payload: SetRewards) -> None:
         reward_per_core=payload.reward_per_core,
     )
     state.set_state(PARAMS_KEY, params_record(params))
+
+
+FARM_RULES: dict[type, Callable[[BlockEnv, Overlay, SignedTx], None]] = {
+    FarmCreate: create_farm,
+    FarmUpdate: update_farm,
+    FarmRemove: remove_farm,
+    NodeRegister: register_node,
+    NodeUpdate: update_node,
+    NodeRemove: remove_node,
+    Heartbeat: heartbeat,
+    StorageProofs: prove_storage,
+    ComputeCommit: commit_compute,
+    ComputeReveal: reveal_compute,
+    SetRewards: set_rewards,
+}
+"""The rule of each farming kind (fee, nonce and bond are moved by the caller first)."""

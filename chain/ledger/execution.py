@@ -1,11 +1,15 @@
 """The state transition: how a transaction and a block change the state.
 
-Each transaction is checked completely before it writes anything, so a rejected transaction
-changes nothing. A block is valid only if every transaction in it is valid in order; a producer
-leaves out what would fail.
+Each transaction's rules write into a working set over the block's state (Overlay.child) that is
+merged only if every rule passed, so a rejected transaction changes nothing. Balances and nonces
+change only through chain/state.py's three mutators, under one overflow rule.
+
+A block is valid only if every transaction in it is valid in order; a producer leaves out what
+would fail.
 """
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chain.address import Address, AddressType, contract_address, key_address, multisig_address
@@ -22,7 +26,7 @@ from chain.errors import (
     UnknownAccount,
     present,
 )
-from chain.farming.rules import apply_farm_tx
+from chain.farming.rules import FARM_RULES
 from chain.ledger.audit import AuditEntry
 from chain.ledger.contracts import (
     OK,
@@ -39,7 +43,6 @@ from chain.ledger.contracts import (
 )
 from chain.ledger.policy import require_change_satisfied, require_satisfied
 from chain.ledger.transactions import (
-    FARM_TYPES,
     ArgValue,
     Call,
     CreateMultisig,
@@ -51,10 +54,11 @@ from chain.ledger.transactions import (
     arg_to_json,
     check_chain,
     check_shape,
+    payload_as,
 )
 from chain.params import ChainParams
 from chain.staking.slashing import check_unjail, unjail
-from chain.state import MAX_BALANCE, Account, Overlay
+from chain.state import Account, Overlay, bump_nonce, decrease_balance, increase_balance
 
 
 @dataclass(frozen=True)
@@ -221,11 +225,44 @@ def check_recipient(state: Overlay, address: Address) -> None:
         raise InvalidTransaction(f"no multisig account exists at {address}")
 
 
-def credit(state: Overlay, address: Address, amount: int) -> None:
-    account = state.account(address) or Account()
-    if account.balance + amount > MAX_BALANCE:
-        raise InvalidTransaction(f"balance of {address} would exceed {MAX_BALANCE}")
-    state.set_account(address, Account(account.balance + amount, account.nonce, account.policy))
+def transfer(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
+    payload = payload_as(tx, Transfer)
+    check_recipient(state, payload.to)
+    increase_balance(state, payload.to, payload.amount)
+
+
+def create_multisig(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
+    """Open a multisig account with the credits sent (already taken from the sender)."""
+    payload = payload_as(tx, CreateMultisig)
+    created = multisig_address(tx.body.sender, tx.body.nonce)
+    if state.account(created) is not None:
+        raise InvalidTransaction(f"account {created} already exists")
+    state.set_account(created, Account(balance=payload.amount, policy=payload.policy))
+
+
+def update_multisig(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
+    """Replace the sender's policy (the old policy approved the change: check_authorized)."""
+    payload = payload_as(tx, UpdateMultisig)
+    account = present(state.account(tx.body.sender), f"account {tx.body.sender} (checked)")
+    state.set_account(tx.body.sender, replace(account, policy=payload.policy))
+
+
+def unjail_validator(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
+    payload = payload_as(tx, Unjail)
+    unjail(state, check_unjail(state, payload.validator, env.height), env.height)
+
+
+TxRule = Callable[[BlockEnv, Overlay, SignedTx], None]
+
+RULES: dict[type, TxRule] = {
+    Transfer: transfer,
+    CreateMultisig: create_multisig,
+    UpdateMultisig: update_multisig,
+    Unjail: unjail_validator,
+    **FARM_RULES,
+}
+"""The rule of every kind that moves its amount and fee up front (all but Deploy and Call,
+whose fee depends on the gas they use: process_contract_tx)."""
 
 
 def process_transaction(
@@ -235,53 +272,28 @@ def process_transaction(
     index: int,
     runtime: ContractRuntime | None = None,
 ) -> Receipt:
-    """Apply one transaction whose signatures are already verified, or raise and change nothing."""
-    account = check_transaction(env, state, tx)
-    body, payload = tx.body, tx.body.payload
-    if isinstance(payload, Deploy | Call):
-        return process_contract_tx(env, state, tx, index, runtime or NoRuntime())
-    if isinstance(payload, FARM_TYPES):
-        return process_farm_tx(env, state, tx, index, account)
-    created = created_address(tx)
-    if created is not None and state.account(created) is not None:
-        raise InvalidTransaction(f"account {created} already exists")
-    recipient = payload.to if isinstance(payload, Transfer) else created
-    if isinstance(payload, Transfer):
-        check_recipient(state, payload.to)
-    if recipient is not None:
-        existing = state.account(recipient) or Account()
-        amount = payload.amount if isinstance(payload, Transfer | CreateMultisig) else 0
-        if existing.balance + amount > MAX_BALANCE:
-            raise InvalidTransaction(f"balance of {recipient} would exceed {MAX_BALANCE}")
-    jailed = None
-    if isinstance(payload, Unjail):
-        jailed = check_unjail(state, payload.validator, env.height)
-    # Every check passed: now write.
-    policy = payload.policy if isinstance(payload, UpdateMultisig) else account.policy
-    state.set_account(body.sender, Account(account.balance - tx.spend, account.nonce + 1, policy))
-    if isinstance(payload, Transfer):
-        credit(state, payload.to, payload.amount)
-    elif isinstance(payload, CreateMultisig) and created is not None:
-        state.set_account(created, Account(payload.amount, 0, payload.policy))
-    elif jailed is not None:
-        unjail(state, jailed, env.height)
-    credit(state, env.proposer, body.fee)
-    return Receipt(tx.id, env.height, index, body.fee, created)
-
-
-def process_farm_tx(
-    env: BlockEnv, state: Overlay, tx: SignedTx, index: int, account: Account
-) -> Receipt:
-    """Pay the fee and move any bond, then apply the farming rule, all in a working set that
-    is dropped if the rule refuses the transaction (so a refused one changes nothing)."""
+    """Apply one transaction whose signatures are already verified, or raise and change nothing:
+    its rules write into a working set that is merged into `state` only if all of them passed."""
+    check_transaction(env, state, tx)
     work = state.child()
-    work.set_account(
-        tx.body.sender, Account(account.balance - tx.spend, account.nonce + 1, account.policy)
-    )
-    apply_farm_tx(env, work, tx)
+    if isinstance(tx.body.payload, Deploy | Call):
+        receipt = process_contract_tx(env, work, tx, index, runtime or NoRuntime())
+    else:
+        receipt = process_plain_tx(env, work, tx, index)
     work.merge_into_parent()
-    credit(state, env.proposer, tx.body.fee)
-    return Receipt(tx.id, env.height, index, tx.body.fee)
+    return receipt
+
+
+def process_plain_tx(env: BlockEnv, state: Overlay, tx: SignedTx, index: int) -> Receipt:
+    """Take the amount and fee, move the nonce on, apply the kind's rule, pay the proposer."""
+    rule = RULES.get(type(tx.body.payload))
+    if rule is None:
+        raise InvalidTransaction(f"{type(tx.body.payload).__name__} has no rule")
+    decrease_balance(state, tx.body.sender, tx.spend)
+    bump_nonce(state, tx.body.sender)
+    rule(env, state, tx)
+    increase_balance(state, env.proposer, tx.body.fee)
+    return Receipt(tx.id, env.height, index, tx.body.fee, created_address(tx))
 
 
 def proposer_address(public_key: bytes) -> Address:
@@ -325,11 +337,8 @@ def run_contract(
     if not isinstance(payload, Call):
         raise InvalidTransaction("only a deploy or a call runs a contract")
     if payload.value:
-        sender = work.account(tx.body.sender) or Account()
-        work.set_account(
-            tx.body.sender, Account(sender.balance - payload.value, sender.nonce, sender.policy)
-        )
-        credit(work, address, payload.value)
+        decrease_balance(work, tx.body.sender, payload.value)
+        increase_balance(work, address, payload.value)
     return runtime.call(env, work, tx, payload)
 
 
@@ -341,8 +350,7 @@ def process_contract_tx(
     address = check_contract_target(state, tx)
     body = tx.body
     gas_limit = body.payload.gas_limit  # type: ignore[union-attr]
-    account = present(state.account(body.sender), f"account {body.sender} (checked above)")
-    state.set_account(body.sender, Account(account.balance, account.nonce + 1, account.policy))
+    bump_nonce(state, body.sender)
     work = state.child()
     outcome = run_contract(env, work, tx, address, runtime)
     gas_used = min(outcome.gas_used, gas_limit)
@@ -350,11 +358,8 @@ def process_contract_tx(
         work.merge_into_parent()
         append_audit_events(state, env, tx, index, outcome.events)
     fee = gas_fee(env, gas_used)
-    payer = present(state.account(body.sender), f"account {body.sender} (checked above)")
-    if payer.balance < fee:  # funds were checked against the full fee: cannot happen
-        raise InsufficientBalance(f"{body.sender} cannot pay the fee {fee}")
-    state.set_account(body.sender, Account(payer.balance - fee, payer.nonce, payer.policy))
-    credit(state, env.proposer, fee)
+    decrease_balance(state, body.sender, fee)  # funds were checked against the full fee
+    increase_balance(state, env.proposer, fee)
     ok = outcome.status == OK
     return Receipt(
         tx.id,

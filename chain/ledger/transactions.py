@@ -7,7 +7,7 @@ chain, and the nonce stops it being applied twice on this one.
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from chain.address import RAW_SIZE, Address, AddressType, key_address
 from chain.encoding import (
@@ -145,6 +145,17 @@ class SignedTx:
         """Credits leaving the sender: amount moved plus fee."""
         payload = self.body.payload
         return moved_amount(payload) + self.body.fee
+
+
+P = TypeVar("P")
+
+
+def payload_as(tx: SignedTx, kind: type[P]) -> P:
+    """The transaction's payload as `kind`: what a kind's rule starts with."""
+    payload = tx.body.payload
+    if not isinstance(payload, kind):
+        raise InvalidTransaction(f"a {type(payload).__name__} is not a {kind.__name__}")
+    return payload
 
 
 def moved_amount(payload: "Payload") -> int:
