@@ -142,7 +142,7 @@ def validate_block(
     header = block.header
     check_header_links(parent, header, state, block)
     try:
-        (verify or _verify_serially)(block.txs)
+        (verify or _check_signatures_serially)(block.txs)
     except RuleViolation as exc:
         raise InvalidBlock(f"a transaction's signature is invalid: {exc.message}") from None
     env = env_for(header, state)
@@ -168,7 +168,7 @@ def validate_block(
     return BlockResult(block, writes, nodes, tuple(receipts), punished, tuple(state.audit))
 
 
-def _verify_serially(txs: Iterable[SignedTx]) -> None:
+def _check_signatures_serially(txs: Iterable[SignedTx]) -> None:
     for tx in txs:
         check_signatures(tx)
 

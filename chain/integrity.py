@@ -27,7 +27,7 @@ class IntegrityReport:
     state_records: int
 
 
-def verify_store(
+def replay_store(
     store: ChainStore,
     genesis: GenesisState,
     scratch_path: str,

@@ -15,15 +15,15 @@ from chain.hashing import HASH_SIZE, hash32
 
 __all__ = [
     "EMPTY_ROOT",
+    "check_consistency",
+    "check_inclusion",
     "consistency_proof",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
     "root",
     "verify_consistency",
-    "verify_consistency_or_raise",
     "verify_inclusion",
-    "verify_inclusion_or_raise",
 ]
 
 EMPTY_ROOT = hash32(b"")
@@ -134,7 +134,7 @@ def verify_inclusion(
     return _inclusion_failure(leaf, index, size, proof, expected_root) is None
 
 
-def verify_inclusion_or_raise(
+def check_inclusion(
     leaf: bytes, index: int, size: int, proof: Sequence[bytes], expected_root: bytes
 ) -> None:
     """Like `verify_inclusion`, raising InvalidProof that says what failed."""
@@ -212,7 +212,7 @@ def verify_consistency(
     return _consistency_failure(first_size, second_size, first_root, second_root, proof) is None
 
 
-def verify_consistency_or_raise(
+def check_consistency(
     first_size: int,
     second_size: int,
     first_root: bytes,

@@ -28,12 +28,12 @@ __all__ = [
     "KEY_BITS",
     "NodeReader",
     "Proof",
+    "check_proof",
     "get",
     "leaf_hash",
     "prove",
     "update",
     "verify",
-    "verify_or_raise",
 ]
 
 KEY_BITS = 256
@@ -370,7 +370,7 @@ def verify(root: bytes, key: bytes, value_hash: bytes | None, proof: Proof) -> b
     return _failure(root, key, value_hash, proof) is None
 
 
-def verify_or_raise(root: bytes, key: bytes, value_hash: bytes | None, proof: Proof) -> None:
+def check_proof(root: bytes, key: bytes, value_hash: bytes | None, proof: Proof) -> None:
     """Like `verify`, raising InvalidProof that says what failed."""
     reason = _failure(root, key, value_hash, proof)
     if reason is not None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from chain.address import key_address
-from chain.integrity import verify_store
+from chain.integrity import replay_store
 from chain.store import ChainStore
 from devnet.network import group_members
 from genesis.schema import load_genesis
@@ -67,7 +67,7 @@ def test_sigkill_while_committing_loses_nothing_final(tmp_path: Path) -> None:
 
     store = ChainStore(str(th.home.db_path))
     try:
-        report = verify_store(store, load_genesis(th.home.genesis_file), str(tmp_path / "replay"))
+        report = replay_store(store, load_genesis(th.home.genesis_file), str(tmp_path / "replay"))
     finally:
         store.close()
     assert report.height >= max(reported)

@@ -67,7 +67,7 @@ def test_inclusion_proofs(n: int) -> None:
         proof = merkle.inclusion_proof(leaves, index)
         leaf = leaves[index]
         assert merkle.verify_inclusion(leaf, index, n, proof, tree_root)
-        merkle.verify_inclusion_or_raise(leaf, index, n, proof, tree_root)
+        merkle.check_inclusion(leaf, index, n, proof, tree_root)
         assert not merkle.verify_inclusion(leaf, index, n, proof, other_root)
         assert not merkle.verify_inclusion(flip(leaf), index, n, proof, tree_root)
         assert not merkle.verify_inclusion(leaf, n, n, proof, tree_root)
@@ -88,7 +88,7 @@ def test_inclusion_proofs(n: int) -> None:
         if proof:
             assert not merkle.verify_inclusion(leaf, index, n, proof[:-1], tree_root)
         with pytest.raises(InvalidProof):
-            merkle.verify_inclusion_or_raise(leaf, index, n, proof, other_root)
+            merkle.check_inclusion(leaf, index, n, proof, other_root)
 
 
 def test_inclusion_proof_index_out_of_range() -> None:
@@ -106,7 +106,7 @@ def test_consistency_proofs(n: int) -> None:
         proof = merkle.consistency_proof(leaves, m)
         first_root = ROOTS[m]
         assert merkle.verify_consistency(m, n, first_root, second_root, proof)
-        merkle.verify_consistency_or_raise(m, n, first_root, second_root, proof)
+        merkle.check_consistency(m, n, first_root, second_root, proof)
         assert not merkle.verify_consistency(m, n, flip(first_root), second_root, proof)
         assert not merkle.verify_consistency(m, n, first_root, flip(second_root), proof)
         for i in range(len(proof)):
@@ -119,7 +119,7 @@ def test_consistency_proofs(n: int) -> None:
             assert not merkle.verify_consistency(m, n - 1, first_root, ROOTS[n - 1], proof)
             assert not merkle.verify_consistency(n, m, second_root, first_root, proof)
             with pytest.raises(InvalidProof):
-                merkle.verify_consistency_or_raise(m, n, second_root, second_root, proof)
+                merkle.check_consistency(m, n, second_root, second_root, proof)
 
 
 def test_consistency_edge_cases() -> None:
@@ -136,7 +136,7 @@ def test_consistency_edge_cases() -> None:
     with pytest.raises(ValueError):
         merkle.consistency_proof(leaves, 6)
     with pytest.raises(InvalidProof, match="empty"):
-        merkle.verify_consistency_or_raise(3, 5, ROOTS[3], ROOTS[5], [])
+        merkle.check_consistency(3, 5, ROOTS[3], ROOTS[5], [])
 
 
 def test_rfc_example_proof_shapes() -> None:

@@ -39,7 +39,7 @@ from chain.errors import (
 )
 from chain.genesis_state import GenesisState
 from chain.hashing import hash32
-from chain.integrity import verify_store
+from chain.integrity import replay_store
 from chain.keys import KeyPair, keypair_from_seed
 from chain.ledger.policy import Signer, make_policy
 from chain.ledger.transactions import (
@@ -206,7 +206,7 @@ class Chain:
         return {j.public_key: j for j in jailed_validators(self.store)}
 
     def verify_replay(self, scratch: Path) -> None:
-        report = verify_store(self.store, self.genesis, str(scratch))
+        report = replay_store(self.store, self.genesis, str(scratch))
         assert report.height == self.head.height
 
 

@@ -199,7 +199,7 @@ def test_membership_and_non_membership_proofs() -> None:
         proof = smt.prove(store, root, key)
         assert proof.leaf == (key, value)
         assert smt.verify(root, key, value, proof)
-        smt.verify_or_raise(root, key, value, proof)
+        smt.check_proof(root, key, value, proof)
         assert not smt.verify(root, key, None, proof)
         assert not smt.verify(root, key, value_of(-1 % 2**32), proof)
         assert not smt.verify(flip_byte(root, 0), key, value, proof)
@@ -227,7 +227,7 @@ def test_strict_verification_rejects_reinterpretations() -> None:
     other_proof = smt.prove(store, root, other_key)
     assert not smt.verify(root, key, None, other_proof)
     with pytest.raises(InvalidProof, match="path"):
-        smt.verify_or_raise(root, key, None, other_proof)
+        smt.check_proof(root, key, None, other_proof)
     # Dropping the bottom sibling and pretending the leaf sits higher.
     shortened = smt.Proof(proof.siblings[:-1], proof.leaf)
     assert not smt.verify(root, key, value, shortened)
@@ -235,11 +235,11 @@ def test_strict_verification_rejects_reinterpretations() -> None:
     lowered = smt.Proof((*proof.siblings, ZERO_HASH), proof.leaf)
     assert not smt.verify(root, key, value, lowered)
     with pytest.raises(InvalidProof, match="empty sibling"):
-        smt.verify_or_raise(root, key, value, lowered)
+        smt.check_proof(root, key, value, lowered)
     with pytest.raises(InvalidProof, match="root"):
-        smt.verify_or_raise(flip_byte(root, 3), key, value, proof)
+        smt.check_proof(flip_byte(root, 3), key, value, proof)
     with pytest.raises(InvalidProof, match="holds the key"):
-        smt.verify_or_raise(root, key, None, proof)
+        smt.check_proof(root, key, None, proof)
 
 
 def test_proof_dict_round_trip() -> None:

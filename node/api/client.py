@@ -1,7 +1,7 @@
 """A small synchronous client for the node's HTTP API, for the CLI and the devnet tools.
 
 Every failure is an ApiError carrying the API's own error code and message, so callers can show
-the node's explanation instead of an HTTP status line. `verify_account` checks what a node says
+the node's explanation instead of an HTTP status line. `checked_account` checks what a node says
 about an account against the block it names, so a query need not trust the node's JSON.
 """
 
@@ -233,7 +233,7 @@ def header_from_json(view: Any) -> Header:
     return Header(**values)
 
 
-def verify_account(address: str, view: dict[str, Any], block: dict[str, Any]) -> VerifiedAccount:
+def checked_account(address: str, view: dict[str, Any], block: dict[str, Any]) -> VerifiedAccount:
     """Check GET /v1/accounts/ADDRESS against GET /v1/blocks/{its height}; raise InvalidProof.
 
     The header hash is recomputed from the header fields; the state key is derived from the
@@ -268,7 +268,7 @@ def verify_account(address: str, view: dict[str, Any], block: dict[str, Any]) ->
             f"block {height} has state root {header.state_root.hex()}, "
             f"not the reported {state_root.hex()}"
         )
-    smt.verify_or_raise(state_root, key, None if value is None else hash32(value), proof)
+    smt.check_proof(state_root, key, None if value is None else hash32(value), proof)
     try:
         account = Account() if value is None else decode_account(value)
     except RuleViolation as exc:

@@ -167,7 +167,7 @@ class StorageBench:
     rule_s: float
 
     @property
-    def verify_per_proof_s(self) -> float:
+    def seconds_per_proof_check(self) -> float:
         return self.verify_s / self.verified
 
     @property
@@ -194,10 +194,10 @@ class StorageBench:
                 f"nodes and extrapolated per proof"
             ),
             "verify_s": round(self.verify_s, 3),
-            "verify_us_per_proof": _us(self.verify_per_proof_s),
+            "verify_us_per_proof": _us(self.seconds_per_proof_check),
             "rule_proofs": self.rule_proofs,
             "rule_us_per_proof": _us(self.rule_per_proof_s),
-            "rule_overhead_us_per_proof": _us(self.rule_per_proof_s - self.verify_per_proof_s),
+            "rule_overhead_us_per_proof": _us(self.rule_per_proof_s - self.seconds_per_proof_check),
             "epoch_s": round(self.epoch_s, 3),
         }
 

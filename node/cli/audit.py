@@ -15,7 +15,7 @@ import click
 
 from chain.errors import InvalidProof, RuleViolation
 from chain.ledger.audit import entry_from_json, entry_leaf
-from chain.merkle import verify_consistency_or_raise, verify_inclusion_or_raise
+from chain.merkle import check_consistency, check_inclusion
 from node.api.client import header_from_json
 from node.cli.common import CliError, node_client, node_option
 from node.cli.output import emit, json_option
@@ -111,7 +111,7 @@ def _header(view: Any, what: str) -> Any:
     return header
 
 
-def verify_bundle(bundle: Any, trusted: Any = None) -> dict[str, Any]:
+def check_bundle(bundle: Any, trusted: Any = None) -> dict[str, Any]:
     """Check a bundle completely; raises InvalidProof naming the first thing that fails."""
     if not isinstance(bundle, dict) or bundle.get("kind") not in ("inclusion", "consistency"):
         raise InvalidProof("not a proof bundle (kind must be inclusion or consistency)")
@@ -125,7 +125,7 @@ def verify_bundle(bundle: Any, trusted: Any = None) -> dict[str, Any]:
         if header.audit_size != size:
             raise InvalidProof(f"header commits to a log of {header.audit_size}, not {size}")
         leaf = entry_leaf(entry)
-        verify_inclusion_or_raise(leaf, index, size, _hashes(bundle), header.audit_root)
+        check_inclusion(leaf, index, size, _hashes(bundle), header.audit_root)
         result: dict[str, Any] = {
             "kind": "inclusion",
             "index": index,
@@ -141,7 +141,7 @@ def verify_bundle(bundle: Any, trusted: Any = None) -> dict[str, Any]:
         trusted_headers = [first, second]
         if (first.audit_size, second.audit_size) != (bundle.get("first"), bundle.get("second")):
             raise InvalidProof("the headers do not commit to the bundle's sizes")
-        verify_consistency_or_raise(
+        check_consistency(
             first.audit_size,
             second.audit_size,
             first.audit_root,
@@ -188,7 +188,7 @@ def audit_verify(bundle_file: Path, header_file: Path | None, as_json: bool) -> 
         if isinstance(trusted, dict) and "header" in trusted:
             trusted = trusted["header"]  # a whole block view
     try:
-        result = verify_bundle(bundle, trusted)
+        result = check_bundle(bundle, trusted)
     except RuleViolation as exc:
         raise CliError(f"{bundle_file}: {exc.message}", "invalid_proof") from None
     result["ok"] = True

@@ -94,7 +94,7 @@ def node_verify(home: Path, as_json: bool) -> None:
     Every block must be present, linked, finalized by its commit and re-executable to the same
     state root; every stored state record must match the head's state root.
     """
-    from chain.integrity import verify_store
+    from chain.integrity import replay_store
     from chain.store import ChainStore
 
     node_home = Home(home)
@@ -105,7 +105,7 @@ def node_verify(home: Path, as_json: bool) -> None:
     store = ChainStore(str(node_home.db_path))
     try:
         with tempfile.TemporaryDirectory(prefix="gridchain-verify-") as scratch:
-            report = verify_store(
+            report = replay_store(
                 store,
                 genesis_state,
                 str(Path(scratch) / "replay"),

@@ -6,7 +6,7 @@ from typing import Any
 import click
 
 from chain.address import parse_address
-from node.api.client import verify_account
+from node.api.client import checked_account
 from node.cli.common import CliError, answer_field, node_client, node_option
 from node.cli.output import emit, json_option
 
@@ -57,7 +57,7 @@ def query_account(address: str, verify: bool, node_url: str | None, as_json: boo
     result = dict(view)
     if verify:
         block = client.block(answer_field(view, "height", int))
-        proven = verify_account(str(parsed), view, block)
+        proven = checked_account(str(parsed), view, block)
         result["verified"] = {
             "height": proven.height,
             "block_hash": proven.block_hash.hex(),
