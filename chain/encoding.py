@@ -21,7 +21,8 @@ MAX_DEPTH = 32
 MAX_INT = 2**64 - 1
 MIN_INT = -(2**64)
 
-Value = int | bytes | str | bool | list["Value"] | dict[str, "Value"]
+Encodable = int | bytes | str | bool | list["Encodable"] | dict[str, "Encodable"]
+"""What the canonical encoding encodes: a tree of these, nothing else (docs/encoding.md)."""
 
 
 def _check(value: Any, depth: int) -> None:

@@ -14,7 +14,7 @@ from enum import IntEnum
 
 from chain.blocks.commit import VoteType
 
-Value = bytes  # a block id; None in a vote means nil
+BlockId = bytes  # what the state machine decides on; None in a vote means nil
 
 
 class Step(IntEnum):
@@ -28,7 +28,7 @@ class Step(IntEnum):
 class Proposal:
     height: int
     round: int
-    value: Value
+    value: BlockId
     valid_round: int
     sender: bytes
 
@@ -38,7 +38,7 @@ class Vote:
     kind: VoteType
     height: int
     round: int
-    value: Value | None
+    value: BlockId | None
     sender: bytes
 
 
@@ -63,7 +63,7 @@ class NeedProposal:
 class Decision:
     height: int
     round: int
-    value: Value
+    value: BlockId
     precommits: tuple[Vote, ...]
 
 
@@ -141,12 +141,12 @@ class Tendermint:
         self.height = 0
         self.round = 0
         self.step = Step.PROPOSE
-        self.locked_value: Value | None = None
+        self.locked_value: BlockId | None = None
         self.locked_round = -1
-        self.valid_value: Value | None = None
+        self.valid_value: BlockId | None = None
         self.valid_round = -1
         self.rounds: dict[int, _Round] = {}
-        self.validity: dict[Value, bool] = {}
+        self.validity: dict[BlockId, bool] = {}
         self._fired: set[tuple[str, int]] = set()  # membership only: never iterated
 
     # Inputs
@@ -160,7 +160,7 @@ class Tendermint:
         self.rounds, self.validity, self._fired = {}, {}, set()
         return self._start_round(0)
 
-    def propose(self, value: Value) -> list[Output]:
+    def propose(self, value: BlockId) -> list[Output]:
         """The block the node built after NeedProposal (valid by construction)."""
         if self.step != Step.PROPOSE or self.proposer(self.height, self.round) != self.me:
             return []
@@ -343,7 +343,7 @@ class Tendermint:
     def _quorum_any(self, votes: Votes) -> bool:
         return has_quorum(sum(self.powers[s] for s in votes), self._total)
 
-    def _quorum_for(self, votes: Votes, value: Value | None) -> bool:
+    def _quorum_for(self, votes: Votes, value: BlockId | None) -> bool:
         power = sum(
             self.powers[s] for s, sent in votes.items() if any(v.value == value for v in sent)
         )
@@ -358,7 +358,7 @@ class Tendermint:
     def _timeout(self, step: Step) -> Timeout:
         return Timeout(step, self.height, self.round, self.timeouts.of(step, self.round))
 
-    def _vote(self, kind: VoteType, value: Value | None) -> list[Output]:
+    def _vote(self, kind: VoteType, value: BlockId | None) -> list[Output]:
         """Cast our vote, count it, and move to the step after it."""
         self.step = Step.PREVOTE if kind == VoteType.PREVOTE else Step.PRECOMMIT
         vote = Vote(kind, self.height, self.round, value, self.me)

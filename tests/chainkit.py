@@ -14,7 +14,7 @@ from chain.keys import KeyPair, keypair_from_seed
 from chain.ledger.contracts import read_storage
 from chain.ledger.execution import Receipt
 from chain.ledger.policy import Signer, make_policy
-from chain.ledger.transactions import ArgValue, Call, Deploy, Payload, SignedTx, TxBody, sign_tx
+from chain.ledger.transactions import Call, Deploy, Payload, SignedTx, TxBody, Value, sign_tx
 from chain.params import ChainParams
 from chain.staking.validators import Validator, make_validator_set
 from chain.state import Overlay, read_account
@@ -115,7 +115,7 @@ class ContractChain:
         signer: KeyPair,
         contract: Address,
         function: str,
-        *args: ArgValue,
+        *args: Value,
         value: int = 0,
         gas: int = GAS,
     ) -> Receipt:
@@ -127,18 +127,16 @@ class ContractChain:
 
     @staticmethod
     def call_payload(
-        contract: Address, function: str, *args: ArgValue, value: int = 0, gas: int = GAS
+        contract: Address, function: str, *args: Value, value: int = 0, gas: int = GAS
     ) -> Call:
         return Call(contract, function, args, value, gas)
 
-    def ok(
-        self, signer: KeyPair, contract: Address, function: str, *args: ArgValue, **kw: Any
-    ) -> Any:
+    def ok(self, signer: KeyPair, contract: Address, function: str, *args: Value, **kw: Any) -> Any:
         receipt = self.call(signer, contract, function, *args, **kw)
         assert receipt.status == "ok", (function, receipt.status, receipt.message)
         return receipt.return_value
 
-    def query(self, contract: Address, function: str, *args: ArgValue) -> Any:
+    def query(self, contract: Address, function: str, *args: Value) -> Any:
         state = Overlay(self.store)
         outcome = query(env_for(self.head, state), state, contract, function, args, b"", GAS)
         assert outcome.status == "ok", (function, outcome.message)

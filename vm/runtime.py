@@ -20,7 +20,7 @@ from chain.ledger.contracts import (
     storage_key,
 )
 from chain.ledger.execution import check_recipient
-from chain.ledger.transactions import ArgValue, Call, Deploy, SignedTx
+from chain.ledger.transactions import Call, Deploy, SignedTx, Value
 from chain.params import PARAM_NAMES
 from chain.state import Account, Overlay, decrease_balance, increase_balance
 from vm.errors import Fault, InvalidCode
@@ -126,7 +126,7 @@ class VmRuntime:
         return run(host, payload.function, payload.args, payload.gas_limit)
 
 
-def run(host: ChainHost, function: str, args: tuple[ArgValue, ...], gas_limit: int) -> Outcome:
+def run(host: ChainHost, function: str, args: tuple[Value, ...], gas_limit: int) -> Outcome:
     code = contract_code(host.state, host.contract)
     if code is None:  # the chain checked; a runtime never guesses
         return Outcome(FAULT, 0, message=f"no contract at {host.contract}")
@@ -151,7 +151,7 @@ def query(
     state: Overlay,
     contract: Address,
     function: str,
-    args: tuple[ArgValue, ...],
+    args: tuple[Value, ...],
     caller: bytes,
     gas_limit: int,
 ) -> Outcome:

@@ -15,10 +15,8 @@ from chain.encoding import decode_stored, encode, expect_list, stored_record
 from chain.env import BlockEnv
 from chain.errors import EncodingError, InvalidTransaction
 from chain.hashing import tagged_hash
-from chain.ledger.transactions import ArgValue, Call, Deploy, SignedTx, arg_to_json
+from chain.ledger.transactions import Call, Deploy, SignedTx, Value, arg_to_json
 from chain.state import Overlay, StateReader
-
-StorageValue = int | bool | bytes | str
 
 # Status of a contract transaction in its receipt. A call that reverts, faults or runs out
 # of gas is still in the block: its fee is charged and its writes are discarded.
@@ -42,7 +40,7 @@ class Outcome:
 
     status: str
     gas_used: int
-    return_value: ArgValue | None = None
+    return_value: Value | None = None
     message: str = ""
     events: tuple[Event, ...] = ()
 
@@ -88,7 +86,7 @@ def contract_code(reader: StateReader, contract: Address) -> bytes | None:
 _KINDS: dict[type, int] = {int: 1, bool: 2, bytes: 3, str: 4}
 
 
-def encode_storage_value(value: StorageValue) -> bytes:
+def encode_storage_value(value: Value) -> bytes:
     """[kind, payload]; ints as signed big-endian bytes, since they may exceed CBOR's 64 bits."""
     if isinstance(value, bool):
         return encode([2, value])
@@ -99,7 +97,7 @@ def encode_storage_value(value: StorageValue) -> bytes:
 
 
 @stored_record("storage value")
-def decode_storage_value(data: bytes) -> StorageValue:
+def decode_storage_value(data: bytes) -> Value:
     item = expect_list(decode_stored(data), "storage value", 2)
     if len(item) != 2:
         raise EncodingError("storage value must be [kind, payload]")
@@ -107,17 +105,17 @@ def decode_storage_value(data: bytes) -> StorageValue:
     if kind == 1 and isinstance(payload, bytes):
         return int.from_bytes(payload, "big", signed=True)
     if (kind, type(payload)) in ((2, bool), (3, bytes), (4, str)):
-        value: StorageValue = payload
+        value: Value = payload
         return value
     raise EncodingError(f"storage value of unknown kind {kind!r}")
 
 
-def read_storage(reader: StateReader, contract: Address, key: bytes) -> StorageValue | None:
+def read_storage(reader: StateReader, contract: Address, key: bytes) -> Value | None:
     raw = reader.get_state(storage_key(contract, key))
     return None if raw is None else decode_storage_value(raw)
 
 
-def storage_value_to_json(value: StorageValue) -> Any:
+def storage_value_to_json(value: Value) -> Any:
     return arg_to_json(value)
 
 

@@ -43,7 +43,6 @@ from chain.ledger.contracts import (
 )
 from chain.ledger.policy import require_change_satisfied, require_satisfied
 from chain.ledger.transactions import (
-    ArgValue,
     Call,
     CreateMultisig,
     Deploy,
@@ -51,6 +50,7 @@ from chain.ledger.transactions import (
     Transfer,
     Unjail,
     UpdateMultisig,
+    Value,
     arg_to_json,
     check_chain,
     check_shape,
@@ -73,7 +73,7 @@ class Receipt:
     created: Address | None = None
     status: str = OK
     gas_used: int = 0
-    return_value: ArgValue | None = None
+    return_value: Value | None = None
     message: str = ""
     events: tuple[Event, ...] = ()
 

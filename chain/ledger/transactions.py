@@ -78,7 +78,8 @@ class Unjail:
     validator: bytes
 
 
-ArgValue = int | bool | bytes | str
+Value = int | bool | bytes | str
+"""A contract value: a call's argument, a return value, a storage slot, a VM stack slot."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class Call:
 
     contract: Address
     function: str
-    args: tuple[ArgValue, ...]
+    args: tuple[Value, ...]
     value: int
     gas_limit: int
 
@@ -309,7 +310,7 @@ def payload_from_value(kind: str, value: Any) -> Payload:
     return payload
 
 
-def call_arg(value: Any, i: int) -> ArgValue:
+def call_arg(value: Any, i: int) -> Value:
     """A call argument: an int, bool, bytes or str (sizes capped as the VM caps them)."""
     if isinstance(value, bool | int):
         return value
@@ -466,6 +467,6 @@ def tx_to_json(tx: SignedTx) -> dict[str, Any]:
     }
 
 
-def arg_to_json(value: ArgValue) -> Any:
+def arg_to_json(value: Value) -> Any:
     """Ints, bools and text as themselves; bytes as {"hex": ...} so they stay distinguishable."""
     return {"hex": value.hex()} if isinstance(value, bytes) else value

@@ -15,7 +15,7 @@ from chain.address import Address, AddressType, parse_address
 from chain.blockchain import env_for
 from chain.errors import RuleViolation
 from chain.ledger.contracts import OK, contract_code
-from chain.ledger.transactions import MAX_ARG_BYTES, MAX_CALL_ARGS, ArgValue, arg_to_json
+from chain.ledger.transactions import MAX_ARG_BYTES, MAX_CALL_ARGS, Value, arg_to_json
 from chain.state import Overlay, read_account
 from node.api.body import read_json
 from node.api.context import API
@@ -29,11 +29,11 @@ MAX_QUERY_GAS = 10_000_000
 class ArgField(fields.Field):  # type: ignore[type-arg]
     """A call argument in JSON: int, bool, string, or {"hex": "..."} for bytes."""
 
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> ArgValue:
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Value:
         return arg_from_json(value)
 
 
-def arg_from_json(value: Any) -> ArgValue:
+def arg_from_json(value: Any) -> Value:
     if isinstance(value, bool | int | str):
         if isinstance(value, str) and len(value.encode()) > MAX_ARG_BYTES:
             raise ValidationError(f"string argument is longer than {MAX_ARG_BYTES} bytes")

@@ -13,7 +13,7 @@ import click
 from chain.address import AddressType, key_address, parse_address
 from chain.hashing import hash32
 from chain.keys import KeyPair
-from chain.ledger.transactions import ArgValue, Call, Deploy, Payload, TxBody, arg_to_json, sign_tx
+from chain.ledger.transactions import Call, Deploy, Payload, TxBody, Value, arg_to_json, sign_tx
 from contracts_std.requirement import (
     RequiredSigner,
     Requirement,
@@ -97,7 +97,7 @@ def send(
     return {"id": signed.id.hex(), "block": view.get("block"), "receipt": receipt}
 
 
-def query(client: NodeClient, contract: str, function: str, *args: ArgValue) -> Any:
+def query(client: NodeClient, contract: str, function: str, *args: Value) -> Any:
     """A read-only call; returns the decoded value or raises with the contract's message."""
     answer = client.query(contract, function, [arg_to_json(a) for a in args])
     if not answer.get("ok"):
@@ -108,7 +108,7 @@ def query(client: NodeClient, contract: str, function: str, *args: ArgValue) -> 
     return value
 
 
-def parse_arg(text: str) -> ArgValue:
+def parse_arg(text: str) -> Value:
     """int:5, bool:true, hex:00ff, str:text; a bare integer is an int, anything else text."""
     kind, sep, rest = text.partition(":")
     if sep:
