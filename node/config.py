@@ -122,6 +122,12 @@ class Home:
         return self.root / "node.log"
 
     @property
+    def scratch_dir(self) -> Path:
+        """Temporary files of the running node (the signature workers' fork-server socket):
+        emptied at every start, so a kill -9 leaves nothing behind for good."""
+        return self.root / "tmp"
+
+    @property
     def pid_file(self) -> Path:
         return self.root / "node.pid"
 

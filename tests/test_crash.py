@@ -108,10 +108,13 @@ def test_sigkill_under_load_leaves_no_process_behind_and_restarts_on_its_ports(
         while time.monotonic() < deadline and group_members(pid):
             time.sleep(0.05)
         assert not group_members(pid), f"processes outlived their node: {group_members(pid)}"
+        left = list(th.home.scratch_dir.glob("pymp-*"))
+        assert left, "the fork server's folder is not in the node's scratch folder"
 
         node.start()  # the same API and peer ports
         code, _ = http(f"{th.url}/v1/txs/batch", {"txs": batch[:5]})
         assert code == 200
+        assert not any(path.exists() for path in left), "the restart kept the killed one's files"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and node.status()["height"] <= height:
             time.sleep(0.1)
