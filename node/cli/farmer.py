@@ -58,8 +58,8 @@ from node.cli.common import (
     node_option,
     open_keystore,
 )
+from node.cli.contract import send, unlock
 from node.cli.output import emit, json_option, progress
-from node.cli.workload import send, unlock
 from node.farmer.agent import ChainView, FarmerAgent
 from node.farmer.plots import Plot, PlotError, create_plot, load_plots
 from node.keystore import Keystore

@@ -9,6 +9,7 @@ import click
 from node.cli.audit import audit
 from node.cli.bench import bench
 from node.cli.common import GridchainGroup, _version
+from node.cli.contract import contract
 from node.cli.devnet import devnet
 from node.cli.farmer import farmer
 from node.cli.genesis import genesis
@@ -16,7 +17,7 @@ from node.cli.keys import keys
 from node.cli.node_home import node_group
 from node.cli.query import query, status
 from node.cli.tx import tx
-from node.cli.workload import contract, workload
+from node.cli.workload import workload
 
 
 @click.group(cls=GridchainGroup, context_settings={"help_option_names": ["-h", "--help"]})
