@@ -1,8 +1,8 @@
 """The contract language's vocabulary: its four value types, the names a contract may import,
 the builtins with their signatures, the operators, and the messages for what it refuses.
 
-Tables only (and the type of a constant): every pass of the compiler reads them, so they sit
-below all of them.
+Tables, with two small helpers (the type of a constant, the name of a type): every pass of the
+compiler reads them, so they sit below all of them.
 """
 
 import ast
