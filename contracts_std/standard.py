@@ -1,4 +1,4 @@
-"""The standard IT contracts, written in the contract language (vm/compiler.py) and deployed at
+"""The standard IT contracts, written in the contract language (vm/compiler/) and deployed at
 genesis: workload (multisig workload specs) and billing (capacity billing from escrow).
 
 Each contract is a source file in this package; `standard_contracts()` compiles them. The

@@ -1231,7 +1231,7 @@ def test_assembler_errors() -> None:
 def test_a_broken_translator_invariant_is_a_named_fault_not_an_assert() -> None:
     """`python -O` drops asserts; the VM's invariants end the call as a Fault on every node."""
     from vm.errors import BrokenInvariant, Fault
-    from vm.translate import pull
+    from vm.translate.kinds import pull
 
     with pytest.raises(BrokenInvariant, match="ran out") as raised:
         pull(None, [], 1)

@@ -32,7 +32,7 @@ from typing import Any
 
 from chain.errors import EncodingError
 from chain.hashing import hash32
-from vm import translate as sem
+from vm import ops as sem
 from vm.errors import BrokenInvariant, Fault, Halt, InvalidCode, OutOfGas, Revert
 from vm.host import HOST_FUNCTIONS, HostApi, Value, charge, is_value, kind_name
 from vm.isa import (
@@ -45,6 +45,7 @@ from vm.isa import (
     Op,
     decode_module,
 )
+from vm.translate import TranslatedCode
 from vm.validate import Block, CheckedFunction, ValidatedModule, validate_module
 
 OK = "ok"
@@ -70,7 +71,7 @@ class Program:
 
     code_hash: bytes
     checked: ValidatedModule
-    code: sem.TranslatedCode
+    code: TranslatedCode
 
     @property
     def module(self) -> Module:
@@ -85,7 +86,7 @@ class Program:
 def prepare(module: Module, code_hash: bytes = b"") -> Program:
     """Validate a module built in memory (the compiler, tests) and make it runnable."""
     checked = validate_module(module)
-    return Program(code_hash, checked, sem.TranslatedCode(checked))
+    return Program(code_hash, checked, TranslatedCode(checked))
 
 
 _cache: OrderedDict[bytes, Program] = OrderedDict()
