@@ -12,9 +12,10 @@ import pytest
 from chain.address import key_address
 from chain.hashing import hash32
 from chain.keys import keypair_from_seed
+from chain.ledger.transactions import Value
 from vm import lang
 from vm.compiler import CompileError, compile_file, compile_source, map_key
-from vm.host import MemoryHost, Value
+from vm.host import MemoryHost
 from vm.isa import (
     INT_MAX,
     INT_MIN,

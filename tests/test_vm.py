@@ -16,11 +16,12 @@ import pytest
 from chain.address import key_address
 from chain.hashing import hash32
 from chain.keys import keypair_from_seed
+from chain.ledger.transactions import Value
 from vm import machine
 from vm.asm import AssemblyError, assemble, function
 from vm.disasm import disassemble
 from vm.errors import InvalidCode
-from vm.host import MemoryHost, Value
+from vm.host import MemoryHost
 from vm.isa import (
     INT_MAX,
     INT_MIN,

@@ -19,6 +19,7 @@ from typing import NoReturn, Protocol, TypeVar
 from chain.address import RAW_SIZE, key_address
 from chain.hashing import hash32
 from chain.keys import PUBLIC_KEY_SIZE, verify_signature
+from chain.ledger.transactions import Value
 from vm.errors import Fault, Halt, OutOfGas
 from vm.isa import (
     HOSTS,
@@ -30,7 +31,6 @@ from vm.isa import (
     Host,
 )
 
-Value = int | bool | bytes | str
 INT_SIZE = 32
 BOOL_SIZE = 1
 

@@ -32,9 +32,10 @@ from typing import Any
 
 from chain.errors import EncodingError
 from chain.hashing import hash32
+from chain.ledger.transactions import Value
 from vm import ops as sem
 from vm.errors import BrokenInvariant, Fault, Halt, InvalidCode, OutOfGas, Revert
-from vm.host import HOST_FUNCTIONS, HostApi, Value, charge, is_value, kind_name
+from vm.host import HOST_FUNCTIONS, HostApi, charge, is_value, kind_name
 from vm.isa import (
     HOSTS,
     MAX_CALL_DEPTH,

@@ -8,8 +8,9 @@ Apart from the translator because the interpreter needs them and nothing of the 
 
 from typing import Any, NoReturn
 
+from chain.ledger.transactions import Value
 from vm.errors import Fault, Revert
-from vm.host import Value, charge, fault, kind_name, need, text_size
+from vm.host import charge, fault, kind_name, need, text_size
 from vm.isa import (
     BYTES_PER_GAS,
     INT_MAX,

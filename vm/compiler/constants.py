@@ -9,8 +9,9 @@ import ast
 
 from chain.encoding import MAX_INT as MAX_CONST_INT
 from chain.encoding import MIN_INT as MIN_CONST_INT
+from chain.ledger.transactions import Value
 from vm.compiler.frame import Frame
-from vm.compiler.language import BUILTINS, COMPARE_OPS, INT_OPS, Value, type_of
+from vm.compiler.language import BUILTINS, COMPARE_OPS, INT_OPS, type_of
 from vm.isa import INT_BITS, INT_MAX, INT_MIN, MAX_BYTES, MAX_CONSTS, MAX_SHIFT, Op
 
 

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NoReturn
 
+from chain.ledger.transactions import Value
 from vm.compiler.code import Code, Label
 from vm.compiler.errors import CompileError, line_of
-from vm.compiler.language import Value
 from vm.compiler.scope import Scope, Signature
 from vm.isa import MAX_LOCALS, ValueType
 

@@ -8,9 +8,8 @@ compiler reads them, so they sit below all of them.
 import ast
 from dataclasses import dataclass
 
+from chain.ledger.transactions import Value
 from vm.isa import TYPE_NAMES, Host, Op, ValueType
-
-Value = int | bool | bytes | str
 
 INT, BOOL, BYTES, STR = ValueType.INT, ValueType.BOOL, ValueType.BYTES, ValueType.STR
 TYPES_BY_NAME = {name: t for t, name in TYPE_NAMES.items()}

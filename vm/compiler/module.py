@@ -8,6 +8,7 @@ import os
 import re
 from typing import NoReturn
 
+from chain.ledger.transactions import Value
 from vm.compiler.errors import CompileError, line_of
 from vm.compiler.language import (
     LANG_EXPORTS,
@@ -15,7 +16,6 @@ from vm.compiler.language import (
     RESERVED,
     TYPES_BY_NAME,
     UNSUPPORTED_STMT,
-    Value,
     tn,
     type_of,
 )

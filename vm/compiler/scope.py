@@ -6,8 +6,8 @@ Filled by module.py before any body is compiled, so a function may call a later 
 
 from dataclasses import dataclass
 
+from chain.ledger.transactions import Value
 from vm.compiler.errors import CompileError
-from vm.compiler.language import Value
 from vm.compiler.storage import map_prefix
 from vm.isa import ValueType
 

@@ -4,7 +4,7 @@ Apart from the compiler because tools outside it (reading a contract's storage, 
 same encoding, and it must be one piece of code.
 """
 
-from vm.compiler.language import Value
+from chain.ledger.transactions import Value
 
 
 def encode_map_key(key: Value) -> bytes:

@@ -19,10 +19,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from chain.ledger.transactions import Value
 from vm import host as hostlib
 from vm import ops
 from vm.errors import Halt, OutOfGas
-from vm.host import Value
 from vm.isa import Host
 from vm.ops import (
     bad,
