@@ -28,7 +28,7 @@ LAYERS["devnet"] = 5
 ENTRY_POINTS = ("node.cli", "node.bench", "node.__main__")
 MAX_LINES = 800
 # Modules still over MAX_LINES, to be split (issue 12); the list may only shrink.
-OVERSIZE_FOR_NOW = {"vm/compiler.py", "vm/translate.py", "node/consensus/reactor.py"}
+OVERSIZE_FOR_NOW = {"vm/compiler.py", "vm/translate.py"}
 NETWORK_MODULES = {"socket", "aiohttp", "urllib.request", "http.client", "asyncio.streams", "ssl"}
 NETWORK_ALLOWED = {"node", "devnet"}
 
