@@ -74,7 +74,7 @@ class NodeService:
         # Why recently admitted transactions were left out of a block, for GET /v1/txs/{id}.
         self.rejected: OrderedDict[bytes, RuleViolation] = OrderedDict()
         self._block_committed = asyncio.Condition()
-        # Called with each newly admitted transaction, so the reactor can gossip it.
+        # Called with each newly admitted transaction, so consensus can gossip it (txgossip.py).
         self.on_admitted: Callable[[SignedTx], None] | None = None
         self.metrics.height.set(self.head.height)
 

@@ -59,7 +59,7 @@ Progress = Callable[[str], None]
 VALIDATORS = 4
 POLL_SECONDS = 0.05
 STALL_SECONDS = 60.0  # node3's height not moving for this long fails the run
-SERVE_BATCH = 200  # blocks per GetBlocks answer, as node/consensus/reactor.py's SYNC_BATCH
+SERVE_BATCH = 200  # blocks per GetBlocks answer, as node/consensus/blocksync.py's SYNC_BATCH
 FEE = 1
 HEADERS_CHECKED = 5
 
