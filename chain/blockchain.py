@@ -13,7 +13,7 @@ from typing import Protocol
 
 from chain import smt
 from chain.blocks.block import Block, tx_root
-from chain.blocks.commit import Commit, commit_hash, verify_commit
+from chain.blocks.commit import Commit, check_commit, commit_hash
 from chain.blocks.evidence import MAX_EVIDENCE_PER_BLOCK, DuplicateVoteEvidence, evidence_hash
 from chain.blocks.header import Header
 from chain.env import BlockEnv
@@ -108,7 +108,7 @@ def check_header_links(parent: Header, header: Header, state: Overlay, block: Bl
         if block.last_commit is None:
             raise InvalidBlock(f"block {header.height} lacks the commit for its parent")
         # The parent was voted on by the LAST set, which differs after a jailing or unjailing.
-        verify_commit(header.chain_id, state.last_validator_set(), block.last_commit, parent)
+        check_commit(header.chain_id, state.last_validator_set(), block.last_commit, parent)
     elif block.last_commit is not None:
         raise InvalidBlock("the genesis block has no commit to carry")
     params = state.params()

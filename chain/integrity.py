@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from chain import smt
 from chain.blockchain import open_chain, validate_block
-from chain.blocks.commit import verify_commit
+from chain.blocks.commit import check_commit
 from chain.errors import StoreError
 from chain.genesis_state import GenesisState
 from chain.hashing import hash32
@@ -51,7 +51,7 @@ def replay_store(
                 raise StoreError(f"block or commit {height} is missing below head {head.height}")
             result = validate_block(replica, parent, block, runtime=runtime)
             # The replica is still at the parent's state, whose active set voted on this block.
-            verify_commit(genesis.chain_id, Overlay(replica).validator_set(), commit, block.header)
+            check_commit(genesis.chain_id, Overlay(replica).validator_set(), commit, block.header)
             for index, tx in enumerate(block.txs):
                 if store.tx_location(tx.id) != (height, index):
                     raise StoreError(f"transaction index is wrong for {tx.id.hex()}")

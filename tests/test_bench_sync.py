@@ -32,7 +32,7 @@ def test_a_node_far_behind_catches_up_by_block_sync() -> None:
     assert result.headers_match
     assert result.breakdown is not None and result.breakdown.blocks == BLOCKS
     assert set(result.to_json()["breakdown"]["ms_per_block"]) >= {
-        "verify_commit",
+        "check_commit",
         "validate_block",
         "store_commit_synced",
     }

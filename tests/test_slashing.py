@@ -12,7 +12,7 @@ import pytest
 from chain.address import key_address
 from chain.blockchain import BlockResult, Rejected, build_block, open_chain, validate_block
 from chain.blocks.block import Block, decode_block, encode_block, tx_root
-from chain.blocks.commit import Commit, CommitSig, VoteType, verify_commit, vote_sign_bytes
+from chain.blocks.commit import Commit, CommitSig, VoteType, check_commit, vote_sign_bytes
 from chain.blocks.evidence import (
     EMPTY_EVIDENCE_HASH,
     MAX_EVIDENCE_PER_BLOCK,
@@ -267,9 +267,9 @@ def test_double_vote_slashes_5_percent_and_jails_for_ever(chain: Chain, tmp_path
         # The LAST set still holds D: it voted on block 2 and signed its commit.
         last = chain.state.last_validator_set()
         assert stakes(last)[D.public_key] == STAKE
-        verify_commit(CHAIN, last, commit2, block2.header)
+        check_commit(CHAIN, last, commit2, block2.header)
         with pytest.raises(InvalidBlock, match="not a validator"):
-            verify_commit(CHAIN, chain.active(), commit2, block2.header)
+            check_commit(CHAIN, chain.active(), commit2, block2.header)
 
         # Block 3 names the set without D, carries a commit D signed, and is valid.
         block3 = chain.build()[0].block

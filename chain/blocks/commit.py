@@ -95,7 +95,7 @@ def decode_commit(data: bytes) -> Commit:
     return commit_from_value(decode(data))
 
 
-def verify_commit(chain_id: str, vset: ValidatorSet, commit: Commit, header: Header) -> None:
+def check_commit(chain_id: str, vset: ValidatorSet, commit: Commit, header: Header) -> None:
     """A commit is valid for `header` when validators with > 2/3 of blockstake signed it."""
     if commit.height != header.height or commit.block_hash != header.hash:
         raise InvalidBlock(f"commit is for another block than height {header.height}")

@@ -36,9 +36,9 @@ from chain.blocks.commit import (
     Commit,
     CommitSig,
     VoteType,
+    check_commit,
     decode_commit,
     encode_commit,
-    verify_commit,
     vote_sign_bytes,
 )
 from chain.blocks.header import Header
@@ -303,7 +303,7 @@ def replay_breakdown(source: Path, gen: GenesisState, blocks: int, workdir: Path
             "serve_read",
             "message_codec",
             "decode",
-            "verify_commit",
+            "check_commit",
             "validate_block",
             "of_which_last_commit_verify",
             "store_commit_synced",
@@ -337,7 +337,7 @@ def replay_breakdown(source: Path, gen: GenesisState, blocks: int, workdir: Path
                 commit = decode_commit(raw_commit)
                 t1 = clock()
                 vset = Overlay(dst).validator_set()
-                verify_commit(gen.chain_id, vset, commit, block.header)
+                check_commit(gen.chain_id, vset, commit, block.header)
                 t2 = clock()
                 result = validate_block(dst, head, block)
                 t3 = clock()
@@ -347,11 +347,11 @@ def replay_breakdown(source: Path, gen: GenesisState, blocks: int, workdir: Path
                 t5 = clock()
                 if block.last_commit is not None:
                     last_vset = Overlay(dst).last_validator_set()
-                    verify_commit(gen.chain_id, last_vset, block.last_commit, head)
+                    check_commit(gen.chain_id, last_vset, block.last_commit, head)
                 seconds["of_which_last_commit_verify"] += clock() - t5
                 head = block.header
                 seconds["decode"] += t1 - t0
-                seconds["verify_commit"] += t2 - t1
+                seconds["check_commit"] += t2 - t1
                 seconds["validate_block"] += t3 - t2
                 seconds["store_commit_synced"] += t4 - t3
                 seconds["snapshot"] += t5 - t4

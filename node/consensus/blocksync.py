@@ -17,7 +17,7 @@ from typing import Protocol
 
 from chain.blockchain import BlockResult
 from chain.blocks.block import decode_block
-from chain.blocks.commit import Commit, decode_commit, encode_commit, verify_commit
+from chain.blocks.commit import Commit, check_commit, decode_commit, encode_commit
 from chain.errors import RuleViolation
 from chain.staking.validators import ValidatorSet
 from chain.state import Overlay
@@ -152,7 +152,7 @@ class BlockSync:
                 break
             vset = Overlay(self.node.store).validator_set()
             try:
-                verify_commit(self.node.chain_id, vset, commit, block.header)
+                check_commit(self.node.chain_id, vset, commit, block.header)
             except RuleViolation as exc:
                 raise BadMessage(f"synced block {block.height}: {exc.message}") from None
             result = await self.node.validate(block)

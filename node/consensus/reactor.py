@@ -367,13 +367,13 @@ class Reactor:
             raise BadMessage("proposal's block does not hash to its block_hash")
         self.wal.append(encode(["proposal", proposal_to_value(p), msg.block]))
         hs.proposals[p.round] = msg
-        valid = await self._check_block(block, p.proposer)
+        valid = await self._is_valid_proposal(block, p.proposer)
         outputs = hs.machine.on_proposal(
             Proposal(p.height, p.round, p.block_hash, p.valid_round, p.proposer), valid
         )
         await self._run_outputs(outputs)
 
-    async def _check_block(self, block: Block, proposer: bytes) -> bool:
+    async def _is_valid_proposal(self, block: Block, proposer: bytes) -> bool:
         hs = self._hs
         if block.hash in hs.results:
             return True
@@ -557,6 +557,6 @@ class Reactor:
         """Feed the machine what it saw of this height before the crash, then resume."""
         entered, self._pending_outputs = self._pending_outputs, []
         self._pending_outputs = await replay_height(
-            records, self._hs, entered, self.me, self.timeouts, self._check_block
+            records, self._hs, entered, self.me, self.timeouts, self._is_valid_proposal
         )
         await self._begin()
