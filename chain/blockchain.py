@@ -3,7 +3,8 @@
 Both paths run the same functions in the same order, so a block built here is valid everywhere:
 begin_block (signatures of the last commit, LAST set, evidence; chain/staking/slashing.py),
 begin_farming (recent hashes; on an epoch's first block, the last epoch's rewards, which the
-block must carry exactly; chain/farming/rules.py), the transactions, end_block (downtime), then the
+block must carry exactly; chain/farming/rules.py), begin_deployment (the workloads due to be
+placed; chain/deployment/rules.py), the transactions, end_block (downtime), then the
 state root.
 """
 
@@ -16,6 +17,7 @@ from chain.blocks.block import Block, tx_root
 from chain.blocks.commit import Commit, check_commit, commit_hash
 from chain.blocks.evidence import MAX_EVIDENCE_PER_BLOCK, DuplicateVoteEvidence, evidence_hash
 from chain.blocks.header import Header
+from chain.deployment.rules import begin_deployment
 from chain.env import BlockEnv
 from chain.errors import InvalidBlock, RuleViolation, StoreError, present
 from chain.farming.rewards import rewards_root
@@ -151,6 +153,7 @@ def validate_block(
     except RuleViolation as exc:
         raise InvalidBlock(f"invalid evidence: {exc.message}") from None
     check_rewards(block.rewards, begin_farming(env, state))
+    begin_deployment(env, state)
     receipts = []
     for index, tx in enumerate(block.txs):
         try:
@@ -202,6 +205,7 @@ def build_block(
     )
     included_evidence, punished = begin_block(env, state, last_commit, evidence, strict=False)
     rewards = begin_farming(env, state)
+    begin_deployment(env, state)
     included: list[SignedTx] = []
     receipts: list[Receipt] = []
     rejected: list[Rejected] = []

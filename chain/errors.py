@@ -8,7 +8,7 @@ validation catch rule violations only, so a local fault stops the node loudly in
 it vote on a guess, and the API answers one with 500.
 """
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -215,3 +215,26 @@ class AlreadyDone(InvalidTransaction):
     """A farming step already taken this epoch (a second heartbeat in its slot, say)."""
 
     code = "already_done"
+
+
+class InvalidSpec(RuleViolation):
+    """A workload spec the chain cannot place or run: a field is missing, mistyped or out of
+    range (`errors` maps fields to messages when the edge's schema found them)."""
+
+    code = "invalid_spec"
+
+    def __init__(self, message: str, errors: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or {}
+
+
+class UnknownDeployment(InvalidTransaction):
+    """The transaction names a deployment, version or replica the chain does not hold."""
+
+    code = "unknown_deployment"
+
+
+class NotPlacedHere(InvalidTransaction):
+    """A node reported on a replica that is not placed on it."""
+
+    code = "not_placed_here"

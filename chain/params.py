@@ -78,6 +78,11 @@ class ChainParams:
     reward_per_core: int = 10_000
     farm_min_bond: int = 1_000_000
     farm_slash_bp: int = 10_000
+    # Deployment (chain/deployment/): a node with no heartbeat in node_down_blocks is not up,
+    # so nothing is placed on it; a workload no node can take is tried again every
+    # placement_retry_blocks until its request expires.
+    node_down_blocks: int = 60
+    placement_retry_blocks: int = 10
 
 
 PARAM_NAMES = tuple(f.name for f in fields(ChainParams))
@@ -105,6 +110,8 @@ PARAM_BOUNDS: dict[str, tuple[int, int]] = {
     "reward_per_gib": (0, 10**12),
     "reward_per_core": (0, 10**12),
     "farm_slash_bp": (0, BASIS_POINTS),
+    "node_down_blocks": (1, MAX_PARAM),
+    "placement_retry_blocks": (1, MAX_PARAM),
 }
 
 

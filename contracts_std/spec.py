@@ -9,25 +9,28 @@ canonical bytes the chain stores and signers sign the hash of.
 
 import ipaddress
 import json
+import re
 from pathlib import Path
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
+from chain.deployment.spec import decode_spec
 from chain.encoding import encode
-from chain.errors import RuleViolation
+from chain.errors import InvalidSpec
 from chain.hashing import hash32
 
 NAME = validate.Regexp(r"^[a-z][a-z0-9-]{0,31}\Z", error="must be 1-32 of a-z, 0-9 and '-'")
 MAX_WORKLOADS = 32
-
-
-class InvalidSpec(RuleViolation):
-    code = "invalid_spec"
-
-    def __init__(self, message: str, errors: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.errors = errors or {}
 
 
 class Strict(Schema):
@@ -48,6 +51,18 @@ def _ip_address(text: str) -> None:
         ipaddress.ip_address(text)
     except ValueError:
         raise ValidationError(f"{text!r} is not an IP address") from None
+
+
+_URL = validate.URL(schemes={"http", "https"}, require_tld=False)
+_WORKLOAD_PORT = re.compile(r"^[a-z][a-z0-9-]{0,31}:[0-9]{1,5}\Z")
+
+
+def _backend(text: str) -> None:
+    """A URL, or `name:port` of a compute workload of the spec (wherever it runs now)."""
+    if "://" in text:
+        _URL(text)
+    elif not _WORKLOAD_PORT.match(text) or not 1 <= int(text.rpartition(":")[2]) <= 65535:
+        raise ValidationError(f"{text!r} is neither an http(s) URL nor workload:port")
 
 
 class MountSchema(Strict):
@@ -131,9 +146,7 @@ class GatewaySchema(Strict):
         required=True, validate=validate.Regexp(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
     )
     backends = fields.List(
-        fields.String(validate=validate.URL(schemes={"http", "https"}, require_tld=False)),
-        required=True,
-        validate=validate.Length(1, 16),
+        fields.String(validate=_backend), required=True, validate=validate.Length(1, 16)
     )
     tls_passthrough = fields.Boolean(load_default=False)
 
@@ -161,11 +174,58 @@ class WorkloadField(fields.Field):  # type: ignore[type-arg]
         return schema().load(value)
 
 
+class CircleSchema(Strict):
+    """Within radius_km of a point (latitude and longitude in millionths of a degree)."""
+
+    latitude = fields.Integer(
+        required=True, strict=True, validate=validate.Range(-90_000_000, 90_000_000)
+    )
+    longitude = fields.Integer(
+        required=True, strict=True, validate=validate.Range(-180_000_000, 180_000_000)
+    )
+    radius_km = fields.Integer(required=True, strict=True, validate=validate.Range(1, 20_038))
+
+
+def _sorted_unique(items: list[Any]) -> list[Any]:
+    return sorted(set(items))
+
+
 class PlacementSchema(Strict):
-    country = fields.String(load_default="", validate=validate.Regexp(r"^([A-Z]{2})?\Z"))
-    farm = fields.Integer(load_default=0, strict=True, validate=validate.Range(0, 2**32))
-    node = fields.Integer(load_default=0, strict=True, validate=validate.Range(0, 2**32))
+    """Where the chain may place each compute workload's replicas; empty lists: anywhere."""
+
+    countries = fields.List(
+        fields.String(validate=validate.Regexp(r"^[A-Z]{2}\Z", error="must be an ISO code")),
+        load_default=list,
+        validate=validate.Length(0, 16),
+    )
+    farms = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(1, 2**32)),
+        load_default=list,
+        validate=validate.Length(0, 16),
+    )
+    nodes = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(1, 2**32)),
+        load_default=list,
+        validate=validate.Length(0, 16),
+    )
+    near = fields.Nested(CircleSchema, load_default=dict)
     replicas = fields.Integer(load_default=1, strict=True, validate=validate.Range(1, 64))
+    spread = fields.String(
+        load_default="node", validate=validate.OneOf(["node", "farm", "country"])
+    )
+
+    @pre_load
+    def no_circle(self, data: Any, **_: Any) -> Any:
+        """`near: {}` is how canonical bytes say "no circle": it loads back as it was saved."""
+        if isinstance(data, dict) and data.get("near") == {}:
+            return {k: v for k, v in data.items() if k != "near"}
+        return data
+
+    @post_load
+    def canonical_lists(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        for name in ("countries", "farms", "nodes"):
+            data[name] = _sorted_unique(data[name])
+        return data
 
 
 class SpecSchema(Strict):
@@ -174,7 +234,7 @@ class SpecSchema(Strict):
     workloads = fields.List(
         WorkloadField(), required=True, validate=validate.Length(1, MAX_WORKLOADS)
     )
-    placement = fields.Nested(PlacementSchema, load_default=dict)
+    placement = fields.Nested(PlacementSchema, load_default=lambda: PlacementSchema().load({}))
     budget = fields.Integer(required=True, strict=True, validate=validate.Range(0, 2**63 - 1))
     expiry_blocks = fields.Integer(
         load_default=1000, strict=True, validate=validate.Range(1, 10**7)
@@ -238,6 +298,7 @@ def load_spec(document: Any) -> dict[str, Any]:
             messages if isinstance(messages, dict) else {"_schema": messages},
         ) from None
     plain: dict[str, Any] = _plain(spec)
+    decode_spec(spec_bytes(plain))  # what the chain checks again: raises InvalidSpec
     return plain
 
 

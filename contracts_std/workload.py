@@ -9,23 +9,28 @@ so a signature cannot be moved to another workload, version, spec or requirement
 An update takes version + 1 and must be signed so that both the current requirement and the
 new one are met. Every step emits an event, and so lands in the audit log.
 
-States: pending -> authorized -> placed -> deployed | failed; pending -> expired;
-any live state -> cancelled (by the owner). placement and results are the deployment side's.
+States: pending -> authorized; pending -> expired; any live state -> cancelled (by the owner).
+Once a version is authorized the contract asks the chain to deploy it (`deploy`): the chain,
+not the owner, picks the nodes, and the nodes' agents report there (chain/deployment/). A spec
+the chain could not place is refused on submit and on update (`spec_error`).
 """
 
 from vm.lang import (
     Map,
     bytes_of,
     caller,
+    deploy,
     ed25519_verify,
     emit,
     hash32,
     height,
     int_from_bytes,
     int_to_bytes,
-    key_address,
     public,
+    revert,
     self_address,
+    spec_error,
+    undeploy,
 )
 
 DOMAIN = b"gridchain/workload/v1"
@@ -47,8 +52,14 @@ next_spec = Map(int, bytes)  # a proposed update (version + 1)
 next_requirement = Map(int, bytes)
 old_weight = Map(int, int)  # the update's signatures counted under the current requirement
 old_missing = Map(int, int)
-node = Map(int, bytes)  # public key of the node the workload is placed on
-result = Map(int, str)  # the deployment's last reported result
+
+
+def check_spec(s: bytes) -> None:
+    assert len(s) > 0, "spec is empty"
+    assert len(s) <= MAX_SPEC, "spec is larger than 8192 bytes"
+    reason = spec_error(s)
+    if reason != "":
+        revert(reason)
 
 
 def check_requirement(req: bytes) -> None:
@@ -148,8 +159,7 @@ def live(st: str) -> bool:
 @public
 def submit(s: bytes, req: bytes, expiry: int) -> int:
     """Record a spec and its requirement; returns the workload id. Nothing runs until approved."""
-    assert len(s) > 0, "spec is empty"
-    assert len(s) <= MAX_SPEC, "spec is larger than 8192 bytes"
+    check_spec(s)
     check_requirement(req)
     assert expiry > height(), "expiry must be a height in the future"
     wid = counter[b"last"] + 1
@@ -191,6 +201,7 @@ def approve(wid: int, key: bytes, sig: bytes) -> str:
     if met(req, weight[wid], missing[wid]):
         emit("authorized", head(wid, v) + hash32(spec[wid]))
         set_state(wid, "authorized")
+        deploy(wid, v, spec[wid])
     return state[wid]
 
 
@@ -220,6 +231,7 @@ def approve_update(wid: int, key: bytes, sig: bytes) -> str:
         del next_requirement[wid]
         emit("authorized", head(wid, v) + hash32(spec[wid]))
         set_state(wid, "authorized")
+        deploy(wid, v, spec[wid])
     return state[wid]
 
 
@@ -231,8 +243,7 @@ def update(wid: int, new_version: int, s: bytes, req: bytes) -> None:
     st = state[wid]
     assert live(st) and st != "pending", "only an authorized workload can be updated"
     assert new_version == version[wid] + 1, "an update must take version + 1"
-    assert len(s) > 0, "spec is empty"
-    assert len(s) <= MAX_SPEC, "spec is larger than 8192 bytes"
+    check_spec(s)
     check_requirement(req)
     next_spec[wid] = s
     next_requirement[wid] = req
@@ -251,6 +262,7 @@ def cancel(wid: int) -> None:
     del next_spec[wid]
     del next_requirement[wid]
     set_state(wid, "cancelled")
+    undeploy(wid, "cancelled by the owner")
 
 
 @public
@@ -259,34 +271,6 @@ def expire(wid: int) -> str:
     exists(wid)
     expire_if_due(wid)
     return state[wid]
-
-
-@public
-def place(wid: int, node_key: bytes) -> None:
-    """Record the node that deploys an authorized workload (or re-places a failed one)."""
-    exists(wid)
-    assert caller() == owner[wid], "only the owner can place a workload"
-    st = state[wid]
-    assert st == "authorized" or st == "failed", "only an authorized or failed workload is placed"
-    assert len(node_key) == 32, "node key must be 32 bytes"
-    node[wid] = node_key
-    emit("placed", head(wid, version[wid]) + node_key)
-    set_state(wid, "placed")
-
-
-@public
-def report(wid: int, ok: bool, message: str) -> None:
-    """The placed node reports the deployment's result."""
-    exists(wid)
-    st = state[wid]
-    assert st == "placed" or st == "deployed", "workload is not placed"
-    assert caller() == key_address(node[wid]), "only the placed node reports results"
-    result[wid] = message
-    emit("result", head(wid, version[wid]) + bytes_of(message))
-    if ok:
-        set_state(wid, "deployed")
-    else:
-        set_state(wid, "failed")
 
 
 @public
@@ -347,11 +331,6 @@ def has_signed(wid: int, v: int, key: bytes) -> bool:
 @public
 def owner_of(wid: int) -> bytes:
     return owner[wid]
-
-
-@public
-def node_of(wid: int) -> bytes:
-    return node[wid]
 
 
 @public

@@ -67,6 +67,9 @@ PARAMS = {
     "farm_min_bond": 10_000,
     "reward_per_gib": 1_000_000_000,
     "reward_per_core": 1_000_000,
+    # Deployment: a node is down after 10 blocks (~5 s) without a heartbeat.
+    "node_down_blocks": 10,
+    "placement_retry_blocks": 4,
 }
 MAX_VALIDATORS = 32
 VALIDATOR_BLOCKSTAKE = 1_000

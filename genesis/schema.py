@@ -150,6 +150,12 @@ class ParamsSchema(StrictSchema):
     reward_per_core = _bounded("reward_per_core")
     farm_min_bond = fields.Integer(strict=True, validate=validate.Range(0, MAX_AMOUNT))
     farm_slash_bp = fields.Integer(strict=True, validate=BASIS_POINTS_RANGE)
+    node_down_blocks = fields.Integer(
+        strict=True, validate=validate.Range(1, MAX_PARAM_BLOCKS, error=BLOCKS_ERROR)
+    )
+    placement_retry_blocks = fields.Integer(
+        strict=True, validate=validate.Range(1, MAX_PARAM_BLOCKS, error=BLOCKS_ERROR)
+    )
 
     @validates_schema
     def check_epoch(self, data: dict[str, Any], **_: Any) -> None:

@@ -196,3 +196,24 @@ def test_the_checkers_see_a_cycle_an_upward_import_and_a_late_import(tmp_path: P
     )
     found = imports_of(sample, "x", {"chain.blocks", "node.api", "chain"})
     assert found == {"chain.blocks", "node.api"}
+
+
+def test_every_hash_tag_is_distinct_within_blake2bs_16_bytes() -> None:
+    """tagged_hash keys BLAKE2b's 16-byte personalisation with the tag, cut to 16 bytes: two
+    tags that agree on their first 16 bytes would share a domain (two record kinds could
+    share a state key). Every literal tag in the code must differ in its first 16 bytes."""
+    seen: dict[bytes, bytes] = {}
+    for path in sorted(p for package in PACKAGES for p in (ROOT / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "tagged_hash"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, bytes)
+            ):
+                tag = node.args[0].value
+                other = seen.setdefault(tag[:16], tag)
+                assert other == tag, f"{path}: tag {tag!r} shares its first 16 bytes with {other!r}"
+    assert len(seen) > 20  # the scan found the tags

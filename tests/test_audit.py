@@ -37,9 +37,18 @@ from contracts_std.requirement import (
     signing_hash,
     workload_address,
 )
+from contracts_std.spec import load_spec, spec_bytes
 from tests.chainkit import USERS, ContractChain, make_genesis
 
 LEAVES = [merkle.leaf_hash(b"entry %d" % i) for i in range(70)]
+
+
+def _spec(budget: int) -> bytes:
+    workload = {"type": "container", "name": "web", "image": "host", "cpu": 1, "memory_mb": 64}
+    return spec_bytes(load_spec({"name": "web", "workloads": [workload], "budget": budget}))
+
+
+SPEC, SPEC2 = _spec(1), _spec(2)
 
 
 def stored(leaves: list[bytes]) -> dict[tuple[int, int], bytes]:
@@ -125,7 +134,7 @@ def authorize_one(chain: ContractChain) -> int:
     req = encode_requirement(
         make_requirement([RequiredSigner(k.public_key) for k in (ALICE, BOB, CAROL)], 2)
     )
-    spec = b"spec"
+    spec = SPEC
     wid = chain.ok(ALICE, WORKLOAD, "submit", spec, req, 1000)
     for signer in (ALICE, BOB):
         signature = signer.sign(signing_hash(WORKLOAD, wid, 1, spec, req))
@@ -164,7 +173,7 @@ def test_a_block_with_a_wrong_audit_root_is_invalid(chain: ContractChain) -> Non
     authorize_one(chain)
     req = chain.query(WORKLOAD, "requirement_of", 1)
     result, _ = chain.build_only(
-        [chain.tx(ALICE, chain.call_payload(WORKLOAD, "submit", b"s2", req, 1000))]
+        [chain.tx(ALICE, chain.call_payload(WORKLOAD, "submit", SPEC2, req, 1000))]
     )
     good = result.block
     for header in (
@@ -182,16 +191,17 @@ def test_the_store_refuses_entries_that_do_not_make_the_headers_log(
     from chain.errors import StoreError
 
     authorize_one(chain)
+    chain.produce()  # the placement's first try (no node: one "unplaceable" entry)
     req = chain.query(WORKLOAD, "requirement_of", 1)
     result, _ = chain.build_only(
-        [chain.tx(ALICE, chain.call_payload(WORKLOAD, "submit", b"s2", req, 1000))]
+        [chain.tx(ALICE, chain.call_payload(WORKLOAD, "submit", SPEC2, req, 1000))]
     )
     block, entries = result.block, result.audit_entries
     assert len(entries) == 1
     changed = replace(entries[0], data=entries[0].data + b"!")
-    for wrong, message in [((), "commits to 6 audit entries"), ((changed,), "do not give")]:
+    for wrong, message in [((), "commits to 7 audit entries"), ((changed,), "do not give")]:
         with pytest.raises(StoreError, match=message):
             chain.store.commit_block(
                 block, None, result.writes, result.new_nodes, audit_entries=wrong
             )
-    assert chain.store.audit_size() == 5  # nothing was written
+    assert chain.store.audit_size() == 6  # nothing was written (5 + unplaceable)

@@ -174,19 +174,44 @@ def test_registration_errors(chain: ContractChain) -> None:
     assert isinstance(rejection(chain, unconsented), InvalidProof)
 
 
+CAPS = {"container": True, "vm": False, "gateway": ""}
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ([1, b"k" * 32, [0, 1, 0, 0], ["BE", "Ghent", 0, 0], b"s" * 64], "cores"),
-        ([1, b"k" * 32, [1, 1, 0, 0], ["be", "Ghent", 0, 0], b"s" * 64], "ISO 3166"),
-        ([1, b"k" * 32, [1, 1, 0, 0], ["BE", "", 0, 0], b"s" * 64], "city"),
-        ([1, b"k" * 32, [1, 1, 0, 0], ["BE", "Ghent", 90_000_001, 0], b"s" * 64], "latitude"),
-        ([1, b"k" * 32, [1, 1, 0, 0], ["BE", "Ghent", 0, -180_000_001], b"s" * 64], "longitude"),
-        ([1, b"k" * 31, [1, 1, 0, 0], ["BE", "Ghent", 0, 0], b"s" * 64], "node_key"),
+        ([1, b"k" * 32, [0, 1, 0, 0], ["BE", "Ghent", 0, 0], b"s" * 64, CAPS], "cores"),
+        ([1, b"k" * 32, [1, 1, 0, 0], ["be", "Ghent", 0, 0], b"s" * 64, CAPS], "ISO 3166"),
+        ([1, b"k" * 32, [1, 1, 0, 0], ["BE", "", 0, 0], b"s" * 64, CAPS], "city"),
+        ([1, b"k" * 32, [1, 1, 0, 0], ["BE", "Ghent", 90_000_001, 0], b"s" * 64, CAPS], "latitude"),
+        (
+            [1, b"k" * 32, [1, 1, 0, 0], ["BE", "Ghent", 0, -180_000_001], b"s" * 64, CAPS],
+            "longitude",
+        ),
+        ([1, b"k" * 31, [1, 1, 0, 0], ["BE", "Ghent", 0, 0], b"s" * 64, CAPS], "node_key"),
+        (
+            [1, b"k" * 32, [1, 1, 0, 0], ["BE", "Ghent", 0, 0], b"s" * 64, {**CAPS, "vm": 1}],
+            "capabilities.vm",
+        ),
+        (
+            [
+                1,
+                b"k" * 32,
+                [1, 1, 0, 0],
+                ["BE", "Ghent", 0, 0],
+                b"s" * 64,
+                {**CAPS, "gateway": "A..b"},
+            ],
+            "gateway domain",
+        ),
+        (
+            [1, b"k" * 32, [1, 1, 0, 0], ["BE", "Ghent", 0, 0], b"s" * 64, {"vm": False}],
+            "capabilities",
+        ),
     ],
 )
 def test_malformed_node_registration_is_named(value: list[object], message: str) -> None:
-    keys = ("farm", "node_key", "resources", "location", "node_signature")
+    keys = ("farm", "node_key", "resources", "location", "node_signature", "capabilities")
     with pytest.raises(EncodingError, match=message):
         farm_payload_from_value("node_register", dict(zip(keys, value, strict=True)))
 

@@ -8,7 +8,7 @@ import pytest
 
 from chain.address import AddressType, contract_address, key_address, named_contract_address
 from chain.encoding import decode
-from chain.errors import EncodingError, InvalidTransaction
+from chain.errors import EncodingError, InvalidSpec, InvalidTransaction
 from chain.keys import generate_keypair
 from chain.ledger.transactions import (
     Call,
@@ -27,7 +27,7 @@ from contracts_std.requirement import (
     is_met,
     make_requirement,
 )
-from contracts_std.spec import InvalidSpec, load_spec, spec_bytes, spec_hash
+from contracts_std.spec import load_spec, spec_bytes, spec_hash
 
 SPEC: dict[str, Any] = {
     "name": "web",
@@ -54,7 +54,7 @@ SPEC: dict[str, Any] = {
             "backends": ["http://10.1.3.2:80"],
         },
     ],
-    "placement": {"country": "BE", "replicas": 2},
+    "placement": {"countries": ["NL", "BE"], "replicas": 2},
     "budget": 1_000_000,
 }
 
@@ -71,7 +71,14 @@ def spec_with(path: list[Any], value: Any) -> dict[str, Any]:
 def test_a_valid_spec_gets_defaults_and_canonical_bytes() -> None:
     spec = load_spec(SPEC)
     assert spec["expiry_blocks"] == 1000
-    assert spec["placement"] == {"country": "BE", "farm": 0, "node": 0, "replicas": 2}
+    assert spec["placement"] == {
+        "countries": ["BE", "NL"],  # sorted: one spec, one set of bytes
+        "farms": [],
+        "nodes": [],
+        "near": {},
+        "replicas": 2,
+        "spread": "node",
+    }
     assert spec["workloads"][3]["entrypoint"] == ""
     data = spec_bytes(spec)
     assert decode(data) == spec
@@ -94,7 +101,10 @@ def test_a_valid_spec_gets_defaults_and_canonical_bytes() -> None:
         (["workloads", 1, "ip_range"], "10.1.0.1/16", "not a network in CIDR form"),
         (["workloads", 0, "type"], "floppy", "type must be one of"),
         (["workloads", 4, "backends"], [], "workloads.4.backends"),
-        (["placement", "country"], "Belgium", "placement.country"),
+        (["placement", "countries"], ["Belgium"], "placement.countries"),
+        (["placement", "near"], {"latitude": 0, "longitude": 0}, "placement.near.radius_km"),
+        (["placement", "spread"], "rack", "placement.spread"),
+        (["workloads", 4, "backends"], ["web1"], "workloads.4.backends"),
         (["placement", "replicas"], 0, "placement.replicas"),
         (["budget"], -1, "budget"),
         (["colour"], "blue", "colour: Unknown field"),

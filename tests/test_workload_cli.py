@@ -31,7 +31,7 @@ SPEC = {
             "mounts": [{"disk": "data", "mountpoint": "/data"}],
         },
     ],
-    "placement": {"country": "BE"},
+    "placement": {"countries": ["BE"]},
     "budget": 5000,
 }
 

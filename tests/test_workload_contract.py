@@ -6,6 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from chain.deployment.records import (
+    ENDED,
+    PLACING,
+    DeploymentRef,
+    read_deployment,
+    read_deployment_spec,
+)
+from chain.encoding import decode
+from chain.hashing import hash32
 from chain.keys import KeyPair
 from contracts_std.requirement import (
     RequiredSigner,
@@ -32,6 +41,8 @@ SPEC = spec_bytes(
         }
     )
 )
+
+SPEC2 = spec_bytes(load_spec({**decode(SPEC), "budget": 2000}))
 
 
 @pytest.fixture
@@ -130,7 +141,7 @@ def test_update_needs_both_the_old_and_the_new_requirement(chain: ContractChain)
     approve(chain, ALICE, wid)
     approve(chain, BOB, wid)
     new = requirement([(DAVE, 1, False), (ERIN, 1, False)], 2)
-    spec2 = SPEC + b" "
+    spec2 = SPEC2
     wrong = chain.call(ALICE, WORKLOAD, "update", wid, 3, spec2, new)
     assert (wrong.status, wrong.message) == ("revert", "an update must take version + 1")
     stranger = chain.call(BOB, WORKLOAD, "update", wid, 2, spec2, new)
@@ -163,23 +174,37 @@ def test_a_pending_spec_expires(chain: ContractChain) -> None:
     assert chain.query(WORKLOAD, "status", wid) == "expired"  # never authorized
 
 
-def test_cancel_place_and_report(chain: ContractChain) -> None:
+def test_authorization_asks_the_chain_to_deploy_and_cancel_ends_it(chain: ContractChain) -> None:
     wid = submit(chain, two_of_three())
+    ref = DeploymentRef(WORKLOAD, wid)
+    assert read_deployment(chain.store, ref) is None  # nothing to place while pending
     approve(chain, ALICE, wid)
     approve(chain, CAROL, wid)
-    node = USERS["node"]
-    refused = chain.call(BOB, WORKLOAD, "place", wid, node.public_key)
-    assert refused.message == "only the owner can place a workload"
-    chain.ok(ALICE, WORKLOAD, "place", wid, node.public_key)
-    assert chain.query(WORKLOAD, "status", wid) == "placed"
-    impostor = chain.call(MALLORY, WORKLOAD, "report", wid, True, "up")
-    assert impostor.message == "only the placed node reports results"
-    chain.ok(node, WORKLOAD, "report", wid, True, "deployed at 10.1.3.2")
-    assert chain.query(WORKLOAD, "status", wid) == "deployed"
+    asked = read_deployment(chain.store, ref)
+    assert asked is not None and (asked.version, asked.state) == (1, PLACING)
+    assert asked.spec_hash == hash32(SPEC) and read_deployment_spec(chain.store, ref) == SPEC
+    chain.produce()  # the placement runs at the start of the next block: no node is registered
+    waiting = read_deployment(chain.store, ref)
+    assert waiting is not None and waiting.state == PLACING
+    assert waiting.message == "web1 replica 0: no eligible node (no candidates)"
+    refused = chain.call(BOB, WORKLOAD, "cancel", wid)
+    assert refused.message == "only the owner can cancel a workload"
     chain.ok(ALICE, WORKLOAD, "cancel", wid)
     assert chain.query(WORKLOAD, "status", wid) == "cancelled"
+    ended = read_deployment(chain.store, ref)
+    assert ended is not None and (ended.state, ended.message) == (ENDED, "cancelled by the owner")
     late = chain.call(ALICE, WORKLOAD, "cancel", wid)
     assert late.message == "workload has already ended"
+
+
+def test_a_spec_the_chain_cannot_place_is_refused_on_submit(chain: ContractChain) -> None:
+    for bad, why in [
+        (b"\x01", "spec: spec must be a map"),
+        (SPEC + b" ", "spec: not in canonical form (re-encoding differs)"),
+    ]:
+        receipt = chain.call(ALICE, WORKLOAD, "submit", bad, two_of_three(), 100)
+        assert (receipt.status, receipt.message) == ("revert", why)
+    assert chain.query(WORKLOAD, "last_id") == 0
 
 
 def test_every_step_is_an_event_in_order(chain: ContractChain) -> None:

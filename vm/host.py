@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import NoReturn, Protocol, TypeVar
 
 from chain.address import RAW_SIZE, key_address
+from chain.deployment.spec import spec_error
 from chain.hashing import hash32
 from chain.keys import PUBLIC_KEY_SIZE, verify_signature
 from chain.ledger.transactions import Value
@@ -59,6 +60,8 @@ class HostApi(Protocol):
     def balance(self, address: bytes) -> int: ...
     def transfer(self, to: bytes, amount: int) -> None: ...
     def param(self, name: str) -> int: ...
+    def deploy(self, wid: int, version: int, spec: bytes) -> None: ...
+    def undeploy(self, wid: int, reason: str) -> None: ...
 
 
 @dataclass
@@ -75,6 +78,7 @@ class MemoryHost:
     events: list[tuple[str, bytes]] = field(default_factory=list)
     balances: dict[bytes, int] = field(default_factory=dict)
     params: dict[str, int] = field(default_factory=dict)
+    deployments: dict[int, tuple[int, bytes]] = field(default_factory=dict)  # wid -> version, spec
 
     def sload(self, key: bytes) -> Value | None:
         return self.storage.get(key)
@@ -102,6 +106,12 @@ class MemoryHost:
         if name not in self.params:
             raise Fault(f"unknown chain parameter {name!r}")
         return self.params[name]
+
+    def deploy(self, wid: int, version: int, spec: bytes) -> None:
+        self.deployments[wid] = (version, spec)
+
+    def undeploy(self, wid: int, reason: str) -> None:
+        self.deployments.pop(wid, None)
 
 
 # Values: kinds, sizes and gas, shared by the interpreter, the translator and host calls.
@@ -323,6 +333,32 @@ def h_param(host: HostApi, gas: int, where: str, name: object) -> HostResult:
     return _ask(gas, lambda: host.param(name)), gas
 
 
+def h_spec_error(host: HostApi, gas: int, where: str, spec: object) -> HostResult:
+    if type(spec) is not bytes:
+        need(where, "SPEC_ERROR", "bytes", spec)
+    gas = charge(gas, _per_byte(Host.SPEC_ERROR, len(spec)))
+    return spec_error(spec), gas
+
+
+def h_deploy(
+    host: HostApi, gas: int, where: str, wid: object, version: object, spec: object
+) -> HostResult:
+    if type(wid) is not int or type(version) is not int or type(spec) is not bytes:
+        need(where, "DEPLOY", "an int id, an int version and bytes", wid, version, spec)
+    if wid < 1 or version < 1:
+        fault(where, f"DEPLOY needs a workload id and version of at least 1, got {wid}, {version}")
+    gas = charge(gas, _per_byte(Host.DEPLOY, len(spec)))
+    _ask(gas, lambda: host.deploy(wid, version, spec))
+    return None, gas
+
+
+def h_undeploy(host: HostApi, gas: int, where: str, wid: object, reason: object) -> HostResult:
+    if type(wid) is not int or type(reason) is not str:
+        need(where, "UNDEPLOY", "an int id and a str reason", wid, reason)
+    _ask(gas, lambda: host.undeploy(wid, reason))
+    return None, gas
+
+
 HostFunction = Callable[..., HostResult]
 
 HOST_FUNCTIONS: dict[int, HostFunction] = {
@@ -344,4 +380,7 @@ HOST_FUNCTIONS: dict[int, HostFunction] = {
     Host.TRANSFER: h_transfer,
     Host.KEY_ADDRESS: h_key_address,
     Host.PARAM: h_param,
+    Host.SPEC_ERROR: h_spec_error,
+    Host.DEPLOY: h_deploy,
+    Host.UNDEPLOY: h_undeploy,
 }

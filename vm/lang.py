@@ -24,6 +24,7 @@ from typing import Final, Generic, NoReturn, TypeVar
 
 from chain.address import RAW_SIZE
 from chain.address import key_address as _key_address
+from chain.deployment.spec import spec_error as _spec_error
 from chain.errors import RuleViolation
 from chain.hashing import hash32 as _hash32
 from chain.keys import PUBLIC_KEY_SIZE, verify_signature
@@ -38,6 +39,7 @@ __all__ = [
     "bytes_of",
     "caller",
     "context",
+    "deploy",
     "ed25519_verify",
     "emit",
     "hash32",
@@ -54,8 +56,10 @@ __all__ = [
     "set_context",
     "signer",
     "signer_count",
+    "spec_error",
     "text_of",
     "transfer",
+    "undeploy",
     "value",
 ]
 
@@ -91,6 +95,7 @@ class Context:
     balances: dict[bytes, int] = field(default_factory=dict)
     params: dict[str, int] = field(default_factory=dict)
     events: list[tuple[str, bytes]] = field(default_factory=list)
+    deployments: dict[int, tuple[int, bytes]] = field(default_factory=dict)  # wid -> version, spec
 
 
 _context = Context()
@@ -217,6 +222,26 @@ def param(name: str) -> int:
     if name not in _context.params:
         raise Faulted(f"unknown chain parameter {name!r}")
     return _context.params[name]
+
+
+def spec_error(spec: bytes) -> str:
+    """Why the chain would not place `spec`, or "" (check it before asking for signatures)."""
+    return _spec_error(spec)
+
+
+def deploy(wid: int, version: int, spec: bytes) -> None:
+    """Ask the chain to place version `version` of this contract's workload `wid`."""
+    if wid < 1 or version < 1:
+        raise Faulted(f"deploy needs a workload id and version of at least 1, got {wid}, {version}")
+    reason = _spec_error(spec)
+    if reason:
+        raise Faulted(reason)
+    _context.deployments[wid] = (version, spec)
+
+
+def undeploy(wid: int, reason: str) -> None:
+    """End this contract's workload `wid`: the chain releases it and its nodes tear it down."""
+    _context.deployments.pop(wid, None)
 
 
 def int_from_bytes(data: bytes) -> int:

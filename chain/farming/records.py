@@ -24,8 +24,13 @@ from chain.encoding import (
 from chain.errors import EncodingError
 from chain.farming.txs import (
     MAX_ID,
+    NO_CAPABILITIES,
+    Capabilities,
     Location,
     Resources,
+    capabilities_from_value,
+    capabilities_to_json,
+    capabilities_to_value,
     location_from_value,
     location_to_json,
     location_to_value,
@@ -66,6 +71,7 @@ class FarmNode:
     resources: Resources
     location: Location
     registered_height: int
+    capabilities: Capabilities = NO_CAPABILITIES
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,10 @@ def activity_key(node: int) -> bytes:
     return tagged_hash(b"gc/state/activity", node.to_bytes(8, "big"))
 
 
+def last_seen_key(node: int) -> bytes:
+    return tagged_hash(b"gc/state/seen", node.to_bytes(8, "big"))
+
+
 def plot_claim_key(plot: bytes) -> bytes:
     return tagged_hash(b"gc/state/plot", plot)
 
@@ -157,13 +167,14 @@ def encode_node(node: FarmNode) -> bytes:
             resources_to_value(node.resources),
             location_to_value(node.location),
             node.registered_height,
+            capabilities_to_value(node.capabilities),
         ]
     )
 
 
 @stored_record("node record")
 def decode_node(data: bytes) -> FarmNode:
-    f = expect_fixed_list(decode_stored(data), "node record", 6)
+    f = expect_fixed_list(decode_stored(data), "node record", 7)
     return FarmNode(
         id=expect_int(f[0], "node id", 1, MAX_ID),
         farm=expect_int(f[1], "node farm", 1, MAX_ID),
@@ -171,6 +182,7 @@ def decode_node(data: bytes) -> FarmNode:
         resources=resources_from_value(f[3]),
         location=location_from_value(f[4]),
         registered_height=expect_int(f[5], "node registered height", 0, MAX_HEIGHT),
+        capabilities=capabilities_from_value(f[6]),
     )
 
 
@@ -285,6 +297,17 @@ def read_activity(reader: StateReader, node: int, epoch: int) -> Activity:
     return activity if activity.epoch == epoch else Activity(epoch)
 
 
+def read_last_seen(reader: StateReader, node: int) -> int | None:
+    """The height of the block holding the node's latest heartbeat (None: never seen). Unlike
+    the activity record it outlives the epoch, so a node is up or down at every height."""
+    raw = reader.get_state(last_seen_key(node))
+    return None if raw is None else int.from_bytes(raw, "big")
+
+
+def last_seen_record(height: int) -> bytes:
+    return height.to_bytes(8, "big")
+
+
 def read_plot_claim(reader: StateReader, plot: bytes, epoch: int) -> PlotClaim | None:
     raw = reader.get_state(plot_claim_key(plot))
     if raw is None:
@@ -334,6 +357,7 @@ def node_to_json(node: FarmNode) -> dict[str, Any]:
         "resources": resources_to_json(node.resources),
         "location": location_to_json(node.location),
         "registered_height": node.registered_height,
+        "capabilities": capabilities_to_json(node.capabilities),
     }
 
 

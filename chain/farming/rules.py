@@ -35,6 +35,7 @@ from chain.farming.compute import (
     sample_indices,
     work_unit,
 )
+from chain.farming.index import index_node, reindex_node, unindex_node
 from chain.farming.records import (
     COMMITTED,
     COUNTERS_KEY,
@@ -57,6 +58,8 @@ from chain.farming.records import (
     encode_plot_claim,
     encode_recent,
     farm_key,
+    last_seen_key,
+    last_seen_record,
     node_by_key_key,
     node_id_by_key,
     node_key,
@@ -343,9 +346,16 @@ def register_node(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
         raise InvalidProof("node_signature is not the node key's consent to join this farm")
     next_farm, next_node = read_counters(state)
     node = FarmNode(
-        next_node, farm.id, payload.node_key, payload.resources, payload.location, env.height
+        next_node,
+        farm.id,
+        payload.node_key,
+        payload.resources,
+        payload.location,
+        env.height,
+        payload.capabilities,
     )
     state.set_state(node_key(node.id), encode_node(node))
+    index_node(state, node)
     state.set_state(node_by_key_key(node.key), node.id.to_bytes(8, "big"))
     state.set_state(farm_key(farm.id), encode_farm(replace(farm, nodes=farm.nodes + 1)))
     state.set_state(COUNTERS_KEY, counters_record(next_farm, next_node + 1))
@@ -361,9 +371,15 @@ def owned_node(state: Overlay, sender: Address, node_id: int) -> FarmNode:
 
 def update_node(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
     sender, payload = tx.body.sender, payload_as(tx, NodeUpdate)
-    node = owned_node(state, sender, payload.node)
-    node = replace(node, resources=payload.resources, location=payload.location)
+    old = owned_node(state, sender, payload.node)
+    node = replace(
+        old,
+        resources=payload.resources,
+        location=payload.location,
+        capabilities=payload.capabilities,
+    )
     state.set_state(node_key(node.id), encode_node(node))
+    reindex_node(state, old, node)
 
 
 def remove_node(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
@@ -373,6 +389,8 @@ def remove_node(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
     state.delete_state(node_key(node.id))
     state.delete_state(node_by_key_key(node.key))
     state.delete_state(activity_key(node.id))
+    state.delete_state(last_seen_key(node.id))
+    unindex_node(state, node)
     state.set_state(farm_key(farm.id), encode_farm(replace(farm, nodes=farm.nodes - 1)))
 
 
@@ -419,6 +437,7 @@ def heartbeat(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
         raise AlreadyDone(f"node {node.id} already sent a heartbeat for slot {activity.last_slot}")
     activity = replace(activity, heartbeats=activity.heartbeats + 1, last_slot=slot)
     state.set_state(activity_key(node.id), encode_activity(activity))
+    state.set_state(last_seen_key(node.id), last_seen_record(env.height))
 
 
 # Storage

@@ -5,11 +5,13 @@ node can send (heartbeats, proofs of space, compute answers), so a farmer cannot
 for a node that is off. The rules that apply them are in chain/farming/rules.py.
 """
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from chain.address import RAW_SIZE, Address
 from chain.encoding import (
+    expect_bool,
     expect_bytes,
     expect_fixed_list,
     expect_int,
@@ -62,6 +64,19 @@ class Location:
 
 
 @dataclass(frozen=True)
+class Capabilities:
+    """What a node's runtime can run: containers (sandboxes), virtual machines (it has a
+    hypervisor), and a gateway (a reverse proxy serving names under `gateway`, its domain)."""
+
+    container: bool = False
+    vm: bool = False
+    gateway: str = ""  # the gateway's domain; "" if the node is no gateway
+
+
+NO_CAPABILITIES = Capabilities()
+
+
+@dataclass(frozen=True)
 class FarmCreate:
     """Open a farm owned by the sender, locking `bond` credits from its account."""
 
@@ -98,6 +113,7 @@ class NodeRegister:
     resources: Resources
     location: Location
     node_signature: bytes
+    capabilities: Capabilities = NO_CAPABILITIES
 
 
 @dataclass(frozen=True)
@@ -105,6 +121,7 @@ class NodeUpdate:
     node: int
     resources: Resources
     location: Location
+    capabilities: Capabilities = NO_CAPABILITIES
 
 
 @dataclass(frozen=True)
@@ -201,6 +218,10 @@ def location_to_value(loc: Location) -> list[Any]:
     return [loc.country, loc.city, loc.latitude, loc.longitude]
 
 
+def capabilities_to_value(c: Capabilities) -> dict[str, Any]:
+    return {"container": c.container, "vm": c.vm, "gateway": c.gateway}
+
+
 # One codec per kind: its canonical value and back.
 
 
@@ -251,12 +272,15 @@ def _node_register_to_value(payload: NodeRegister) -> dict[str, Any]:
         "resources": resources_to_value(payload.resources),
         "location": location_to_value(payload.location),
         "node_signature": payload.node_signature,
+        "capabilities": capabilities_to_value(payload.capabilities),
     }
 
 
 def _node_register_from_value(value: Any) -> NodeRegister:
     f = expect_map(
-        value, "node_register", ("farm", "node_key", "resources", "location", "node_signature")
+        value,
+        "node_register",
+        ("farm", "node_key", "resources", "location", "node_signature", "capabilities"),
     )
     return NodeRegister(
         _id(f["farm"], "farm"),
@@ -264,6 +288,7 @@ def _node_register_from_value(value: Any) -> NodeRegister:
         resources_from_value(f["resources"]),
         location_from_value(f["location"]),
         expect_bytes(f["node_signature"], "node_signature", SIGNATURE_SIZE),
+        capabilities_from_value(f["capabilities"]),
     )
 
 
@@ -272,15 +297,17 @@ def _node_update_to_value(payload: NodeUpdate) -> dict[str, Any]:
         "node": payload.node,
         "resources": resources_to_value(payload.resources),
         "location": location_to_value(payload.location),
+        "capabilities": capabilities_to_value(payload.capabilities),
     }
 
 
 def _node_update_from_value(value: Any) -> NodeUpdate:
-    f = expect_map(value, "node_update", ("node", "resources", "location"))
+    f = expect_map(value, "node_update", ("node", "resources", "location", "capabilities"))
     return NodeUpdate(
         _id(f["node"], "node"),
         resources_from_value(f["resources"]),
         location_from_value(f["location"]),
+        capabilities_from_value(f["capabilities"]),
     )
 
 
@@ -513,6 +540,27 @@ def _json_extras(payload: FarmPayload) -> dict[str, Any]:
     return {}
 
 
+DOMAIN_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def capabilities_from_value(value: Any) -> Capabilities:
+    f = expect_map(value, "capabilities", ("container", "vm", "gateway"))
+    domain = expect_text(f["gateway"], "gateway domain", 253)
+    if domain and not all(DOMAIN_LABEL.fullmatch(label) for label in domain.split(".")):
+        raise EncodingError(f"gateway domain {domain!r} is not a lower-case DNS name")
+    return Capabilities(
+        expect_bool(f["container"], "capabilities.container"),
+        expect_bool(f["vm"], "capabilities.vm"),
+        domain,
+    )
+
+
+def capability_names(c: Capabilities) -> tuple[str, ...]:
+    """The node's capabilities by name, in a fixed order (the node index's lists)."""
+    names = (("container", c.container), ("vm", c.vm), ("gateway", bool(c.gateway)))
+    return tuple(name for name, has in names if has)
+
+
 def resources_to_json(r: Resources) -> dict[str, int]:
     return {"cores": r.cores, "memory_mb": r.memory_mb, "ssd_gb": r.ssd_gb, "hdd_gb": r.hdd_gb}
 
@@ -524,3 +572,7 @@ def location_to_json(loc: Location) -> dict[str, Any]:
         "latitude": loc.latitude,
         "longitude": loc.longitude,
     }
+
+
+def capabilities_to_json(c: Capabilities) -> dict[str, Any]:
+    return {"container": c.container, "vm": c.vm, "gateway": c.gateway or None}

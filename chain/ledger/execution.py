@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chain.address import Address, AddressType, contract_address, key_address, multisig_address
+from chain.deployment.rules import DEPLOYMENT_RULES
 from chain.encoding import expect_bytes, expect_int, expect_list, expect_map, expect_text
 from chain.env import BlockEnv as BlockEnv  # re-exported: it used to live here
 from chain.errors import (
@@ -260,6 +261,7 @@ RULES: dict[type, TxRule] = {
     UpdateMultisig: update_multisig,
     Unjail: unjail_validator,
     **FARM_RULES,
+    **DEPLOYMENT_RULES,
 }
 """The rule of every kind that moves its amount and fee up front (all but Deploy and Call,
 whose fee depends on the gas they use: process_contract_tx)."""
@@ -292,6 +294,8 @@ def process_plain_tx(env: BlockEnv, state: Overlay, tx: SignedTx, index: int) ->
     decrease_balance(state, tx.body.sender, tx.spend)
     bump_nonce(state, tx.body.sender)
     rule(env, state, tx)
+    # `state` is this transaction's own working set: every audit entry in it is the rule's.
+    state.audit[:] = [replace(entry, tx_index=index) for entry in state.audit]
     increase_balance(state, env.proposer, tx.body.fee)
     return Receipt(tx.id, env.height, index, tx.body.fee, created_address(tx))
 

@@ -10,6 +10,7 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from chain.address import RAW_SIZE, Address, AddressType, key_address
+from chain.deployment.txs import DEPLOYMENT_CODECS, DeploymentPayload, ReplicaReport, report_to_json
 from chain.encoding import (
     decode,
     encode,
@@ -104,7 +105,16 @@ class Call:
     gas_limit: int
 
 
-Payload = Transfer | CreateMultisig | UpdateMultisig | Unjail | Deploy | Call | FarmPayload
+Payload = (
+    Transfer
+    | CreateMultisig
+    | UpdateMultisig
+    | Unjail
+    | Deploy
+    | Call
+    | FarmPayload
+    | DeploymentPayload
+)
 FARM_TYPES = tuple(FARM_PAYLOADS.values())
 
 
@@ -265,6 +275,7 @@ CODECS: tuple[PayloadCodec, ...] = (
     PayloadCodec("deploy", Deploy, _deploy_to_value, _deploy_from_value),
     PayloadCodec("call", Call, _call_to_value, _call_from_value),
     *FARM_CODECS,
+    *DEPLOYMENT_CODECS,
 )
 CODECS_BY_KIND = {c.kind: c for c in CODECS}
 CODEC_OF_TYPE = {c.cls: c for c in CODECS}
@@ -434,6 +445,8 @@ def tx_to_json(tx: SignedTx) -> dict[str, Any]:
     view: dict[str, Any]
     if isinstance(payload, FARM_TYPES):
         view = farm_payload_to_json(payload)
+    elif isinstance(payload, ReplicaReport):
+        view = report_to_json(payload)
     elif isinstance(payload, Transfer):
         view = {"to": str(payload.to), "amount": payload.amount}
     elif isinstance(payload, Unjail):

@@ -36,7 +36,9 @@ from chain.store import Snapshot
 from node.api.context import API
 
 # The farming parameters are the last fields of ChainParams, from epoch_blocks on.
-FARMING_PARAMS = PARAM_NAMES[PARAM_NAMES.index("epoch_blocks") :]
+FARMING_PARAMS = PARAM_NAMES[
+    PARAM_NAMES.index("epoch_blocks") : PARAM_NAMES.index("farm_slash_bp") + 1
+]
 MAX_REWARD_EPOCHS = 1000
 
 

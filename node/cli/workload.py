@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from chain.errors import InvalidSpec
 from chain.hashing import hash32
 from chain.ledger.transactions import Call
 from contracts_std.requirement import (
@@ -21,7 +22,7 @@ from contracts_std.requirement import (
     signing_hash,
     workload_address,
 )
-from contracts_std.spec import InvalidSpec, load_spec_file, spec_bytes, spec_hash
+from contracts_std.spec import load_spec_file, spec_bytes, spec_hash
 from node.api.client import NodeClient
 from node.cli.common import (
     CliError,

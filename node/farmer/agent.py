@@ -7,6 +7,7 @@ from a store. Transport (the HTTP API, signing, nonces) is the caller's business
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import groupby
 
 from chain.farming.compute import challenge_height, required_units, sample_indices
 from chain.farming.records import COMMITTED, NONE, Activity, EpochInfo, FarmNode
@@ -17,6 +18,7 @@ from chain.farming.txs import (
     ComputeReveal,
     FarmPayload,
     Heartbeat,
+    SpaceProof,
     StorageProofs,
 )
 from chain.params import ChainParams
@@ -24,6 +26,23 @@ from node.farmer.plots import Plot, find_proofs
 from node.farmer.work import ComputeAnswer, compute_answer
 
 PROOFS_PER_TX = MAX_PROOFS_PER_TX // 2  # keeps a transaction well under MAX_TX_SIZE at k = 32
+
+
+def proof_batches(proofs: list[SpaceProof]) -> list[tuple[SpaceProof, ...]]:
+    """Transactions of at most PROOFS_PER_TX proofs that never split the proofs of one plot's
+    challenge: the chain takes all of a challenge's proofs in one transaction, and refuses a
+    later one for a challenge already answered."""
+    batches: list[tuple[SpaceProof, ...]] = []
+    batch: list[SpaceProof] = []
+    for _, group in groupby(proofs, key=lambda p: (p.plot_seed, p.challenge)):
+        same = list(group)
+        if batch and len(batch) + len(same) > PROOFS_PER_TX:
+            batches.append(tuple(batch))
+            batch = []
+        batch.extend(same)
+    if batch:
+        batches.append(tuple(batch))
+    return batches
 
 
 @dataclass(frozen=True)
@@ -72,10 +91,7 @@ class FarmerAgent:
         self.proofs_epoch = epoch
         proofs = list(find_proofs(self.plots, view.epoch.seed, self.params.storage_challenges))
         self.log.append(f"epoch {epoch}: {len(proofs)} proofs from {len(self.plots)} plots")
-        return [
-            StorageProofs(self.node.id, epoch, tuple(proofs[i : i + PROOFS_PER_TX]))
-            for i in range(0, len(proofs), PROOFS_PER_TX)
-        ]
+        return [StorageProofs(self.node.id, epoch, batch) for batch in proof_batches(proofs)]
 
     def answer_for(self, view: ChainView) -> ComputeAnswer | None:
         """The committed answer: kept since the commit, or (after a restart) computed again

@@ -19,8 +19,10 @@ from chain.blocks.block import encode_block
 from chain.blocks.commit import VoteType, encode_commit, vote_sign_bytes
 from chain.blocks.evidence import encode_evidence, make_evidence
 from chain.blocks.votes import proposal_sign_bytes, sign_vote
+from chain.deployment.txs import ReplicaReport
 from chain.farming.rules import node_consent_message
 from chain.farming.txs import (
+    Capabilities,
     ComputeCommit,
     ComputeReveal,
     FarmCreate,
@@ -58,6 +60,7 @@ from contracts_std.requirement import (
     signing_hash,
     workload_address,
 )
+from contracts_std.spec import load_spec, spec_bytes
 from genesis.schema import genesis_document, parse_genesis
 from tests.chainkit import CHAIN, USERS, VALIDATOR, ContractChain, make_genesis
 from tests.farmkit import FARMING, Farmer, farming_genesis, register, run_until
@@ -67,6 +70,22 @@ ALICE, BOB, CAROL, NODE = USERS["alice"], USERS["bob"], USERS["carol"], USERS["n
 H = hash32(b"golden")
 RESOURCES = Resources(cores=4, memory_mb=8192, ssd_gb=100, hdd_gb=2000)
 LOCATION = Location("BE", "Ghent", 51_054_342, 3_717_424)
+CAPABILITIES = Capabilities(container=True, vm=False, gateway="gw.example.org")
+SPEC = spec_bytes(
+    load_spec(
+        {
+            "name": "web",
+            "workloads": [
+                {"type": "container", "name": "web", "image": "host", "cpu": 1, "memory_mb": 64}
+            ],
+            "placement": {
+                "countries": ["BE"],
+                "near": {"latitude": 51_000_000, "longitude": 3_700_000, "radius_km": 50},
+            },
+            "budget": 1000,
+        }
+    )
+)
 
 
 def payloads() -> dict[str, Payload]:
@@ -89,14 +108,16 @@ def payloads() -> dict[str, Payload]:
             RESOURCES,
             LOCATION,
             NODE.sign(node_consent_message(CHAIN, 1, NODE.public_key)),
+            CAPABILITIES,
         ),
-        "node_update": NodeUpdate(1, RESOURCES, LOCATION),
+        "node_update": NodeUpdate(1, RESOURCES, LOCATION, CAPABILITIES),
         "node_remove": NodeRemove(1),
         "heartbeat": Heartbeat(1, 9, H),
         "storage_proofs": StorageProofs(1, 2, (SpaceProof(H, 18, 3, b"\x07" * 144),)),
         "compute_commit": ComputeCommit(1, 2, 64, H),
         "compute_reveal": ComputeReveal(1, 2, (Opening(5, H, (H, hash32(H))),)),
         "set_rewards": SetRewards(10**9, 10**6),
+        "replica_report": ReplicaReport(1, workload_address(), 3, 2, "web", 1, False, "oom"),
     }
 
 
@@ -161,9 +182,9 @@ def chain_run(directory: Path) -> dict[str, Any]:
         req = encode_requirement(
             make_requirement([RequiredSigner(k.public_key) for k in (ALICE, BOB, CAROL)], 2)
         )
-        wid = chain.ok(ALICE, workload, "submit", b"spec", req, 1000)
+        wid = chain.ok(ALICE, workload, "submit", SPEC, req, 1000)
         for signer in (ALICE, BOB):
-            signature = signer.sign(signing_hash(workload, wid, 1, b"spec", req))
+            signature = signer.sign(signing_hash(workload, wid, 1, SPEC, req))
             chain.ok(signer, workload, "approve", wid, signer.public_key, signature)
         farmer = Farmer(CAROL, NODE, [])
         register(chain, farmer)

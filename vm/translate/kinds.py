@@ -45,6 +45,7 @@ HOST_RESULT: dict[Host, int] = {
     Host.BALANCE: INT,
     Host.KEY_ADDRESS: BYTES,
     Host.PARAM: INT,
+    Host.SPEC_ERROR: STR,
 }
 
 

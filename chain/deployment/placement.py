@@ -1,0 +1,218 @@
+"""The placement rule: which node each replica goes to, decided by every validator alike.
+
+A replica may go to a node that is registered, up (a heartbeat within node_down_blocks), at or
+above the reward threshold of uptime this epoch, has the free capacity the replica reserves,
+runs the workload's type, and meets the spec's constraints: pinned nodes, farms, countries, a
+circle on the map, and spread (replicas of one workload on distinct nodes always; on distinct
+farms or countries when the spec asks). Among those it is chosen uniformly at random, from a
+seed nobody knew when the signers signed: the hash of the block before the one that places it.
+
+The candidates come from the node index (chain/farming/index.py): the lists of the workload's
+capability for the spec's countries, or the world's. Positions are drawn at random and the node
+there tested, up to MAX_DRAWS times; a drawn eligible node is a uniform choice among the
+eligible ones. Only when draws keep missing (few eligible candidates) does the rule scan the
+whole candidate list, which also names how many nodes each constraint ruled out. So the cost
+of a placement does not grow with the number of nodes while most of them are eligible.
+"""
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from chain.deployment.geo import unit_vector, within
+from chain.deployment.records import NodeLoad, read_node_load
+from chain.deployment.spec import Compute, Constraints, Need
+from chain.env import BlockEnv
+from chain.errors import CorruptRecord
+from chain.farming.index import WORLD, list_size, member
+from chain.farming.records import FarmNode, read_activity, read_last_seen, read_node
+from chain.farming.rules import current_epoch, epoch_start, slot_of
+from chain.farming.txs import Resources
+from chain.hashing import tagged_hash
+from chain.params import BASIS_POINTS
+from chain.state import Overlay
+
+MAX_DRAWS = 32
+SCAN_ALL = 64  # candidate lists this short are scanned whole
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What earlier replicas of the same workload hold, for the spread rule."""
+
+    nodes: frozenset[int] = frozenset()
+    farms: frozenset[int] = frozenset()
+    countries: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Choice:
+    node: FarmNode | None
+    ruled_out: tuple[tuple[str, int], ...] = ()  # constraint -> nodes it ruled out
+
+    @property
+    def reason(self) -> str:
+        counts = ", ".join(f"{name}: {count}" for name, count in self.ruled_out)
+        return f"no eligible node ({counts or 'no candidates'})"
+
+
+def is_up(env: BlockEnv, state: Overlay, node: int) -> bool:
+    seen = read_last_seen(state, node)
+    return seen is not None and env.height - seen <= env.params.node_down_blocks
+
+
+def meets_uptime(env: BlockEnv, state: Overlay, node: FarmNode) -> bool:
+    """Heartbeats in this epoch's finished slots (since registration) at or above
+    min_uptime_bp; a node is not judged before a slot has finished."""
+    params = env.params
+    epoch = current_epoch(state)
+    first = max(
+        slot_of(params, epoch_start(params, epoch.epoch)),
+        slot_of(params, node.registered_height) + 1,
+    )
+    expected = slot_of(params, env.height) - first
+    if expected <= 0:
+        return True
+    heartbeats = read_activity(state, node.id, epoch.epoch).heartbeats
+    return heartbeats * BASIS_POINTS >= params.min_uptime_bp * expected
+
+
+def free_capacity(node: FarmNode, load: NodeLoad) -> Resources:
+    r, used = node.resources, load.reserved
+    return Resources(
+        r.cores - used.cores,
+        r.memory_mb - used.memory_mb,
+        r.ssd_gb - used.ssd_gb,
+        r.hdd_gb - used.hdd_gb,
+    )
+
+
+def fits(need: Need, free: Resources) -> bool:
+    return (
+        need.cores <= free.cores
+        and need.memory_mb <= free.memory_mb
+        and need.ssd_gb <= free.ssd_gb
+        and need.hdd_gb <= free.hdd_gb
+    )
+
+
+def ruled_out_by(
+    env: BlockEnv,
+    state: Overlay,
+    node: FarmNode,
+    capability: str,
+    need: Need | None,
+    constraints: Constraints,
+    taken: Taken,
+) -> str:
+    """The first constraint `node` fails, or "" if it may take the replica."""
+    c = constraints
+    if capability == "container" and not node.capabilities.container:
+        return "type"
+    if capability == "vm" and not node.capabilities.vm:
+        return "type"
+    if c.nodes and node.id not in c.nodes:
+        return "pinned nodes"
+    if c.farms and node.farm not in c.farms:
+        return "farms"
+    if c.countries and node.location.country not in c.countries:
+        return "countries"
+    if c.near is not None:
+        centre = unit_vector(c.near.latitude, c.near.longitude)
+        if not within(
+            centre, c.near.radius_km, unit_vector(node.location.latitude, node.location.longitude)
+        ):
+            return "distance"
+    if node.id in taken.nodes:
+        return "spread"
+    if c.spread == "farm" and node.farm in taken.farms:
+        return "spread"
+    if c.spread == "country" and node.location.country in taken.countries:
+        return "spread"
+    if not is_up(env, state, node.id):
+        return "down"
+    if not meets_uptime(env, state, node):
+        return "uptime"
+    if need is not None and not fits(need, free_capacity(node, read_node_load(state, node.id))):
+        return "capacity"
+    return ""
+
+
+def candidate_lists(capability: str, constraints: Constraints) -> tuple[tuple[str, str], ...]:
+    countries = constraints.countries or (WORLD,)
+    return tuple((capability, country) for country in countries)
+
+
+def draw(seed: bytes, label: bytes, counter: int, bound: int) -> int:
+    """A number in 0..bound-1 from the seed: the same on every validator."""
+    digest = tagged_hash(b"gc/placement", seed + label + counter.to_bytes(4, "big"))
+    return int.from_bytes(digest, "big") % bound
+
+
+def choose(
+    env: BlockEnv,
+    state: Overlay,
+    seed: bytes,
+    label: bytes,
+    capability: str,
+    need: Need | None,
+    constraints: Constraints,
+    taken: Taken,
+) -> Choice:
+    """A uniformly random eligible node for one replica (or gateway route), or why none is."""
+
+    def test(node_id: int) -> tuple[FarmNode | None, str]:
+        node = read_node(state, node_id)
+        if node is None:
+            return None, "registered"
+        reason = ruled_out_by(env, state, node, capability, need, constraints, taken)
+        return (node, "") if not reason else (None, reason)
+
+    if constraints.nodes:
+        return _scan(constraints.nodes, test, seed, label)
+    lists = candidate_lists(capability, constraints)
+    sizes = [list_size(state, cap, country) for cap, country in lists]
+    total = sum(sizes)
+    if total > SCAN_ALL:
+        for counter in range(MAX_DRAWS):
+            node, _ = test(_at(state, lists, sizes, draw(seed, label, counter, total)))
+            if node is not None:
+                return Choice(node)
+    members = (_at(state, lists, sizes, position) for position in range(total))
+    return _scan(members, test, seed, label)
+
+
+def _at(state: Overlay, lists: tuple[tuple[str, str], ...], sizes: list[int], position: int) -> int:
+    for (capability, country), size in zip(lists, sizes, strict=True):
+        if position < size:
+            return member(state, capability, country, position)
+        position -= size
+    raise CorruptRecord("the node index holds fewer members than its counts say")
+
+
+def _scan(
+    members: Iterator[int] | tuple[int, ...],
+    test: Callable[[int], tuple[FarmNode | None, str]],
+    seed: bytes,
+    label: bytes,
+) -> Choice:
+    eligible: list[FarmNode] = []
+    reasons: Counter[str] = Counter()
+    for node_id in members:
+        node, reason = test(node_id)
+        if node is not None:
+            eligible.append(node)
+        else:
+            reasons[reason] += 1
+    if not eligible:
+        return Choice(None, tuple(sorted(reasons.items())))
+    eligible.sort(key=lambda n: n.id)
+    return Choice(eligible[draw(seed, label, MAX_DRAWS, len(eligible))])
+
+
+def capability_of(compute: Compute) -> str:
+    return compute.type  # "container" or "vm": the capability a node must declare
+
+
+def need_resources(need: Need) -> Resources:
+    return Resources(need.cores, need.memory_mb, need.ssd_gb, need.hdd_gb)

@@ -1,0 +1,291 @@
+"""A workload spec as the chain reads it: what to place, where it may go, what it reserves.
+
+Customers write specs as JSON, validated at the edge (contracts_std/spec.py, with friendly
+field errors) and stored as canonical bytes. The chain decodes those bytes again here, with no
+trust in the edge: it reads every field a rule depends on, each checked by type and range, and
+refuses a spec it could not place or run (InvalidSpec). The JSON schema and this decoder agree
+by construction: tests/test_spec.py decodes every spec the schema accepts.
+"""
+
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+from chain.deployment.geo import MAX_RADIUS_KM
+from chain.encoding import (
+    decode,
+    expect_bool,
+    expect_int,
+    expect_list,
+    expect_map,
+    expect_text,
+)
+from chain.errors import EncodingError, InvalidSpec
+
+MAX_SPEC_BYTES = 8192
+MAX_WORKLOADS = 32
+MAX_REPLICAS = 64  # of one compute workload
+MAX_PLACED = 64  # replicas of all compute workloads of one spec together
+MAX_CHOICES = 16  # countries, farms or pinned nodes a placement may list
+MAX_MICRO_LATITUDE = 90_000_000
+MAX_MICRO_LONGITUDE = 180_000_000
+
+COMPUTE_TYPES = ("container", "vm")
+SPREADS = ("node", "farm", "country")  # replicas are always on distinct nodes
+
+
+@dataclass(frozen=True)
+class Need:
+    """What one replica reserves on its node."""
+
+    cores: int
+    memory_mb: int
+    ssd_gb: int
+    hdd_gb: int
+
+
+@dataclass(frozen=True)
+class Compute:
+    """A container or vm: each of its replicas is placed on its own node."""
+
+    name: str
+    type: str
+    need: Need
+    ports: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class GatewayName:
+    """<subdomain>.<a gateway's domain> in front of backends: URLs, or `name:port` of a
+    compute workload of the same spec (routed to wherever its replicas run now)."""
+
+    name: str
+    subdomain: str
+    backends: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Circle:
+    latitude: int  # micro-degrees
+    longitude: int
+    radius_km: int
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Where replicas may go. Empty tuples mean anywhere."""
+
+    countries: tuple[str, ...] = ()
+    farms: tuple[int, ...] = ()
+    nodes: tuple[int, ...] = ()
+    near: Circle | None = None
+    replicas: int = 1
+    spread: str = "node"
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    name: str
+    compute: tuple[Compute, ...]
+    gateways: tuple[GatewayName, ...]
+    constraints: Constraints
+    budget: int
+    expiry_blocks: int
+
+    @property
+    def replica_count(self) -> int:
+        return len(self.compute) * self.constraints.replicas
+
+
+def decode_spec(data: bytes) -> DeploymentSpec:
+    """The spec in canonical bytes, or InvalidSpec naming what is wrong."""
+    if len(data) > MAX_SPEC_BYTES:
+        raise InvalidSpec(f"spec is {len(data)} bytes; the limit is {MAX_SPEC_BYTES}")
+    try:
+        return spec_from_value(decode(data))
+    except EncodingError as exc:
+        raise InvalidSpec(f"spec: {exc.message}") from None
+
+
+def spec_from_value(value: Any) -> DeploymentSpec:
+    f = expect_map(
+        value,
+        "spec",
+        ("name", "description", "workloads", "placement", "budget", "expiry_blocks"),
+    )
+    items = expect_list(f["workloads"], "workloads", MAX_WORKLOADS)
+    if not items:
+        raise InvalidSpec("a spec needs at least one workload")
+    kinds = {_name(w): _type(w) for w in items}
+    if len(kinds) != len(items):
+        raise InvalidSpec("workload names must be unique")
+    disks = {w["name"]: w for w in items if kinds[w["name"]] == "disk"}
+    compute = tuple(_compute(w, disks) for w in items if kinds[w["name"]] in COMPUTE_TYPES)
+    gateways = tuple(_gateway(w, kinds) for w in items if kinds[w["name"]] == "gateway_name")
+    constraints = _constraints(f["placement"])
+    spec = DeploymentSpec(
+        name=expect_text(f["name"], "name", 32),
+        compute=compute,
+        gateways=gateways,
+        constraints=constraints,
+        budget=expect_int(f["budget"], "budget", 0, 2**63 - 1),
+        expiry_blocks=expect_int(f["expiry_blocks"], "expiry_blocks", 1, 10**7),
+    )
+    if spec.replica_count > MAX_PLACED:
+        raise InvalidSpec(f"spec asks for {spec.replica_count} replicas; at most {MAX_PLACED}")
+    return spec
+
+
+def _name(w: Any) -> str:
+    if not isinstance(w, dict):
+        raise InvalidSpec("a workload must be a map")
+    return expect_text(w.get("name"), "workload name", 32)
+
+
+def _type(w: dict[str, Any]) -> str:
+    kind = w.get("type")
+    if kind not in (*COMPUTE_TYPES, "disk", "network", "public_ip", "gateway_name"):
+        raise InvalidSpec(f"workload {w['name']}: unknown type {kind!r}")
+    return str(kind)
+
+
+COMPUTE_FIELDS = (
+    "type",
+    "name",
+    "image",
+    "cpu",
+    "memory_mb",
+    "entrypoint",
+    "env",
+    "mounts",
+    "interfaces",
+    "public_ip",
+    "ports",
+)
+
+
+def _compute(w: dict[str, Any], disks: dict[str, dict[str, Any]]) -> Compute:
+    name = w["name"]
+    f = expect_map(w, f"workload {name}", COMPUTE_FIELDS)
+    ssd = hdd = 0
+    for mount in expect_list(f["mounts"], f"{name}.mounts", MAX_WORKLOADS):
+        m = expect_map(mount, f"{name}.mounts[]", ("disk", "mountpoint"))
+        disk = disks.get(m["disk"])
+        if disk is None:
+            raise InvalidSpec(f"workload {name}: mount names {m['disk']!r}, which is not a disk")
+        d = expect_map(disk, f"disk {m['disk']}", ("type", "name", "size_gb", "kind"))
+        size = expect_int(d["size_gb"], f"disk {m['disk']}.size_gb", 1, 1 << 20)
+        if d["kind"] == "ssd":
+            ssd += size
+        elif d["kind"] == "hdd":
+            hdd += size
+        else:
+            raise InvalidSpec(f"disk {m['disk']}: kind must be ssd or hdd")
+    ports = tuple(
+        expect_int(p, f"{name}.ports[]", 1, 65535)
+        for p in expect_list(f["ports"], f"{name}.ports", 64)
+    )
+    if len(set(ports)) != len(ports):
+        raise InvalidSpec(f"workload {name}: ports repeat")
+    need = Need(
+        cores=expect_int(f["cpu"], f"{name}.cpu", 1, 256),
+        memory_mb=expect_int(f["memory_mb"], f"{name}.memory_mb", 64, 1 << 22),
+        ssd_gb=ssd,
+        hdd_gb=hdd,
+    )
+    expect_text(f["image"], f"{name}.image", 512)
+    return Compute(name, f["type"], need, ports)
+
+
+def _gateway(w: dict[str, Any], kinds: dict[str, str]) -> GatewayName:
+    name = w["name"]
+    f = expect_map(
+        w, f"workload {name}", ("type", "name", "subdomain", "backends", "tls_passthrough")
+    )
+    expect_bool(f["tls_passthrough"], f"{name}.tls_passthrough")
+    backends = tuple(
+        expect_text(b, f"{name}.backends[]", 512)
+        for b in expect_list(f["backends"], f"{name}.backends", 16)
+    )
+    if not backends:
+        raise InvalidSpec(f"gateway {name} needs at least one backend")
+    for backend in backends:
+        target = backend_workload(backend)
+        if target is not None and kinds.get(target[0]) not in COMPUTE_TYPES:
+            raise InvalidSpec(
+                f"gateway {name}: backend {backend!r} names no compute workload of this spec"
+            )
+    return GatewayName(name, expect_text(f["subdomain"], f"{name}.subdomain", 63), backends)
+
+
+def backend_workload(backend: str) -> tuple[str, int] | None:
+    """(workload, port) for a `name:port` backend; None for a URL."""
+    if "://" in backend:
+        return None
+    name, sep, port = backend.rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535 or not name:
+        raise InvalidSpec(f"backend {backend!r} is neither a URL nor workload:port")
+    return name, int(port)
+
+
+PLACEMENT_FIELDS = ("countries", "farms", "nodes", "near", "replicas", "spread")
+
+
+def _constraints(value: Any) -> Constraints:
+    f = expect_map(value, "placement", PLACEMENT_FIELDS)
+    countries = tuple(
+        _country(c) for c in expect_list(f["countries"], "placement.countries", MAX_CHOICES)
+    )
+    farms = tuple(
+        expect_int(x, "placement.farms[]", 1, 2**32)
+        for x in expect_list(f["farms"], "placement.farms", MAX_CHOICES)
+    )
+    nodes = tuple(
+        expect_int(x, "placement.nodes[]", 1, 2**32)
+        for x in expect_list(f["nodes"], "placement.nodes", MAX_CHOICES)
+    )
+    for what, chosen in (("countries", countries), ("farms", farms), ("nodes", nodes)):
+        if not _sorted_unique(chosen):
+            raise InvalidSpec(f"placement.{what} must be sorted, without repeats")
+    spread = expect_text(f["spread"], "placement.spread", 16)
+    if spread not in SPREADS:
+        raise InvalidSpec(f"placement.spread must be one of {list(SPREADS)}, got {spread!r}")
+    return Constraints(
+        countries=countries,
+        farms=farms,
+        nodes=nodes,
+        near=_circle(f["near"]),
+        replicas=expect_int(f["replicas"], "placement.replicas", 1, MAX_REPLICAS),
+        spread=spread,
+    )
+
+
+def _sorted_unique(items: tuple[str, ...] | tuple[int, ...]) -> bool:
+    return all(a < b for a, b in pairwise(items))  # type: ignore[operator]
+
+
+def _country(value: Any) -> str:
+    code = expect_text(value, "placement.countries[]", 2)
+    if len(code) != 2 or not code.isascii() or not code.isupper():
+        raise InvalidSpec(f"placement.countries: {code!r} is not an ISO 3166 alpha-2 code")
+    return code
+
+
+def _circle(value: Any) -> Circle | None:
+    if value == {}:
+        return None
+    f = expect_map(value, "placement.near", ("latitude", "longitude", "radius_km"))
+    return Circle(
+        expect_int(f["latitude"], "near.latitude", -MAX_MICRO_LATITUDE, MAX_MICRO_LATITUDE),
+        expect_int(f["longitude"], "near.longitude", -MAX_MICRO_LONGITUDE, MAX_MICRO_LONGITUDE),
+        expect_int(f["radius_km"], "near.radius_km", 1, MAX_RADIUS_KM),
+    )
+
+
+def spec_error(data: bytes) -> str:
+    """Why the chain would refuse to place `data`, or "" (what a contract checks on submit)."""
+    try:
+        decode_spec(data)
+    except InvalidSpec as exc:
+        return exc.message
+    return ""

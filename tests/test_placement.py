@@ -1,0 +1,241 @@
+"""The placement rule over real state records: constraints always hold, the choice is spread
+evenly among eligible nodes, capacity is never overbooked, and release gives it all back."""
+
+from collections import Counter
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chain.address import Address
+from chain.deployment.geo import unit_vector, within
+from chain.deployment.placement import Taken, choose
+from chain.deployment.records import (
+    ENDED,
+    PLACED,
+    PLACING,
+    DeploymentRef,
+    read_deployment,
+    read_node_load,
+)
+from chain.deployment.rules import begin_deployment, end_deployment, request_deployment
+from chain.deployment.spec import Constraints, Need, decode_spec
+from chain.env import BlockEnv
+from chain.farming.index import index_node
+from chain.farming.records import (
+    EPOCH_KEY,
+    EpochInfo,
+    FarmNode,
+    encode_epoch,
+    encode_node,
+    last_seen_key,
+    last_seen_record,
+    node_key,
+)
+from chain.farming.txs import Capabilities, Location, Resources
+from chain.hashing import hash32
+from chain.params import ChainParams
+from chain.state import Overlay
+from contracts_std.spec import load_spec, spec_bytes
+
+PARAMS = ChainParams(epoch_blocks=600, heartbeat_interval_blocks=20, node_down_blocks=60)
+CONTRACT = Address(bytes([2]) + hash32(b"placement-test"))
+HEIGHT = 10  # inside the first heartbeat slots: uptime is not judged yet
+PLACES = {  # country -> (latitude, longitude) in micro-degrees
+    "BE": (51_054_342, 3_717_424),
+    "NL": (52_370_216, 4_895_168),
+    "DE": (52_520_008, 13_404_954),
+    "US": (40_712_776, -74_005_974),
+}
+
+
+class Empty:
+    def get_state(self, key: bytes) -> bytes | None:
+        return None
+
+
+def env(height: int = HEIGHT, seed: bytes = b"seed") -> BlockEnv:
+    return BlockEnv("test", height, height * 1000, CONTRACT, PARAMS, hash32(seed))
+
+
+def state_with(nodes: list[FarmNode], down: frozenset[int] = frozenset()) -> Overlay:
+    state = Overlay(Empty())
+    state.set_state(EPOCH_KEY, encode_epoch(EpochInfo(0, 1, hash32(b"epoch"))))
+    for node in nodes:
+        state.set_state(node_key(node.id), encode_node(node))
+        index_node(state, node)
+        if node.id not in down:
+            state.set_state(last_seen_key(node.id), last_seen_record(HEIGHT - 1))
+    return state
+
+
+def farm_node(node_id: int, country: str, farm: int = 1, cores: int = 8) -> FarmNode:
+    lat, lon = PLACES[country]
+    return FarmNode(
+        node_id,
+        farm,
+        hash32(bytes([node_id])),
+        Resources(cores, 16_384, 500, 0),
+        Location(country, "City", lat, lon),
+        0,
+        Capabilities(container=True),
+    )
+
+
+def spec(**placement: object) -> bytes:
+    workload = {"type": "container", "name": "web", "image": "host", "cpu": 2, "memory_mb": 1024}
+    document = {"name": "web", "workloads": [workload], "placement": placement, "budget": 1}
+    return spec_bytes(load_spec(document))
+
+
+nodes_strategy = st.lists(
+    st.tuples(st.sampled_from(sorted(PLACES)), st.integers(1, 3), st.integers(1, 8), st.booleans()),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    nodes=nodes_strategy,
+    countries=st.lists(st.sampled_from(sorted(PLACES)), max_size=2, unique=True),
+    farms=st.lists(st.integers(1, 3), max_size=2, unique=True),
+    near=st.booleans(),
+    seed=st.binary(min_size=1, max_size=8),
+)
+def test_a_chosen_node_meets_every_constraint(
+    nodes: list[tuple[str, int, int, bool]],
+    countries: list[str],
+    farms: list[int],
+    near: bool,
+    seed: bytes,
+) -> None:
+    farm_nodes = [farm_node(i + 1, c, farm, cores) for i, (c, farm, cores, _) in enumerate(nodes)]
+    down = frozenset(i + 1 for i, (*_, up) in enumerate(nodes) if not up)
+    state = state_with(farm_nodes, down)
+    circle = {"latitude": PLACES["BE"][0], "longitude": PLACES["BE"][1], "radius_km": 200}
+    constraints = decode_spec(
+        spec(countries=countries, farms=farms, near=circle if near else {})
+    ).constraints
+    need = Need(2, 1024, 0, 0)
+    choice = choose(env(), state, hash32(seed), b"r0", "container", need, constraints, Taken())
+    eligible = [
+        n
+        for n in farm_nodes
+        if n.id not in down
+        and n.resources.cores >= 2
+        and (not countries or n.location.country in countries)
+        and (not farms or n.farm in farms)
+        and (
+            not near
+            or within(
+                unit_vector(*PLACES["BE"]),
+                200,
+                unit_vector(n.location.latitude, n.location.longitude),
+            )
+        )
+    ]
+    if not eligible:
+        assert choice.node is None and choice.reason.startswith("no eligible node")
+    else:
+        assert choice.node in eligible
+
+
+def test_the_choice_is_spread_evenly_over_eligible_nodes() -> None:
+    """400 draws over 4 eligible nodes (of 8; 4 are in the wrong country): each share is
+    Binomial(400, 1/4), standard deviation sqrt(400 * 3/16) = 8.7, so 100 +- 35 is +-4 sigma;
+    the seeds are fixed, so the test is deterministic."""
+    nodes = [farm_node(i, "BE" if i % 2 else "NL") for i in range(1, 9)]
+    state = state_with(nodes)
+    constraints = Constraints(countries=("BE",))
+    counts = Counter(
+        choose(
+            env(), state, hash32(b"%d" % i), b"x", "container", None, constraints, Taken()
+        ).node.id  # type: ignore[union-attr]
+        for i in range(400)
+    )
+    assert sorted(counts) == [1, 3, 5, 7]
+    assert all(65 <= count <= 135 for count in counts.values()), counts
+
+
+def test_large_lists_are_sampled_and_still_uniform() -> None:
+    """Above SCAN_ALL candidates the rule draws positions instead of scanning: with 100 nodes
+    of which every other is down, 2,000 placements give each up node 40 on average
+    (sd 6.3); all of them stay within 40 +- 25."""
+    nodes = [farm_node(i, "BE") for i in range(1, 101)]
+    state = state_with(nodes, down=frozenset(range(2, 101, 2)))
+    counts = Counter(
+        choose(
+            env(), state, hash32(b"%d" % i), b"x", "container", None, Constraints(), Taken()
+        ).node.id  # type: ignore[union-attr]
+        for i in range(2000)
+    )
+    assert set(counts) == set(range(1, 101, 2))
+    assert all(15 <= c <= 65 for c in counts.values()), counts
+
+
+def test_replicas_spread_and_capacity_is_never_overbooked() -> None:
+    nodes = [farm_node(1, "BE", farm=1, cores=4), farm_node(2, "NL", farm=1, cores=4)]
+    nodes.append(farm_node(3, "DE", farm=2, cores=4))
+    state = state_with(nodes)
+    # Three replicas of 2 cores on distinct nodes; each node then has 2 cores left.
+    first = DeploymentRef(CONTRACT, 1)
+    request_deployment(env(HEIGHT - 1), state, CONTRACT, 1, 1, spec(replicas=3))
+    begin_deployment(env(), state)
+    placed = read_deployment(state, first)
+    assert placed is not None and placed.state == PLACED
+    assert sorted(r.node for r in placed.replicas) == [1, 2, 3]
+    assert all(read_node_load(state, n).reserved.cores == 2 for n in (1, 2, 3))
+    # Spread by farm: three replicas cannot go to two farms.
+    request_deployment(env(HEIGHT - 1), state, CONTRACT, 2, 1, spec(replicas=3, spread="farm"))
+    begin_deployment(env(), state)
+    by_farm = read_deployment(state, DeploymentRef(CONTRACT, 2))
+    assert by_farm is not None and by_farm.state == PLACING
+    assert by_farm.message == "web replica 2: no eligible node (spread: 3)"
+    end_deployment(env(), state, CONTRACT, 2, "cancelled")
+    # Two more 2-core replicas fill two nodes; a third would overbook.
+    request_deployment(env(HEIGHT - 1), state, CONTRACT, 3, 1, spec(replicas=3))
+    begin_deployment(env(), state)
+    full = read_deployment(state, DeploymentRef(CONTRACT, 3))
+    assert full is not None and full.state == PLACED
+    request_deployment(env(HEIGHT - 1), state, CONTRACT, 4, 1, spec())
+    begin_deployment(env(), state)
+    refused = read_deployment(state, DeploymentRef(CONTRACT, 4))
+    assert refused is not None and refused.state == PLACING
+    assert refused.message == "web replica 0: no eligible node (capacity: 3)"
+    # Ending a deployment gives every core back.
+    end_deployment(env(), state, CONTRACT, 1, "cancelled")
+    end_deployment(env(), state, CONTRACT, 3, "cancelled")
+    assert all(read_node_load(state, n).reserved.cores == 0 for n in (1, 2, 3))
+    ended = read_deployment(state, first)
+    assert ended is not None and (ended.state, ended.replicas) == (ENDED, ())
+
+
+def test_placement_is_the_same_for_the_same_seed_and_differs_for_another() -> None:
+    nodes = [farm_node(i, "BE") for i in range(1, 21)]
+    picks = []
+    for seed in (b"a", b"a", b"b", b"c"):
+        state = state_with(nodes)
+        request_deployment(env(HEIGHT - 1), state, CONTRACT, 1, 1, spec(replicas=3))
+        begin_deployment(env(seed=seed), state)
+        d = read_deployment(state, DeploymentRef(CONTRACT, 1))
+        assert d is not None and d.seed == hash32(seed)
+        picks.append(tuple(r.node for r in d.replicas))
+    assert picks[0] == picks[1]
+    assert len(set(picks)) >= 2
+
+
+def test_a_down_node_and_a_node_without_the_capability_are_never_chosen() -> None:
+    nodes = [farm_node(1, "BE"), replace(farm_node(2, "BE"), capabilities=Capabilities(vm=True))]
+    nodes.append(farm_node(3, "BE"))
+    state = state_with(nodes, down=frozenset({3}))
+    for i in range(30):
+        choice = choose(
+            env(), state, hash32(b"%d" % i), b"x", "container", None, Constraints(), Taken()
+        )
+        assert choice.node is not None and choice.node.id == 1
+    nothing = choose(
+        env(), state, hash32(b"s"), b"x", "vm", Need(64, 1, 0, 0), Constraints(), Taken()
+    )
+    assert nothing.node is None
+    assert nothing.reason == "no eligible node (capacity: 1)"
