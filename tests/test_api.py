@@ -16,7 +16,7 @@ from chain.state import Account
 from node.api.app import make_app
 from node.server import build_node
 from node.service import NodeService
-from tests.support import CHAIN_ID, NodeHome, dev_key, make_home, transfer
+from tests.kit.support import CHAIN_ID, NodeHome, dev_key, make_home, transfer
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from node.farmer.agent import FarmerAgent
 from node.farmer.plots import Plot, create_plot
 from node.server import build_node
 from node.service import NodeService
-from tests.support import CHAIN_ID, NodeHome, dev_key, make_home
+from tests.kit.support import CHAIN_ID, NodeHome, dev_key, make_home
 
 FARMING = {
     "epoch_blocks": 8,

@@ -37,7 +37,7 @@ from contracts_std.requirement import (
     signing_hash,
     workload_address,
 )
-from tests.chainkit import USERS, ContractChain, make_genesis
+from tests.kit.chainkit import USERS, ContractChain, make_genesis
 
 LEAVES = [merkle.leaf_hash(b"entry %d" % i) for i in range(70)]
 

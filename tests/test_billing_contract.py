@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from chain.address import Address, key_address
 from contracts_std.requirement import billing_address
-from tests.chainkit import USERS, VALIDATOR, ContractChain, make_genesis
+from tests.kit.chainkit import USERS, VALIDATOR, ContractChain, make_genesis
 
 BILLING = billing_address()
 ALICE, NODE, MALLORY = USERS["alice"], USERS["node"], USERS["mallory"]

@@ -18,7 +18,7 @@ import pytest
 from chain.address import key_address
 from devnet import network
 from node.config import Home, load_config, write_config
-from tests.netkit import (
+from tests.kit.netkit import (
     CHAIN_ID,
     Net,
     assert_same_headers,
@@ -29,7 +29,7 @@ from tests.netkit import (
     validator_key,
     wait_until,
 )
-from tests.support import transfer
+from tests.kit.support import transfer
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,7 @@ from chain.store import ChainStore
 from devnet.network import group_members
 from genesis.schema import load_genesis
 from node.config import load_config, write_config
-from tests.support import (
+from tests.kit.support import (
     CHAIN_ID,
     Load,
     NodeProcess,

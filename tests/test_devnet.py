@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import free_port
+from tests.kit.support import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from consensus.election import (
     proposer,
     stake_modifier,
 )
-from tests.support import dev_key
+from tests.kit.support import dev_key
 
 
 def chain_hashes(count: int, tag: bytes = b"block") -> list[bytes]:

@@ -24,7 +24,7 @@ from genesis.schema import genesis_document, parse_genesis
 from node.config import Home, NodeConfig, write_config, write_validator_key
 from node.farmer.plots import find_proofs, load_plots
 from node.keystore import Keystore
-from tests.support import CHAIN_ID, NodeHome, NodeProcess, dev_key, free_port, http
+from tests.kit.support import CHAIN_ID, NodeHome, NodeProcess, dev_key, free_port, http
 
 pytestmark = pytest.mark.slow
 

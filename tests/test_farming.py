@@ -49,8 +49,8 @@ from chain.ledger.transactions import Payload, SignedTx, TxBody, sign_tx
 from chain.params import ChainParams
 from node.farmer.agent import FarmerAgent
 from node.farmer.plots import Plot, create_plot, find_proofs
-from tests.chainkit import CHAIN, USERS, VALIDATOR, ContractChain, key
-from tests.farmkit import (
+from tests.kit.chainkit import CHAIN, USERS, VALIDATOR, ContractChain, key
+from tests.kit.farmkit import (
     BOND,
     LOCATION,
     RESOURCES,

@@ -15,7 +15,7 @@ import plyvel
 import pytest
 
 from chain.state import account_key, signing_info_key
-from tests.support import NodeHome, NodeProcess, http, make_home
+from tests.kit.support import NodeHome, NodeProcess, http, make_home
 
 pytestmark = pytest.mark.slow
 

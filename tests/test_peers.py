@@ -26,7 +26,7 @@ from node.p2p.link import (
     handshake,
 )
 from node.p2p.manager import BadMessage, PeerAddress, PeerManager, keep_new_link
-from tests.support import dev_key, free_port
+from tests.kit.support import dev_key, free_port
 
 NET = hash32(b"test-network")
 OTHER_NET = hash32(b"other-network")

@@ -18,7 +18,7 @@ from consensus.double_sign import (
 )
 from node.consensus import privval
 from node.consensus.privval import PrivValidator, PrivValidatorStateError
-from tests.support import dev_key
+from tests.kit.support import dev_key
 
 CHAIN = "gridchain-test"
 BLOCK_A = hash32(b"block a")

@@ -25,7 +25,7 @@ from node.consensus.reactor import Reactor
 from node.consensus.wal import WriteAheadLog
 from node.p2p.messages import VoteMsg, encode_message
 from node.service import NodeService
-from tests.support import dev_key
+from tests.kit.support import dev_key
 
 CHAIN = "gridchain-replay"
 KEYS = [dev_key(f"replay-validator-{i}") for i in range(4)]

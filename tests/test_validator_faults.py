@@ -23,7 +23,7 @@ from chain.address import key_address
 from devnet import network
 from node.api.client import ApiError
 from node.config import Home
-from tests.netkit import (
+from tests.kit.netkit import (
     CHAIN_ID,
     Net,
     assert_same_headers,
@@ -34,7 +34,7 @@ from tests.netkit import (
     validator_key,
     wait_until,
 )
-from tests.support import Load, signature_workers, transfer
+from tests.kit.support import Load, signature_workers, transfer
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from chain.address import key_address
 from node.verifier import CHUNK, SignatureVerifier
-from tests.support import dev_key, transfer
+from tests.kit.support import dev_key, transfer
 
 
 def batch(count: int, bad: set[int]) -> list:  # type: ignore[type-arg]

@@ -15,7 +15,7 @@ import pytest
 from contracts_std.requirement import workload_address
 from genesis.schema import genesis_document, parse_genesis
 from node.config import Home, NodeConfig, write_config, write_validator_key
-from tests.support import CHAIN_ID, NodeHome, NodeProcess, dev_key, free_port
+from tests.kit.support import CHAIN_ID, NodeHome, NodeProcess, dev_key, free_port
 
 SIGNERS = ("alice", "bob", "carol")
 SPEC = {

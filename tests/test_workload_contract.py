@@ -15,7 +15,7 @@ from contracts_std.requirement import (
     workload_address,
 )
 from contracts_std.spec import load_spec, spec_bytes
-from tests.chainkit import USERS, ContractChain, make_genesis
+from tests.kit.chainkit import USERS, ContractChain, make_genesis
 
 WORKLOAD = workload_address()
 ALICE, BOB, CAROL, DAVE, ERIN, MALLORY = (

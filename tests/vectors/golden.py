@@ -59,8 +59,8 @@ from contracts_std.requirement import (
     workload_address,
 )
 from genesis.schema import genesis_document, parse_genesis
-from tests.chainkit import CHAIN, USERS, VALIDATOR, ContractChain, make_genesis
-from tests.farmkit import FARMING, Farmer, farming_genesis, register, run_until
+from tests.kit.chainkit import CHAIN, USERS, VALIDATOR, ContractChain, make_genesis
+from tests.kit.farmkit import FARMING, Farmer, farming_genesis, register, run_until
 
 FILE = Path(__file__).with_name("golden.json")
 ALICE, BOB, CAROL, NODE = USERS["alice"], USERS["bob"], USERS["carol"], USERS["node"]

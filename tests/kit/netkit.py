@@ -16,7 +16,7 @@ from chain.keys import KeyPair
 from devnet import network
 from node.api.client import ApiError, NodeClient
 from node.keystore import DEVNET_PASSPHRASE, Keystore
-from tests.support import transfer
+from tests.kit.support import transfer
 
 CHAIN_ID = network.CHAIN_ID
 

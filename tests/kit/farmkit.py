@@ -19,7 +19,7 @@ from chain.keys import KeyPair
 from chain.state import read_account
 from node.farmer.agent import ChainView, FarmerAgent
 from node.farmer.plots import Plot
-from tests.chainkit import CHAIN, ContractChain, make_genesis
+from tests.kit.chainkit import CHAIN, ContractChain, make_genesis
 
 FARMING = {
     "epoch_blocks": 24,
