@@ -1,8 +1,9 @@
 """Golden vectors: the bytes and hashes the chain's encodings and rules produce today.
 
-Any refactoring must leave every one of them byte-identical (tests/test_golden_vectors.py); a
-change that alters one changes the protocol and must say so. Regenerate deliberately with
-`python -m tests.vectors.golden --write` and explain why in the commit.
+Any refactoring must leave every one of them byte-identical
+(tests/vectors/test_golden_vectors.py); a change that alters one changes the protocol and must say
+so. Regenerate deliberately with `python -m tests.vectors.golden --write` and explain why in the
+commit.
 
 Everything here is deterministic: keys from fixed seeds, fixed times, ed25519 signatures (which
 are deterministic), and a fixed sequence of blocks on a fresh LevelDB.

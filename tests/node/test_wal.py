@@ -13,7 +13,7 @@ import pytest
 
 from node.consensus.wal import HEADER, MAX_RECORD, WalError, WalRecordTooLarge, WriteAheadLog, frame
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RECORDS = [
     b"first",
     b"",

@@ -1080,7 +1080,7 @@ def test_storage_keys_on_the_vm() -> None:
 
 
 def test_the_worked_example_in_the_docs() -> None:
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "contract-language.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "contract-language.md").read_text()
     example = doc.split("```python\n", 1)[1].split("```", 1)[0]
     program = load_program(encode_module(compile_source(example, "deposits.py")))
     alice = b"\x01" + b"\xaa" * 32
