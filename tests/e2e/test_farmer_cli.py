@@ -26,8 +26,6 @@ from node.farmer.plots import find_proofs, load_plots
 from node.keystore import Keystore
 from tests.kit.support import CHAIN_ID, NodeHome, NodeProcess, dev_key, free_port, http
 
-pytestmark = pytest.mark.slow
-
 PASSPHRASE = "correct horse"
 # devnet/network.py's farming parameters, with epochs short enough for a test: 12 blocks of
 # 6 heartbeat slots (compute windows shortened to fit: 12 - 4 - 4 - 1 heights to be asked at).

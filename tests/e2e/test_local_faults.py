@@ -12,12 +12,9 @@ import time
 from pathlib import Path
 
 import plyvel
-import pytest
 
 from chain.state import account_key, signing_info_key
 from tests.kit.support import NodeHome, NodeProcess, http, make_home
-
-pytestmark = pytest.mark.slow
 
 GARBAGE = b"\xff\x00 not a record"
 

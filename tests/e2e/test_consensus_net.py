@@ -31,8 +31,6 @@ from tests.kit.netkit import (
 )
 from tests.kit.support import transfer
 
-pytestmark = pytest.mark.slow
-
 VALIDATORS = 4
 PARAMS = {"block_interval_ms": 200, "empty_block_interval_ms": 1000, "downtime_window": 10_000}
 ALL = names(0, 1, 2, 3)

@@ -13,8 +13,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
-
 from chain.address import key_address
 from chain.integrity import replay_store
 from chain.store import ChainStore
@@ -31,8 +29,6 @@ from tests.kit.support import (
     signature_workers,
     transfer,
 )
-
-pytestmark = pytest.mark.slow
 
 KILLS = 5
 

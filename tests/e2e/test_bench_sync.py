@@ -6,13 +6,10 @@ belong in docs/benchmarks.md.
 
 import json
 
-import pytest
 from click.testing import CliRunner
 
 from node.bench.sync import bench_sync
 from node.cli.main import cli
-
-pytestmark = pytest.mark.slow
 
 BLOCKS = 60
 

@@ -36,8 +36,6 @@ from tests.kit.netkit import (
 )
 from tests.kit.support import Load, signature_workers, transfer
 
-pytestmark = pytest.mark.slow
-
 ALL = names(0, 1, 2, 3)
 WINDOW = 100
 JAIL_BLOCKS = 30

@@ -16,8 +16,6 @@ import pytest
 
 from tests.kit.support import free_port
 
-pytestmark = pytest.mark.slow
-
 
 def gridchain(
     *args: str, env: dict[str, str], check: bool = True
