@@ -1,9 +1,7 @@
 """The audit log: frontier roots, proofs from stored subtrees (every size 1..64), and the
 header's commitment to the log on a real chain."""
 
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -37,7 +35,7 @@ from contracts_std.requirement import (
     signing_hash,
     workload_address,
 )
-from tests.kit.chainkit import USERS, ContractChain, make_genesis
+from tests.kit.chainkit import USERS, ContractChain
 
 LEAVES = [merkle.leaf_hash(b"entry %d" % i) for i in range(70)]
 
@@ -112,13 +110,6 @@ def test_entry_bytes_and_json_round_trip() -> None:
 
 ALICE, BOB, CAROL = USERS["alice"], USERS["bob"], USERS["carol"]
 WORKLOAD = workload_address()
-
-
-@pytest.fixture
-def chain(tmp_path: Path) -> Iterator[ContractChain]:
-    c = ContractChain(tmp_path / "chain", make_genesis())
-    yield c
-    c.close()
 
 
 def authorize_one(chain: ContractChain) -> int:

@@ -1,11 +1,6 @@
 """The multisig workload contract on a real chain: requirements, signatures, updates, expiry,
 and what each step leaves in receipts and the audit log."""
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from chain.keys import KeyPair
 from contracts_std.requirement import (
     RequiredSigner,
@@ -15,7 +10,7 @@ from contracts_std.requirement import (
     workload_address,
 )
 from contracts_std.spec import load_spec, spec_bytes
-from tests.kit.chainkit import USERS, ContractChain, make_genesis
+from tests.kit.chainkit import USERS, ContractChain
 
 WORKLOAD = workload_address()
 ALICE, BOB, CAROL, DAVE, ERIN, MALLORY = (
@@ -32,13 +27,6 @@ SPEC = spec_bytes(
         }
     )
 )
-
-
-@pytest.fixture
-def chain(tmp_path: Path) -> Iterator[ContractChain]:
-    c = ContractChain(tmp_path / "chain", make_genesis())
-    yield c
-    c.close()
 
 
 def requirement(signers: list[tuple[KeyPair, int, bool]], threshold: int) -> bytes:
