@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chain.address import Address, key_address, multisig_address
+from chain.address import Address, multisig_address
 from chain.blockchain import BlockResult, Rejected, build_block, open_chain, validate_block
 from chain.blocks.block import Block, decode_block, encode_block, tx_root
 from chain.blocks.commit import Commit, CommitSig, VoteType, vote_sign_bytes
@@ -55,14 +55,11 @@ from chain.state import (
     read_account,
 )
 from chain.store import ChainStore
+from tests.kit.support import addr
 
 
 def key(name: str) -> KeyPair:
     return keypair_from_seed(hash32(b"exec/" + name.encode()))
-
-
-def addr(k: KeyPair) -> Address:
-    return key_address(k.public_key)
 
 
 CHAIN = "gridchain-exec"

@@ -14,13 +14,14 @@ from chain.blocks.commit import Commit, CommitSig, VoteType, vote_sign_bytes
 from chain.blocks.header import Header
 from chain.genesis_state import COUNCIL_ADDRESS, GenesisState
 from chain.hashing import hash32
-from chain.keys import KeyPair, keypair_from_seed
+from chain.keys import keypair_from_seed
 from chain.ledger.policy import Signer, make_policy
 from chain.ledger.transactions import SignedTx, Transfer, TxBody, sign_tx
 from chain.params import ChainParams
 from chain.staking.validators import Validator, make_validator_set
 from chain.state import PARAMS_KEY, VALIDATORS_KEY, account_key
 from chain.store import ChainStore
+from tests.kit.support import addr
 
 CHAIN = "gridchain-roots"
 VALIDATOR = keypair_from_seed(hash32(b"roots/validator"))
@@ -30,10 +31,6 @@ RECIPIENTS = [
 ]
 FUNDS = 1_000_000
 GENESIS_TIME = 1_767_225_600_000
-
-
-def addr(k: KeyPair) -> Address:
-    return key_address(k.public_key)
 
 
 def make_genesis(balances: tuple[tuple[Address, int], ...]) -> GenesisState:

@@ -31,6 +31,10 @@ def dev_key(name: str) -> KeyPair:
     return keypair_from_seed(hash32(b"test-key/" + name.encode()))
 
 
+def addr(k: KeyPair) -> Address:
+    return key_address(k.public_key)
+
+
 @dataclass
 class NodeHome:
     home: Home

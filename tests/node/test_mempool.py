@@ -4,7 +4,7 @@ import contextlib
 
 import pytest
 
-from chain.address import Address, key_address, multisig_address
+from chain.address import key_address, multisig_address
 from chain.errors import (
     FeeTooLow,
     FutureNonce,
@@ -19,6 +19,7 @@ from chain.ledger.policy import Signer, make_policy
 from chain.ledger.transactions import CreateMultisig, SignedTx, Transfer, TxBody, sign_tx
 from chain.state import Account
 from node.mempool import DuplicateTx, Mempool, MempoolFull, NoncePending
+from tests.kit.support import addr
 
 CHAIN = "gridchain-mempool"
 MIN_FEE = 1
@@ -27,10 +28,6 @@ ALICE, BOB, CAROL, DAVE = (
 )
 SINK = key_address(keypair_from_seed(hash32(b"mempool/sink")).public_key)
 RICH = Account(balance=10**9, nonce=0)
-
-
-def addr(k: KeyPair) -> Address:
-    return key_address(k.public_key)
 
 
 def tx(sender: KeyPair, nonce: int, fee: int = 1, amount: int = 10) -> SignedTx:
