@@ -1,11 +1,9 @@
 """The HTTP API in-process (aiohttp test client) over a real node and a real LevelDB."""
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from chain import smt
 from chain.address import key_address, multisig_address
@@ -13,22 +11,7 @@ from chain.hashing import hash32
 from chain.keys import KeyPair
 from chain.ledger.transactions import SignedTx, TxSignature
 from chain.state import Account
-from node.api.app import make_app
-from node.server import build_node
-from node.service import NodeService
-from tests.kit.support import CHAIN_ID, NodeHome, dev_key, make_home, transfer
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], NodeService, NodeHome]]:
-    th = make_home(tmp_path / "home")
-    node = build_node(th.home)
-    client = TestClient(TestServer(make_app(node)))
-    await client.start_server()
-    try:
-        yield client, node, th
-    finally:
-        await client.close()
+from tests.kit.support import CHAIN_ID, dev_key, transfer
 
 
 async def submit(client: TestClient[Any, Any], tx: SignedTx | bytes) -> tuple[int, Any]:

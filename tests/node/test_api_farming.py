@@ -3,12 +3,11 @@
 says: the epoch and its recent hashes, farms and their nodes, activity, the projection (which is
 exactly what the settling block then pays) and the settled rewards."""
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from chain.address import key_address
 from chain.farming.records import (
@@ -24,14 +23,12 @@ from chain.farming.txs import FarmCreate, FarmPayload, Location, NodeRegister, R
 from chain.keys import KeyPair
 from chain.ledger.transactions import Transfer, TxBody, sign_tx
 from chain.state import read_account
-from node.api.app import make_app
 from node.api.farming import FARMING_PARAMS
 from node.cli.farmer import chain_view, node_from_json, params_from_json
 from node.farmer.agent import FarmerAgent
 from node.farmer.plots import Plot, create_plot
-from node.server import build_node
 from node.service import NodeService
-from tests.kit.support import CHAIN_ID, NodeHome, dev_key, make_home
+from tests.kit.support import CHAIN_ID, NodeHome, dev_key
 
 FARMING = {
     "epoch_blocks": 8,
@@ -63,15 +60,9 @@ def plots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Plot]]:
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[tuple[Client, NodeService, NodeHome]]:
-    th = make_home(tmp_path / "home", FARMING)
-    node = build_node(th.home)
-    client = TestClient(TestServer(make_app(node)))
-    await client.start_server()
-    try:
-        yield client, node, th
-    finally:
-        await client.close()
+def genesis_params() -> dict[str, int]:
+    """The `api` node (tests/node/conftest.py) farms with these."""
+    return FARMING
 
 
 async def get(client: Client, path: str, status: int = 200) -> Any:
