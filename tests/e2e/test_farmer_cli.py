@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,9 @@ import pytest
 from chain.address import key_address, parse_address
 from chain.farming.txs import StorageProofs
 from chain.ledger.transactions import TxBody, sign_tx
-from genesis.schema import genesis_document, parse_genesis
-from node.config import Home, NodeConfig, write_config, write_validator_key
 from node.farmer.plots import find_proofs, load_plots
 from node.keystore import Keystore
-from tests.kit.support import CHAIN_ID, NodeHome, NodeProcess, dev_key, free_port, http
+from tests.kit.support import CHAIN_ID, NodeProcess, dev_key, funded_home, http
 
 PASSPHRASE = "correct horse"
 # devnet/network.py's farming parameters, with epochs short enough for a test: 12 blocks of
@@ -99,25 +96,10 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
     store = Keystore(root / "keys")
     names = ("honest", "honest-node", "cheat", "cheat-node")
     keys = {name: store.new(name, PASSPHRASE) for name in names}
-    validator = dev_key("validator")
-    doc = genesis_document(
-        CHAIN_ID,
-        datetime(2026, 1, 1, tzinfo=UTC),
-        [{"name": "v0", "public_key": validator.public_key.hex(), "blockstake": 100}],
-        {"signers": [{"public_key": validator.public_key.hex(), "weight": 1}], "threshold": 1},
-        [{"address": keys[n].address, "amount": 10**12} for n in ("honest", "cheat")],
-        FARMING,
-    )
-    parse_genesis(doc)
-    home = Home(root / "node")
-    home.genesis_file.parent.mkdir(parents=True, exist_ok=True)
-    home.genesis_file.write_text(json.dumps(doc))
-    write_validator_key(home, validator)
-    port = free_port()
-    write_config(home, NodeConfig(api_port=port, p2p_port=free_port(), verify_workers=1))
-    node = NodeProcess(NodeHome(home, validator, validator, validator, port))
+    th = funded_home(root / "node", [keys[n].address for n in ("honest", "cheat")], FARMING)
+    node = NodeProcess(th)
     node.start()
-    cli = Cli(root, f"http://127.0.0.1:{port}")
+    cli = Cli(root, th.url)
     plots = root / "plots"
     try:
         made = cli.ok("farmer", "plot", "--owner", "honest", "--k", "18", "--dir", str(plots))

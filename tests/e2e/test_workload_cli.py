@@ -6,16 +6,13 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from contracts_std.requirement import workload_address
-from genesis.schema import genesis_document, parse_genesis
-from node.config import Home, NodeConfig, write_config, write_validator_key
-from tests.kit.support import CHAIN_ID, NodeHome, NodeProcess, dev_key, free_port
+from tests.kit.support import NodeProcess, funded_home
 
 SIGNERS = ("alice", "bob", "carol")
 SPEC = {
@@ -62,25 +59,12 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     passphrase.write_text("correct horse\n")
     tool = Cli(root / "keys", passphrase)
     addresses = [tool.ok("keys", "new", name, keys=True)["address"] for name in (*SIGNERS, "dave")]
-    validator = dev_key("validator")
-    doc = genesis_document(
-        CHAIN_ID,
-        datetime(2026, 1, 1, tzinfo=UTC),
-        [{"name": "v0", "public_key": validator.public_key.hex(), "blockstake": 100}],
-        {"signers": [{"public_key": validator.public_key.hex(), "weight": 1}], "threshold": 1},
-        [{"address": a, "amount": 10**12} for a in addresses],
-        {"block_interval_ms": 100, "empty_block_interval_ms": 1000},
+    th = funded_home(
+        root / "node", addresses, {"block_interval_ms": 100, "empty_block_interval_ms": 1000}
     )
-    parse_genesis(doc)
-    home = Home(root / "node")
-    home.genesis_file.parent.mkdir(parents=True, exist_ok=True)
-    home.genesis_file.write_text(json.dumps(doc))
-    write_validator_key(home, validator)
-    port = free_port()
-    write_config(home, NodeConfig(api_port=port, p2p_port=free_port(), verify_workers=1))
-    node = NodeProcess(NodeHome(home, validator, validator, validator, port))
+    node = NodeProcess(th)
     node.start()
-    tool.url = f"http://127.0.0.1:{port}"
+    tool.url = th.url
     try:
         yield tool
     finally:

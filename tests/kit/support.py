@@ -10,6 +10,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,6 +80,28 @@ def make_home(
     port = port or free_port()
     write_config(home, NodeConfig(api_port=port, p2p_port=free_port(), verify_workers=1))
     return NodeHome(home, validator, alice, bob, port)
+
+
+def funded_home(root: Path, funded: Iterable[str], params: dict[str, int]) -> NodeHome:
+    """A one-validator node home whose genesis gives each address in `funded` 10**12 (the
+    validator is the council too), for tests whose accounts are made by the CLI."""
+    validator = dev_key("validator")
+    doc = genesis_document(
+        CHAIN_ID,
+        datetime(2026, 1, 1, tzinfo=UTC),
+        [{"name": "v0", "public_key": validator.public_key.hex(), "blockstake": 100}],
+        {"signers": [{"public_key": validator.public_key.hex(), "weight": 1}], "threshold": 1},
+        [{"address": a, "amount": 10**12} for a in funded],
+        params,
+    )
+    parse_genesis(doc)
+    home = Home(root)
+    home.genesis_file.parent.mkdir(parents=True, exist_ok=True)
+    home.genesis_file.write_text(json.dumps(doc))
+    write_validator_key(home, validator)
+    port = free_port()
+    write_config(home, NodeConfig(api_port=port, p2p_port=free_port(), verify_workers=1))
+    return NodeHome(home, validator, validator, validator, port)
 
 
 def transfer(
