@@ -1,8 +1,9 @@
 """Golden vectors: the bytes and hashes the chain's encodings and rules produce today.
 
-Any refactoring must leave every one of them byte-identical (tests/test_golden_vectors.py); a
-change that alters one changes the protocol and must say so. Regenerate deliberately with
-`python -m tests.vectors.golden --write` and explain why in the commit.
+Any refactoring must leave every one of them byte-identical
+(tests/vectors/test_golden_vectors.py); a change that alters one changes the protocol and must say
+so. Regenerate deliberately with `python -m tests.vectors.golden --write` and explain why in the
+commit.
 
 Everything here is deterministic: keys from fixed seeds, fixed times, ed25519 signatures (which
 are deterministic), and a fixed sequence of blocks on a fresh LevelDB.
@@ -62,8 +63,8 @@ from contracts_std.requirement import (
 )
 from contracts_std.spec import load_spec, spec_bytes
 from genesis.schema import genesis_document, parse_genesis
-from tests.chainkit import CHAIN, USERS, VALIDATOR, ContractChain, make_genesis
-from tests.farmkit import FARMING, Farmer, farming_genesis, register, run_until
+from tests.kit.chainkit import CHAIN, USERS, VALIDATOR, ContractChain, make_genesis
+from tests.kit.farmkit import FARMING, Farmer, farming_genesis, register, run_until
 
 FILE = Path(__file__).with_name("golden.json")
 ALICE, BOB, CAROL, NODE = USERS["alice"], USERS["bob"], USERS["carol"], USERS["node"]
