@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from contracts_std.requirement import workload_address
+from tests.kit.netkit import wait_until
 from tests.kit.support import NodeProcess, funded_home
 
 SIGNERS = ("alice", "bob", "carol")
@@ -92,9 +93,15 @@ def test_submit_approve_audit_verify(cli: Cli, tmp_path: Path) -> None:
     assert [s["signed"] for s in status["signers"]].count(True) == 2
 
     # The audit log shows every step, in order.
+    # The block after the authorization tries to place it: no farm node is registered here.
+    def topics() -> list[str]:
+        found = cli.ok("audit", "entries", "--contract", str(workload_address()))["entries"]
+        return [e["topic"] for e in found]
+
+    wait_until(lambda: len(topics()) == 6, 30, "the placement's first try")
     entries = cli.ok("audit", "entries", "--contract", str(workload_address()))["entries"]
     assert [e["topic"] for e in entries] == [
-        "request", "signature", "signature", "authorized", "state",
+        "request", "signature", "signature", "authorized", "state", "unplaceable",
     ]  # fmt: skip
 
     # Inclusion proof of the authorization, verified offline; tampering is caught.
