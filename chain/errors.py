@@ -238,3 +238,9 @@ class NotPlacedHere(InvalidTransaction):
     """A node reported on a replica that is not placed on it."""
 
     code = "not_placed_here"
+
+
+class NotDeployed(InvalidTransaction):
+    """A bill for a replica that is not running (not yet deployed, failed, or paused)."""
+
+    code = "not_deployed"

@@ -44,16 +44,14 @@ class ChainParams:
     # Contracts: a call pays min_fee + gas_used * gas_price and may use up to max_tx_gas.
     gas_price: int = 1
     max_tx_gas: int = 10_000_000
-    # Capacity billing (contracts_std/billing.py): usage is billed per period of
-    # billing_period_blocks; prices are credits per unit per period (CU and SU in thousandths,
-    # as the contract computes them in milli-units), per public IPv4 and per GB of traffic.
-    # A contract whose escrow runs short waits grace_period_blocks for a top-up.
+    # Capacity billing (chain/deployment/billing.py): prices are credits per capacity unit
+    # (CU, SU) and per public IPv4 for a period of billing_period_blocks, pro-rated by block.
+    # A deployment whose escrow runs short pauses for grace_period_blocks, waiting for a top-up.
     billing_period_blocks: int = 600
     grace_period_blocks: int = 1_209_600
     price_cu: int = 100_000
     price_su: int = 50_000
     price_ipv4: int = 5_000
-    price_nu: int = 1_000
     # Farming (chain/farming/rules.py, chain/farming/rewards.py): epochs of epoch_blocks blocks. A
     # node sends a heartbeat per slot of heartbeat_interval_blocks; below min_uptime_bp of its slots
     # it earns nothing, above it its reward is scaled by uptime. Storage is proven against

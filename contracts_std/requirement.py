@@ -13,7 +13,6 @@ DOMAIN = b"gridchain/workload/v1"
 MAX_SIGNERS = 16
 MAX_WEIGHT = 2**32 - 1
 WORKLOAD_CONTRACT = "workload"
-BILLING_CONTRACT = "billing"
 
 
 class InvalidRequirement(RuleViolation):
@@ -73,10 +72,6 @@ def decode_requirement(data: bytes) -> Requirement:
 
 def workload_address() -> Address:
     return named_contract_address(WORKLOAD_CONTRACT)
-
-
-def billing_address() -> Address:
-    return named_contract_address(BILLING_CONTRACT)
 
 
 def signing_hash(

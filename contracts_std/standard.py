@@ -1,5 +1,6 @@
 """The standard IT contracts, written in the contract language (vm/compiler/) and deployed at
-genesis: workload (multisig workload specs) and billing (capacity billing from escrow).
+genesis: workload (multisig workload specs, which the chain deploys once authorized; what runs
+is billed by the chain itself, chain/deployment/billing.py).
 
 Each contract is a source file in this package; `standard_contracts()` compiles them. The
 sources are also plain Python over vm/lang.py, so they can be read, linted and type-checked.
@@ -12,7 +13,7 @@ from vm.compiler import compile_source
 from vm.isa import encode_module
 
 HERE = Path(__file__).resolve().parent
-STANDARD = ("workload", "billing")
+STANDARD = ("workload",)
 
 
 def contract_source(name: str) -> str:

@@ -22,6 +22,7 @@ from vm.lang import (
     deploy,
     ed25519_verify,
     emit,
+    fund,
     hash32,
     height,
     int_from_bytes,
@@ -30,7 +31,9 @@ from vm.lang import (
     revert,
     self_address,
     spec_error,
+    transfer,
     undeploy,
+    value,
 )
 
 DOMAIN = b"gridchain/workload/v1"
@@ -52,6 +55,7 @@ next_spec = Map(int, bytes)  # a proposed update (version + 1)
 next_requirement = Map(int, bytes)
 old_weight = Map(int, int)  # the update's signatures counted under the current requirement
 old_missing = Map(int, int)
+deposit = Map(int, int)  # credits sent with submit, held until the chain deploys (or refunded)
 
 
 def check_spec(s: bytes) -> None:
@@ -148,8 +152,28 @@ def exists(wid: int) -> None:
 def expire_if_due(wid: int) -> bool:
     if state[wid] == "pending" and height() > expires[wid]:
         set_state(wid, "expired")
+        refund_deposit(wid)
         return True
     return False
+
+
+def refund_deposit(wid: int) -> None:
+    """A workload that never ran gets its deposit back."""
+    amount = deposit[wid]
+    if amount > 0:
+        deposit[wid] = 0
+        transfer(owner[wid], amount)
+        emit("refund", head(wid, version[wid]) + int_to_bytes(amount, 16))
+
+
+def start(wid: int, v: int) -> None:
+    """Have the chain deploy version v (it places it; the owner cannot); the deposit becomes
+    the deployment's escrow, which pays the nodes for what runs."""
+    deploy(wid, v, spec[wid], owner[wid])
+    amount = deposit[wid]
+    if amount > 0:
+        deposit[wid] = 0
+        fund(wid, amount)
 
 
 def live(st: str) -> bool:
@@ -158,7 +182,8 @@ def live(st: str) -> bool:
 
 @public
 def submit(s: bytes, req: bytes, expiry: int) -> int:
-    """Record a spec and its requirement; returns the workload id. Nothing runs until approved."""
+    """Record a spec and its requirement; returns the workload id. Nothing runs until approved.
+    The credits sent with the call are the deposit: the escrow once the chain deploys it."""
     check_spec(s)
     check_requirement(req)
     assert expiry > height(), "expiry must be a height in the future"
@@ -172,6 +197,7 @@ def submit(s: bytes, req: bytes, expiry: int) -> int:
     weight[wid] = 0
     missing[wid] = required_count(req)
     state[wid] = "pending"
+    deposit[wid] = value()
     emit("request", head(wid, 1) + hash32(s) + hash32(req) + caller())
     return wid
 
@@ -201,7 +227,7 @@ def approve(wid: int, key: bytes, sig: bytes) -> str:
     if met(req, weight[wid], missing[wid]):
         emit("authorized", head(wid, v) + hash32(spec[wid]))
         set_state(wid, "authorized")
-        deploy(wid, v, spec[wid])
+        start(wid, v)
     return state[wid]
 
 
@@ -231,7 +257,7 @@ def approve_update(wid: int, key: bytes, sig: bytes) -> str:
         del next_requirement[wid]
         emit("authorized", head(wid, v) + hash32(spec[wid]))
         set_state(wid, "authorized")
-        deploy(wid, v, spec[wid])
+        start(wid, v)
     return state[wid]
 
 
@@ -261,8 +287,22 @@ def cancel(wid: int) -> None:
     assert live(state[wid]), "workload has already ended"
     del next_spec[wid]
     del next_requirement[wid]
+    was = state[wid]
     set_state(wid, "cancelled")
-    undeploy(wid, "cancelled by the owner")
+    if was == "pending":
+        refund_deposit(wid)
+    else:
+        undeploy(wid, "cancelled by the owner")
+
+
+@public
+def topup(wid: int) -> None:
+    """Add the credits sent with the call to a running workload's escrow (anyone may pay)."""
+    exists(wid)
+    assert state[wid] == "authorized", "only an authorized workload has an escrow"
+    assert value() > 0, "send the credits to add with the call"
+    fund(wid, value())
+    emit("topup", head(wid, version[wid]) + int_to_bytes(value(), 16))
 
 
 @public

@@ -134,7 +134,6 @@ class ParamsSchema(StrictSchema):
     price_cu = fields.Integer(strict=True, validate=validate.Range(0, 10**12))
     price_su = fields.Integer(strict=True, validate=validate.Range(0, 10**12))
     price_ipv4 = fields.Integer(strict=True, validate=validate.Range(0, 10**12))
-    price_nu = fields.Integer(strict=True, validate=validate.Range(0, 10**12))
     epoch_blocks = _bounded("epoch_blocks", BLOCKS_ERROR)
     heartbeat_interval_blocks = _bounded("heartbeat_interval_blocks", BLOCKS_ERROR)
     min_uptime_bp = fields.Integer(strict=True, validate=BASIS_POINTS_RANGE)

@@ -60,8 +60,9 @@ class HostApi(Protocol):
     def balance(self, address: bytes) -> int: ...
     def transfer(self, to: bytes, amount: int) -> None: ...
     def param(self, name: str) -> int: ...
-    def deploy(self, wid: int, version: int, spec: bytes) -> None: ...
+    def deploy(self, wid: int, version: int, spec: bytes, payer: bytes) -> None: ...
     def undeploy(self, wid: int, reason: str) -> None: ...
+    def fund(self, wid: int, amount: int) -> None: ...
 
 
 @dataclass
@@ -79,6 +80,7 @@ class MemoryHost:
     balances: dict[bytes, int] = field(default_factory=dict)
     params: dict[str, int] = field(default_factory=dict)
     deployments: dict[int, tuple[int, bytes]] = field(default_factory=dict)  # wid -> version, spec
+    escrows: dict[int, int] = field(default_factory=dict)
 
     def sload(self, key: bytes) -> Value | None:
         return self.storage.get(key)
@@ -107,11 +109,17 @@ class MemoryHost:
             raise Fault(f"unknown chain parameter {name!r}")
         return self.params[name]
 
-    def deploy(self, wid: int, version: int, spec: bytes) -> None:
+    def deploy(self, wid: int, version: int, spec: bytes, payer: bytes) -> None:
         self.deployments[wid] = (version, spec)
 
     def undeploy(self, wid: int, reason: str) -> None:
         self.deployments.pop(wid, None)
+
+    def fund(self, wid: int, amount: int) -> None:
+        if wid not in self.deployments:
+            raise Fault(f"workload {wid} has no live deployment")
+        self.transfer(bytes(RAW_SIZE), amount)  # out of the contract, as into an escrow
+        self.escrows[wid] = self.escrows.get(wid, 0) + amount
 
 
 # Values: kinds, sizes and gas, shared by the interpreter, the translator and host calls.
@@ -341,14 +349,30 @@ def h_spec_error(host: HostApi, gas: int, where: str, spec: object) -> HostResul
 
 
 def h_deploy(
-    host: HostApi, gas: int, where: str, wid: object, version: object, spec: object
+    host: HostApi,
+    gas: int,
+    where: str,
+    wid: object,
+    version: object,
+    spec: object,
+    payer: object,
 ) -> HostResult:
     if type(wid) is not int or type(version) is not int or type(spec) is not bytes:
-        need(where, "DEPLOY", "an int id, an int version and bytes", wid, version, spec)
+        need(where, "DEPLOY", "an int id, an int version, bytes and an address", wid, version)
+    payer = _address(where, "DEPLOY", payer)
     if wid < 1 or version < 1:
         fault(where, f"DEPLOY needs a workload id and version of at least 1, got {wid}, {version}")
     gas = charge(gas, _per_byte(Host.DEPLOY, len(spec)))
-    _ask(gas, lambda: host.deploy(wid, version, spec))
+    _ask(gas, lambda: host.deploy(wid, version, spec, payer))
+    return None, gas
+
+
+def h_fund(host: HostApi, gas: int, where: str, wid: object, amount: object) -> HostResult:
+    if type(wid) is not int or type(amount) is not int:
+        need(where, "FUND", "an int id and an int amount", wid, amount)
+    if amount <= 0:
+        fault(where, f"FUND amount {amount} must be positive")
+    _ask(gas, lambda: host.fund(wid, amount))
     return None, gas
 
 
@@ -383,4 +407,5 @@ HOST_FUNCTIONS: dict[int, HostFunction] = {
     Host.SPEC_ERROR: h_spec_error,
     Host.DEPLOY: h_deploy,
     Host.UNDEPLOY: h_undeploy,
+    Host.FUND: h_fund,
 }

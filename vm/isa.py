@@ -203,8 +203,9 @@ class Host(IntEnum):
     KEY_ADDRESS = 16  # (public_key:bytes -- address:bytes)  the key's raw address
     PARAM = 17  # (name:str -- int)  an integer chain parameter from genesis (prices, epochs)
     SPEC_ERROR = 18  # (spec:bytes -- str)  why the chain would not place this spec, or ""
-    DEPLOY = 19  # (wid:int version:int spec:bytes -- )  ask the chain to place this version
-    UNDEPLOY = 20  # (wid:int reason:str -- )  end the deployment: release, tear down
+    DEPLOY = 19  # (wid:int version:int spec:bytes payer:bytes -- )  have the chain place it
+    UNDEPLOY = 20  # (wid:int reason:str -- )  end the deployment: release, tear down, refund
+    FUND = 21  # (wid:int amount:int -- )  from this contract's balance into the escrow
 
 
 @dataclass(frozen=True)
@@ -238,8 +239,9 @@ HOSTS: dict[int, HostInfo] = {
         HostInfo(Host.KEY_ADDRESS, 1, 1, 30),
         HostInfo(Host.PARAM, 1, 1, 20),
         HostInfo(Host.SPEC_ERROR, 1, 1, 200, 2),
-        HostInfo(Host.DEPLOY, 3, 0, 5000, 4),
+        HostInfo(Host.DEPLOY, 4, 0, 5000, 4),
         HostInfo(Host.UNDEPLOY, 2, 0, 2000),
+        HostInfo(Host.FUND, 2, 0, 1000),
     ]
 }
 

@@ -42,6 +42,7 @@ __all__ = [
     "deploy",
     "ed25519_verify",
     "emit",
+    "fund",
     "hash32",
     "height",
     "install",
@@ -96,6 +97,7 @@ class Context:
     params: dict[str, int] = field(default_factory=dict)
     events: list[tuple[str, bytes]] = field(default_factory=list)
     deployments: dict[int, tuple[int, bytes]] = field(default_factory=dict)  # wid -> version, spec
+    escrows: dict[int, int] = field(default_factory=dict)
 
 
 _context = Context()
@@ -229,8 +231,10 @@ def spec_error(spec: bytes) -> str:
     return _spec_error(spec)
 
 
-def deploy(wid: int, version: int, spec: bytes) -> None:
-    """Ask the chain to place version `version` of this contract's workload `wid`."""
+def deploy(wid: int, version: int, spec: bytes, payer: bytes) -> None:
+    """Ask the chain to place version `version` of this contract's workload `wid`; what is
+    left of its escrow at the end goes back to `payer`."""
+    _check_address(payer)
     if wid < 1 or version < 1:
         raise Faulted(f"deploy needs a workload id and version of at least 1, got {wid}, {version}")
     reason = _spec_error(spec)
@@ -242,6 +246,19 @@ def deploy(wid: int, version: int, spec: bytes) -> None:
 def undeploy(wid: int, reason: str) -> None:
     """End this contract's workload `wid`: the chain releases it and its nodes tear it down."""
     _context.deployments.pop(wid, None)
+
+
+def fund(wid: int, amount: int) -> None:
+    """Move `amount` of this contract's credits into the escrow of its workload `wid`."""
+    if wid not in _context.deployments:
+        raise Faulted(f"workload {wid} has no live deployment")
+    if amount <= 0:
+        raise Faulted(f"fund amount {amount} must be positive")
+    own = _context.balances.get(_context.self_address, 0)
+    if own < amount:
+        raise Faulted(f"contract balance {own} is below the escrow of {amount}")
+    _context.balances[_context.self_address] = own - amount
+    _context.escrows[wid] = _context.escrows.get(wid, 0) + amount
 
 
 def int_from_bytes(data: bytes) -> int:

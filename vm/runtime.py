@@ -6,7 +6,7 @@ the VM's host calls into state reads and writes of the called contract.
 """
 
 from chain.address import Address
-from chain.deployment.rules import end_deployment, request_deployment
+from chain.deployment.rules import end_deployment, fund_deployment, request_deployment
 from chain.env import BlockEnv
 from chain.errors import RuleViolation
 from chain.ledger.contracts import (
@@ -91,14 +91,22 @@ class ChainHost:
         except RuleViolation as exc:
             raise Fault(exc.message) from None
 
-    def deploy(self, wid: int, version: int, spec: bytes) -> None:
+    def deploy(self, wid: int, version: int, spec: bytes, payer: bytes) -> None:
         try:
-            request_deployment(self.env, self.state, self.contract, wid, version, spec)
+            request_deployment(
+                self.env, self.state, self.contract, wid, version, spec, _address(payer)
+            )
         except RuleViolation as exc:
             raise Fault(exc.message) from None
 
     def undeploy(self, wid: int, reason: str) -> None:
         end_deployment(self.env, self.state, self.contract, wid, reason)
+
+    def fund(self, wid: int, amount: int) -> None:
+        try:
+            fund_deployment(self.env, self.state, self.contract, wid, amount)
+        except RuleViolation as exc:
+            raise Fault(exc.message) from None
 
     def param(self, name: str) -> int:
         if name not in PARAM_NAMES:

@@ -24,10 +24,11 @@ from chain.errors import EncodingError
 from chain.farming.txs import MAX_DISK_GB, MAX_ID, MAX_MEMORY_MB, Resources
 from chain.hashing import HASH_SIZE, tagged_hash
 from chain.params import MAX_CORES
-from chain.state import MAX_HEIGHT, StateReader
+from chain.state import MAX_BALANCE, MAX_HEIGHT, StateReader
 
 MAX_WID = 2**63 - 1
 MAX_MESSAGE = 256  # bytes of a state's message (a failure reason, an unplaceable reason)
+MAX_ENDPOINT = 64  # an IP address (v4 or v6) a replica serves at
 MAX_NODE_REPLICAS = 256  # replicas one node holds at most
 MAX_QUEUE = 4096  # deployments waiting to be placed at once
 
@@ -71,6 +72,8 @@ class Replica:
     state: str = ASSIGNED
     message: str = ""
     since: int = 0  # height of the last change
+    endpoint: str = ""  # where it serves (its address on the node's network), once deployed
+    billed_until: int = 0  # usage is billed up to this height
 
 
 @dataclass(frozen=True)
@@ -96,9 +99,16 @@ class Deployment:
     message: str  # why it is not placed yet, or what ended it
     requested: int  # height its version was authorized
     expires: int  # not placed by this height: expired
+    payer: Address  # who paid the escrow, and gets back what is left at the end
     seed: bytes = b""  # the block hash its placement drew from
     replicas: tuple[Replica, ...] = ()
     routes: tuple[Route, ...] = ()
+    escrow: int = 0  # credits held to pay the nodes
+    grace_since: int = 0  # height the escrow ran short (0: it has not); the replicas pause
+
+    @property
+    def in_grace(self) -> bool:
+        return self.grace_since > 0
 
 
 @dataclass(frozen=True)
@@ -144,7 +154,10 @@ QUEUE_KEY = tagged_hash(b"gc/deploy/queue", b"")
 
 
 def encode_deployment(d: Deployment) -> bytes:
-    replicas = [[r.workload, r.index, r.node, r.state, r.message, r.since] for r in d.replicas]
+    replicas = [
+        [r.workload, r.index, r.node, r.state, r.message, r.since, r.endpoint, r.billed_until]
+        for r in d.replicas
+    ]
     routes = [[r.name, r.subdomain, r.domain, r.node] for r in d.routes]
     return encode(
         [
@@ -155,9 +168,12 @@ def encode_deployment(d: Deployment) -> bytes:
             d.message,
             d.requested,
             d.expires,
+            d.payer.raw,
             d.seed,
             replicas,
             routes,
+            d.escrow,
+            d.grace_since,
         ]
     )
 
@@ -170,7 +186,7 @@ def _state(value: Any, what: str, allowed: tuple[str, ...]) -> str:
 
 
 def _replica(value: Any) -> Replica:
-    f = expect_fixed_list(value, "replica", 6)
+    f = expect_fixed_list(value, "replica", 8)
     return Replica(
         workload=expect_text(f[0], "replica workload", 32),
         index=expect_int(f[1], "replica index", 0, 1024),
@@ -178,6 +194,8 @@ def _replica(value: Any) -> Replica:
         state=_state(f[3], "replica state", REPLICA_STATES),
         message=expect_text(f[4], "replica message", MAX_MESSAGE),
         since=expect_int(f[5], "replica since", 0, MAX_HEIGHT),
+        endpoint=expect_text(f[6], "replica endpoint", MAX_ENDPOINT),
+        billed_until=expect_int(f[7], "replica billed until", 0, MAX_HEIGHT),
     )
 
 
@@ -193,7 +211,7 @@ def _route(value: Any) -> Route:
 
 @stored_record("deployment record")
 def decode_deployment(data: bytes) -> Deployment:
-    f = expect_fixed_list(decode_stored(data), "deployment record", 10)
+    f = expect_fixed_list(decode_stored(data), "deployment record", 13)
     return Deployment(
         ref=ref_from_raw(expect_bytes(f[0], "deployment reference")),
         version=expect_int(f[1], "deployment version", 1, MAX_WID),
@@ -202,9 +220,12 @@ def decode_deployment(data: bytes) -> Deployment:
         message=expect_text(f[4], "deployment message", MAX_MESSAGE * 4),
         requested=expect_int(f[5], "requested height", 0, MAX_HEIGHT),
         expires=expect_int(f[6], "expiry height", 0, MAX_HEIGHT),
-        seed=expect_bytes(f[7], "placement seed", max_size=HASH_SIZE),
-        replicas=tuple(_replica(r) for r in expect_list(f[8], "replicas", 1024)),
-        routes=tuple(_route(r) for r in expect_list(f[9], "routes", 64)),
+        payer=Address(expect_bytes(f[7], "payer", RAW_SIZE)),
+        seed=expect_bytes(f[8], "placement seed", max_size=HASH_SIZE),
+        replicas=tuple(_replica(r) for r in expect_list(f[9], "replicas", 1024)),
+        routes=tuple(_route(r) for r in expect_list(f[10], "routes", 64)),
+        escrow=expect_int(f[11], "escrow", 0, MAX_BALANCE),
+        grace_since=expect_int(f[12], "grace since", 0, MAX_HEIGHT),
     )
 
 
@@ -291,6 +312,8 @@ def replica_to_json(r: Replica) -> dict[str, Any]:
         "state": r.state,
         "message": r.message,
         "since": r.since,
+        "endpoint": r.endpoint or None,
+        "billed_until": r.billed_until,
     }
 
 
@@ -304,6 +327,9 @@ def deployment_to_json(d: Deployment) -> dict[str, Any]:
         "message": d.message,
         "requested": d.requested,
         "expires": d.expires,
+        "payer": str(d.payer),
+        "escrow": d.escrow,
+        "grace_since": d.grace_since or None,
         "seed": d.seed.hex() or None,
         "replicas": [replica_to_json(r) for r in d.replicas],
         "routes": [{"name": r.name, "host": r.host, "node": r.node} for r in d.routes],

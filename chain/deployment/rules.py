@@ -1,4 +1,4 @@
-"""Deployment rules: asking for a deployment, placing it, releasing it, and the nodes' reports.
+"""Deployment rules: asking for a deployment, funding it, placing it, ending and releasing it.
 
 A contract (the standard workload contract once its signers authorized a version) asks for a
 deployment through the VM (request_deployment); the request waits in the placement queue and is
@@ -7,138 +7,133 @@ authorized it, which did not exist when the signers signed. A placement is all o
 replica of each compute workload gets a node and reserves its capacity there, each gateway name
 gets a gateway node, or nothing is reserved and the reason is recorded; the request is tried
 again every placement_retry_blocks until it expires. Ending a deployment (the contract cancels
-it) or a new version releases everything the old one reserved. Every step is an audit entry.
+it, or its escrow ran out and the grace period passed) or a new version bills what ran and
+releases everything the old one reserved. Every step is an audit entry. What nodes report and
+bill is in chain/deployment/reports.py.
 """
 
-from collections.abc import Callable
 from dataclasses import replace
 
-from chain.address import Address, key_address
+from chain.address import Address
+from chain.deployment.billing import fund, settle_all
+from chain.deployment.journal import dequeue, enqueue, record, take_due, write
 from chain.deployment.placement import Taken, choose, need_resources
 from chain.deployment.records import (
     ASSIGNED,
-    DEPLOYED,
     ENDED,
     EXPIRED,
-    FAILED,
     MAX_NODE_REPLICAS,
-    MAX_QUEUE,
     PLACED,
     PLACING,
-    QUEUE_KEY,
     Deployment,
     DeploymentRef,
     NodeLoad,
     Replica,
     ReplicaRef,
     Route,
-    deployment_key,
     deployment_spec_key,
-    encode_deployment,
     encode_node_load,
-    encode_queue,
     gateway_name_holder,
     gateway_name_key,
     node_load_key,
     read_deployment,
     read_deployment_spec,
     read_node_load,
-    read_queue,
 )
 from chain.deployment.spec import Constraints, DeploymentSpec, decode_spec
-from chain.deployment.txs import ReplicaReport
-from chain.encoding import encode
 from chain.env import BlockEnv
-from chain.errors import (
-    AlreadyDone,
-    InvalidSpec,
-    NotOwner,
-    NotPlacedHere,
-    UnknownDeployment,
-    UnknownNode,
-    present,
-)
-from chain.farming.records import read_node
+from chain.errors import InvalidSpec, UnknownDeployment, present
 from chain.farming.txs import Resources
 from chain.hashing import hash32
-from chain.ledger.audit import AuditEntry
-from chain.ledger.transactions import SignedTx, payload_as
-from chain.state import Overlay
+from chain.state import Overlay, decrease_balance, increase_balance
 
-BLOCK_STEP = 2**32 - 1  # the tx_index of audit entries a block's own steps make
-NO_TX = bytes(32)
 ANYWHERE = Constraints()  # gateway names go to any gateway: a name's node does not run it
-
-
-def record(env: BlockEnv, state: Overlay, ref: DeploymentRef, topic: str, **fields: object) -> None:
-    """An audit entry of a step the block itself took (no transaction made it)."""
-    data = encode({"wid": ref.wid, **fields})
-    state.audit.append(AuditEntry(env.height, BLOCK_STEP, NO_TX, ref.contract.raw, topic, data))
-
-
-def write(state: Overlay, d: Deployment) -> None:
-    state.set_state(deployment_key(d.ref), encode_deployment(d))
-
-
-def enqueue(state: Overlay, due: int, ref: DeploymentRef) -> None:
-    queue = [item for item in read_queue(state) if item[1] != ref]
-    if len(queue) >= MAX_QUEUE:
-        raise InvalidSpec(f"{MAX_QUEUE} deployments are already waiting to be placed")
-    state.set_state(QUEUE_KEY, encode_queue(tuple(sorted([*queue, (due, ref)]))))
-
-
-def dequeue(state: Overlay, ref: DeploymentRef) -> None:
-    queue = read_queue(state)
-    if any(item[1] == ref for item in queue):
-        state.set_state(QUEUE_KEY, encode_queue(tuple(i for i in queue if i[1] != ref)))
 
 
 # What a contract asks for (through the VM's deploy and undeploy)
 
 
 def request_deployment(
-    env: BlockEnv, state: Overlay, contract: Address, wid: int, version: int, spec: bytes
+    env: BlockEnv,
+    state: Overlay,
+    contract: Address,
+    wid: int,
+    version: int,
+    spec: bytes,
+    payer: Address,
 ) -> None:
     """Queue `spec` (version `version` of the contract's workload `wid`) for placement in the
-    next block; a previous version's placement is released first."""
+    next block. A previous version is billed up to now and released first; its escrow
+    carries over."""
     parsed = decode_spec(spec)
     ref = DeploymentRef(contract, wid)
+    escrow = 0
     old = read_deployment(state, ref)
     if old is not None:
         if version <= old.version:
             raise InvalidSpec(f"workload {wid} is already at version {old.version}")
-        release(state, old)
-    write(
-        state,
-        Deployment(
-            ref,
-            version,
-            hash32(spec),
-            PLACING,
-            "waiting for the next block",
-            requested=env.height,
-            expires=env.height + parsed.expiry_blocks,
-        ),
+        if old.state in (PLACING, PLACED):
+            old = settle_all(env, state, old, spec_of(state, old))
+            release(state, old)
+            escrow = old.escrow
+    new = Deployment(
+        ref,
+        version,
+        hash32(spec),
+        PLACING,
+        "waiting for the next block",
+        requested=env.height,
+        expires=env.height + parsed.expiry_blocks,
+        payer=payer,
+        escrow=escrow,
     )
+    write(state, new)
     state.set_state(deployment_spec_key(ref), spec)
     enqueue(state, env.height + 1, ref)
 
 
+def fund_deployment(
+    env: BlockEnv, state: Overlay, contract: Address, wid: int, amount: int
+) -> None:
+    """Move `amount` from the contract's balance into the deployment's escrow."""
+    d = live_deployment(state, DeploymentRef(contract, wid))
+    decrease_balance(state, contract, amount)
+    write(state, fund(env, state, d, spec_of(state, d), amount))
+
+
 def end_deployment(env: BlockEnv, state: Overlay, contract: Address, wid: int, why: str) -> None:
-    """The contract ended its workload: release what it holds; its agents tear it down."""
-    ref = DeploymentRef(contract, wid)
-    d = read_deployment(state, ref)
+    """The contract ended its workload: bill what ran, release what it holds, give the payer
+    the rest of the escrow; the nodes' agents then tear it down."""
+    d = read_deployment(state, DeploymentRef(contract, wid))
     if d is None or d.state in (ENDED, EXPIRED):
         return
+    finish(env, state, settle_all(env, state, d, spec_of(state, d)), ENDED, why)
+
+
+def finish(env: BlockEnv, state: Overlay, d: Deployment, final: str, why: str) -> None:
     release(state, d)
-    dequeue(state, ref)
-    write(state, replace(d, state=ENDED, message=why, replicas=(), routes=()))
-    record(env, state, ref, "released", version=d.version, reason=why)
+    dequeue(state, d.ref)
+    if d.escrow:
+        increase_balance(state, d.payer, d.escrow)
+    write(state, replace(d, state=final, message=why, replicas=(), routes=(), escrow=0))
+    topic = "released" if final == ENDED else final
+    record(env, state, d.ref, topic, version=d.version, reason=why, refund=d.escrow)
+
+
+def live_deployment(state: Overlay, ref: DeploymentRef) -> Deployment:
+    d = read_deployment(state, ref)
+    if d is None or d.state in (ENDED, EXPIRED):
+        raise UnknownDeployment(f"workload {ref.wid} of {ref.contract} has no live deployment")
+    return d
+
+
+def spec_of(state: Overlay, d: Deployment) -> DeploymentSpec:
+    return decode_spec(present(read_deployment_spec(state, d.ref), "a deployment's spec"))
 
 
 def release(state: Overlay, d: Deployment) -> None:
     """Give back every node's reservation and every gateway name `d` holds."""
-    spec = decode_spec(present(read_deployment_spec(state, d.ref), "a deployment's spec"))
+    spec = spec_of(state, d)
     needs = {c.name: need_resources(c.need) for c in spec.compute}
     for r in d.replicas:
         load = read_node_load(state, r.node)
@@ -171,22 +166,21 @@ def subtract(a: Resources, b: Resources) -> Resources:
 
 
 def begin_deployment(env: BlockEnv, state: Overlay) -> None:
-    """Place every queued deployment that is due at this height."""
-    queue = read_queue(state)
-    due = [ref for height, ref in queue if height <= env.height]
-    if not due:
-        return
-    state.set_state(QUEUE_KEY, encode_queue(tuple(i for i in queue if i[0] > env.height)))
-    for ref in due:
-        place_deployment(env, state, present(read_deployment(state, ref), "a queued deployment"))
+    """Look at every queued deployment due at this height: place the waiting ones, end the
+    ones whose grace period ran out."""
+    for ref in take_due(state, env.height):
+        d = present(read_deployment(state, ref), "a queued deployment")
+        if d.state == PLACING:
+            place_deployment(env, state, d)
+        elif d.state == PLACED and d.in_grace:
+            finish(env, state, d, ENDED, "out of funds")
 
 
 def place_deployment(env: BlockEnv, state: Overlay, d: Deployment) -> None:
     if env.height > d.expires:
-        write(state, replace(d, state=EXPIRED, message="no placement before the request expired"))
-        record(env, state, d.ref, "expired", version=d.version, reason=d.message)
+        finish(env, state, d, EXPIRED, "no placement before the request expired")
         return
-    spec = decode_spec(present(read_deployment_spec(state, d.ref), "a deployment's spec"))
+    spec = spec_of(state, d)
     work = state.child()
     try:
         replicas, routes = place_all(env, work, d, spec)
@@ -259,7 +253,7 @@ def place_all(
             reserve(
                 state, node.id, need_resources(compute.need), ReplicaRef(d.ref, compute.name, index)
             )
-            replicas.append(Replica(compute.name, index, node.id, ASSIGNED, "", env.height))
+            replicas.append(Replica(compute.name, index, node.id, ASSIGNED, since=env.height))
             taken = Taken(
                 taken.nodes | {node.id},
                 taken.farms | {node.farm},
@@ -295,54 +289,3 @@ def place_route(env: BlockEnv, state: Overlay, d: Deployment, name: str, subdoma
             return route
         taken = Taken(taken.nodes | {choice.node.id})
     raise Unplaceable(f"gateway {name}: the name {subdomain!r} is taken on every gateway tried")
-
-
-# Reports from the nodes' agents
-
-
-def report_replica(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
-    """The placed node says a replica of the current version is deployed or failed."""
-    p = payload_as(tx, ReplicaReport)
-    node = read_node(state, p.node)
-    if node is None:
-        raise UnknownNode(f"node {p.node} does not exist")
-    if key_address(node.key) != tx.body.sender:
-        raise NotOwner(f"only node {p.node}'s own key may report for it")
-    ref = DeploymentRef(p.contract, p.wid)
-    d = read_deployment(state, ref)
-    if d is None or d.state != PLACED:
-        raise UnknownDeployment(f"workload {p.wid} of {p.contract} is not placed")
-    if p.version != d.version:
-        raise UnknownDeployment(f"workload {p.wid} is at version {d.version}, not {p.version}")
-    at = next(
-        (i for i, r in enumerate(d.replicas) if (r.workload, r.index) == (p.workload, p.index)),
-        None,
-    )
-    if at is None:
-        raise UnknownDeployment(f"workload {p.wid} has no replica {p.workload}/{p.index}")
-    replica = d.replicas[at]
-    if replica.node != p.node:
-        raise NotPlacedHere(f"replica {p.workload}/{p.index} is placed on node {replica.node}")
-    new_state = DEPLOYED if p.ok else FAILED
-    if (replica.state, replica.message) == (new_state, p.message):
-        raise AlreadyDone(f"replica {p.workload}/{p.index} is already {new_state}")
-    updated = replace(replica, state=new_state, message=p.message, since=env.height)
-    replicas = (*d.replicas[:at], updated, *d.replicas[at + 1 :])
-    write(state, replace(d, replicas=replicas))
-    data = encode(
-        {
-            "wid": p.wid,
-            "version": p.version,
-            "workload": p.workload,
-            "index": p.index,
-            "node": p.node,
-            "message": p.message,
-        }
-    )
-    # tx_index is stamped by process_plain_tx, which knows where this transaction is
-    state.audit.append(AuditEntry(env.height, 0, tx.id, p.contract.raw, new_state, data))
-
-
-DEPLOYMENT_RULES: dict[type, Callable[[BlockEnv, Overlay, SignedTx], None]] = {
-    ReplicaReport: report_replica,
-}

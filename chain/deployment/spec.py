@@ -52,6 +52,7 @@ class Compute:
     type: str
     need: Need
     ports: tuple[int, ...]
+    ipv4: bool = False  # it has a public IPv4 address (billed per replica)
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,8 @@ def _compute(w: dict[str, Any], disks: dict[str, dict[str, Any]]) -> Compute:
         hdd_gb=hdd,
     )
     expect_text(f["image"], f"{name}.image", 512)
-    return Compute(name, f["type"], need, ports)
+    public_ip = expect_text(f["public_ip"], f"{name}.public_ip", 32)
+    return Compute(name, f["type"], need, ports, ipv4=bool(public_ip))
 
 
 def _gateway(w: dict[str, Any], kinds: dict[str, str]) -> GatewayName:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chain.address import Address, AddressType, contract_address, key_address, multisig_address
-from chain.deployment.rules import DEPLOYMENT_RULES
+from chain.deployment.reports import DEPLOYMENT_RULES
 from chain.encoding import expect_bytes, expect_int, expect_list, expect_map, expect_text
 from chain.env import BlockEnv as BlockEnv  # re-exported: it used to live here
 from chain.errors import (

@@ -10,7 +10,13 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from chain.address import RAW_SIZE, Address, AddressType, key_address
-from chain.deployment.txs import DEPLOYMENT_CODECS, DeploymentPayload, ReplicaReport, report_to_json
+from chain.deployment.txs import (
+    DEPLOYMENT_CODECS,
+    DeploymentPayload,
+    ReplicaBill,
+    ReplicaReport,
+    deployment_payload_to_json,
+)
 from chain.encoding import (
     decode,
     encode,
@@ -445,8 +451,8 @@ def tx_to_json(tx: SignedTx) -> dict[str, Any]:
     view: dict[str, Any]
     if isinstance(payload, FARM_TYPES):
         view = farm_payload_to_json(payload)
-    elif isinstance(payload, ReplicaReport):
-        view = report_to_json(payload)
+    elif isinstance(payload, ReplicaReport | ReplicaBill):
+        view = deployment_payload_to_json(payload)
     elif isinstance(payload, Transfer):
         view = {"to": str(payload.to), "amount": payload.amount}
     elif isinstance(payload, Unjail):

@@ -30,6 +30,7 @@ from contracts_std.requirement import (
     signing_hash,
     workload_address,
 )
+from contracts_std.spec import load_spec, spec_bytes
 from contracts_std.standard import standard_contracts
 from vm import bench as vm_bench
 from vm.runtime import VmRuntime
@@ -70,7 +71,8 @@ def approval_cost(workloads: int, say: Callable[[str], None]) -> dict[str, Any]:
     runtime = VmRuntime()
     contract = workload_address()
     req = encode_requirement(make_requirement([RequiredSigner(k.public_key) for k in signers], 2))
-    spec = b"spec " * 40
+    workload = {"type": "container", "name": "web", "image": "host", "cpu": 1, "memory_mb": 256}
+    spec = spec_bytes(load_spec({"name": "bench", "workloads": [workload], "budget": 1000}))
     nonces = {k.public_key: 0 for k in signers}
 
     def call(k: KeyPair, function: str, *args: Any) -> Any:

@@ -7,7 +7,6 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain.address import Address
 from chain.deployment.geo import unit_vector, within
 from chain.deployment.placement import Taken, choose
 from chain.deployment.records import (
@@ -20,73 +19,18 @@ from chain.deployment.records import (
 )
 from chain.deployment.rules import begin_deployment, end_deployment, request_deployment
 from chain.deployment.spec import Constraints, Need, decode_spec
-from chain.env import BlockEnv
-from chain.farming.index import index_node
-from chain.farming.records import (
-    EPOCH_KEY,
-    EpochInfo,
-    FarmNode,
-    encode_epoch,
-    encode_node,
-    last_seen_key,
-    last_seen_record,
-    node_key,
-)
-from chain.farming.txs import Capabilities, Location, Resources
+from chain.farming.txs import Capabilities
 from chain.hashing import hash32
-from chain.params import ChainParams
-from chain.state import Overlay
-from contracts_std.spec import load_spec, spec_bytes
-
-PARAMS = ChainParams(epoch_blocks=600, heartbeat_interval_blocks=20, node_down_blocks=60)
-CONTRACT = Address(bytes([2]) + hash32(b"placement-test"))
-HEIGHT = 10  # inside the first heartbeat slots: uptime is not judged yet
-PLACES = {  # country -> (latitude, longitude) in micro-degrees
-    "BE": (51_054_342, 3_717_424),
-    "NL": (52_370_216, 4_895_168),
-    "DE": (52_520_008, 13_404_954),
-    "US": (40_712_776, -74_005_974),
-}
-
-
-class Empty:
-    def get_state(self, key: bytes) -> bytes | None:
-        return None
-
-
-def env(height: int = HEIGHT, seed: bytes = b"seed") -> BlockEnv:
-    return BlockEnv("test", height, height * 1000, CONTRACT, PARAMS, hash32(seed))
-
-
-def state_with(nodes: list[FarmNode], down: frozenset[int] = frozenset()) -> Overlay:
-    state = Overlay(Empty())
-    state.set_state(EPOCH_KEY, encode_epoch(EpochInfo(0, 1, hash32(b"epoch"))))
-    for node in nodes:
-        state.set_state(node_key(node.id), encode_node(node))
-        index_node(state, node)
-        if node.id not in down:
-            state.set_state(last_seen_key(node.id), last_seen_record(HEIGHT - 1))
-    return state
-
-
-def farm_node(node_id: int, country: str, farm: int = 1, cores: int = 8) -> FarmNode:
-    lat, lon = PLACES[country]
-    return FarmNode(
-        node_id,
-        farm,
-        hash32(bytes([node_id])),
-        Resources(cores, 16_384, 500, 0),
-        Location(country, "City", lat, lon),
-        0,
-        Capabilities(container=True),
-    )
-
-
-def spec(**placement: object) -> bytes:
-    workload = {"type": "container", "name": "web", "image": "host", "cpu": 2, "memory_mb": 1024}
-    document = {"name": "web", "workloads": [workload], "placement": placement, "budget": 1}
-    return spec_bytes(load_spec(document))
-
+from tests.kit.deploykit import (
+    CONTRACT,
+    HEIGHT,
+    PAYER,
+    PLACES,
+    env,
+    farm_node,
+    spec,
+    state_with,
+)
 
 nodes_strategy = st.lists(
     st.tuples(st.sampled_from(sorted(PLACES)), st.integers(1, 3), st.integers(1, 8), st.booleans()),
@@ -180,25 +124,27 @@ def test_replicas_spread_and_capacity_is_never_overbooked() -> None:
     state = state_with(nodes)
     # Three replicas of 2 cores on distinct nodes; each node then has 2 cores left.
     first = DeploymentRef(CONTRACT, 1)
-    request_deployment(env(HEIGHT - 1), state, CONTRACT, 1, 1, spec(replicas=3))
+    request_deployment(env(HEIGHT - 1), state, CONTRACT, 1, 1, spec(replicas=3), PAYER)
     begin_deployment(env(), state)
     placed = read_deployment(state, first)
     assert placed is not None and placed.state == PLACED
     assert sorted(r.node for r in placed.replicas) == [1, 2, 3]
     assert all(read_node_load(state, n).reserved.cores == 2 for n in (1, 2, 3))
     # Spread by farm: three replicas cannot go to two farms.
-    request_deployment(env(HEIGHT - 1), state, CONTRACT, 2, 1, spec(replicas=3, spread="farm"))
+    request_deployment(
+        env(HEIGHT - 1), state, CONTRACT, 2, 1, spec(replicas=3, spread="farm"), PAYER
+    )
     begin_deployment(env(), state)
     by_farm = read_deployment(state, DeploymentRef(CONTRACT, 2))
     assert by_farm is not None and by_farm.state == PLACING
     assert by_farm.message == "web replica 2: no eligible node (spread: 3)"
     end_deployment(env(), state, CONTRACT, 2, "cancelled")
     # Two more 2-core replicas fill two nodes; a third would overbook.
-    request_deployment(env(HEIGHT - 1), state, CONTRACT, 3, 1, spec(replicas=3))
+    request_deployment(env(HEIGHT - 1), state, CONTRACT, 3, 1, spec(replicas=3), PAYER)
     begin_deployment(env(), state)
     full = read_deployment(state, DeploymentRef(CONTRACT, 3))
     assert full is not None and full.state == PLACED
-    request_deployment(env(HEIGHT - 1), state, CONTRACT, 4, 1, spec())
+    request_deployment(env(HEIGHT - 1), state, CONTRACT, 4, 1, spec(), PAYER)
     begin_deployment(env(), state)
     refused = read_deployment(state, DeploymentRef(CONTRACT, 4))
     assert refused is not None and refused.state == PLACING
@@ -216,7 +162,7 @@ def test_placement_is_the_same_for_the_same_seed_and_differs_for_another() -> No
     picks = []
     for seed in (b"a", b"a", b"b", b"c"):
         state = state_with(nodes)
-        request_deployment(env(HEIGHT - 1), state, CONTRACT, 1, 1, spec(replicas=3))
+        request_deployment(env(HEIGHT - 1), state, CONTRACT, 1, 1, spec(replicas=3), PAYER)
         begin_deployment(env(seed=seed), state)
         d = read_deployment(state, DeploymentRef(CONTRACT, 1))
         assert d is not None and d.seed == hash32(seed)

@@ -1,6 +1,7 @@
 """The multisig workload contract on a real chain: requirements, signatures, updates, expiry,
 and what each step leaves in receipts and the audit log."""
 
+from chain.address import Address, key_address
 from chain.deployment.records import (
     ENDED,
     PLACING,
@@ -11,6 +12,7 @@ from chain.deployment.records import (
 from chain.encoding import decode
 from chain.hashing import hash32
 from chain.keys import KeyPair
+from chain.state import read_account
 from contracts_std.requirement import (
     RequiredSigner,
     encode_requirement,
@@ -203,3 +205,41 @@ def test_every_step_is_an_event_in_order(chain: ContractChain) -> None:
     assert topics == ["request", "signature", "signature", "authorized", "state"]
     refused = chain.call(MALLORY, WORKLOAD, "approve", wid, MALLORY.public_key, b"\x00" * 64)
     assert refused.status == "revert" and refused.events == ()
+
+
+def test_the_deposit_becomes_the_escrow_and_comes_back_if_nothing_ran(
+    chain: ContractChain,
+) -> None:
+    alice = key_address(ALICE.public_key)
+    ref = DeploymentRef(WORKLOAD, 1)
+    wid = chain.ok(ALICE, WORKLOAD, "submit", SPEC, two_of_three(), 1000, value=5_000)
+    assert balance(chain, WORKLOAD) == 5_000
+    approve(chain, ALICE, wid)
+    approve(chain, BOB, wid)
+    d = read_deployment(chain.store, ref)
+    assert d is not None and d.escrow == 5_000 and d.payer == alice
+    assert balance(chain, WORKLOAD) == 0  # the escrow is the chain's, not the contract's
+    refused = chain.call(BOB, WORKLOAD, "topup", wid)
+    assert refused.message == "send the credits to add with the call"
+    chain.ok(BOB, WORKLOAD, "topup", wid, value=1_000)
+    assert escrow_of(chain, ref) == 6_000
+    before = balance(chain, alice)
+    receipt = chain.call(ALICE, WORKLOAD, "cancel", wid)  # nothing ran: it all goes back
+    assert receipt.status == "ok" and escrow_of(chain, ref) == 0
+    assert balance(chain, alice) == before + 6_000 - receipt.fee
+    # A workload cancelled before it was authorized gets its deposit back from the contract.
+    pending = chain.ok(ALICE, WORKLOAD, "submit", SPEC, two_of_three(), 1000, value=700)
+    before = balance(chain, alice)
+    receipt = chain.call(ALICE, WORKLOAD, "cancel", pending)
+    assert balance(chain, WORKLOAD) == 0 and balance(chain, alice) == before + 700 - receipt.fee
+
+
+def balance(chain: ContractChain, address: Address) -> int:
+    account = read_account(chain.store, address)
+    return 0 if account is None else account.balance
+
+
+def escrow_of(chain: ContractChain, ref: DeploymentRef) -> int:
+    d = read_deployment(chain.store, ref)
+    assert d is not None
+    return d.escrow

@@ -20,7 +20,7 @@ from chain.blocks.block import encode_block
 from chain.blocks.commit import VoteType, encode_commit, vote_sign_bytes
 from chain.blocks.evidence import encode_evidence, make_evidence
 from chain.blocks.votes import proposal_sign_bytes, sign_vote
-from chain.deployment.txs import ReplicaReport
+from chain.deployment.txs import ReplicaBill, ReplicaReport
 from chain.farming.rules import node_consent_message
 from chain.farming.txs import (
     Capabilities,
@@ -118,7 +118,10 @@ def payloads() -> dict[str, Payload]:
         "compute_commit": ComputeCommit(1, 2, 64, H),
         "compute_reveal": ComputeReveal(1, 2, (Opening(5, H, (H, hash32(H))),)),
         "set_rewards": SetRewards(10**9, 10**6),
-        "replica_report": ReplicaReport(1, workload_address(), 3, 2, "web", 1, False, "oom"),
+        "replica_report": ReplicaReport(
+            1, workload_address(), 3, 2, "web", 1, True, "running", "10.200.0.6"
+        ),
+        "replica_bill": ReplicaBill(1, workload_address(), 3, 2, "web", 1),
     }
 
 

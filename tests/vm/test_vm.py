@@ -785,7 +785,7 @@ def test_validator_rejections() -> None:
         invalid("CALL 1\nRET")
         == "function 0 ('f') at offset 0: CALL 1 but the module has 1 functions"
     )
-    assert invalid("HOST 21\nRET") == "function 0 ('f') at offset 0: HOST 21 is not a host function"
+    assert invalid("HOST 22\nRET") == "function 0 ('f') at offset 0: HOST 22 is not a host function"
     assert (
         invalid("RETV")
         == "function 0 ('f') at offset 0: RETV in a function that returns a value (use RET)"

@@ -1,0 +1,54 @@
+"""Writing deployment state back: the record, the placement queue, and an audit entry for each
+step the block takes on its own (placing, pausing, releasing), which no transaction made."""
+
+from chain.deployment.records import (
+    MAX_QUEUE,
+    QUEUE_KEY,
+    Deployment,
+    DeploymentRef,
+    deployment_key,
+    encode_deployment,
+    encode_queue,
+    read_queue,
+)
+from chain.encoding import encode
+from chain.env import BlockEnv
+from chain.errors import InvalidSpec
+from chain.ledger.audit import AuditEntry
+from chain.state import Overlay
+
+BLOCK_STEP = 2**32 - 1  # the tx_index of audit entries a block's own steps make
+NO_TX = bytes(32)
+
+
+def record(env: BlockEnv, state: Overlay, ref: DeploymentRef, topic: str, **fields: object) -> None:
+    """An audit entry for `ref`'s contract: what happened, as a canonical map."""
+    data = encode({"wid": ref.wid, **fields})
+    state.audit.append(AuditEntry(env.height, BLOCK_STEP, NO_TX, ref.contract.raw, topic, data))
+
+
+def write(state: Overlay, d: Deployment) -> None:
+    state.set_state(deployment_key(d.ref), encode_deployment(d))
+
+
+def enqueue(state: Overlay, due: int, ref: DeploymentRef) -> None:
+    """Look at `ref` again at height `due` (one entry per deployment: a new one replaces it)."""
+    queue = [item for item in read_queue(state) if item[1] != ref]
+    if len(queue) >= MAX_QUEUE:
+        raise InvalidSpec(f"{MAX_QUEUE} deployments are already waiting to be placed")
+    state.set_state(QUEUE_KEY, encode_queue(tuple(sorted([*queue, (due, ref)]))))
+
+
+def dequeue(state: Overlay, ref: DeploymentRef) -> None:
+    queue = read_queue(state)
+    if any(item[1] == ref for item in queue):
+        state.set_state(QUEUE_KEY, encode_queue(tuple(i for i in queue if i[1] != ref)))
+
+
+def take_due(state: Overlay, height: int) -> list[DeploymentRef]:
+    """Remove and return every deployment due at or before `height`, in queue order."""
+    queue = read_queue(state)
+    due = [ref for at, ref in queue if at <= height]
+    if due:
+        state.set_state(QUEUE_KEY, encode_queue(tuple(i for i in queue if i[0] > height)))
+    return due
