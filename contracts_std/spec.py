@@ -24,7 +24,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from chain.deployment.spec import decode_spec
+from chain.deployment.spec import container_image_error, decode_spec
 from chain.encoding import encode
 from chain.errors import InvalidSpec
 from chain.hashing import hash32
@@ -81,6 +81,7 @@ class ComputeSchema(Strict):
     type = fields.String(required=True, validate=validate.OneOf(["vm", "container"]))
     name = fields.String(required=True, validate=NAME)
     image = fields.String(required=True, validate=validate.Length(1, 512))
+    image_url = fields.String(load_default="", validate=validate.Length(0, 512))
     cpu = fields.Integer(required=True, strict=True, validate=validate.Range(1, 256))
     memory_mb = fields.Integer(required=True, strict=True, validate=validate.Range(64, 1 << 22))
     entrypoint = fields.String(load_default="", validate=validate.Length(0, 512))
@@ -102,6 +103,16 @@ class ComputeSchema(Strict):
     def check_ports(self, data: dict[str, Any], **_: Any) -> None:
         if len(set(data["ports"])) != len(data["ports"]):
             raise ValidationError("ports must not repeat", "ports")
+
+    @validates_schema
+    def check_image(self, data: dict[str, Any], **_: Any) -> None:
+        """A container runs on the node's own system ("host") or from a root filesystem
+        archive named by its sha256 and fetched from image_url; the node checks the hash."""
+        if data["type"] != "container":
+            return
+        reason = container_image_error(data["image"], data["image_url"])
+        if reason:
+            raise ValidationError(reason, "image")
 
 
 class DiskSchema(Strict):

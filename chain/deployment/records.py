@@ -121,11 +121,25 @@ class ReplicaRef:
 
 
 @dataclass(frozen=True)
+class RouteRef:
+    """What a gateway node's load lists: which gateway name of which deployment it serves."""
+
+    deployment: DeploymentRef
+    name: str
+
+
+@dataclass(frozen=True)
 class NodeLoad:
-    """What a node has reserved for the replicas placed on it."""
+    """What a node holds: the capacity reserved for the replicas placed on it, and (on a
+    gateway) the names it serves."""
 
     reserved: Resources
     replicas: tuple[ReplicaRef, ...] = ()
+    routes: tuple[RouteRef, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.replicas and not self.routes
 
 
 NO_LOAD = NodeLoad(Resources(0, 0, 0, 0))
@@ -232,12 +246,13 @@ def decode_deployment(data: bytes) -> Deployment:
 def encode_node_load(load: NodeLoad) -> bytes:
     r = load.reserved
     refs = [[x.deployment.raw, x.workload, x.index] for x in load.replicas]
-    return encode([[r.cores, r.memory_mb, r.ssd_gb, r.hdd_gb], refs])
+    routes = [[x.deployment.raw, x.name] for x in load.routes]
+    return encode([[r.cores, r.memory_mb, r.ssd_gb, r.hdd_gb], refs, routes])
 
 
 @stored_record("node load record")
 def decode_node_load(data: bytes) -> NodeLoad:
-    f = expect_fixed_list(decode_stored(data), "node load record", 2)
+    f = expect_fixed_list(decode_stored(data), "node load record", 3)
     cores, memory, ssd, hdd = expect_fixed_list(f[0], "reserved resources", 4)
     reserved = Resources(
         expect_int(cores, "reserved cores", 0, MAX_CORES),
@@ -255,7 +270,16 @@ def decode_node_load(data: bytes) -> NodeLoad:
                 expect_int(index, "replica index", 0, 1024),
             )
         )
-    return NodeLoad(reserved, tuple(refs))
+    routes = []
+    for item in expect_list(f[2], "node routes", MAX_NODE_REPLICAS):
+        raw, name = expect_fixed_list(item, "node route", 2)
+        routes.append(
+            RouteRef(
+                ref_from_raw(expect_bytes(raw, "route deployment")),
+                expect_text(name, "route name", 32),
+            )
+        )
+    return NodeLoad(reserved, tuple(refs), tuple(routes))
 
 
 def encode_queue(queue: tuple[tuple[int, DeploymentRef], ...]) -> bytes:

@@ -31,6 +31,7 @@ from chain.deployment.records import (
     Replica,
     ReplicaRef,
     Route,
+    RouteRef,
     deployment_spec_key,
     encode_node_load,
     gateway_name_holder,
@@ -138,16 +139,26 @@ def release(state: Overlay, d: Deployment) -> None:
     for r in d.replicas:
         load = read_node_load(state, r.node)
         mine = ReplicaRef(d.ref, r.workload, r.index)
-        left = NodeLoad(
-            subtract(load.reserved, needs[r.workload]),
-            tuple(x for x in load.replicas if x != mine),
+        left = replace(
+            load,
+            reserved=subtract(load.reserved, needs[r.workload]),
+            replicas=tuple(x for x in load.replicas if x != mine),
         )
-        if left.replicas:
-            state.set_state(node_load_key(r.node), encode_node_load(left))
-        else:
-            state.delete_state(node_load_key(r.node))
+        write_load(state, r.node, left)
     for route in d.routes:
         state.delete_state(gateway_name_key(route.host))
+        load = read_node_load(state, route.node)
+        served = RouteRef(d.ref, route.name)
+        write_load(
+            state, route.node, replace(load, routes=tuple(x for x in load.routes if x != served))
+        )
+
+
+def write_load(state: Overlay, node: int, load: NodeLoad) -> None:
+    if load.empty:
+        state.delete_state(node_load_key(node))
+    else:
+        state.set_state(node_load_key(node), encode_node_load(load))
 
 
 def add(a: Resources, b: Resources) -> Resources:
@@ -270,8 +281,11 @@ def reserve(state: Overlay, node: int, need: Resources, ref: ReplicaRef) -> None
     load = read_node_load(state, node)
     if len(load.replicas) >= MAX_NODE_REPLICAS:
         raise Unplaceable(f"node {node} holds {MAX_NODE_REPLICAS} replicas already")
-    new = NodeLoad(add(load.reserved, need), (*load.replicas, ref))
-    state.set_state(node_load_key(node), encode_node_load(new))
+    write_load(
+        state,
+        node,
+        replace(load, reserved=add(load.reserved, need), replicas=(*load.replicas, ref)),
+    )
 
 
 def place_route(env: BlockEnv, state: Overlay, d: Deployment, name: str, subdomain: str) -> Route:
@@ -281,11 +295,18 @@ def place_route(env: BlockEnv, state: Overlay, d: Deployment, name: str, subdoma
     for _ in range(8):
         choice = choose(env, state, env.prev_hash, label, "gateway", None, ANYWHERE, taken)
         if choice.node is None:
+            if taken.nodes:
+                holders = ", ".join(str(n) for n in sorted(taken.nodes))
+                raise Unplaceable(f"gateway {name}: {subdomain!r} is taken on gateways {holders}")
             raise Unplaceable(f"gateway {name}: {choice.reason}")
         domain = choice.node.capabilities.gateway
         route = Route(name, subdomain, domain, choice.node.id)
-        if gateway_name_holder(state, route.host) is None:
+        load = read_node_load(state, route.node)
+        if gateway_name_holder(state, route.host) is None and len(load.routes) < MAX_NODE_REPLICAS:
             state.set_state(gateway_name_key(route.host), d.ref.raw)
+            write_load(
+                state, route.node, replace(load, routes=(*load.routes, RouteRef(d.ref, name)))
+            )
             return route
         taken = Taken(taken.nodes | {choice.node.id})
-    raise Unplaceable(f"gateway {name}: the name {subdomain!r} is taken on every gateway tried")
+    raise Unplaceable(f"gateway {name}: {subdomain!r} is taken on every gateway tried")

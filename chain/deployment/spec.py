@@ -7,6 +7,7 @@ refuses a spec it could not place or run (InvalidSpec). The JSON schema and this
 by construction: tests/test_spec.py decodes every spec the schema accepts.
 """
 
+import re
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -154,6 +155,7 @@ COMPUTE_FIELDS = (
     "type",
     "name",
     "image",
+    "image_url",
     "cpu",
     "memory_mb",
     "entrypoint",
@@ -194,7 +196,12 @@ def _compute(w: dict[str, Any], disks: dict[str, dict[str, Any]]) -> Compute:
         ssd_gb=ssd,
         hdd_gb=hdd,
     )
-    expect_text(f["image"], f"{name}.image", 512)
+    image = expect_text(f["image"], f"{name}.image", 512)
+    image_url = expect_text(f["image_url"], f"{name}.image_url", 512)
+    if f["type"] == "container":
+        reason = container_image_error(image, image_url)
+        if reason:
+            raise InvalidSpec(f"workload {name}: {reason}")
     public_ip = expect_text(f["public_ip"], f"{name}.public_ip", 32)
     return Compute(name, f["type"], need, ports, ipv4=bool(public_ip))
 
@@ -218,6 +225,21 @@ def _gateway(w: dict[str, Any], kinds: dict[str, str]) -> GatewayName:
                 f"gateway {name}: backend {backend!r} names no compute workload of this spec"
             )
     return GatewayName(name, expect_text(f["subdomain"], f"{name}.subdomain", 63), backends)
+
+
+HOST_IMAGE = "host"
+ARCHIVE_IMAGE = re.compile(r"sha256:[0-9a-f]{64}\Z")
+
+
+def container_image_error(image: str, image_url: str) -> str:
+    """Why a container cannot run from `image` (and `image_url`), or "" if it can."""
+    if image == HOST_IMAGE:
+        return "" if not image_url else "the host image is not fetched: image_url must be empty"
+    if not ARCHIVE_IMAGE.match(image):
+        return f"image must be {HOST_IMAGE!r} or 'sha256:' and 64 lower-case hex digits"
+    if not image_url.startswith(("http://", "https://")):
+        return "an archive image needs an http(s) image_url to fetch it from"
+    return ""
 
 
 def backend_workload(backend: str) -> tuple[str, int] | None:

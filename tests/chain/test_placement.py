@@ -21,9 +21,11 @@ from chain.deployment.rules import begin_deployment, end_deployment, request_dep
 from chain.deployment.spec import Constraints, Need, decode_spec
 from chain.farming.txs import Capabilities
 from chain.hashing import hash32
+from contracts_std.spec import load_spec, spec_bytes
 from tests.kit.deploykit import (
     CONTRACT,
     HEIGHT,
+    PARAMS,
     PAYER,
     PLACES,
     env,
@@ -185,3 +187,33 @@ def test_a_down_node_and_a_node_without_the_capability_are_never_chosen() -> Non
     )
     assert nothing.node is None
     assert nothing.reason == "no eligible node (capacity: 1)"
+
+
+def web_with_name(subdomain: str) -> bytes:
+    web = {"type": "container", "name": "web", "image": "host", "cpu": 1, "memory_mb": 256}
+    name = {"type": "gateway_name", "name": "site", "subdomain": subdomain, "backends": ["web:80"]}
+    return spec_bytes(load_spec({"name": "site", "workloads": [web, name], "budget": 1}))
+
+
+def test_a_gateway_name_goes_to_a_gateway_once_per_domain_and_is_freed_on_release() -> None:
+    gateway = replace(
+        farm_node(9, "NL"), capabilities=Capabilities(container=False, gateway="gw.example.org")
+    )
+    state = state_with([farm_node(1, "BE"), gateway])
+    request_deployment(env(HEIGHT - 1), state, CONTRACT, 1, 1, web_with_name("shop"), PAYER)
+    begin_deployment(env(), state)
+    first = read_deployment(state, DeploymentRef(CONTRACT, 1))
+    assert first is not None and first.state == PLACED
+    assert [(r.host, r.node) for r in first.routes] == [("shop.gw.example.org", 9)]
+    assert [(r.workload, r.node) for r in first.replicas] == [("web", 1)]
+    assert [x.name for x in read_node_load(state, 9).routes] == ["site"]
+    request_deployment(env(HEIGHT - 1), state, CONTRACT, 2, 1, web_with_name("shop"), PAYER)
+    begin_deployment(env(), state)
+    second = read_deployment(state, DeploymentRef(CONTRACT, 2))
+    assert second is not None and second.state == PLACING
+    assert second.message == "gateway site: 'shop' is taken on gateways 9"
+    end_deployment(env(), state, CONTRACT, 1, "cancelled")
+    assert read_node_load(state, 9).routes == ()
+    begin_deployment(env(HEIGHT + PARAMS.placement_retry_blocks), state)
+    retried = read_deployment(state, DeploymentRef(CONTRACT, 2))
+    assert retried is not None and retried.state == PLACED  # the name is free again

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from chain.address import AddressType, contract_address, key_address, named_contract_address
+from chain.deployment.spec import decode_spec
 from chain.encoding import decode
 from chain.errors import EncodingError, InvalidSpec, InvalidTransaction
 from chain.keys import generate_keypair
@@ -181,3 +182,24 @@ def test_oversized_call_arguments_are_refused() -> None:
     tx = sign_tx(TxBody("test", sender, 0, 10, call), [key])
     with pytest.raises(EncodingError, match="argument 0"):
         decode_tx(tx.encoded)
+
+
+@pytest.mark.parametrize(
+    ("image", "image_url", "message"),
+    [
+        ("ubuntu", "", "image must be 'host' or 'sha256:'"),
+        ("sha256:" + "ab" * 32, "", r"needs an http\(s\) image_url"),
+        ("sha256:" + "AB" * 32, "https://x.example/r.tar", "64 lower-case hex digits"),
+        ("host", "https://x.example/r.tar", "image_url must be empty"),
+    ],
+)
+def test_a_container_runs_the_host_system_or_a_hashed_archive(
+    image: str, image_url: str, message: str
+) -> None:
+    workload = {"type": "container", "name": "c", "image": image, "image_url": image_url}
+    document = {"name": "c", "workloads": [workload | {"cpu": 1, "memory_mb": 64}], "budget": 1}
+    with pytest.raises(InvalidSpec, match=message):
+        load_spec(document)
+    good = workload | {"image": "sha256:" + "ab" * 32, "image_url": "https://x.example/r.tar"}
+    loaded = load_spec({**document, "workloads": [good | {"cpu": 1, "memory_mb": 64}]})
+    assert decode_spec(spec_bytes(loaded)).compute[0].name == "c"  # the chain reads it too
