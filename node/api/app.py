@@ -39,6 +39,7 @@ from node.api.audit import add_audit_routes
 from node.api.body import read_json
 from node.api.context import API, ApiContext
 from node.api.contracts import add_contract_routes
+from node.api.deployments import add_deployment_routes
 from node.api.farming import add_farming_routes
 from node.api.openapi import openapi_spec
 from node.consensus.wiring import Consensus
@@ -367,4 +368,5 @@ def make_app(
     add_contract_routes(app)
     add_audit_routes(app)
     add_farming_routes(app)
+    add_deployment_routes(app)
     return app

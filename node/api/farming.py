@@ -28,12 +28,12 @@ from chain.farming.records import (
 )
 from chain.farming.rewards import reward_to_json
 from chain.farming.rules import epoch_rewards, epoch_start, registered_nodes
-from chain.farming.txs import MAX_ID
 from chain.keys import PUBLIC_KEY_SIZE
 from chain.params import PARAM_NAMES, ChainParams
 from chain.state import Overlay
 from chain.store import Snapshot
 from node.api.context import API
+from node.api.paths import head_of, path_id
 
 # The farming parameters are the last fields of ChainParams, from epoch_blocks on.
 FARMING_PARAMS = PARAM_NAMES[
@@ -47,19 +47,6 @@ class RewardsSchema(Schema):
         unknown = RAISE
 
     epochs = fields.Integer(load_default=10, validate=validate.Range(1, MAX_REWARD_EPOCHS))
-
-
-def _id(request: web.Request, name: str) -> int:
-    text = request.match_info[name]
-    if not (text.isascii() and text.isdigit() and len(text) <= 10 and 1 <= int(text) < MAX_ID):
-        raise web.HTTPBadRequest(text=f"{name} id {text[:80]!r} is not an integer 1..{MAX_ID - 1}")
-    return int(text)
-
-
-def _head(snap: Snapshot) -> tuple[int, bytes]:
-    head = snap.head()
-    assert head is not None, "a node's store holds at least its genesis"
-    return head.height, head.block_hash
 
 
 def epoch_to_json(info: EpochInfo | None) -> dict[str, Any] | None:
@@ -81,7 +68,7 @@ def activity_view(activity: Activity) -> dict[str, Any]:
 def node_view(snap: Snapshot, node: FarmNode) -> dict[str, Any]:
     """The node, its activity in the running epoch and what that epoch would pay it so far."""
     state = Overlay(snap)
-    height, _ = _head(snap)
+    height, _ = head_of(snap)
     info = read_epoch(state)
     activity = projected = None
     if info is not None:
@@ -96,7 +83,7 @@ def node_view(snap: Snapshot, node: FarmNode) -> dict[str, Any]:
 
 async def get_farming(request: web.Request) -> web.Response:
     with request.app[API].node.store.snapshot() as snap:
-        height, head_hash = _head(snap)
+        height, head_hash = head_of(snap)
         state = Overlay(snap)
         info = read_epoch(state)
         recent = [*read_recent_hashes(state), (height, head_hash)]
@@ -116,7 +103,7 @@ async def get_farming(request: web.Request) -> web.Response:
 
 
 async def get_farm(request: web.Request) -> web.Response:
-    farm_id = _id(request, "farm")
+    farm_id = path_id(request, "farm")
     with request.app[API].node.store.snapshot() as snap:
         state = Overlay(snap)
         farm = read_farm(state, farm_id)
@@ -127,7 +114,7 @@ async def get_farm(request: web.Request) -> web.Response:
 
 
 async def get_node(request: web.Request) -> web.Response:
-    node_id = _id(request, "node")
+    node_id = path_id(request, "node")
     with request.app[API].node.store.snapshot() as snap:
         node = read_node(snap, node_id)
         if node is None:
@@ -158,7 +145,7 @@ async def get_node_by_key(request: web.Request) -> web.Response:
 async def get_farm_rewards(request: web.Request) -> web.Response:
     """The last settled epochs' reward lines of the farm's nodes, newest first, as carried by
     each epoch's settling block (the first block of the next epoch)."""
-    farm_id = _id(request, "farm")
+    farm_id = path_id(request, "farm")
     count: int = RewardsSchema().load(dict(request.query))["epochs"]
     with request.app[API].node.store.snapshot() as snap:
         state = Overlay(snap)
