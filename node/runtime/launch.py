@@ -81,7 +81,8 @@ def bwrap_args(sandbox: Sandbox, status_fd: int, etc_fds: dict[str, int]) -> lis
     for entry in sandbox.system:
         args += [f"--{entry.kind}", entry.source, entry.dest]
     args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--perms", "1777", "--size", str(sandbox.tmp_bytes), "--tmpfs", "/tmp"]
+    for scratch in ("/tmp", "/dev/shm"):  # tmpfs: charged to the replica's memory limit
+        args += ["--perms", "1777", "--size", str(sandbox.tmp_bytes), "--tmpfs", scratch]
     if not sandbox.own_etc:
         args += ["--dir", "/etc"]
     for name, fd in etc_fds.items():

@@ -160,6 +160,7 @@ print(json.dumps({
     "cmdlines": cmdlines,
     "root": sorted(os.listdir("/")),
     "etc": sorted(os.listdir("/etc")),
+    "shm": os.access("/dev/shm", os.W_OK),
 }))
 """
 
@@ -193,6 +194,7 @@ def test_a_replica_sees_no_host_file_and_no_other_replica(runtime: Runtime, tmp_
     assert seen["uid"] == 65534
     assert seen["fds"] == ["0", "1", "2", "3"]  # stdio and listdir's own: nothing inherited
     assert seen["nested_userns"] is False
+    assert seen["shm"] is True
     cmdlines = seen["cmdlines"]
     assert isinstance(cmdlines, dict)
     assert not any("sleep" in c for c in cmdlines.values()), cmdlines
