@@ -275,7 +275,7 @@ class Runtime:
         status = read_status(self.layout.status(record.key))
         oom_kills = cgroup.oom_kills()
         exit_code = status.exit_code
-        if record.pid is not None and exit_code is None and cgroup.pids():
+        if exit_code is None and cgroup.pids():  # pid None: the agent died as it started it
             state = ReplicaState.PAUSED if cgroup.frozen() else ReplicaState.RUNNING
         elif oom_kills:
             state = ReplicaState.OOM_KILLED

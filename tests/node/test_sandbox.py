@@ -286,7 +286,7 @@ def test_the_cpu_limit_caps_cpu_time(runtime: Runtime) -> None:
     runtime.start(host_spec("busy", "python3", "-c", BUSY, cpu_millicores=250))
     wait_until(exited(runtime, "busy"), what="a second of busy looping")
     used = float(log_of(runtime, "busy"))
-    assert 0.1 < used < 0.4  # a quarter of a core for one second
+    assert 0 < used < 0.4  # at most a quarter of a core for one second (and a period's slack)
 
 
 @pytest.mark.slow
