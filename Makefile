@@ -4,9 +4,33 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: devnet devnet-down test lint bench clean
+.PHONY: devnet devnet-down test lint bench clean install system-packages
 
-$(STAMP): pyproject.toml
+# The commands the sandbox runtime (node/runtime/) runs, each as command:Debian package.
+SYSTEM_COMMANDS := bwrap:bubblewrap ip:iproute2 mkfs.ext4:e2fsprogs losetup:mount \
+	nsenter:util-linux setpriv:util-linux
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Idempotent: installs only the packages whose command is missing; runs before every install
+# check (an order-only prerequisite), so an existing checkout gets a newly listed package too.
+system-packages:
+	@missing=""; \
+	for pair in $(SYSTEM_COMMANDS); do \
+		command -v "$${pair%%:*}" >/dev/null 2>&1 || \
+		PATH="$$PATH:/usr/sbin:/sbin" command -v "$${pair%%:*}" >/dev/null 2>&1 || \
+		missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:$$missing"; \
+		{ $(SUDO) apt-get update && \
+		  $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends $$missing; } || { \
+		echo "error: could not install the system packages$$missing with apt-get;" \
+			"the sandbox runtime (node/runtime/) needs them: install them as root" >&2; \
+		exit 1; }; \
+	fi
+
+$(STAMP): pyproject.toml | system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
