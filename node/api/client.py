@@ -12,7 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from chain import smt
 from chain.address import parse_address
@@ -27,6 +27,8 @@ DEFAULT_TIMEOUT = 10.0
 BUSY_CODES = frozenset({"catching_up", "no_peers", "mempool_full"})
 BUSY_RETRY_SECONDS = 10.0
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -282,3 +284,11 @@ def checked_account(address: str, view: dict[str, Any], block: dict[str, Any]) -
                 f"{proven_value!r}"
             )
     return VerifiedAccount(account, value is not None, height, block_hash, state_root)
+
+
+def answer_field(view: dict[str, Any], name: str, kind: type[T]) -> T:
+    """A field the CLI relies on; a node answering without it gets a clear error."""
+    value = view.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ApiError("bad_response", f"the node's answer has no valid {name!r}: {value!r}")
+    return value

@@ -138,17 +138,6 @@ def node_client(node_url: str | None, timeout: float = 10.0) -> NodeClient:
     return NodeClient(node_url or default_devnet_url() or DEFAULT_NODE_URL, timeout)
 
 
-T = TypeVar("T")
-
-
-def answer_field(view: dict[str, Any], name: str, kind: type[T]) -> T:
-    """A field the CLI relies on; a node answering without it gets a clear error."""
-    value = view.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise ApiError("bad_response", f"the node's answer has no valid {name!r}: {value!r}")
-    return value
-
-
 def open_keystore(directory: Path | None) -> Keystore:
     return Keystore(directory or default_keystore_dir())
 

@@ -12,10 +12,9 @@ import click
 from chain.address import AddressType, key_address, parse_address
 from chain.keys import KeyPair
 from chain.ledger.transactions import Call, Deploy, Payload, TxBody, Value, arg_to_json, sign_tx
-from node.api.client import NodeClient
+from node.api.client import NodeClient, answer_field
 from node.cli.common import (
     CliError,
-    answer_field,
     keystore_options,
     node_client,
     node_option,

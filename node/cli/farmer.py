@@ -11,7 +11,7 @@ process, so a stop waits for the opening.
 import json
 import signal
 import threading
-from dataclasses import fields, replace
+from collections.abc import Callable
 from decimal import Decimal, Inexact, InvalidOperation, localcontext
 from pathlib import Path
 from types import FrameType
@@ -21,16 +21,6 @@ import click
 
 from chain.address import Address, key_address, parse_address
 from chain.errors import RuleViolation
-from chain.farming.compute import challenge_height
-from chain.farming.records import (
-    COMMITTED,
-    COMPUTE_STATES,
-    NO_EPOCH,
-    NONE,
-    Activity,
-    EpochInfo,
-    FarmNode,
-)
 from chain.farming.rules import node_consent_message
 from chain.farming.txs import (
     FARM_PAYLOADS,
@@ -42,16 +32,13 @@ from chain.farming.txs import (
     Resources,
     farm_payload_from_value,
     farm_payload_to_value,
-    location_from_value,
-    resources_from_value,
 )
-from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair
-from chain.ledger.transactions import Transfer, TxBody, sign_tx
-from chain.params import MAX_PLOT_K, MIN_PLOT_K, ChainParams
-from node.api.client import ApiError, NodeClient
+from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE
+from chain.ledger.transactions import Transfer
+from chain.params import MAX_PLOT_K, MIN_PLOT_K
+from node.api.client import NodeClient, answer_field
 from node.cli.common import (
     CliError,
-    answer_field,
     keystore_option,
     keystore_options,
     node_client,
@@ -60,12 +47,13 @@ from node.cli.common import (
 )
 from node.cli.contract import send, unlock
 from node.cli.output import emit, json_option, progress
-from node.farmer.agent import ChainView, FarmerAgent
+from node.farmer.agent import FarmerAgent
 from node.farmer.plots import Plot, PlotError, create_plot, load_plots
+from node.farmer.runner import Runner
+from node.farmer.views import field_of, find_node, node_from_json, params_from_json
 from node.keystore import Keystore
 
 KIND_OF = {cls: kind for kind, cls in FARM_PAYLOADS.items()}
-PARAM_FIELDS = {f.name for f in fields(ChainParams)}
 DEFAULT_NODE_FUNDS = 100_000
 DEFAULT_POLL = 0.5
 
@@ -114,100 +102,6 @@ def owner_address(store: Keystore, text: str) -> Address:
     if store.exists(text):
         return parse_address(store.show(text).address)
     return _address(text, f"--owner {text!r} is neither a keystore key nor an address")
-
-
-# Reading the chain's answers back into the rules' records
-
-
-def _get(view: dict[str, Any], name: str) -> Any:
-    if name not in view:
-        raise ApiError("bad_response", f"the node's answer has no {name!r}")
-    return view[name]
-
-
-def _bytes(view: dict[str, Any], name: str) -> bytes:
-    text = answer_field(view, name, str)
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise ApiError("bad_response", f"the node's {name!r} is not hex: {text!r}") from None
-
-
-def node_from_json(view: dict[str, Any]) -> FarmNode:
-    """GET /v1/nodes/{id} as the record the agent works from (checked as the chain checks it)."""
-    r, loc = _get(view, "resources"), _get(view, "location")
-    try:
-        resources = resources_from_value([r["cores"], r["memory_mb"], r["ssd_gb"], r["hdd_gb"]])
-        location = location_from_value(
-            [loc["country"], loc["city"], loc["latitude"], loc["longitude"]]
-        )
-    except (KeyError, TypeError, RuleViolation) as exc:
-        raise ApiError("bad_response", f"the node's resources or location: {exc}") from None
-    return FarmNode(
-        id=answer_field(view, "id", int),
-        farm=answer_field(view, "farm", int),
-        key=_bytes(view, "key"),
-        resources=resources,
-        location=location,
-        registered_height=answer_field(view, "registered_height", int),
-    )
-
-
-def activity_from_json(view: dict[str, Any]) -> Activity:
-    compute = answer_field(view, "compute", str)
-    if compute not in COMPUTE_STATES:
-        raise ApiError("bad_response", f"unknown compute state {compute!r}")
-    last_slot = _get(view, "last_slot")
-    commit_height = _get(view, "commit_height")
-    return Activity(
-        epoch=answer_field(view, "epoch", int),
-        heartbeats=answer_field(view, "heartbeats", int),
-        last_slot=NO_EPOCH if last_slot is None else int(last_slot),
-        space=answer_field(view, "space", int),
-        proofs=answer_field(view, "proofs", int),
-        compute=compute,
-        commit_height=0 if commit_height is None else int(commit_height),
-        count=answer_field(view, "units", int),
-        root=_bytes(view, "root"),
-    )
-
-
-def params_from_json(params: dict[str, Any]) -> ChainParams:
-    """The farming parameters GET /v1/farming shows, over the defaults for the rest."""
-    known = {name: value for name, value in params.items() if name in PARAM_FIELDS}
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in known.values()):
-        raise ApiError("bad_response", f"the node's farming parameters are not integers: {params}")
-    return replace(ChainParams(), **known)
-
-
-def chain_view(farming: dict[str, Any], node: dict[str, Any]) -> ChainView | None:
-    """What the agent sees, from GET /v1/farming and GET /v1/nodes/{id}; None if the two were
-    read at different heights (a block came in between: ask again) or farming has not begun."""
-    epoch = farming.get("epoch")
-    activity = node.get("activity")
-    height = answer_field(farming, "height", int)
-    if epoch is None or activity is None or node.get("height") != height:
-        return None
-    info = EpochInfo(
-        answer_field(epoch, "epoch", int), answer_field(epoch, "start", int), _bytes(epoch, "seed")
-    )
-    recent: dict[int, bytes] = {}
-    for item in _get(farming, "recent_hashes"):
-        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], int)):
-            raise ApiError("bad_response", f"a recent hash is not [height, hash]: {item!r}")
-        recent[item[0]] = _bytes({"recent hash": item[1]}, "recent hash")
-    return ChainView(
-        height, _bytes(farming, "head_hash"), info, activity_from_json(activity), recent.get
-    )
-
-
-def find_node(client: NodeClient, public_key: bytes) -> dict[str, Any] | None:
-    try:
-        return client.node_by_key(public_key.hex())
-    except ApiError as exc:
-        if exc.status == 404:
-            return None
-        raise
 
 
 # farmer
@@ -301,7 +195,7 @@ def farmer_register(
     if farm_id is None:
         assert isinstance(create, FarmCreate)
         farming = client.farming()
-        min_bond = params_from_json(_get(farming, "params")).farm_min_bond
+        min_bond = params_from_json(field_of(farming, "params")).farm_min_bond
         if create.bond < min_bond:
             raise CliError(
                 f"--bond {create.bond} is below this chain's minimum farm bond {min_bond}"
@@ -455,9 +349,9 @@ def farmer_run(
         )
     farming = client.farming()
     agent = FarmerAgent(
-        params_from_json(_get(farming, "params")), node_from_json(found), plots, workers
+        params_from_json(field_of(farming, "params")), node_from_json(found), plots, workers
     )
-    runner = Runner(client, key, agent, as_json)
+    runner = Runner(client, key, agent, echo_event(as_json))
     runner.say(
         "start",
         f"node {agent.node.id} of farm {agent.node.farm}: {len(plots)} plots, "
@@ -498,182 +392,13 @@ def farmer_run(
     runner.say("stop", f"stopped: {runner.sent} transactions sent", sent=runner.sent)
 
 
-class Runner:
-    """One farming node: read the chain, ask the agent, sign and send, report.
+def echo_event(as_json: bool) -> Callable[[str, str, dict[str, Any]], None]:
+    """How `farmer run` says what happened: a line of text, or a JSON object per event."""
 
-    Heartbeats have a thread of their own (`beat`): a slot lasts a few blocks, and the compute
-    work `work` does in its thread may take longer than that."""
+    def echo(event: str, text: str, data: dict[str, Any]) -> None:
+        click.echo(json.dumps({"event": event, **data}) if as_json else text)
 
-    def __init__(self, client: NodeClient, key: KeyPair, agent: FarmerAgent, as_json: bool):
-        self.client = client
-        self.key = key
-        self.agent = agent
-        self.as_json = as_json
-        self.address = key_address(key.public_key)
-        status = client.status()
-        self.chain_id = answer_field(status, "chain_id", str)
-        self.fee = int((status.get("fees") or {}).get("min_fee", 1))
-        self.lock = threading.RLock()  # one sender at a time: a nonce is read and used under it
-        self.logged = 0
-        self.sent = 0
-        self.epoch: int | None = None
-        self.reported_epoch: int | None = None
-        self.failure: Exception | None = None
-        self.last_view: ChainView | None = None
-        self.waiting = False
-
-    def say(self, event: str, text: str, **data: Any) -> None:
-        """One line per event: text for people, a JSON object with --json."""
-        with self.lock:
-            if self.as_json:
-                click.echo(json.dumps({"event": event, **data}))
-            else:
-                click.echo(text)
-
-    def view(self) -> ChainView | None:
-        """The chain as the agent sees it; None if it cannot be read consistently just now."""
-        try:
-            farming = self.client.farming()
-            return chain_view(farming, self.client.node(self.agent.node.id))
-        except ApiError as exc:
-            self.say(
-                "error", f"reading the chain: {exc.message}", code=exc.code, message=exc.message
-            )
-            return None
-
-    def beat(self, done: threading.Event, stop: threading.Event, poll: float) -> None:
-        try:
-            while not done.is_set():
-                self.heartbeat()
-                done.wait(poll)
-        except Exception as exc:
-            self.failure = exc  # the main loop stops and reports it: no farming without uptime
-            stop.set()
-
-    def owes_reveal(self) -> bool:
-        """Whether this farmer committed a compute answer it has not opened yet while it still
-        may: a commitment never opened costs the farm its bond, and the answer lives only in
-        this process."""
-        agent, view = self.agent, self.last_view
-        answer = agent.answer
-        if answer is None or view is None or agent.revealed_epoch == answer.epoch:
-            return False
-        if view.epoch.epoch != answer.epoch or view.activity.compute not in (NONE, COMMITTED):
-            return False
-        asked = challenge_height(agent.params, view.epoch.start, view.epoch.seed, agent.node.id)
-        params = agent.params
-        return view.height <= asked + params.compute_deadline_blocks + params.compute_reveal_blocks
-
-    def say_waiting(self) -> None:
-        if not self.waiting:
-            self.waiting = True
-            self.say(
-                "waiting",
-                "stopping once this epoch's compute commitment is opened (an unopened one costs "
-                "the farm its bond); signal again to stop now",
-            )
-
-    def heartbeat(self) -> None:
-        view = self.view()
-        if view is not None:
-            self.submit(self.agent.heartbeat(view), view)
-
-    def work(self) -> None:
-        """Storage proofs and compute answers as they fall due, and the rewards settled."""
-        view = self.view()
-        if view is None:
-            return
-        self.last_view = view
-        self.report_rewards(view.epoch.epoch)
-        payloads = self.agent.storage_proofs(view) + self.agent.compute(view)
-        self.flush_log()
-        self.submit(payloads, view)
-
-    def submit(self, payloads: list[FarmPayload], view: ChainView) -> None:
-        if not payloads:
-            return
-        with self.lock:
-            self._submit(payloads, view)
-
-    def _submit(self, payloads: list[FarmPayload], view: ChainView) -> None:
-        try:
-            nonce = answer_field(self.client.account(str(self.address)), "next_nonce", int)
-        except ApiError as exc:
-            self.say("error", f"reading the node's nonce: {exc.message}", code=exc.code)
-            return
-        for payload in payloads:
-            kind = KIND_OF[type(payload)]
-            signed = sign_tx(
-                TxBody(self.chain_id, self.address, nonce, self.fee, payload), [self.key]
-            )
-            try:
-                self.client.submit_tx(signed.encoded)
-            except ApiError as exc:
-                self.say(
-                    "error",
-                    f"{kind} not accepted: {exc.code}: {exc.message}",
-                    type=kind,
-                    code=exc.code,
-                    message=exc.message,
-                )
-                continue
-            nonce += 1
-            self.sent += 1
-            self.say(
-                "sent",
-                f"sent {kind} {signed.id.hex()} (epoch {view.epoch.epoch}, height {view.height})",
-                type=kind,
-                id=signed.id.hex(),
-                nonce=signed.body.nonce,
-                epoch=view.epoch.epoch,
-                height=view.height,
-            )
-
-    def flush_log(self) -> None:
-        for line in self.agent.log[self.logged :]:
-            self.say("log", line, message=line)
-        self.logged = len(self.agent.log)
-
-    def report_rewards(self, epoch: int) -> None:
-        """When an epoch has been settled since the last look, what it paid this node."""
-        if self.epoch == epoch:
-            return
-        first = self.epoch is None
-        self.epoch = epoch
-        if first or self.reported_epoch is None:
-            self.reported_epoch = epoch - 1
-            return
-        new = epoch - 1 - self.reported_epoch
-        if new <= 0:
-            return
-        try:
-            settled = self.client.farm_rewards(self.agent.node.farm, new)
-        except ApiError as exc:
-            self.say("error", f"reading rewards: {exc.message}", code=exc.code)
-            return
-        self.reported_epoch = epoch - 1
-        node = self.agent.node.id
-        for item in reversed(settled.get("epochs") or []):
-            line = next((r for r in item.get("lines", []) if r.get("node") == node), None)
-            amount = 0 if line is None else int(line["amount"])
-            detail = (
-                "no activity recorded"
-                if line is None
-                else f"storage {line['storage_bytes']} bytes, compute "
-                f"{line['compute_milli_cores']} millicores, uptime {line['uptime_bp'] / 100:g}%"
-            )
-            if line is not None and line["uptime_bp"] < self.agent.params.min_uptime_bp:
-                detail += f", below the {self.agent.params.min_uptime_bp / 100:g}% minimum"
-            self.say(
-                "reward",
-                f"epoch {item['epoch']} settled in block {item['height']}: node {node} earned "
-                f"{amount} ({detail})",
-                epoch=item["epoch"],
-                height=item["height"],
-                node=node,
-                amount=amount,
-                line=line,
-            )
+    return echo
 
 
 @farmer.command("status")

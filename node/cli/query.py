@@ -6,8 +6,8 @@ from typing import Any
 import click
 
 from chain.address import parse_address
-from node.api.client import checked_account
-from node.cli.common import CliError, answer_field, node_client, node_option
+from node.api.client import answer_field, checked_account
+from node.cli.common import CliError, node_client, node_option
 from node.cli.output import emit, json_option
 
 

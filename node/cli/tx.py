@@ -7,8 +7,8 @@ import click
 
 from chain.address import key_address, parse_address
 from chain.ledger.transactions import Transfer, TxBody, Unjail, sign_tx
+from node.api.client import answer_field
 from node.cli.common import (
-    answer_field,
     keystore_options,
     node_client,
     node_option,

@@ -23,10 +23,9 @@ from contracts_std.requirement import (
     workload_address,
 )
 from contracts_std.spec import load_spec_file, spec_bytes, spec_hash
-from node.api.client import NodeClient
+from node.api.client import NodeClient, answer_field
 from node.cli.common import (
     CliError,
-    answer_field,
     keystore_options,
     node_client,
     node_option,

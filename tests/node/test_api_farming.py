@@ -24,7 +24,7 @@ from chain.keys import KeyPair
 from chain.ledger.transactions import Transfer, TxBody, sign_tx
 from chain.state import read_account
 from node.api.farming import FARMING_PARAMS
-from node.cli.farmer import chain_view, node_from_json, params_from_json
+from node.farmer.views import chain_view, node_from_json, params_from_json
 from node.farmer.agent import FarmerAgent
 from node.farmer.plots import Plot, create_plot
 from node.service import NodeService
