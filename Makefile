@@ -6,9 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: devnet devnet-down test lint bench clean install system-packages
 
-# The commands the sandbox runtime (node/runtime/) runs, each as command:Debian package.
+# The commands the sandbox runtime (node/runtime/) and the gateway (node/farmer/gateway.py)
+# run, each as command:Debian package.
 SYSTEM_COMMANDS := bwrap:bubblewrap ip:iproute2 mkfs.ext4:e2fsprogs losetup:mount \
-	nsenter:util-linux setpriv:util-linux
+	nsenter:util-linux setpriv:util-linux nginx:nginx-light
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Idempotent: installs only the packages whose command is missing; runs before every install
@@ -26,7 +27,7 @@ system-packages:
 		  $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y --no-install-recommends $$missing; } || { \
 		echo "error: could not install the system packages$$missing with apt-get;" \
-			"the sandbox runtime (node/runtime/) needs them: install them as root" >&2; \
+			"the sandbox runtime and the gateway need them: install them as root" >&2; \
 		exit 1; }; \
 	fi
 

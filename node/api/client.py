@@ -133,6 +133,18 @@ class NodeClient:
         """The farm's reward lines of its last `epochs` settled epochs, newest first."""
         return self.get(f"/v1/farms/{int(farm)}/rewards?epochs={int(epochs)}")
 
+    def deployment(self, contract: str, wid: int) -> dict[str, Any]:
+        """A workload's deployment: its state, replicas (node, country, state) and URLs."""
+        return self.get(f"/v1/deployments/{_segment(contract)}/{int(wid)}")
+
+    def node_replicas(self, node: int) -> dict[str, Any]:
+        """What the chain placed on a node: each replica with the spec it runs."""
+        return self.get(f"/v1/nodes/{int(node)}/replicas")
+
+    def node_routes(self, node: int) -> dict[str, Any]:
+        """What a gateway node serves: each host name with its current backends."""
+        return self.get(f"/v1/nodes/{int(node)}/routes")
+
     # Transport
 
     def get(self, path: str) -> dict[str, Any]:

@@ -155,6 +155,32 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     "responses": {"200": _json(obj, "node"), **_errors(400, 404)},
                 }
             },
+            "/v1/deployments/{contract}/{wid}": {
+                "get": {
+                    "summary": "A workload's deployment: state, escrow, replicas with their "
+                    "nodes and countries, gateway names with their URLs",
+                    "parameters": [
+                        _path_param("contract", "the contract's hex address"),
+                        _path_param("wid", "the contract's workload id"),
+                    ],
+                    "responses": {"200": _json(obj, "deployment"), **_errors(400, 404)},
+                }
+            },
+            "/v1/nodes/{node}/replicas": {
+                "get": {
+                    "summary": "The replicas placed on a node, each with the spec it runs "
+                    "(what the node's agent reconciles against)",
+                    "parameters": [_path_param("node", "node id")],
+                    "responses": {"200": _json(obj, "replicas"), **_errors(400, 404)},
+                }
+            },
+            "/v1/nodes/{node}/routes": {
+                "get": {
+                    "summary": "The gateway names a gateway node serves, with their backends now",
+                    "parameters": [_path_param("node", "node id")],
+                    "responses": {"200": _json(obj, "routes"), **_errors(400, 404)},
+                }
+            },
             "/v1/validators": {
                 "get": {
                     "summary": "Active validators (with their downtime window) and the jailed",

@@ -25,6 +25,7 @@ from chain.farming.rules import node_consent_message
 from chain.farming.txs import (
     FARM_PAYLOADS,
     MICRODEGREES,
+    Capabilities,
     FarmCreate,
     FarmPayload,
     Location,
@@ -48,10 +49,15 @@ from node.cli.common import (
 from node.cli.contract import send, unlock
 from node.cli.output import emit, json_option, progress
 from node.farmer.agent import FarmerAgent
+from node.farmer.deployer import Deployer
+from node.farmer.gateway import Gateway, GatewayError
 from node.farmer.plots import Plot, PlotError, create_plot, load_plots
 from node.farmer.runner import Runner
 from node.farmer.views import field_of, find_node, node_from_json, params_from_json
+from node.farmer.workloads import WorkloadRoles
 from node.keystore import Keystore
+from node.runtime import Runtime, SandboxError
+from node.runtime.sandbox import DEFAULT_SUBNET
 
 KIND_OF = {cls: kind for kind, cls in FARM_PAYLOADS.items()}
 DEFAULT_NODE_FUNDS = 100_000
@@ -134,6 +140,20 @@ def farmer() -> None:
     help="Credits the owner sends the node key for its transaction fees (0: none).",
 )
 @click.option("--farm", "farm_id", type=click.IntRange(min=1), help="Add the node to this farm.")
+@click.option(
+    "--container/--no-container",
+    default=True,
+    show_default=True,
+    help="The node runs container workloads (in its sandbox runtime).",
+)
+@click.option("--vm/--no-vm", default=False, show_default=True, help="The node has a hypervisor.")
+@click.option(
+    "--gateway",
+    "gateway_domain",
+    metavar="DOMAIN",
+    default="",
+    help="The node is a gateway serving names under DOMAIN (e.g. gw.example.org).",
+)
 @click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0))
 @keystore_options
 @node_option
@@ -154,6 +174,9 @@ def farmer_register(
     payout: str | None,
     node_funds: int,
     farm_id: int | None,
+    container: bool,
+    vm: bool,
+    gateway_domain: str,
     timeout: float,
     keystore: Path | None,
     passphrase_file: Path | None,
@@ -168,8 +191,9 @@ def farmer_register(
         microdegrees(longitude, "--longitude", 180),
     )
     resources = Resources(cores, memory_mb, ssd_gb, hdd_gb)
+    capabilities = Capabilities(container, vm, gateway_domain.strip().lower())
     blank_key, blank_signature = bytes(PUBLIC_KEY_SIZE), bytes(SIGNATURE_SIZE)
-    checked(NodeRegister(1, blank_key, resources, location, blank_signature))
+    checked(NodeRegister(1, blank_key, resources, location, blank_signature, capabilities))
     store = open_keystore(keystore)
     owner_info = store.show(owner)
     owner_addr = parse_address(owner_info.address)
@@ -213,7 +237,9 @@ def farmer_register(
         funding = Transfer(node_address, node_funds)
         sent["transfer"] = send(client, owner_key, funding, timeout, as_json)["id"]
     consent = node_pair.sign(node_consent_message(chain_id, farm_id, node_pair.public_key))
-    register = checked(NodeRegister(farm_id, node_pair.public_key, resources, location, consent))
+    register = checked(
+        NodeRegister(farm_id, node_pair.public_key, resources, location, consent, capabilities)
+    )
     say(f"registering the node in farm {farm_id}...")
     sent["node_register"] = send(client, owner_key, register, timeout, as_json)["id"]
     node = find_node(client, node_pair.public_key)
@@ -316,6 +342,24 @@ def plot_to_json(plot: Plot) -> dict[str, Any]:
     type=click.FloatRange(min=0.05),
     help="Seconds between looks at the chain.",
 )
+@click.option(
+    "--runtime-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the sandbox runtime keeps the replicas (needed if the node runs containers).",
+)
+@click.option(
+    "--subnet",
+    default=DEFAULT_SUBNET,
+    show_default=True,
+    help="The private IPv4 range the replicas' addresses come from (one per machine).",
+)
+@click.option(
+    "--gateway-listen",
+    default="0.0.0.0:80",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Where a gateway node's reverse proxy listens.",
+)
 @keystore_options
 @node_option
 @json_option
@@ -326,14 +370,19 @@ def farmer_run(
     workers: int,
     once: bool,
     poll: float,
+    runtime_dir: Path | None,
+    subnet: str,
+    gateway_listen: str,
     keystore: Path | None,
     passphrase_file: Path | None,
     node_url: str | None,
     as_json: bool,
 ) -> None:
     """Farm with the node: heartbeats, storage proofs and compute answers as they fall due,
-    until SIGINT or SIGTERM. A compute commitment already sent is opened before it stops (an
-    unopened one costs the farm its bond); a second signal stops it at once."""
+    and the workloads the chain placed on it (run in the sandbox runtime, reported and billed
+    on chain; served by the reverse proxy on a gateway), until SIGINT or SIGTERM. A compute
+    commitment already sent is opened before it stops (an unopened one costs the farm its
+    bond); a second signal stops it at once. Replicas keep running across restarts."""
     owner = _address(owner_address, "--owner-address")
     try:
         plots = load_plots(plots_dir, owner)
@@ -352,6 +401,7 @@ def farmer_run(
         params_from_json(field_of(farming, "params")), node_from_json(found), plots, workers
     )
     runner = Runner(client, key, agent, echo_event(as_json))
+    roles = workload_roles(client, runner, agent, runtime_dir, subnet, gateway_listen)
     runner.say(
         "start",
         f"node {agent.node.id} of farm {agent.node.farm}: {len(plots)} plots, "
@@ -369,11 +419,14 @@ def farmer_run(
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     beats = threading.Thread(target=runner.beat, args=(done, stop, poll), name="heartbeats")
+    workloads = threading.Thread(target=roles.run, args=(done, poll), name="workloads")
     try:
         if once:
             runner.heartbeat()
+            roles.round()
         else:
             beats.start()
+            workloads.start()
         while True:
             runner.work()
             if stop.is_set() or once:
@@ -385,11 +438,51 @@ def farmer_run(
         done.set()
         if beats.is_alive():
             beats.join()
+        if workloads.is_alive():
+            workloads.join()
         for s, handler in previous.items():
             signal.signal(s, handler)
     if runner.failure is not None:
         raise CliError(f"heartbeats stopped: {runner.failure!r}", "farmer_failed")
     runner.say("stop", f"stopped: {runner.sent} transactions sent", sent=runner.sent)
+
+
+def workload_roles(
+    client: NodeClient,
+    runner: Runner,
+    agent: FarmerAgent,
+    runtime_dir: Path | None,
+    subnet: str,
+    gateway_listen: str,
+) -> WorkloadRoles:
+    """The deployer if the node declared containers, the gateway if it declared a domain."""
+    node = agent.node
+    deployer = gateway = None
+    if node.capabilities.container:
+        if runtime_dir is None:
+            raise CliError(f"node {node.id} runs containers: give --runtime-dir", "usage")
+        try:
+            runtime = Runtime(runtime_dir, subnet=subnet)
+        except SandboxError as exc:
+            raise CliError(
+                f"the sandbox runtime cannot run here: {exc.message}", exc.code
+            ) from None
+        deployer = Deployer(
+            node.id,
+            runtime,
+            lambda: client.node_replicas(node.id),
+            runner.submit,
+            runner.say,
+            bill_every=agent.params.billing_period_blocks,
+        )
+    if node.capabilities.gateway:
+        directory = (runtime_dir or Path("gateway")).resolve() / "gateway"
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            gateway = Gateway(directory, gateway_listen)
+        except GatewayError as exc:
+            raise CliError(str(exc.message), exc.code) from None
+    return WorkloadRoles(deployer, gateway, lambda: client.node_routes(node.id), runner.say)
 
 
 def echo_event(as_json: bool) -> Callable[[str, str, dict[str, Any]], None]:
