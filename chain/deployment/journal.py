@@ -1,5 +1,7 @@
 """Writing deployment state back: the record, the placement queue, and an audit entry for each
-step the block takes on its own (placing, pausing, releasing), which no transaction made."""
+step. A step the block takes on its own (placing, pausing at the end of grace) has no
+transaction: tx_index BLOCK_STEP and a zero tx id; a step a transaction makes (a report, a bill,
+a contract's deploy) is stamped with that transaction by chain/ledger/execution.py."""
 
 from chain.deployment.records import (
     MAX_QUEUE,

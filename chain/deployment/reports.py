@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from chain.address import key_address
 from chain.deployment.billing import settle_replica
-from chain.deployment.journal import write
+from chain.deployment.journal import record, write
 from chain.deployment.records import (
     DEPLOYED,
     FAILED,
@@ -22,7 +22,6 @@ from chain.deployment.records import (
 )
 from chain.deployment.rules import spec_of
 from chain.deployment.txs import ReplicaBill, ReplicaReport
-from chain.encoding import encode
 from chain.env import BlockEnv
 from chain.errors import (
     AlreadyDone,
@@ -33,7 +32,6 @@ from chain.errors import (
     UnknownNode,
 )
 from chain.farming.records import read_node
-from chain.ledger.audit import AuditEntry
 from chain.ledger.transactions import SignedTx, payload_as
 from chain.state import Overlay
 
@@ -81,10 +79,10 @@ def report_replica(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
         billed_until=started,
     )
     write(state, replace(d, replicas=(*d.replicas[:at], updated, *d.replicas[at + 1 :])))
-    fields = {"version": p.version, "workload": p.workload, "index": p.index, "node": p.node}
-    data = encode({"wid": p.wid, **fields, "message": p.message, "endpoint": p.endpoint})
-    # tx_index is stamped by process_plain_tx, which knows where this transaction is
-    state.audit.append(AuditEntry(env.height, 0, tx.id, p.contract.raw, new_state, data))
+    record(
+        env, state, d.ref, new_state, version=p.version, workload=p.workload, index=p.index,
+        node=p.node, message=p.message, endpoint=p.endpoint,
+    )  # fmt: skip
 
 
 def bill_replica(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:

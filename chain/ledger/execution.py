@@ -295,7 +295,7 @@ def process_plain_tx(env: BlockEnv, state: Overlay, tx: SignedTx, index: int) ->
     bump_nonce(state, tx.body.sender)
     rule(env, state, tx)
     # `state` is this transaction's own working set: every audit entry in it is the rule's.
-    state.audit[:] = [replace(entry, tx_index=index) for entry in state.audit]
+    state.audit[:] = stamped(state.audit, index, tx.id)
     increase_balance(state, env.proposer, tx.body.fee)
     return Receipt(tx.id, env.height, index, tx.body.fee, created_address(tx))
 
@@ -359,8 +359,11 @@ def process_contract_tx(
     outcome = run_contract(env, work, tx, address, runtime)
     gas_used = min(outcome.gas_used, gas_limit)
     if outcome.status == OK:
+        chain_steps = stamped(work.audit, index, tx.id)  # what the call had the chain do
+        work.audit.clear()
         work.merge_into_parent()
         append_audit_events(state, env, tx, index, outcome.events)
+        state.audit.extend(chain_steps)
     fee = gas_fee(env, gas_used)
     decrease_balance(state, body.sender, fee)  # funds were checked against the full fee
     increase_balance(state, env.proposer, fee)
@@ -377,6 +380,12 @@ def process_contract_tx(
         message=outcome.message,
         events=outcome.events if ok else (),
     )
+
+
+def stamped(entries: list[AuditEntry], index: int, tx_id: bytes) -> list[AuditEntry]:
+    """Entries a transaction's rules (or the chain steps a contract call asked for) made,
+    marked as this transaction's: the rules that make them do not know where it sits."""
+    return [replace(e, tx_index=index, tx_id=tx_id) for e in entries]
 
 
 def append_audit_events(

@@ -23,7 +23,7 @@ from contracts_std.requirement import (
     workload_address,
 )
 from contracts_std.spec import load_spec_file, spec_bytes, spec_hash
-from node.api.client import NodeClient, answer_field
+from node.api.client import ApiError, NodeClient, answer_field
 from node.cli.common import (
     CliError,
     keystore_options,
@@ -108,6 +108,7 @@ def workload_view(client: NodeClient, wid: int) -> dict[str, Any]:
             }
         )
     owner = query_value(client, contract, "owner_of", wid)
+    deployment = deployment_of(client, contract, wid)
     return {
         "id": wid,
         "state": state,
@@ -119,6 +120,35 @@ def workload_view(client: NodeClient, wid: int) -> dict[str, Any]:
         "missing_required": query_value(client, contract, "missing_required", wid),
         "signers": signers,
         "signing_hash": query_value(client, contract, "signing_hash", wid).hex(),
+        "deployment": deployment,
+        "replicas": [
+            {k: r[k] for k in ("workload", "index", "node", "country", "state", "message")}
+            for r in (deployment or {}).get("replicas", [])
+        ],
+        "url": next((r["url"] for r in (deployment or {}).get("routes", [])), None),
+    }
+
+
+def deployment_of(client: NodeClient, contract: str, wid: int) -> dict[str, Any] | None:
+    """What the chain did with the workload: None until a version was authorized."""
+    try:
+        view = client.deployment(contract, wid)
+    except ApiError as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return {
+        k: view[k]
+        for k in (
+            "state",
+            "message",
+            "version",
+            "escrow",
+            "grace_since",
+            "seed",
+            "replicas",
+            "routes",
+        )
     }
 
 
@@ -146,6 +176,12 @@ def workload() -> None:
     help="Total weight of signatures needed [default: every signer's weight].",
 )
 @click.option("--from", "sender", required=True, metavar="KEY", help="Keystore key that pays.")
+@click.option(
+    "--deposit",
+    type=click.IntRange(min=0),
+    help="Credits sent with the spec: the escrow that pays the nodes once it is deployed "
+    "(given back if it never is) [default: the spec's budget].",
+)
 @gas_options
 @keystore_options
 @node_option
@@ -155,6 +191,7 @@ def workload_submit(
     requires: tuple[str, ...],
     threshold: int | None,
     sender: str,
+    deposit: int | None,
     gas_limit: int,
     timeout: float,
     keystore: Path | None,
@@ -162,7 +199,8 @@ def workload_submit(
     node_url: str | None,
     as_json: bool,
 ) -> None:
-    """Submit SPEC (JSON) with its signature requirement; prints the workload id."""
+    """Submit SPEC (JSON) with its signature requirement and a deposit; prints the workload id.
+    Once its signers authorize it, the chain places it on nodes of its choice."""
     spec, data = load_spec_bytes(spec_file)
     store = open_keystore(keystore)
     requirement = parse_requirement(store, requires, threshold)
@@ -171,7 +209,8 @@ def workload_submit(
     key = unlock(store, sender, passphrase_file)
     height = answer_field(client.status(), "height", int)
     expiry = height + int(spec["expiry_blocks"])
-    call = Call(workload_address(), "submit", (data, req, expiry), 0, gas_limit)
+    value = int(spec["budget"]) if deposit is None else deposit
+    call = Call(workload_address(), "submit", (data, req, expiry), value, gas_limit)
     sent = send(client, key, call, timeout, as_json)
     wid = sent["receipt"].get("return_value")
     if not isinstance(wid, int):
@@ -183,6 +222,7 @@ def workload_submit(
         "spec_hash": spec_hash(spec).hex(),
         "requirement": requirement_to_json(requirement),
         "expires_after_height": expiry,
+        "deposit": value,
         "signing_hash": signing_hash(workload_address(), wid, 1, data, req).hex(),
         "gas_used": sent["receipt"].get("gas_used"),
     }
@@ -271,6 +311,21 @@ def workload_status(wid: int, node_url: str | None, as_json: bool) -> None:
         flags = "required" if s["required"] else "optional"
         mark = "signed" if s["signed"] else "not signed"
         lines.append(f"  {s['public_key']} weight {s['weight']} {flags}: {mark}")
+    deployment = view["deployment"]
+    if deployment is not None:
+        paused = " (paused: the escrow ran short)" if deployment["grace_since"] else ""
+        why = f": {deployment['message']}" if deployment["message"] else ""
+        lines.append(
+            f"deployment: {deployment['state']}{why}, escrow {deployment['escrow']}{paused}"
+        )
+        for r in view["replicas"]:
+            note = f" ({r['message']})" if r["message"] else ""
+            lines.append(
+                f"  {r['workload']}/{r['index']} on node {r['node']} ({r['country']}): "
+                f"{r['state']}{note}"
+            )
+        if view["url"]:
+            lines.append(f"url: {view['url']}")
     emit(as_json, view, lines)
 
 
