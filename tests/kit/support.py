@@ -20,7 +20,7 @@ from chain.address import Address, key_address
 from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed
 from chain.ledger.transactions import SignedTx, Transfer, TxBody, sign_tx
-from devnet.network import free_port
+from devnet.processes import free_port
 from genesis.schema import genesis_document, parse_genesis
 from node.api.client import ApiError, NodeClient
 from node.config import Home, NodeConfig, write_config, write_validator_key
@@ -218,7 +218,7 @@ class Load(threading.Thread):
 
 def signature_workers(pgid: int) -> list[int]:
     """The fork server and signature workers in a node's process group (from /proc)."""
-    from devnet.network import group_members
+    from devnet.processes import group_members
 
     found = []
     for pid in group_members(pgid):
