@@ -91,15 +91,17 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
 
 
-def check_port_free(port: int, host: str = "127.0.0.1") -> None:
+def check_port_free(port: int, host: str = "127.0.0.1", what: str = "") -> None:
+    """Raise if `port` cannot be listened on now; `what` names the port in the message (a
+    validator's ports come from --base-port)."""
+    hint = f"it is {what}: stop what holds it" if what else "stop it or pick another --base-port"
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
             raise DevnetError(
-                f"port {port} on {host} is already in use (another node or devnet?); "
-                "stop it or pick another --base-port"
+                f"port {port} on {host} is already in use (another node or devnet?); {hint}"
             ) from None
 
 
