@@ -111,6 +111,25 @@ def transfer(
     return sign_tx(body, [sender])
 
 
+def gridchain(
+    *args: str, env: dict[str, str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """`gridchain ARGS` in a subprocess, as a user types it; fails the test on an error
+    unless `check` is False."""
+    result = subprocess.run(
+        [sys.executable, "-m", "node", *args], env=env, capture_output=True, text=True, timeout=180
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"gridchain {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def as_json(result: subprocess.CompletedProcess[str]) -> Any:
+    return json.loads(result.stdout)
+
+
 def http(url: str, body: Any = None, timeout: float = 10) -> tuple[int, Any]:
     """(status, JSON body) of one request; HTTP errors are answers too."""
     data = None if body is None else json.dumps(body).encode()
