@@ -1,11 +1,14 @@
 """`gridchain devnet up --farmers M`, end to end with real processes: a running one-validator
 devnet gets two farmers (registered by `farmer register`, run by `farmer run`), in two countries,
-the first also the gateway; they heartbeat; the gateway's nginx answers; a farmer killed and
-started again carries on; `devnet down` leaves no farmer and no nginx behind.
+the first also the gateway; they heartbeat; the gateway's nginx answers; a customer's container
+placed in the second farmer's country is served through the first one's gateway; a farmer killed
+and started again carries on, its replica still served; `devnet down` leaves no farmer, nginx or
+replica behind.
 
 The devnet lives under /tmp, not pytest's tmp_path: the farmers' sandbox runtimes need every
 parent directory searchable by others, and pytest's temporary directories are not."""
 
+import json
 import os
 import shutil
 import tempfile
@@ -25,6 +28,26 @@ from tests.kit.netkit import wait_until
 from tests.kit.support import as_json, gridchain
 
 NOT_SERVED = "no workload is served under this name here"
+# A web server on the node's own system, in NL (farmer2), behind hello.gw.localhost (farmer1).
+SPEC = {
+    "name": "hello",
+    "workloads": [
+        {
+            "type": "container",
+            "name": "web",
+            "image": "host",
+            "cpu": 1,
+            "memory_mb": 128,
+            "entrypoint": "python3 -m http.server 8080",
+            "ports": [8080],
+        },
+        {"type": "gateway_name", "name": "gw", "subdomain": "hello", "backends": ["web:8080"]},
+    ],
+    "placement": {"countries": ["NL"], "replicas": 1},
+    "budget": 1_000_000,
+    "expiry_blocks": 1000,
+}
+HELLO = "hello.gw.localhost"
 
 
 @dataclass
@@ -73,6 +96,28 @@ def fetch(address: str, host: str) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
+    except OSError as exc:  # not listening (yet), reset
+        return 0, str(exc)
+
+
+def serves_hello(address: str) -> bool:
+    code, body = fetch(address, HELLO)
+    return code == 200 and "Directory listing" in body
+
+
+def deploy_hello(devnet: Devnet, spec_dir: Path) -> None:
+    """SPEC, submitted and approved by alice (its only signer)."""
+    spec = spec_dir / "hello.json"
+    spec.write_text(json.dumps(SPEC))
+    env = devnet.env
+    submitted = as_json(
+        gridchain("workload", "submit", str(spec), "--from", "alice", "--require", "alice",
+                  "--threshold", "1", "--json", env=env)
+    )  # fmt: skip
+    approved = as_json(
+        gridchain("workload", "approve", str(submitted["id"]), "--key", "alice", "--json", env=env)
+    )
+    assert approved["state"] == "authorized"
 
 
 def activity(client: NodeClient, node: int) -> dict[str, Any]:
@@ -119,6 +164,13 @@ def test_farmers_join_heartbeat_restart_and_stop(devnet: Devnet) -> None:
     for node in nodes:
         wait_until(lambda n=node: activity(client, n).get("heartbeats", 0) > 0, 30, "heartbeats")
 
+    # Where the sandbox runtime runs (root), a customer's container runs on farmer2 and is
+    # served through farmer1's gateway.
+    containers = farmers[1]["containers"]
+    if containers:
+        deploy_hello(devnet, devnet.directory.parent)
+        wait_until(lambda: serves_hello(gateway["address"]), 60, f"{HELLO} served")
+
     # A farmer killed (its whole process group) and started again carries on.
     killed = devnet.run("stop", "farmer2", "--kill")
     assert killed == {"node": "farmer2", "was_running": True, "killed": True}
@@ -135,6 +187,8 @@ def test_farmers_join_heartbeat_restart_and_stop(devnet: Devnet) -> None:
         return slot is not None and (last_slot is None or slot > last_slot)
 
     wait_until(beats_again, 30, "farmer2's heartbeats after its restart")
+    if containers:  # the replica outlived its agent, and is still served
+        assert serves_hello(gateway["address"])
 
     # `devnet down` stops the farmers (nginx with farmer1) and the validator: nothing is left.
     pids = [f["pid"] for f in devnet.status()["farmers"]]
@@ -143,4 +197,6 @@ def test_farmers_join_heartbeat_restart_and_stop(devnet: Devnet) -> None:
     assert sorted(down["stopped"]) == ["farmer1", "farmer2", "node0"]
     assert all(not group_members(pid) for pid in pids)
     assert processes_under(devnet.directory) == []
+    if containers:
+        assert not any((devnet.directory / "farmer2" / "runtime" / "replicas").iterdir())
     assert [f["pid"] for f in devnet.status()["farmers"]] == [None, None]
