@@ -319,9 +319,7 @@ def start_farmer(
     """Start `farmer run` in a process group of its own: (the process, where its log began)."""
     if entry.node is None:
         raise DevnetError(f"{entry.name} is not registered: run `gridchain devnet up` first")
-    if entry.gateway_listen:
-        host, port = entry.gateway_listen.rsplit(":", 1)
-        check_port_free(int(port), host, f"the gateway port of {entry.name}")
+    check_gateway_port(entry)
     _make_dirs(entry)
     command = [
         *_cli("run"),
@@ -347,6 +345,13 @@ def start_farmer(
             cwd=entry.home,
         )
     return process, offset
+
+
+def check_gateway_port(entry: FarmerEntry) -> None:
+    """Raise if the farmer is a gateway whose port is taken."""
+    if entry.gateway_listen:
+        host, port = entry.gateway_listen.rsplit(":", 1)
+        check_port_free(int(port), host, f"the gateway port of {entry.name}")
 
 
 def wait_farmer_started(

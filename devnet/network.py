@@ -35,6 +35,7 @@ from chain.keys import generate_keypair
 from devnet.farmers import (
     MAX_FARMERS,
     FarmerEntry,
+    check_gateway_port,
     farmer_from_json,
     farmer_status,
     gateway_of,
@@ -385,6 +386,9 @@ def up(
         if name not in running:
             check_port_free(base_port + i)
             check_port_free(base_port + P2P_OFFSET + i)
+    for farmer in existing.farmers if existing else []:
+        if not farmer.alive():
+            check_gateway_port(farmer)
 
     store = Keystore(directory / "keys")
     keys = {name: _ensure_key(store, name) for name in ("alice", "bob", "council")}

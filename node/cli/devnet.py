@@ -177,8 +177,8 @@ def status(directory: Path, as_json: bool) -> None:
 @click.option("--kill", is_flag=True, help="SIGKILL instead of SIGTERM (a crash, for testing).")
 @json_option
 def stop(directory: Path, name: str, kill: bool, as_json: bool) -> None:
-    """Stop one node or farmer, e.g. `gridchain devnet stop node2`; the others keep running
-    (and so do a farmer's replicas)."""
+    """Stop one validator or farmer by name (node2, farmer1); the others keep running, and so
+    do a farmer's replicas."""
     was_running, killed = network.stop_node(directory, name, kill, progress(as_json))
     line = (
         f"{'killed' if killed else 'stopped'} {name}" if was_running else f"{name} was not running"
