@@ -179,7 +179,7 @@ def register_farmers(
     entries: list[FarmerEntry], store: Keystore, api: str, passphrase: str, say: Progress
 ) -> None:
     """Give each farmer its keys and directory, and register those the chain does not know:
-    owners funded by alice, then `gridchain farmer register` for all at once."""
+    owners funded by alice, then `gridchain farmer register` for each."""
     client = NodeClient(api, timeout=10.0)
     todo = []
     for entry in entries:
@@ -203,34 +203,56 @@ def register_farmers(
     if not todo:
         return
     _fund([e.owner for e in todo], store, client, passphrase, say)
-    say(f"registering {', '.join(e.name for e in todo)} (farmer register)")
-    running = [(e, _start_register(e, store, api, passphrase)) for e in todo]
-    for entry, process in running:
-        try:
-            out, _ = process.communicate(timeout=COMMAND_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-            raise DevnetError(
-                f"`farmer register` of {entry.name} took over {COMMAND_TIMEOUT:g} s"
-            ) from None
-        answer = _json_answer(out)
-        error = answer.get("error") or {}
-        if process.returncode == 0 and "node" in answer:
-            entry.node, entry.farm = int(answer["node"]), int(answer["farm"])
-        elif error.get("code") == "already_registered":
-            found = find_node(client, bytes.fromhex(store.show(entry.node_key).public_key))
-            if found is None:
-                raise DevnetError(
-                    f"{entry.name}: {error.get('message')}, yet the node cannot find it"
-                )
-            entry.node, entry.farm = int(found["id"]), int(found["farm"])
-        else:
-            raise DevnetError(
-                f"`farmer register` of {entry.name} failed: "
-                f"{error.get('message') or out.decode(errors='replace')[-2000:]}"
-            )
+    for entry in todo:  # one at a time: on a new devnet, farmer i is farm i and node i
+        say(f"registering {entry.name} (farmer register)")
+        _register(entry, store, client, api, passphrase)
         say(f"  {entry.name}: node {entry.node} of farm {entry.farm} ({entry.country})")
+
+
+def _register(
+    entry: FarmerEntry, store: Keystore, client: NodeClient, api: str, passphrase: str
+) -> None:
+    """`gridchain farmer register` for the farmer: its farm, its node key's funds, its node."""
+    _, _, latitude, longitude = PLACES[(entry.index - 1) % len(PLACES)]
+    command = [
+        *_cli("register"),
+        "--owner", entry.owner_key, "--node-key", entry.node_key,
+        "--name", f"farm{entry.index}", "--bond", str(FARMER_BOND),
+        "--node-funds", str(NODE_FUNDS), *RESOURCES,
+        "--country", entry.country, "--city", entry.city,
+        "--latitude", latitude, "--longitude", longitude,
+        "--container" if entry.containers else "--no-container",
+        *(("--gateway", entry.gateway) if entry.gateway else ()),
+        "--keystore", str(store.directory), "--node", api, "--json",
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env=_env(passphrase),
+            cwd=entry.home,
+            timeout=COMMAND_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise DevnetError(
+            f"`farmer register` of {entry.name} took over {COMMAND_TIMEOUT:g} s"
+        ) from None
+    answer = _json_answer(done.stdout)
+    error = answer.get("error") or {}
+    if done.returncode == 0 and "node" in answer:
+        entry.node, entry.farm = int(answer["node"]), int(answer["farm"])
+    elif error.get("code") == "already_registered":
+        found = find_node(client, bytes.fromhex(store.show(entry.node_key).public_key))
+        if found is None:
+            raise DevnetError(f"{entry.name}: {error.get('message')}, yet the node cannot find it")
+        entry.node, entry.farm = int(found["id"]), int(found["farm"])
+    else:
+        output = (done.stdout + done.stderr).decode(errors="replace")[-2000:]
+        raise DevnetError(
+            f"`farmer register` of {entry.name} failed: {error.get('message') or output}"
+        )
 
 
 def _json_answer(out: bytes) -> dict[str, Any]:
@@ -273,33 +295,10 @@ def _fund(
                 if view.get("status") == "rejected":
                     raise DevnetError(f"alice's transfer {tx_id} was refused: {view.get('error')}")
             if time.monotonic() > deadline:
-                raise DevnetError(f"alice's transfer {tx_id} is not committed after some time")
+                raise DevnetError(
+                    f"alice's transfer {tx_id} is not committed after {COMMAND_TIMEOUT:g} s"
+                )
             time.sleep(0.2)
-
-
-def _start_register(
-    entry: FarmerEntry, store: Keystore, api: str, passphrase: str
-) -> subprocess.Popen[bytes]:
-    _, _, latitude, longitude = PLACES[(entry.index - 1) % len(PLACES)]
-    command = [
-        *_cli("register"),
-        "--owner", entry.owner_key, "--node-key", entry.node_key,
-        "--name", f"farm{entry.index}", "--bond", str(FARMER_BOND),
-        "--node-funds", str(NODE_FUNDS), *RESOURCES,
-        "--country", entry.country, "--city", entry.city,
-        "--latitude", latitude, "--longitude", longitude,
-        "--container" if entry.containers else "--no-container",
-        *(("--gateway", entry.gateway) if entry.gateway else ()),
-        "--keystore", str(store.directory), "--node", api, "--json",
-    ]  # fmt: skip
-    return subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=_env(passphrase),
-        cwd=entry.home,
-    )
 
 
 def _cli(command: str) -> list[str]:
