@@ -40,7 +40,7 @@ $(STAMP): pyproject.toml | system-packages
 install: $(STAMP)
 
 devnet: $(STAMP)
-	$(BIN)/gridchain devnet up --validators 4
+	$(BIN)/gridchain devnet up --validators 4 --farmers 3
 
 devnet-down: $(STAMP)
 	$(BIN)/gridchain devnet down

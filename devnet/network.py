@@ -3,10 +3,15 @@
 DIR/keys/         keystore (alice, bob, council), encrypted with DEVNET_PASSPHRASE
 DIR/genesis.json  the devnet's genesis
 DIR/node{i}/      each validator's node home (node.log inside)
-DIR/devnet.json   what runs where: {"nodes": [{"name", "home", "api", "p2p", "pid"}], ...}
+DIR/farmer{i}/    each farmer's directory (farmer.log inside; see devnet/farmers.py)
+DIR/devnet.json   what runs where: {"nodes": [{"name", "home", "api", "p2p", "pid"}],
+                  "farmers": [{"name", "node", "country", "pid", ...}], "gateway", ...}
 
 Node i serves its API on base-port + i and its peer links on base-port + P2P_OFFSET + i, all on
 127.0.0.1; every validator dials every other one (a full mesh of persistent peers).
+
+Farmers (`up --farmers M`) are farm nodes, not validators: `gridchain farmer run` processes,
+each talking to one validator's API; farmer1 is also the devnet's gateway.
 
 Everything is created once and reused, so `up` after `down` continues the same chain.
 """
@@ -17,20 +22,43 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import node
-from chain.errors import LocalFault
 from chain.genesis_state import COUNCIL_ADDRESS, genesis_hash
 from chain.keys import generate_keypair
+from devnet.farmers import (
+    MAX_FARMERS,
+    FarmerEntry,
+    check_gateway_port,
+    farmer_from_json,
+    farmer_status,
+    gateway_of,
+    plan_farmer,
+    register_farmers,
+    remove_replicas,
+    start_farmer,
+    stop_farmers,
+    wait_farmer_started,
+)
+from devnet.processes import (
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    DevnetError,
+    Progress,
+    check_port_free,
+    kill_group,
+    listening_port_range,
+    log_tail,
+    node_env,
+    pid_alive,
+    quiet,
+)
 from genesis.schema import genesis_document, load_genesis, parse_genesis
 from node.api.client import ApiError, NodeClient
 from node.config import (
@@ -70,24 +98,15 @@ PARAMS = {
     # Deployment: a node is down after 10 blocks (~5 s) without a heartbeat.
     "node_down_blocks": 10,
     "placement_retry_blocks": 4,
+    # Billing within minutes: a replica's node reports usage every 20 blocks; a deployment
+    # whose escrow runs short is paused for 40 blocks before it ends.
+    "billing_period_blocks": 20,
+    "grace_period_blocks": 40,
 }
 MAX_VALIDATORS = 32
 VALIDATOR_BLOCKSTAKE = 1_000
 P2P_OFFSET = 100
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 15.0
 LINK_TIMEOUT = 5.0
-LOG_TAIL_LINES = 25
-
-Progress = Callable[[str], None]
-
-
-def quiet(message: str) -> None:
-    pass
-
-
-class DevnetError(LocalFault):
-    code = "devnet_error"
 
 
 @dataclass
@@ -109,10 +128,16 @@ class Devnet:
     genesis: str = ""
     accounts: dict[str, str] = field(default_factory=dict)
     council: dict[str, str] = field(default_factory=dict)
+    farmers: list[FarmerEntry] = field(default_factory=list)
 
     @property
     def file(self) -> Path:
         return self.directory / DEVNET_FILE
+
+    @property
+    def gateway(self) -> dict[str, Any] | None:
+        """The gateway's address, domain, node and farmer (None without farmers)."""
+        return gateway_of(self.farmers)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -124,6 +149,8 @@ class Devnet:
             "accounts": self.accounts,
             "council": self.council,
             "nodes": [asdict(n) for n in self.nodes],
+            "farmers": [f.to_json() for f in self.farmers],
+            "gateway": self.gateway,
         }
 
     def save(self) -> None:
@@ -149,6 +176,7 @@ def load_devnet(directory: Path) -> Devnet | None:
             genesis=str(body.get("genesis", "")),
             accounts=dict(body.get("accounts", {})),
             council=dict(body.get("council", {})),
+            farmers=[farmer_from_json(f) for f in body.get("farmers", [])],
         )
     except FileNotFoundError:
         return None
@@ -163,106 +191,6 @@ def default_devnet_url(directory: Path = DEFAULT_DIR) -> str | None:
     except DevnetError:
         return None
     return devnet.nodes[0].api if devnet and devnet.nodes else None
-
-
-def pid_alive(pid: int | None, home: str | None = None) -> bool:
-    """Whether `pid` is a live process (and, where /proc tells, still the node of `home`)."""
-    if not pid:
-        return False
-    try:  # reap it if it is our own exited child, or it would look alive as a zombie
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False  # another user's process: the pid was reused
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if home is not None and cmdline.exists():
-        try:
-            return home.encode() in cmdline.read_bytes()
-        except OSError:
-            return False
-    return True
-
-
-def group_members(pgid: int) -> list[int]:
-    """The live processes (zombies left out) of process group `pgid`, from /proc."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # exited while we looked
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            members.append(int(stat.parent.name))
-    return sorted(members)
-
-
-def kill_group(pgid: int, timeout: float = STOP_TIMEOUT) -> None:
-    """SIGKILL a node's whole process group (its workers too) and wait until it is empty.
-
-    A node's pid is its group's id while any member lives, so the id cannot name anyone else.
-    """
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pid_alive(pgid)  # reaps the leader if it is our child
-        if not group_members(pgid):
-            return
-        time.sleep(0.02)
-    raise DevnetError(f"processes of group {pgid} survived SIGKILL for {timeout:g} s")
-
-
-def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
-
-
-def check_port_free(port: int, host: str = "127.0.0.1") -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            raise DevnetError(
-                f"port {port} on {host} is already in use (another node or devnet?); "
-                "stop it or pick another --base-port"
-            ) from None
-
-
-def listening_port_range() -> tuple[int, int]:
-    """Ports to listen on: below the kernel's ephemeral range.
-
-    A port in that range can be taken at any moment as the local end of some outgoing
-    connection (an API client, a peer redialing), and a node restarted on it would then fail to
-    bind; below it, only listeners take ports."""
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32_768
-    return (10_000, low) if low > 12_000 else (low // 2, low)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port to listen on that is free now (and outside the ephemeral range)."""
-    low, high = listening_port_range()
-    for _ in range(500):
-        port = random.randrange(low, high)
-        try:
-            check_port_free(port, host)
-        except DevnetError:
-            continue
-        return port
-    raise DevnetError(f"found no free port between {low} and {high}")
 
 
 def free_base_port(validators: int) -> int:
@@ -342,15 +270,6 @@ def _ensure_genesis(
     return path
 
 
-def _node_env() -> dict[str, str]:
-    """The child's environment, able to import this code even when it is not installed."""
-    env = dict(os.environ)
-    root = str(Path(node.__file__).resolve().parent.parent)
-    paths = [root, *env.get("PYTHONPATH", "").split(os.pathsep)]
-    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-    return env
-
-
 def _start_node(entry: NodeEntry) -> subprocess.Popen[bytes]:
     home = Home(Path(entry.home))
     with open(home.log_file, "ab") as log:
@@ -364,7 +283,7 @@ def _start_node(entry: NodeEntry) -> subprocess.Popen[bytes]:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=_node_env(),
+            env=node_env(),
             cwd=entry.home,
         )
 
@@ -433,14 +352,19 @@ def up(
     say: Progress = quiet,
     params: dict[str, int] | None = None,
     start: bool = True,
+    farmers: int = 0,
 ) -> UpResult:
     """Create (first run) or reuse the devnet in `directory` and start its nodes.
 
     `params` override the devnet's chain parameters when the genesis is first written. With
     `start=False` it only prepares keys, genesis and homes (start nodes later with start_node).
+    `farmers` is how many farmers the devnet has at least: those it lacks are registered, and
+    every farmer it has is started.
     """
     if not 1 <= validators <= MAX_VALIDATORS:
         raise DevnetError(f"--validators {validators}: the devnet runs 1 to {MAX_VALIDATORS}")
+    if not 0 <= farmers <= MAX_FARMERS:
+        raise DevnetError(f"--farmers {farmers}: the devnet runs 0 to {MAX_FARMERS}")
     directory = directory.absolute()
     existing = load_devnet(directory)
     if existing and existing.nodes and len(existing.nodes) != validators:
@@ -451,12 +375,20 @@ def up(
     previous = {n.name: n for n in existing.nodes} if existing else {}
     running = {name for name, n in previous.items() if pid_alive(n.pid, n.home)}
     names = [f"node{i}" for i in range(validators)]
-    if existing and running.issuperset(names):
+    if (
+        existing
+        and running.issuperset(names)
+        and len(existing.farmers) >= farmers
+        and all(f.alive() for f in existing.farmers)
+    ):
         return UpResult(existing, [], already_running=True)
     for i, name in enumerate(names):  # before creating anything, so a busy port costs nothing
         if name not in running:
             check_port_free(base_port + i)
             check_port_free(base_port + P2P_OFFSET + i)
+    for farmer in existing.farmers if existing else []:
+        if not farmer.alive():
+            check_gateway_port(farmer)
 
     store = Keystore(directory / "keys")
     keys = {name: _ensure_key(store, name) for name in ("alice", "bob", "council")}
@@ -475,6 +407,7 @@ def up(
             "public_key": keys["council"].public_key,
             "account": str(COUNCIL_ADDRESS),
         },
+        farmers=existing.farmers if existing else [],
     )
     node_keys = {
         name: load_validator_key(home).public_key.hex()
@@ -515,7 +448,33 @@ def up(
     for entry in to_start:
         _wait_linked(entry, say)
     devnet.save()
-    return UpResult(devnet, [e.name for e in to_start], already_running=False)
+    started = _up_farmers(devnet, store, farmers, say)
+    return UpResult(devnet, [e.name for e in to_start] + started, already_running=False)
+
+
+def _up_farmers(devnet: Devnet, store: Keystore, count: int, say: Progress) -> list[str]:
+    """Register the farmers the devnet lacks (up to `count`), then start every stopped one."""
+    apis = {n.name: n.api for n in devnet.nodes}
+    for index in range(len(devnet.farmers) + 1, count + 1):
+        devnet.farmers.append(plan_farmer(devnet.directory, index, list(apis)))
+    if not devnet.farmers:
+        return []
+    register_farmers(devnet.farmers, store, devnet.nodes[0].api, devnet.passphrase, say)
+    devnet.save()
+    started = []
+    for entry in devnet.farmers:
+        if entry.alive():
+            continue
+        say(f"starting {entry.name} (log: {entry.log})")
+        api = apis.get(entry.validator, devnet.nodes[0].api)
+        process, offset = start_farmer(entry, devnet.keystore, api, devnet.passphrase)
+        entry.pid = process.pid
+        devnet.save()  # saved at once, so `down` can stop it even if we are interrupted
+        started.append((entry, process, offset))
+    for entry, process, offset in started:
+        say(f"waiting for {entry.name} to start")
+        wait_farmer_started(entry, process, offset, say)
+    return [entry.name for entry, _, _ in started]
 
 
 # down
@@ -536,12 +495,20 @@ def _looks_like_devnet(directory: Path) -> bool:
 
 
 def down(directory: Path = DEFAULT_DIR, purge: bool = False, say: Progress = quiet) -> DownResult:
-    """SIGTERM every node, SIGKILL those still alive after STOP_TIMEOUT; --purge deletes DIR.
+    """SIGTERM every farmer and node, SIGKILL those still alive after their timeout; --purge
+    deletes DIR.
 
-    Each node runs in its own process group; whatever a node started dies with it.
+    Farmers go first, while the validators still take the compute answer a farmer opens before
+    it stops, and their replicas after them. Each node and farmer runs in its own process
+    group; whatever it started (a farmer's nginx) dies with it.
     """
     directory = directory.absolute()
     devnet = load_devnet(directory)
+    farmers = devnet.farmers if devnet else []
+    farmers_running = [f.name for f in farmers if f.alive()]
+    killed = stop_farmers(farmers, False, say)
+    for farmer in farmers:
+        remove_replicas(farmer, say)
     running = [n for n in (devnet.nodes if devnet else []) if pid_alive(n.pid, n.home)]
     for entry in running:
         assert entry.pid is not None
@@ -551,7 +518,6 @@ def down(directory: Path = DEFAULT_DIR, purge: bool = False, say: Progress = qui
     deadline = time.monotonic() + STOP_TIMEOUT
     while time.monotonic() < deadline and any(pid_alive(n.pid, n.home) for n in running):
         time.sleep(0.1)
-    killed = []
     for entry in running:
         assert entry.pid is not None
         if pid_alive(entry.pid, entry.home):
@@ -569,17 +535,18 @@ def down(directory: Path = DEFAULT_DIR, purge: bool = False, say: Progress = qui
         purged = True
     elif devnet is not None:
         devnet.save()
-    return DownResult(directory, [n.name for n in running], killed, purged)
+    return DownResult(directory, farmers_running + [n.name for n in running], killed, purged)
 
 
 # one node
 
 
-def _entry(devnet: Devnet, name: str) -> NodeEntry:
-    for entry in devnet.nodes:
+def _entry(devnet: Devnet, name: str) -> NodeEntry | FarmerEntry:
+    entries: list[NodeEntry | FarmerEntry] = [*devnet.nodes, *devnet.farmers]
+    for entry in entries:
         if entry.name == name:
             return entry
-    known = ", ".join(n.name for n in devnet.nodes)
+    known = ", ".join(n.name for n in entries)
     raise DevnetError(f"no node {name!r} in the devnet (nodes: {known})")
 
 
@@ -593,9 +560,15 @@ def _require(directory: Path) -> Devnet:
 def stop_node(
     directory: Path, name: str, kill: bool = False, say: Progress = quiet
 ) -> tuple[bool, bool]:
-    """Stop one node (SIGTERM, or SIGKILL with `kill`): returns (was running, killed)."""
+    """Stop one node or farmer (SIGTERM, or SIGKILL with `kill`): returns (was running,
+    killed). A farmer's replicas keep running, as they do when a farm node's agent stops."""
     devnet = _require(directory)
     entry = _entry(devnet, name)
+    if isinstance(entry, FarmerEntry):
+        was_running = entry.alive()
+        farmer_killed = bool(stop_farmers([entry], kill, say))
+        devnet.save()
+        return was_running, farmer_killed
     if not pid_alive(entry.pid, entry.home):
         return False, False
     assert entry.pid is not None
@@ -619,9 +592,11 @@ def stop_node(
 
 
 def start_node(directory: Path, name: str, say: Progress = quiet) -> bool:
-    """Start one stopped node of the devnet; False if it was already running."""
+    """Start one stopped node or farmer of the devnet; False if it was already running."""
     devnet = _require(directory)
     entry = _entry(devnet, name)
+    if isinstance(entry, FarmerEntry):
+        return _start_one_farmer(devnet, entry, say)
     if pid_alive(entry.pid, entry.home):
         return False
     check_port_free(int(entry.api.rsplit(":", 1)[1]))
@@ -632,6 +607,18 @@ def start_node(directory: Path, name: str, say: Progress = quiet) -> bool:
     gen_hash = genesis_hash(load_genesis(Path(devnet.genesis))).hex()
     _wait_ready(entry, process, gen_hash, say)
     _wait_linked(entry, say)
+    return True
+
+
+def _start_one_farmer(devnet: Devnet, entry: FarmerEntry, say: Progress) -> bool:
+    if entry.alive():
+        return False
+    api = next((n.api for n in devnet.nodes if n.name == entry.validator), devnet.nodes[0].api)
+    say(f"starting {entry.name} (log: {entry.log})")
+    process, offset = start_farmer(entry, devnet.keystore, api, devnet.passphrase)
+    entry.pid = process.pid
+    devnet.save()
+    wait_farmer_started(entry, process, offset, say)
     return True
 
 
@@ -656,7 +643,10 @@ class NodeStatus:
         return asdict(self)
 
 
-def status(directory: Path = DEFAULT_DIR) -> tuple[Devnet, list[NodeStatus]]:
+def status(
+    directory: Path = DEFAULT_DIR,
+) -> tuple[Devnet, list[NodeStatus], list[dict[str, Any]]]:
+    """Each node's process and consensus, and each farmer's process and node's activity."""
     devnet = _require(directory)
     out = []
     for entry in devnet.nodes:
@@ -683,4 +673,6 @@ def status(directory: Path = DEFAULT_DIR) -> tuple[Devnet, list[NodeStatus]]:
                 validator=(view.get("consensus") or {}).get("validator"),
             )
         )
-    return devnet, out
+    answering = [n for n in out if n.alive and n.error is None]
+    client = NodeClient(answering[0].api, timeout=2.0) if answering else None
+    return devnet, out, [farmer_status(f, client) for f in devnet.farmers]

@@ -47,7 +47,7 @@ from chain.keys import KeyPair
 from chain.ledger.transactions import SignedTx, Transfer, TxBody, sign_tx
 from chain.state import Overlay
 from chain.store import ChainStore
-from devnet import network
+from devnet import network, processes
 from genesis.schema import load_genesis
 from node.api.client import ApiError, NodeClient
 from node.config import Home, load_validator_key
@@ -205,7 +205,9 @@ def generate_chain(
             )
             if rejected or len(result.block.txs) != txs_per_block:
                 reason = rejected[0].error.message if rejected else "block is full"
-                raise network.DevnetError(f"generated block {height} left out a transfer: {reason}")
+                raise processes.DevnetError(
+                    f"generated block {height} left out a transfer: {reason}"
+                )
             commit = _commit_for(gen.chain_id, validators, result.block.header)
             store.commit_block(result.block, commit, result.writes, result.new_nodes)
             head, last_commit = result.block.header, commit
@@ -252,9 +254,9 @@ def _wait_for_height(
             if height >= target:
                 return samples
         if now - last_move > STALL_SECONDS:
-            raise network.DevnetError(
+            raise processes.DevnetError(
                 f"node3 stayed at height {last_height} for {STALL_SECONDS:g} s; "
-                f"last lines of {log}:\n{network.log_tail(log)}"
+                f"last lines of {log}:\n{processes.log_tail(log)}"
             )
         if now >= next_report:
             say(f"  node3 at height {last_height}/{target}")
@@ -324,7 +326,7 @@ def replay_breakdown(source: Path, gen: GenesisState, blocks: int, workdir: Path
                 commit = src.commit_at(height)
                 raw = src.block_bytes(block_hash) if block_hash else None
                 if raw is None or commit is None:
-                    raise network.DevnetError(f"block {height} is missing from {source}")
+                    raise processes.DevnetError(f"block {height} is missing from {source}")
                 items.append((raw, encode_commit(commit)))
             t1 = clock()
             message = decode_message(encode_message(Blocks(tuple(items))))
@@ -412,7 +414,7 @@ def _run(devnet: network.Devnet, blocks: int, txs_per_block: int, say: Progress)
     for name, client in zip(("node0", "node1", "node2"), clients[:3], strict=True):
         height = _height(client)
         if height is None or height < blocks:
-            raise network.DevnetError(f"{name} answers at height {height}, expected {blocks}")
+            raise processes.DevnetError(f"{name} answers at height {height}, expected {blocks}")
 
     load_average = os.getloadavg()[0]
     say(f"starting node3 with an empty database (load average {load_average:.2f})")

@@ -1,4 +1,5 @@
-"""`gridchain devnet up|down|status|stop|start`: a local network in one command.
+"""`gridchain devnet up|down|status|stop|start`: a local network in one command, validators
+and farm nodes.
 
 node/cli/main.py adds this group to the `gridchain` command; its root group renders the errors
 raised here (DevnetError and the chain's own) as clean messages or JSON.
@@ -48,10 +49,20 @@ def devnet() -> None:
     help="API port of node0; node i serves its API on base-port + i and peer links on "
     "base-port + 100 + i.",
 )
+@click.option(
+    "--farmers",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Farm nodes (`farmer run` processes) the devnet has at least, spread over countries; "
+    "farmer1 is also the gateway. Those missing are registered; every one the devnet has is "
+    "started.",
+)
 @json_option
-def up(directory: Path, validators: int, base_port: int, as_json: bool) -> None:
-    """Create the devnet on first use, then start its nodes (reusing keys and chain data)."""
-    result = network.up(directory, validators, base_port, progress(as_json))
+def up(directory: Path, validators: int, base_port: int, farmers: int, as_json: bool) -> None:
+    """Create the devnet on first use, then start its nodes and farmers (reusing keys and
+    chain data)."""
+    result = network.up(directory, validators, base_port, progress(as_json), farmers=farmers)
     net = result.devnet
     first = net.nodes[0]
     keystore = net.keystore
@@ -66,6 +77,7 @@ def up(directory: Path, validators: int, base_port: int, as_json: bool) -> None:
             f"  {n.name}: API {n.api}, peers {n.p2p} (pid {n.pid}, home {n.home})"
             for n in net.nodes
         ),
+        *farmer_lines(net),
         f"keystore:   {keystore}",
         f"passphrase: {net.passphrase}  (the documented devnet passphrase)",
         *(f"  {name:<8} {address}" for name, address in net.accounts.items()),
@@ -84,12 +96,30 @@ def up(directory: Path, validators: int, base_port: int, as_json: bool) -> None:
     emit(as_json, data, lines)
 
 
+def farmer_lines(net: network.Devnet) -> list[str]:
+    lines = [
+        f"  {f.name}: node {f.node} of farm {f.farm} in {f.country} ({f.city}), "
+        f"via {f.validator} (pid {f.pid}, log {f.log})"
+        + ("" if f.containers else f"; no containers: {f.containers_off or 'not declared'}")
+        for f in net.farmers
+    ]
+    gateway = net.gateway
+    if gateway is not None:
+        lines.append(
+            f"  gateway:  {gateway['address']} for names under {gateway['domain']} "
+            f"({gateway['farmer']}); try: curl -H 'Host: NAME.{gateway['domain']}' "
+            f"http://{gateway['address']}/"
+        )
+    return lines
+
+
 @devnet.command("down")
 @dir_option
 @click.option("--purge", is_flag=True, help="Also delete the directory: keys, genesis and data.")
 @json_option
 def down(directory: Path, purge: bool, as_json: bool) -> None:
-    """Stop the devnet's nodes (SIGTERM, then SIGKILL after 15 s)."""
+    """Stop the devnet's farmers (SIGTERM, then SIGKILL after 30 s), their replicas, and its
+    validators (SIGTERM, then SIGKILL after 15 s)."""
     result = network.down(directory, purge, progress(as_json))
     lines = [f"stopped {', '.join(result.stopped)}" if result.stopped else "no node was running"]
     if result.killed:
@@ -109,8 +139,9 @@ def down(directory: Path, purge: bool, as_json: bool) -> None:
 @dir_option
 @json_option
 def status(directory: Path, as_json: bool) -> None:
-    """Show each node: process alive, height, consensus round and step, peers, head block."""
-    net, nodes = network.status(directory)
+    """Show each node (process alive, height, consensus round and step, peers, head block),
+    each farmer (process alive, node, country, heartbeats this epoch) and the gateway."""
+    net, nodes, farmers = network.status(directory)
     lines = [f"devnet {net.directory} (chain {net.chain_id})"]
     for n in nodes:
         if not n.alive:
@@ -123,7 +154,20 @@ def status(directory: Path, as_json: bool) -> None:
                 f"{n.peers} peers, block {(n.block_hash or '')[:16]}"
             )
         lines.append(f"  {n.name}: {state}; API {n.api}")
-    data = {**net.to_json(), "nodes": [n.to_json() for n in nodes]}
+    for f in farmers:
+        state = f"running (pid {f['pid']})" if f["alive"] else "stopped"
+        activity = (
+            f"epoch {f.get('epoch')}: {f.get('heartbeats')} heartbeats" if "epoch" in f else ""
+        )
+        lines.append(
+            f"  {f['name']}: {state}, node {f['node']} in {f['country']}"
+            + (f", {activity}" if activity else "")
+            + (f", API not answering: {f['error']}" if "error" in f else "")
+        )
+    gateway = net.gateway
+    if gateway is not None:
+        lines.append(f"  gateway: {gateway['address']}, names under {gateway['domain']}")
+    data = {**net.to_json(), "nodes": [n.to_json() for n in nodes], "farmers": farmers}
     emit(as_json, data, lines)
 
 
@@ -133,7 +177,8 @@ def status(directory: Path, as_json: bool) -> None:
 @click.option("--kill", is_flag=True, help="SIGKILL instead of SIGTERM (a crash, for testing).")
 @json_option
 def stop(directory: Path, name: str, kill: bool, as_json: bool) -> None:
-    """Stop one node, e.g. `gridchain devnet stop node2`; the others keep running."""
+    """Stop one validator or farmer by name (node2, farmer1); the others keep running, and so
+    do a farmer's replicas."""
     was_running, killed = network.stop_node(directory, name, kill, progress(as_json))
     line = (
         f"{'killed' if killed else 'stopped'} {name}" if was_running else f"{name} was not running"
@@ -146,7 +191,8 @@ def stop(directory: Path, name: str, kill: bool, as_json: bool) -> None:
 @click.argument("name")
 @json_option
 def start(directory: Path, name: str, as_json: bool) -> None:
-    """Start one stopped node again; it catches up by block sync and rejoins consensus."""
+    """Start one stopped node again (it catches up by block sync and rejoins consensus), or a
+    farmer (it carries on heartbeating and finds its replicas again)."""
     started = network.start_node(directory, name, progress(as_json))
     line = f"started {name}" if started else f"{name} is already running"
     emit(as_json, {"node": name, "started": started}, [line])

@@ -16,7 +16,7 @@ from pathlib import Path
 from chain.address import key_address
 from chain.integrity import replay_store
 from chain.store import ChainStore
-from devnet.network import group_members
+from devnet.processes import group_members
 from genesis.schema import load_genesis
 from node.config import load_config, write_config
 from tests.kit.support import (

@@ -5,33 +5,13 @@ verifies the account's state proof against that block's state root; bad transact
 refused with clear errors and change nothing; `devnet down` stops it and `up` resumes the chain.
 """
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.kit.support import free_port
-
-
-def gridchain(
-    *args: str, env: dict[str, str], check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "node", *args], env=env, capture_output=True, text=True, timeout=120
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"gridchain {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-        )
-    return result
-
-
-def as_json(result: subprocess.CompletedProcess[str]) -> Any:
-    return json.loads(result.stdout)
+from tests.kit.support import as_json, free_port, gridchain
 
 
 @pytest.fixture

@@ -113,6 +113,7 @@ def register(cli: Cli, owner: str, payout: str) -> dict[str, Any]:
     out: dict[str, Any] = cli.ok(
         "farmer", "register", "--owner", owner, "--node-key", f"{owner}-node",
         "--name", f"{owner}-farm", "--bond", "50000", "--payout", payout, *RESOURCES, *WHERE,
+        "--no-container",  # farming only: `farmer run` then needs no sandbox runtime
     )  # fmt: skip
     return out
 

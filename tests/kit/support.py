@@ -20,7 +20,7 @@ from chain.address import Address, key_address
 from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed
 from chain.ledger.transactions import SignedTx, Transfer, TxBody, sign_tx
-from devnet.network import free_port
+from devnet.processes import free_port
 from genesis.schema import genesis_document, parse_genesis
 from node.api.client import ApiError, NodeClient
 from node.config import Home, NodeConfig, write_config, write_validator_key
@@ -109,6 +109,25 @@ def transfer(
 ) -> SignedTx:
     body = TxBody(chain_id, key_address(sender.public_key), nonce, fee, Transfer(to, amount))
     return sign_tx(body, [sender])
+
+
+def gridchain(
+    *args: str, env: dict[str, str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """`gridchain ARGS` in a subprocess, as a user types it; fails the test on an error
+    unless `check` is False."""
+    result = subprocess.run(
+        [sys.executable, "-m", "node", *args], env=env, capture_output=True, text=True, timeout=180
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"gridchain {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def as_json(result: subprocess.CompletedProcess[str]) -> Any:
+    return json.loads(result.stdout)
 
 
 def http(url: str, body: Any = None, timeout: float = 10) -> tuple[int, Any]:
@@ -218,7 +237,7 @@ class Load(threading.Thread):
 
 def signature_workers(pgid: int) -> list[int]:
     """The fork server and signature workers in a node's process group (from /proc)."""
-    from devnet.network import group_members
+    from devnet.processes import group_members
 
     found = []
     for pid in group_members(pgid):

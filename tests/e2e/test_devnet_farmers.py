@@ -1,0 +1,202 @@
+"""`gridchain devnet up --farmers M`, end to end with real processes: a running one-validator
+devnet gets two farmers (registered by `farmer register`, run by `farmer run`), in two countries,
+the first also the gateway; they heartbeat; the gateway's nginx answers; a customer's container
+placed in the second farmer's country is served through the first one's gateway; a farmer killed
+and started again carries on, its replica still served; `devnet down` leaves no farmer, nginx or
+replica behind.
+
+The devnet lives under /tmp, not pytest's tmp_path: the farmers' sandbox runtimes need every
+parent directory searchable by others, and pytest's temporary directories are not."""
+
+import json
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devnet.network import free_base_port
+from devnet.processes import group_members
+from node.api.client import NodeClient
+from tests.kit.netkit import wait_until
+from tests.kit.support import as_json, gridchain
+
+NOT_SERVED = "no workload is served under this name here"
+# A web server on the node's own system, in NL (farmer2), behind hello.gw.localhost (farmer1).
+SPEC = {
+    "name": "hello",
+    "workloads": [
+        {
+            "type": "container",
+            "name": "web",
+            "image": "host",
+            "cpu": 1,
+            "memory_mb": 128,
+            "entrypoint": "python3 -m http.server 8080",
+            "ports": [8080],
+        },
+        {"type": "gateway_name", "name": "gw", "subdomain": "hello", "backends": ["web:8080"]},
+    ],
+    "placement": {"countries": ["NL"], "replicas": 1},
+    "budget": 1_000_000,
+    "expiry_blocks": 1000,
+}
+HELLO = "hello.gw.localhost"
+
+
+@dataclass
+class Devnet:
+    directory: Path
+    env: dict[str, str]
+    base: int
+
+    def run(self, *args: str) -> Any:
+        return as_json(
+            gridchain("devnet", *args, "--dir", str(self.directory), "--json", env=self.env)
+        )
+
+    def status(self) -> Any:
+        return self.run("status")
+
+
+@pytest.fixture
+def devnet() -> Iterator[Devnet]:
+    """A running devnet of one validator and no farmer yet, under a directory others may walk
+    through; brought down and deleted after."""
+    root = Path(tempfile.mkdtemp(prefix="gc-devnet-farmers-", dir="/tmp"))
+    root.chmod(0o755)
+    directory = root / "devnet"
+    base = free_base_port(1)
+    env = {
+        **os.environ,
+        "GRIDCHAIN_KEYSTORE": str(directory / "keys"),
+        "GRIDCHAIN_PASSPHRASE": "gridchain-devnet",
+        "GRIDCHAIN_NODE": f"http://127.0.0.1:{base}",
+    }
+    net = Devnet(directory, env, base)
+    try:
+        net.run("up", "--validators", "1", "--base-port", str(base))
+        yield net
+    finally:
+        gridchain("devnet", "down", "--dir", str(directory), "--purge", env=env, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def fetch(address: str, host: str) -> tuple[int, str]:
+    """(status, body) of GET / on `address` with the Host header `host`."""
+    request = urllib.request.Request(f"http://{address}/", headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError as exc:  # not listening (yet), reset
+        return 0, str(exc)
+
+
+def serves_hello(address: str) -> bool:
+    code, body = fetch(address, HELLO)
+    return code == 200 and "Directory listing" in body
+
+
+def deploy_hello(devnet: Devnet, spec_dir: Path) -> None:
+    """SPEC, submitted and approved by alice (its only signer)."""
+    spec = spec_dir / "hello.json"
+    spec.write_text(json.dumps(SPEC))
+    env = devnet.env
+    submitted = as_json(
+        gridchain("workload", "submit", str(spec), "--from", "alice", "--require", "alice",
+                  "--threshold", "1", "--json", env=env)
+    )  # fmt: skip
+    approved = as_json(
+        gridchain("workload", "approve", str(submitted["id"]), "--key", "alice", "--json", env=env)
+    )
+    assert approved["state"] == "authorized"
+
+
+def activity(client: NodeClient, node: int) -> dict[str, Any]:
+    found: dict[str, Any] = client.node(node)["activity"] or {}
+    return found
+
+
+def processes_under(directory: Path) -> list[str]:
+    """Command lines of live processes that name `directory` (nginx's master names its -p)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(directory) in text and str(os.getpid()) != cmdline.parent.name:
+            found.append(text)
+    return found
+
+
+def test_farmers_join_heartbeat_restart_and_stop(devnet: Devnet) -> None:
+    up = devnet.run("up", "--validators", "1", "--base-port", str(devnet.base), "--farmers", "2")
+    assert up["started"] == ["farmer1", "farmer2"] and not up["already_running"]
+    again = devnet.run("up", "--validators", "1", "--base-port", str(devnet.base), "--farmers", "2")
+    assert again["already_running"] and again["started"] == []
+
+    status = devnet.status()
+    farmers = status["farmers"]
+    assert [f["name"] for f in farmers] == ["farmer1", "farmer2"]
+    assert all(f["alive"] and f["pid"] for f in farmers)
+    assert len({f["country"] for f in farmers}) == 2
+    nodes = [f["node"] for f in farmers]
+    assert nodes == [1, 2]  # registered one after the other: farmer i is node i
+    gateway = status["gateway"]
+    assert gateway["domain"] == "gw.localhost" and gateway["node"] == nodes[0]
+    assert gateway["address"].startswith("127.0.0.1:")
+
+    # The gateway's nginx answers; no workload is served under any name yet.
+    code, body = fetch(gateway["address"], "nothing.gw.localhost")
+    assert (code, body.strip()) == (404, NOT_SERVED)
+
+    # Both farmers' heartbeats land on chain.
+    client = NodeClient(status["nodes"][0]["api"], timeout=5)
+    for node in nodes:
+        wait_until(lambda n=node: activity(client, n).get("heartbeats", 0) > 0, 30, "heartbeats")
+
+    # Where the sandbox runtime runs (root), a customer's container runs on farmer2 and is
+    # served through farmer1's gateway.
+    containers = farmers[1]["containers"]
+    if containers:
+        deploy_hello(devnet, devnet.directory.parent)
+        wait_until(lambda: serves_hello(gateway["address"]), 60, f"{HELLO} served")
+
+    # A farmer killed (its whole process group) and started again carries on.
+    killed = devnet.run("stop", "farmer2", "--kill")
+    assert killed == {"node": "farmer2", "was_running": True, "killed": True}
+    old_pid = farmers[1]["pid"]
+    assert not group_members(old_pid)
+    assert [f["alive"] for f in devnet.status()["farmers"]] == [True, False]
+    last_slot = activity(client, nodes[1]).get("last_slot")
+    assert devnet.run("start", "farmer2") == {"node": "farmer2", "started": True}
+    restarted = devnet.status()["farmers"][1]
+    assert restarted["alive"] and restarted["pid"] != old_pid
+
+    def beats_again() -> bool:
+        slot = activity(client, nodes[1]).get("last_slot")
+        return slot is not None and (last_slot is None or slot > last_slot)
+
+    wait_until(beats_again, 30, "farmer2's heartbeats after its restart")
+    if containers:  # the replica outlived its agent, and is still served
+        assert serves_hello(gateway["address"])
+
+    # `devnet down` stops the farmers (nginx with farmer1) and the validator: nothing is left.
+    pids = [f["pid"] for f in devnet.status()["farmers"]]
+    assert any("nginx" in line for line in processes_under(devnet.directory))
+    down = devnet.run("down")
+    assert sorted(down["stopped"]) == ["farmer1", "farmer2", "node0"]
+    assert all(not group_members(pid) for pid in pids)
+    assert processes_under(devnet.directory) == []
+    if containers:
+        assert not any((devnet.directory / "farmer2" / "runtime" / "replicas").iterdir())
+    assert [f["pid"] for f in devnet.status()["farmers"]] == [None, None]
