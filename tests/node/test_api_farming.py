@@ -24,9 +24,9 @@ from chain.keys import KeyPair
 from chain.ledger.transactions import Transfer, TxBody, sign_tx
 from chain.state import read_account
 from node.api.farming import FARMING_PARAMS
-from node.farmer.views import chain_view, node_from_json, params_from_json
 from node.farmer.agent import FarmerAgent
 from node.farmer.plots import Plot, create_plot
+from node.farmer.views import chain_view, node_from_json, params_from_json
 from node.service import NodeService
 from tests.kit.support import CHAIN_ID, NodeHome, dev_key
 
