@@ -24,7 +24,15 @@ from chain.address import Address, key_address
 from chain.blockchain import build_block, open_chain, state_root_after
 from chain.blocks.commit import Commit, CommitSig, VoteType, vote_sign_bytes
 from chain.blocks.header import Header
-from chain.deployment.geo import unit_vector, within
+from chain.deployment.geo import disc, unit_vector, within
+from chain.deployment.placement import (
+    Taken,
+    fits,
+    free_capacity,
+    is_up,
+    meets_uptime,
+    ruled_out_by,
+)
 from chain.deployment.records import (
     PLACED,
     Deployment,
@@ -34,10 +42,12 @@ from chain.deployment.records import (
     encode_node_load,
     node_load_key,
     read_deployment,
+    read_node_load,
 )
 from chain.deployment.rules import begin_deployment, request_deployment
+from chain.deployment.spec import Constraints, Need
 from chain.env import BlockEnv
-from chain.farming.index import index_node
+from chain.farming.index import WORLD, index_node, member
 from chain.farming.records import (
     COUNTERS_KEY,
     Activity,
@@ -68,7 +78,7 @@ from chain.store import ChainStore
 from contracts_std.spec import load_spec, spec_bytes
 from devnet.network import PARAMS as DEVNET_PARAMS
 from node.bench.reconcile import AgentBench, bench_agent
-from node.bench.timing import summary_ms, us
+from node.bench.timing import summary_ms, timed, us
 
 Progress = Callable[[str], None]
 
@@ -327,6 +337,40 @@ class CountingReader:
         return self.base.get_state(key)
 
 
+def scan_steps(store: ChainStore, head: Header, nodes: int, repeats: int = 3) -> dict[str, float]:
+    """Microseconds per node tested for each step of a full scan (one loop over every node of
+    the world container list per step, through the two overlays a placement reads through;
+    the median of `repeats`); "test (case e)" is a whole test that ends at capacity."""
+    _, env = _envs(head, 0)
+    state = Overlay(Overlay(store))
+    ids = [member(state, "container", WORLD, p) for p in range(nodes)]
+    records = [read_node(state, i) for i in ids]
+    grid = [n for n in records if n is not None]
+    area = disc(GEO_CENTRE[0], GEO_CENTRE[1], GEO_RADIUS_KM)
+    need = Need(UNSATISFIABLE_CPU, 2048, 0, 0)
+    nothing = Constraints()
+    steps: dict[str, Callable[[], object]] = {
+        "index member": lambda: [member(state, "container", WORLD, p) for p in range(nodes)],
+        "read node": lambda: [read_node(state, i) for i in ids],
+        "distance": lambda: [
+            area.holds(unit_vector(n.location.latitude, n.location.longitude)) for n in grid
+        ],
+        "up": lambda: [is_up(env, state, n.id) for n in grid],
+        "uptime": lambda: [meets_uptime(env, state, n) for n in grid],
+        "load and fits": lambda: [
+            fits(need, free_capacity(n, read_node_load(state, n.id))) for n in grid
+        ],
+        "test (case e)": lambda: [
+            ruled_out_by(env, state, n, "container", need, nothing, Taken()) for n in grid
+        ],
+    }
+    runs: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            runs[name].append(timed(step)[0])
+    return {name: us(statistics.median(t) / len(grid)) for name, t in runs.items()}
+
+
 def _envs(head: Header, round_: int) -> tuple[BlockEnv, BlockEnv]:
     """The block that authorizes (the VM's DEPLOY) and the next one, which places."""
     proposer = key_address(VALIDATOR.public_key)
@@ -413,6 +457,7 @@ class SizeResult:
     in_circle: int
     setup_s: float
     results: list[CaseResult]
+    scan_us: dict[str, float]  # per node tested, by step (scan_steps)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -421,6 +466,7 @@ class SizeResult:
             "nodes_in_circle": self.in_circle,
             "setup_s": round(self.setup_s, 2),
             "cases": {r.case.name: r.to_json() for r in self.results},
+            "scan_us_per_node": self.scan_us,
         }
 
 
@@ -488,7 +534,9 @@ def _bench_size(store: ChainStore, nodes: int, rounds: Rounds, say: Progress) ->
         counter = CountingReader(store)  # one more placement, untimed, to count its reads
         place_once(counter, head, case, 10**8, 0)
         results.append(CaseResult(case, *times[case.name], *outcome[case.name], counter.reads))
-    return SizeResult(nodes, rounds.farms, in_circle, setup_s, results)
+    say(f"{nodes:,} nodes: each step of a scan, over every node...")
+    steps = scan_steps(store, head, nodes)
+    return SizeResult(nodes, rounds.farms, in_circle, setup_s, results, steps)
 
 
 # The command

@@ -37,6 +37,17 @@ def test_every_case_runs_on_the_grid_it_built(report: dict[str, Any]) -> None:
         assert cases[name]["placements"] == PLACEMENTS
     assert cases["f"]["placements"] == 1
     assert all(c["state_reads"] > 0 and c["total_ms"]["median"] > 0 for c in cases.values())
+    steps = size["scan_us_per_node"]
+    assert set(steps) == {
+        "index member",
+        "read node",
+        "distance",
+        "up",
+        "uptime",
+        "load and fits",
+        "test (case e)",
+    }
+    assert all(us > 0 for us in steps.values())
 
 
 def test_the_cases_place_or_refuse_as_they_say(report: dict[str, Any]) -> None:
