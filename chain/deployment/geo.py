@@ -81,6 +81,23 @@ def within(centre: Vector, radius_km: int, point: Vector) -> bool:
     return chord_squared(centre, point) <= max_chord_squared(radius_km)
 
 
+@dataclass(frozen=True)
+class Disc:
+    """The points within radius_km of a centre, worked out once to test many points (each test
+    is then one squared chord, no series)."""
+
+    centre: Vector
+    max_chord: int  # max_chord_squared(radius_km)
+
+    def holds(self, point: Vector) -> bool:
+        return chord_squared(self.centre, point) <= self.max_chord
+
+
+def disc(latitude: int, longitude: int, radius_km: int) -> Disc:
+    """The same test as `within(unit_vector(latitude, longitude), radius_km, point)`."""
+    return Disc(unit_vector(latitude, longitude), max_chord_squared(radius_km))
+
+
 def distance_km(a: Vector, b: Vector) -> int:
     """The great-circle distance in whole km (for messages: rules compare chords)."""
     half_chord = math.isqrt(chord_squared(a, b)) // 2

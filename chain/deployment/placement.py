@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from chain.deployment.geo import unit_vector, within
+from chain.deployment.geo import Disc, disc, unit_vector
 from chain.deployment.records import NodeLoad, read_node_load
 from chain.deployment.spec import Compute, Constraints, Need
 from chain.env import BlockEnv
@@ -104,8 +104,10 @@ def ruled_out_by(
     need: Need | None,
     constraints: Constraints,
     taken: Taken,
+    near: Disc | None = None,
 ) -> str:
-    """The first constraint `node` fails, or "" if it may take the replica."""
+    """The first constraint `node` fails, or "" if it may take the replica. `near` is the
+    constraints' circle worked out beforehand (a choice tests many nodes against it)."""
     c = constraints
     if capability == "container" and not node.capabilities.container:
         return "type"
@@ -118,10 +120,10 @@ def ruled_out_by(
     if c.countries and node.location.country not in c.countries:
         return "countries"
     if c.near is not None:
-        centre = unit_vector(c.near.latitude, c.near.longitude)
-        if not within(
-            centre, c.near.radius_km, unit_vector(node.location.latitude, node.location.longitude)
-        ):
+        area = (
+            near if near is not None else disc(c.near.latitude, c.near.longitude, c.near.radius_km)
+        )
+        if not area.holds(unit_vector(node.location.latitude, node.location.longitude)):
             return "distance"
     if node.id in taken.nodes:
         return "spread"
@@ -136,6 +138,11 @@ def ruled_out_by(
     if need is not None and not fits(need, free_capacity(node, read_node_load(state, node.id))):
         return "capacity"
     return ""
+
+
+def circle_of(constraints: Constraints) -> Disc | None:
+    c = constraints.near
+    return None if c is None else disc(c.latitude, c.longitude, c.radius_km)
 
 
 def candidate_lists(capability: str, constraints: Constraints) -> tuple[tuple[str, str], ...]:
@@ -160,12 +167,13 @@ def choose(
     taken: Taken,
 ) -> Choice:
     """A uniformly random eligible node for one replica (or gateway route), or why none is."""
+    near = circle_of(constraints)  # once, not for every node tested
 
     def test(node_id: int) -> tuple[FarmNode | None, str]:
         node = read_node(state, node_id)
         if node is None:
             return None, "registered"
-        reason = ruled_out_by(env, state, node, capability, need, constraints, taken)
+        reason = ruled_out_by(env, state, node, capability, need, constraints, taken, near)
         return (node, "") if not reason else (None, reason)
 
     if constraints.nodes:

@@ -1,4 +1,4 @@
-"""`gridchain bench`: the benchmarks (chain, consensus, smt, sync, vm, farming)."""
+"""`gridchain bench`: the benchmarks (chain, consensus, smt, sync, vm, farming, deploy)."""
 
 import click
 
@@ -221,3 +221,146 @@ def bench_farming_command(nodes: int, payout_nodes: int, k: int, plots: int, as_
             f"propose timeout {pay['propose_timeout_ms']} ms",
         ],
     )
+
+
+@bench.command("deploy")
+@click.option(
+    "--nodes",
+    "sizes",
+    type=click.IntRange(10, 100_000),
+    multiple=True,
+    default=(1_000, 3_000, 10_000),
+    show_default=True,
+    help="Registered nodes to place among (repeat for several sizes).",
+)
+@click.option(
+    "--placements",
+    type=click.IntRange(1),
+    default=50,
+    show_default=True,
+    help="Placements timed of each case at each size (interleaved).",
+)
+@click.option(
+    "--adversarial",
+    type=click.IntRange(0),
+    default=5,
+    show_default=True,
+    help="Placements timed of case f (64 replicas in a circle of few nodes; seconds each).",
+)
+@click.option(
+    "--farms",
+    type=click.IntRange(1, 10_000),
+    default=50,
+    show_default=True,
+    help="Farms the nodes belong to (each node's drawn from its id).",
+)
+@click.option(
+    "--cases", "only", default="", help="Only these cases, as letters (e.g. 'ace'); all if empty."
+)
+@click.option(
+    "--replicas",
+    type=click.IntRange(1, 256),
+    default=100,
+    show_default=True,
+    help="Replicas the agent's node holds (one of each of as many deployments).",
+)
+@click.option(
+    "--missing",
+    type=click.IntRange(0),
+    default=10,
+    show_default=True,
+    help="Of the agent's replicas, how many the runtime lacks (the plan starts them).",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(1),
+    default=200,
+    show_default=True,
+    help="Reconcile rounds timed (each: JSON, wanted_from, and the three plans).",
+)
+@click.option(
+    "--sandbox-starts",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default=True,
+    help="Also start this many real host-image replicas (root, bubblewrap: `make install`).",
+)
+@json_option
+def bench_deploy_command(
+    sizes: tuple[int, ...],
+    placements: int,
+    adversarial: int,
+    farms: int,
+    only: str,
+    replicas: int,
+    missing: int,
+    rounds: int,
+    sandbox_starts: int,
+    as_json: bool,
+) -> None:
+    """Placing a workload among thousands of nodes, and one reconcile round of a node's agent."""
+    from node.bench.deploy import Rounds, bench_deploy
+
+    if missing > replicas:
+        raise click.BadParameter(f"at most --replicas ({replicas})", param_hint="--missing")
+    plan = Rounds(placements, adversarial, farms, only)
+    result = bench_deploy(
+        sorted(set(sizes)),
+        plan,
+        (replicas, missing, rounds),
+        sandbox_starts,
+        progress(as_json),
+    ).to_json()
+    lines = [f"placement ({result['store']}); ms per placement, median / p90 (min-max):"]
+    for size in result["placement"]:
+        lines.append(
+            f"  {size['nodes']:,} nodes on {size['farms']} farms "
+            f"({size['nodes_in_circle']} in the circle):"
+        )
+        for c in size["cases"].values():
+            t = c["total_ms"]
+            outcome = f"placed {c['placed']}/{c['placements']}"
+            if c["placed"] < c["placements"]:
+                outcome += f": {c['message']}"
+            lines.append(
+                f"    {c['case']} {c['what']}: {t['median']} / {t['p90']} "
+                f"({t['min']}-{t['max']}), {c['state_reads']:,} state reads; {outcome}"
+            )
+    over = result["over_stall_ms"]
+    slow = ", ".join(over["cases"]) or "none"
+    lines.append(
+        f"  over {over['threshold_ms']} ms at the largest size: {slow}"
+        f" (block interval {result['params']['block_interval_ms']} ms, devnet "
+        f"{result['params']['devnet_block_interval_ms']} ms)"
+    )
+    agent = result["agent"]
+    plan_ms = agent["plan_ms"]
+    lines += [
+        f"agent, {agent['replicas']} replicas ({agent['body_bytes']:,} bytes of JSON), median ms "
+        f"of {agent['rounds']} rounds: JSON decode {agent['json_decode_ms']['median']}, "
+        f"wanted_from {agent['wanted_from_ms']['median']}, plan {plan_ms['steady']['median']} "
+        f"(steady), {plan_ms['start']['median']} ({agent['missing']} to start), "
+        f"{plan_ms['bill']['median']} (every replica billed)",
+        f"  one steady round: {agent['round_ms']['steady']['median']} ms "
+        f"({agent['round_ms']['including_json']} ms with the JSON); the API's replicas_of "
+        f"{agent['api_replicas_of_ms']['median']} ms (in-memory state)",
+    ]
+    sandbox = agent["sandbox"]
+    if sandbox is not None:
+        if "error" in sandbox:
+            lines.append(f"  sandbox: {sandbox['error']}")
+        else:
+            with_disk = sandbox["start_with_disk_ms"]
+            lines.append(
+                f"  sandbox: {sandbox['replicas']} real starts, median "
+                f"{sandbox['start_ms']['median']} ms (max {sandbox['start_ms']['max']})"
+                + (
+                    f", with a {sandbox['disk_mb']} MiB disk {with_disk['median']} ms "
+                    f"(max {with_disk['max']})"
+                    if with_disk
+                    else ""
+                )
+                + f"; observe {sandbox['observe_ms']['median']} ms with {sandbox['running']} "
+                f"running; stop {sandbox['stop_ms']['median']} ms"
+            )
+    emit(as_json, result, lines)
