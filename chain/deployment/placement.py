@@ -10,9 +10,13 @@ seed nobody knew when the signers signed: the hash of the block before the one t
 The candidates come from the node index (chain/farming/index.py): the lists of the workload's
 capability for the spec's countries, or the world's. Positions are drawn at random and the node
 there tested, up to MAX_DRAWS times; a drawn eligible node is a uniform choice among the
-eligible ones. Only when draws keep missing (few eligible candidates) does the rule scan the
-whole candidate list, which also names how many nodes each constraint ruled out. So the cost
-of a placement does not grow with the number of nodes while most of them are eligible.
+eligible ones. A candidate list of at most MAX_SCAN nodes is scanned whole when the draws keep
+missing (few eligible candidates), which also names how many nodes each constraint ruled out; a
+longer one never is: the replica is unplaceable for now, with what the draws met and the advice
+to narrow the candidates by country. So one replica costs at most MAX_SCAN node checks, however
+many nodes there are, and a block spends at most BLOCK_CHECKS on placements (Budget): what does
+not fit waits for the next block. Checks are counted, not timed, so every validator stops at
+the same place (measured: ~35-70 us per check at 10,000 nodes, docs/benchmarks.md).
 """
 
 from collections import Counter
@@ -33,7 +37,26 @@ from chain.params import BASIS_POINTS
 from chain.state import Overlay
 
 MAX_DRAWS = 32
-SCAN_ALL = 64  # candidate lists this short are scanned whole
+SCAN_ALL = 64  # candidate lists this short are scanned whole at once
+MAX_SCAN = 256  # longer ones are only drawn from
+BLOCK_CHECKS = 2048  # node checks one block may spend on placements
+
+
+class OverBudget(Exception):
+    """The block's placement checks are spent: the attempt is dropped and tried next block.
+    Never leaves a rule: the caller catches it."""
+
+
+@dataclass
+class Budget:
+    """Node checks left in this block (mutable: every placement of the block draws on it)."""
+
+    left: int = BLOCK_CHECKS
+
+    def spend(self) -> None:
+        if self.left <= 0:
+            raise OverBudget
+        self.left -= 1
 
 
 @dataclass(frozen=True)
@@ -49,10 +72,16 @@ class Taken:
 class Choice:
     node: FarmNode | None
     ruled_out: tuple[tuple[str, int], ...] = ()  # constraint -> nodes it ruled out
+    sampled: int = 0  # > 0: only drawn from this many candidates, not scanned
 
     @property
     def reason(self) -> str:
         counts = ", ".join(f"{name}: {count}" for name, count in self.ruled_out)
+        if self.sampled:
+            return (
+                f"no eligible node in {MAX_DRAWS} random draws among {self.sampled} candidates "
+                f"({counts}); name countries to narrow them"
+            )
         return f"no eligible node ({counts or 'no candidates'})"
 
 
@@ -165,11 +194,14 @@ def choose(
     need: Need | None,
     constraints: Constraints,
     taken: Taken,
+    budget: Budget,
 ) -> Choice:
-    """A uniformly random eligible node for one replica (or gateway route), or why none is."""
+    """A uniformly random eligible node for one replica (or gateway route), or why none is.
+    Raises OverBudget when the block's checks run out."""
     near = circle_of(constraints)  # once, not for every node tested
 
     def test(node_id: int) -> tuple[FarmNode | None, str]:
+        budget.spend()
         node = read_node(state, node_id)
         if node is None:
             return None, "registered"
@@ -182,10 +214,14 @@ def choose(
     sizes = [list_size(state, cap, country) for cap, country in lists]
     total = sum(sizes)
     if total > SCAN_ALL:
+        missed: Counter[str] = Counter()
         for counter in range(MAX_DRAWS):
-            node, _ = test(_at(state, lists, sizes, draw(seed, label, counter, total)))
+            node, reason = test(_at(state, lists, sizes, draw(seed, label, counter, total)))
             if node is not None:
                 return Choice(node)
+            missed[reason] += 1
+        if total > MAX_SCAN:
+            return Choice(None, tuple(sorted(missed.items())), sampled=total)
     members = (_at(state, lists, sizes, position) for position in range(total))
     return _scan(members, test, seed, label)
 

@@ -17,7 +17,14 @@ from dataclasses import replace
 from chain.address import Address
 from chain.deployment.billing import fund, settle_all
 from chain.deployment.journal import dequeue, enqueue, record, take_due, write
-from chain.deployment.placement import Taken, choose, need_resources
+from chain.deployment.placement import (
+    BLOCK_CHECKS,
+    Budget,
+    OverBudget,
+    Taken,
+    choose,
+    need_resources,
+)
 from chain.deployment.records import (
     ASSIGNED,
     ENDED,
@@ -177,24 +184,39 @@ def subtract(a: Resources, b: Resources) -> Resources:
 
 
 def begin_deployment(env: BlockEnv, state: Overlay) -> None:
-    """Look at every queued deployment due at this height: place the waiting ones, end the
-    ones whose grace period ran out."""
+    """Look at every queued deployment due at this height: place the waiting ones (as far as
+    the block's placement budget goes; the rest wait for the next block), end the ones whose
+    grace period ran out."""
+    budget = Budget()
     for ref in take_due(state, env.height):
         d = present(read_deployment(state, ref), "a queued deployment")
         if d.state == PLACING:
-            place_deployment(env, state, d)
+            place_deployment(env, state, d, budget)
         elif d.state == PLACED and d.in_grace:
             finish(env, state, d, ENDED, "out of funds")
 
 
-def place_deployment(env: BlockEnv, state: Overlay, d: Deployment) -> None:
+def place_deployment(env: BlockEnv, state: Overlay, d: Deployment, budget: Budget) -> None:
     if env.height > d.expires:
         finish(env, state, d, EXPIRED, "no placement before the request expired")
         return
+    if budget.left <= 0:
+        enqueue(state, env.height + 1, d.ref)  # this block's checks are spent
+        return
+    whole_block = budget.left == BLOCK_CHECKS
     spec = spec_of(state, d)
     work = state.child()
     try:
-        replicas, routes = place_all(env, work, d, spec)
+        try:
+            replicas, routes = place_all(env, work, d, spec, budget)
+        except OverBudget:
+            if not whole_block:
+                enqueue(state, env.height + 1, d.ref)  # try again with a block of its own
+                return
+            raise Unplaceable(
+                f"placing it takes more than the {BLOCK_CHECKS} node checks a block allows: "
+                "ask for fewer replicas or narrow the constraints"
+            ) from None
     except Unplaceable as why:
         write(state, replace(d, message=why.reason))
         enqueue(state, env.height + env.params.placement_retry_blocks, d.ref)
@@ -241,7 +263,7 @@ class Unplaceable(Exception):
 
 
 def place_all(
-    env: BlockEnv, state: Overlay, d: Deployment, spec: DeploymentSpec
+    env: BlockEnv, state: Overlay, d: Deployment, spec: DeploymentSpec, budget: Budget
 ) -> tuple[tuple[Replica, ...], tuple[Route, ...]]:
     replicas = []
     for compute in spec.compute:
@@ -257,6 +279,7 @@ def place_all(
                 compute.need,
                 spec.constraints,
                 taken,
+                budget,
             )
             if choice.node is None:
                 raise Unplaceable(f"{compute.name} replica {index}: {choice.reason}")
@@ -272,7 +295,7 @@ def place_all(
             )
     routes = []
     for gateway in spec.gateways:
-        route = place_route(env, state, d, gateway.name, gateway.subdomain)
+        route = place_route(env, state, d, gateway.name, gateway.subdomain, budget)
         routes.append(route)
     return tuple(replicas), tuple(routes)
 
@@ -288,12 +311,14 @@ def reserve(state: Overlay, node: int, need: Resources, ref: ReplicaRef) -> None
     )
 
 
-def place_route(env: BlockEnv, state: Overlay, d: Deployment, name: str, subdomain: str) -> Route:
+def place_route(
+    env: BlockEnv, state: Overlay, d: Deployment, name: str, subdomain: str, budget: Budget
+) -> Route:
     """A gateway node for one gateway name: any up gateway whose domain has the name free."""
     label = d.ref.raw + d.version.to_bytes(8, "big") + f"gateway/{name}".encode()
     taken = Taken()
     for _ in range(8):
-        choice = choose(env, state, env.prev_hash, label, "gateway", None, ANYWHERE, taken)
+        choice = choose(env, state, env.prev_hash, label, "gateway", None, ANYWHERE, taken, budget)
         if choice.node is None:
             if taken.nodes:
                 holders = ", ".join(str(n) for n in sorted(taken.nodes))

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chain.deployment.geo import unit_vector, within
-from chain.deployment.placement import Taken, choose
+from chain.deployment.placement import Budget, Taken, choose
 from chain.deployment.records import (
     ENDED,
     PLACED,
@@ -64,7 +64,9 @@ def test_a_chosen_node_meets_every_constraint(
         spec(countries=countries, farms=farms, near=circle if near else {})
     ).constraints
     need = Need(2, 1024, 0, 0)
-    choice = choose(env(), state, hash32(seed), b"r0", "container", need, constraints, Taken())
+    choice = choose(
+        env(), state, hash32(seed), b"r0", "container", need, constraints, Taken(), Budget()
+    )
     eligible = [
         n
         for n in farm_nodes
@@ -96,7 +98,7 @@ def test_the_choice_is_spread_evenly_over_eligible_nodes() -> None:
     constraints = Constraints(countries=("BE",))
     counts = Counter(
         choose(
-            env(), state, hash32(b"%d" % i), b"x", "container", None, constraints, Taken()
+            env(), state, hash32(b"%d" % i), b"x", "container", None, constraints, Taken(), Budget()
         ).node.id  # type: ignore[union-attr]
         for i in range(400)
     )
@@ -112,7 +114,15 @@ def test_large_lists_are_sampled_and_still_uniform() -> None:
     state = state_with(nodes, down=frozenset(range(2, 101, 2)))
     counts = Counter(
         choose(
-            env(), state, hash32(b"%d" % i), b"x", "container", None, Constraints(), Taken()
+            env(),
+            state,
+            hash32(b"%d" % i),
+            b"x",
+            "container",
+            None,
+            Constraints(),
+            Taken(),
+            Budget(),
         ).node.id  # type: ignore[union-attr]
         for i in range(2000)
     )
@@ -179,11 +189,19 @@ def test_a_down_node_and_a_node_without_the_capability_are_never_chosen() -> Non
     state = state_with(nodes, down=frozenset({3}))
     for i in range(30):
         choice = choose(
-            env(), state, hash32(b"%d" % i), b"x", "container", None, Constraints(), Taken()
+            env(),
+            state,
+            hash32(b"%d" % i),
+            b"x",
+            "container",
+            None,
+            Constraints(),
+            Taken(),
+            Budget(),
         )
         assert choice.node is not None and choice.node.id == 1
     nothing = choose(
-        env(), state, hash32(b"s"), b"x", "vm", Need(64, 1, 0, 0), Constraints(), Taken()
+        env(), state, hash32(b"s"), b"x", "vm", Need(64, 1, 0, 0), Constraints(), Taken(), Budget()
     )
     assert nothing.node is None
     assert nothing.reason == "no eligible node (capacity: 1)"
@@ -217,3 +235,30 @@ def test_a_gateway_name_goes_to_a_gateway_once_per_domain_and_is_freed_on_releas
     begin_deployment(env(HEIGHT + PARAMS.placement_retry_blocks), state)
     retried = read_deployment(state, DeploymentRef(CONTRACT, 2))
     assert retried is not None and retried.state == PLACED  # the name is free again
+
+
+def test_a_block_spends_a_bounded_number_of_checks_on_placements() -> None:
+    """64 replicas on distinct nodes, with only 64 of 256 candidates up: the late replicas miss
+    their draws and scan, and placing them all takes more checks than a block allows. Queued
+    behind a cheap placement it waits for the next block; with a block of its own it is
+    refused, saying why, instead of stalling the block."""
+    nodes = [farm_node(i, "BE") for i in range(1, 257)]
+    state = state_with(nodes, down=frozenset(range(65, 257)))
+    request_deployment(env(HEIGHT - 1), state, CONTRACT, 1, 1, spec(cpu=1), PAYER)
+    request_deployment(env(HEIGHT - 1), state, CONTRACT, 2, 1, spec(cpu=1, replicas=64), PAYER)
+    begin_deployment(env(), state)
+    cheap = read_deployment(state, DeploymentRef(CONTRACT, 1))
+    costly = read_deployment(state, DeploymentRef(CONTRACT, 2))
+    assert cheap is not None and cheap.state == PLACED
+    assert costly is not None and costly.state == PLACING
+    assert costly.message == "waiting for the next block"  # deferred, not refused
+    begin_deployment(env(HEIGHT + 1), state)
+    refused = read_deployment(state, DeploymentRef(CONTRACT, 2))
+    assert refused is not None and refused.state == PLACING
+    assert refused.message == (
+        "placing it takes more than the 2048 node checks a block allows: "
+        "ask for fewer replicas or narrow the constraints"
+    )
+    assert all(
+        read_node_load(state, n).replicas == () for n in range(2, 65) if n != cheap.replicas[0].node
+    )
