@@ -298,7 +298,18 @@ def cases(nodes: int) -> list[Case]:
             True,
         ),
         Case(
-            "c", f"within {GEO_RADIUS_KM} km of Reykjavik, 1 replica", _spec(near=circle), 1, True
+            "c",
+            f"within {GEO_RADIUS_KM} km of Reykjavik in IS, 1 replica",
+            _spec(countries=["IS"], near=circle),
+            1,
+            True,
+        ),
+        Case(
+            "c0",
+            f"within {GEO_RADIUS_KM} km of Reykjavik, no country named (only sampled)",
+            _spec(near=circle),
+            1,
+            False,
         ),
         Case(
             "d",
@@ -317,7 +328,7 @@ def cases(nodes: int) -> list[Case]:
         Case(
             "f",
             f"within {GEO_RADIUS_KM} km of Reykjavik, 64 replicas (more than the nodes there)",
-            _spec(near=circle, replicas=64),
+            _spec(countries=["IS"], near=circle, replicas=64),
             64,
             False,
             adversarial=True,
