@@ -281,7 +281,7 @@ class Case:
     what: str
     spec: bytes
     replicas: int
-    placeable: bool  # what the case expects at sizes of 1,000 nodes and up
+    placeable: bool | None  # what the case expects at 1,000 nodes and up (None: either)
     adversarial: bool = False  # slow on purpose: timed fewer times
 
 
@@ -309,7 +309,7 @@ def cases(nodes: int) -> list[Case]:
             f"within {GEO_RADIUS_KM} km of Reykjavik, no country named (only sampled)",
             _spec(near=circle),
             1,
-            False,
+            None,  # placed only if a draw happens to hit one of the few nodes there
         ),
         Case(
             "d",
@@ -410,6 +410,8 @@ def place_once(
 
 def check_placement(case: Case, d: Deployment, state: Overlay, nodes: int) -> None:
     """The placement did what the case says (so the timing is of the real work)."""
+    if case.placeable is None:
+        return
     if case.placeable and nodes >= 1000 and d.state != PLACED:
         raise RuntimeError(f"case {case.name} was not placed: {d.message}")
     if not case.placeable and d.state == PLACED:

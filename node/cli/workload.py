@@ -386,13 +386,42 @@ def workload_cancel(
     node_url: str | None,
     as_json: bool,
 ) -> None:
-    """Cancel workload ID (owner only)."""
+    """Cancel workload ID (owner only): its nodes tear it down, the chain bills what ran and
+    gives back the rest of the escrow (all of the deposit if it never ran)."""
     client = node_client(node_url)
     key = unlock(open_keystore(keystore), sender, passphrase_file)
     sent = send(
         client, key, Call(workload_address(), "cancel", (wid,), 0, gas_limit), timeout, as_json
     )
     emit(as_json, {"id": wid, "state": "cancelled", "tx": sent["id"]}, f"workload {wid} cancelled")
+
+
+@workload.command("topup")
+@click.argument("wid", metavar="ID", type=click.IntRange(min=1))
+@click.option("--amount", required=True, type=click.IntRange(min=1), help="Credits to add.")
+@click.option("--from", "sender", required=True, metavar="KEY", help="Keystore key that pays.")
+@gas_options
+@keystore_options
+@node_option
+@json_option
+def workload_topup(
+    wid: int,
+    amount: int,
+    sender: str,
+    gas_limit: int,
+    timeout: float,
+    keystore: Path | None,
+    passphrase_file: Path | None,
+    node_url: str | None,
+    as_json: bool,
+) -> None:
+    """Add credits to the escrow of authorized workload ID (anyone may pay); a paused workload
+    resumes once the escrow covers a billing period."""
+    client = node_client(node_url)
+    key = unlock(open_keystore(keystore), sender, passphrase_file)
+    call = Call(workload_address(), "topup", (wid,), amount, gas_limit)
+    sent = send(client, key, call, timeout, as_json)
+    emit(as_json, {"id": wid, "amount": amount, "tx": sent["id"]}, f"workload {wid}: +{amount}")
 
 
 # contract

@@ -2,6 +2,7 @@
 canonical bytes."""
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ from contracts_std.requirement import (
     is_met,
     make_requirement,
 )
-from contracts_std.spec import load_spec, spec_bytes, spec_hash
+from contracts_std.spec import load_spec, load_spec_file, spec_bytes, spec_hash
 
 SPEC: dict[str, Any] = {
     "name": "web",
@@ -203,3 +204,10 @@ def test_a_container_runs_the_host_system_or_a_hashed_archive(
     good = workload | {"image": "sha256:" + "ab" * 32, "image_url": "https://x.example/r.tar"}
     loaded = load_spec({**document, "workloads": [good | {"cpu": 1, "memory_mb": 64}]})
     assert decode_spec(spec_bytes(loaded)).compute[0].name == "c"  # the chain reads it too
+
+
+@pytest.mark.parametrize("name", ["workload-spec.json", "web.json"])
+def test_the_documented_examples_load_and_the_chain_reads_them(name: str) -> None:
+    path = Path(__file__).resolve().parents[2] / "docs" / "examples" / name
+    spec = load_spec_file(path)
+    assert decode_spec(spec_bytes(spec)).name == spec["name"]
