@@ -189,6 +189,18 @@ def test_farmers_join_heartbeat_restart_and_stop(devnet: Devnet) -> None:
     wait_until(beats_again, 30, "farmer2's heartbeats after its restart")
     if containers:  # the replica outlived its agent, and is still served
         assert serves_hello(gateway["address"])
+        replicas_dir = devnet.directory / "farmer2" / "runtime" / "replicas"
+        assert len(list(replicas_dir.iterdir())) == 1  # the restarted agent ran no second copy
+        status_of = as_json(gridchain("workload", "status", "1", "--json", env=devnet.env))
+        assert [(r["node"], r["country"], r["state"]) for r in status_of["replicas"]] == [
+            (nodes[1], "NL", "deployed")
+        ]
+        assert status_of["url"] == f"http://{HELLO}/"
+        # Cancelled: the chain releases it, the gateway stops serving it, the agent tears it
+        # down, each by itself.
+        gridchain("workload", "cancel", "1", "--from", "alice", "--json", env=devnet.env)
+        wait_until(lambda: fetch(gateway["address"], HELLO)[0] == 404, 30, "the name released")
+        wait_until(lambda: not any(replicas_dir.iterdir()), 30, "the replica torn down")
 
     # `devnet down` stops the farmers (nginx with farmer1) and the validator: nothing is left.
     pids = [f["pid"] for f in devnet.status()["farmers"]]
@@ -197,6 +209,4 @@ def test_farmers_join_heartbeat_restart_and_stop(devnet: Devnet) -> None:
     assert sorted(down["stopped"]) == ["farmer1", "farmer2", "node0"]
     assert all(not group_members(pid) for pid in pids)
     assert processes_under(devnet.directory) == []
-    if containers:
-        assert not any((devnet.directory / "farmer2" / "runtime" / "replicas").iterdir())
     assert [f["pid"] for f in devnet.status()["farmers"]] == [None, None]
