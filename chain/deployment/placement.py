@@ -23,12 +23,31 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from chain.deployment.geo import Disc, disc, unit_vector
+from chain.deployment.geo import (
+    EARTH_RADIUS_M,
+    FIXED,
+    HALF_TURN,
+    PI,
+    QUARTER_TURN,
+    Disc,
+    cos_micro_degrees,
+    disc,
+    unit_vector,
+)
 from chain.deployment.records import NodeLoad, read_node_load
-from chain.deployment.spec import Compute, Constraints, Need
+from chain.deployment.spec import Circle, Compute, Constraints, Need
 from chain.env import BlockEnv
 from chain.errors import CorruptRecord
-from chain.farming.index import WORLD, list_size, member
+from chain.farming.index import (
+    CELL_MICRO_DEGREES,
+    LATITUDE_CELLS,
+    LONGITUDE_CELLS,
+    WORLD,
+    cell_list,
+    cell_of,
+    list_size,
+    member,
+)
 from chain.farming.records import FarmNode, read_activity, read_last_seen, read_node
 from chain.farming.rules import current_epoch, epoch_start, slot_of
 from chain.farming.txs import Resources
@@ -175,8 +194,44 @@ def circle_of(constraints: Constraints) -> Disc | None:
 
 
 def candidate_lists(capability: str, constraints: Constraints) -> tuple[tuple[str, str], ...]:
-    countries = constraints.countries or (WORLD,)
-    return tuple((capability, country) for country in countries)
+    """The index lists to draw from: the spec's countries, else the map cells its circle
+    touches, else the world."""
+    if constraints.countries:
+        return tuple((capability, country) for country in constraints.countries)
+    cells = None if constraints.near is None else circle_cells(constraints.near)
+    if cells is not None:
+        return tuple((capability, cell_list(row, column)) for row, column in cells)
+    return ((capability, WORLD),)
+
+
+MAX_CELLS = 64  # a circle touching more cells is large: the world list serves it as well
+
+
+def circle_cells(circle: Circle) -> list[tuple[int, int]] | None:
+    """Every map cell a point within the circle can lie in (a bounding box in latitude and
+    longitude, one cell wider on every side against rounding), or None if that is more than
+    MAX_CELLS or reaches a pole."""
+    radius = circle.radius_km * 1000 * 180_000_000 * FIXED // (PI * EARTH_RADIUS_M) + 1
+    low, high = circle.latitude - radius, circle.latitude + radius
+    if low <= -QUARTER_TURN or high >= QUARTER_TURN:
+        return None
+    cos_edge = cos_micro_degrees(max(abs(low), abs(high)))
+    span = radius * FIXED // cos_edge + 1
+    if span >= HALF_TURN:
+        return None
+    first_row = max(cell_of(low, 0)[0] - 1, 0)
+    last_row = min(cell_of(high, 0)[0] + 1, LATITUDE_CELLS - 1)
+    # columns counted on the unwrapped line of longitudes, then wrapped at +-180 degrees
+    first_column = (circle.longitude - span + HALF_TURN) // CELL_MICRO_DEGREES - 1
+    last_column = (circle.longitude + span + HALF_TURN) // CELL_MICRO_DEGREES + 1
+    columns = min(last_column - first_column + 1, LONGITUDE_CELLS)
+    if (last_row - first_row + 1) * columns > MAX_CELLS:
+        return None
+    return [
+        (row, (first_column + i) % LONGITUDE_CELLS)
+        for row in range(first_row, last_row + 1)
+        for i in range(columns)
+    ]
 
 
 def draw(seed: bytes, label: bytes, counter: int, bound: int) -> int:

@@ -1,4 +1,5 @@
-"""The node index: registered nodes listed by capability, per country and for the world.
+"""The node index: registered nodes listed by capability, per country, per map cell (2 x 2
+degrees, for circles on the map) and for the world.
 
 State keys are hashes, so the state cannot be scanned by prefix; placement instead draws
 positions at random from these lists. Each list is a count and one record per position, with
@@ -15,6 +16,21 @@ from chain.hashing import tagged_hash
 from chain.state import Overlay, StateReader
 
 WORLD = ""  # the list of every country's nodes
+CELL_MICRO_DEGREES = 2_000_000  # map cells of 2 x 2 degrees (~220 km north-south)
+LATITUDE_CELLS = 180_000_000 // CELL_MICRO_DEGREES
+LONGITUDE_CELLS = 360_000_000 // CELL_MICRO_DEGREES
+
+
+def cell_of(latitude: int, longitude: int) -> tuple[int, int]:
+    """The map cell of a point in micro-degrees: (row from the south pole, column from -180)."""
+    row = min((latitude + 90_000_000) // CELL_MICRO_DEGREES, LATITUDE_CELLS - 1)
+    column = ((longitude + 180_000_000) // CELL_MICRO_DEGREES) % LONGITUDE_CELLS
+    return row, column
+
+
+def cell_list(row: int, column: int) -> str:
+    """The name of a cell's list, beside the country codes (which never start with '@')."""
+    return f"@{row}:{column}"
 
 
 def _list_id(capability: str, country: str) -> bytes:
@@ -72,10 +88,11 @@ def _remove(state: Overlay, capability: str, country: str, node: int) -> None:
 
 
 def _lists(node: FarmNode) -> list[tuple[str, str]]:
+    cell = cell_list(*cell_of(node.location.latitude, node.location.longitude))
     return [
-        (capability, country)
+        (capability, where)
         for capability in capability_names(node.capabilities)
-        for country in (node.location.country, WORLD)
+        for where in (node.location.country, cell, WORLD)
     ]
 
 
@@ -90,7 +107,7 @@ def unindex_node(state: Overlay, node: FarmNode) -> None:
 
 
 def reindex_node(state: Overlay, old: FarmNode, new: FarmNode) -> None:
-    """Move a node between lists when its country or capabilities change."""
+    """Move a node between lists when its country, place or capabilities change."""
     if _lists(old) != _lists(new):
         unindex_node(state, old)
         index_node(state, new)

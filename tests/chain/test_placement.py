@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chain.deployment.geo import unit_vector, within
-from chain.deployment.placement import Budget, Taken, choose
+from chain.deployment.placement import Budget, Taken, candidate_lists, choose
 from chain.deployment.records import (
     ENDED,
     PLACED,
@@ -19,7 +19,8 @@ from chain.deployment.records import (
 )
 from chain.deployment.rules import begin_deployment, end_deployment, request_deployment
 from chain.deployment.spec import Constraints, Need, decode_spec
-from chain.farming.txs import Capabilities
+from chain.farming.index import list_size, member
+from chain.farming.txs import Capabilities, Location
 from chain.hashing import hash32
 from contracts_std.spec import load_spec, spec_bytes
 from tests.kit.deploykit import (
@@ -262,3 +263,48 @@ def test_a_block_spends_a_bounded_number_of_checks_on_placements() -> None:
     assert all(
         read_node_load(state, n).replicas == () for n in range(2, 65) if n != cheap.replicas[0].node
     )
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    points=st.lists(
+        st.tuples(st.integers(-89_000_000, 89_000_000), st.integers(-180_000_000, 180_000_000)),
+        min_size=1,
+        max_size=30,
+    ),
+    centre=st.tuples(st.integers(-85_000_000, 85_000_000), st.integers(-180_000_000, 180_000_000)),
+    radius=st.one_of(st.integers(1, 700), st.integers(1, 3_000)),
+    pick=st.integers(0, 29),
+)
+def test_the_map_cells_of_a_circle_hold_every_node_inside_it(
+    points: list[tuple[int, int]], centre: tuple[int, int], radius: int, pick: int
+) -> None:
+    """A circle without countries draws from the map cells it touches: no node inside the
+    circle may be missed. One node is moved near the centre so the circle is rarely empty."""
+    points = list(points)
+    points[pick % len(points)] = (
+        max(-89_000_000, min(89_000_000, centre[0] + 10_000)),
+        centre[1],
+    )
+    nodes = [
+        replace(farm_node(i + 1, "BE"), location=Location("BE", "City", lat, lon))
+        for i, (lat, lon) in enumerate(points)
+    ]
+    state = state_with(nodes)
+    circle = {"latitude": centre[0], "longitude": centre[1], "radius_km": radius}
+    constraints = decode_spec(spec(near=circle)).constraints
+    inside = [
+        n.id
+        for n in nodes
+        if within(
+            unit_vector(*centre), radius, unit_vector(n.location.latitude, n.location.longitude)
+        )
+    ]
+    lists = candidate_lists("container", constraints)
+    listed = {member(state, c, w, i) for c, w in lists for i in range(list_size(state, c, w))}
+    assert set(inside) <= listed
+    choice = choose(
+        env(), state, hash32(b"x"), b"y", "container", None, constraints, Taken(), Budget()
+    )
+    assert (choice.node is None) == (not inside)
+    assert choice.node is None or choice.node.id in inside

@@ -52,13 +52,11 @@ def test_every_case_runs_on_the_grid_it_built(report: dict[str, Any]) -> None:
 
 def test_the_cases_place_or_refuse_as_they_say(report: dict[str, Any]) -> None:
     cases = report["placement"][0]["cases"]
-    for name in "abcd":  # c: a circle within a named country, through that country's list
+    for name in ("a", "b", "c", "c0", "d"):  # c0: a circle alone, through the map cells it touches
         assert cases[name]["placed"] == PLACEMENTS, cases[name]["message"]
-    # More candidates than MAX_SCAN are only drawn from: a circle holding one node of them,
-    # and a need nobody meets, are refused after MAX_DRAWS checks, with advice.
+    # More candidates than MAX_SCAN are only drawn from: a need nobody meets is refused after
+    # MAX_DRAWS checks, with advice.
     draws = f"no eligible node in 32 random draws among {NODES} candidates"
-    assert cases["c0"]["placed"] == 0
-    assert cases["c0"]["message"] == f"web replica 0: {draws} (distance: 32); {ADVICE}"
     assert cases["e"]["placed"] == 0
     assert cases["e"]["message"] == f"web replica 0: {draws} (capacity: 32); {ADVICE}"
     assert cases["f"]["placed"] == 0
