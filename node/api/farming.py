@@ -35,10 +35,13 @@ from chain.store import Snapshot
 from node.api.context import API
 from node.api.paths import head_of, path_id
 
-# The farming parameters are the last fields of ChainParams, from epoch_blocks on.
-FARMING_PARAMS = PARAM_NAMES[
-    PARAM_NAMES.index("epoch_blocks") : PARAM_NAMES.index("farm_slash_bp") + 1
-]
+# What a farm node's agent reads of the parameters: the farming ones (the last fields of
+# ChainParams, from epoch_blocks on) and billing_period_blocks, how often its deployer bills the
+# replicas it runs (without it the agent billed at the default period, not the chain's).
+FARMING_PARAMS = (
+    "billing_period_blocks",
+    *PARAM_NAMES[PARAM_NAMES.index("epoch_blocks") : PARAM_NAMES.index("farm_slash_bp") + 1],
+)
 MAX_REWARD_EPOCHS = 1000
 
 

@@ -1,6 +1,7 @@
 """The pace of an idle chain: how long a proposer waits for work, and the others with it.
 
-A proposer with nothing to put in a block (no transaction in its mempool, no pending evidence)
+A proposer with nothing to put in a block (no transaction in its mempool, no pending evidence,
+no step the chain scheduled for the block: a deployment to place, a grace period that ends)
 waits up to empty_block_interval_ms after the last block before it proposes an empty one, and
 the others stretch their round-0 propose timeout by as much, so an idle chain makes an empty
 block every few seconds instead of spinning (docs/consensus.md, "One height", Pace). It is
@@ -9,6 +10,7 @@ apart from the reactor because it is policy, not protocol: it decides when, neve
 
 import time
 
+from chain.deployment.records import read_queue
 from consensus.tendermint import Step, Timeout
 from node.consensus.events import HeightState
 from node.consensus.evidence import EvidencePool
@@ -25,14 +27,28 @@ class Pace:
         self.gossip = gossip
         self.me = node.key.public_key
         self.last_block_at = time.monotonic()
+        self.due_at: tuple[int, bool] = (-1, False)  # (height, whether a step is due at it)
 
     def block_applied(self) -> None:
         """A block was committed or synced: idle waits run from now."""
         self.last_block_at = time.monotonic()
 
     def has_work(self) -> bool:
-        """Whether a block built now would hold something: transactions or evidence."""
-        return len(self.node.mempool) > 0 or len(self.evidence) > 0
+        """Whether a block built now would hold something: transactions, evidence, or a step
+        the chain scheduled for it."""
+        return len(self.node.mempool) > 0 or len(self.evidence) > 0 or self.step_due()
+
+    def step_due(self) -> bool:
+        """Whether the next block has a deployment to look at (chain/deployment/journal.py's
+        queue: one authorized in the last block waits for its placement there, a paused one
+        for the end of its grace). Without it an authorized workload waited up to
+        empty_block_interval_ms for its placement. Read once per height from committed state,
+        which every validator shares, so they agree on it."""
+        height = self.node.head.height + 1
+        if self.due_at[0] != height:
+            queue = read_queue(self.node.store)  # sorted by due height
+            self.due_at = (height, bool(queue) and queue[0][0] <= height)
+        return self.due_at[1]
 
     def idle_build_delay(self) -> float:
         """How much longer a proposer with no work waits before it builds an empty block."""

@@ -3,31 +3,26 @@ devnet gets two farmers (registered by `farmer register`, run by `farmer run`), 
 the first also the gateway; they heartbeat; the gateway's nginx answers; a customer's container
 placed in the second farmer's country is served through the first one's gateway; a farmer killed
 and started again carries on, its replica still served; `devnet down` leaves no farmer, nginx or
-replica behind.
+replica behind. The devnet lives under /tmp (tests/kit/farmnet.py says why)."""
 
-The devnet lives under /tmp, not pytest's tmp_path: the farmers' sandbox runtimes need every
-parent directory searchable by others, and pytest's temporary directories are not."""
-
-import json
-import os
-import shutil
-import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from devnet.network import free_base_port
 from devnet.processes import group_members
 from node.api.client import NodeClient
+from tests.kit.farmnet import (
+    NOT_SERVED,
+    Devnet,
+    activity,
+    deploy,
+    devnet_in_tmp,
+    fetch,
+    processes_under,
+)
 from tests.kit.netkit import wait_until
 from tests.kit.support import as_json, gridchain
 
-NOT_SERVED = "no workload is served under this name here"
 # A web server on the node's own system, in NL (farmer2), behind hello.gw.localhost (farmer1).
 SPEC = {
     "name": "hello",
@@ -50,92 +45,16 @@ SPEC = {
 HELLO = "hello.gw.localhost"
 
 
-@dataclass
-class Devnet:
-    directory: Path
-    env: dict[str, str]
-    base: int
-
-    def run(self, *args: str) -> Any:
-        return as_json(
-            gridchain("devnet", *args, "--dir", str(self.directory), "--json", env=self.env)
-        )
-
-    def status(self) -> Any:
-        return self.run("status")
-
-
 @pytest.fixture
 def devnet() -> Iterator[Devnet]:
-    """A running devnet of one validator and no farmer yet, under a directory others may walk
-    through; brought down and deleted after."""
-    root = Path(tempfile.mkdtemp(prefix="gc-devnet-farmers-", dir="/tmp"))
-    root.chmod(0o755)
-    directory = root / "devnet"
-    base = free_base_port(1)
-    env = {
-        **os.environ,
-        "GRIDCHAIN_KEYSTORE": str(directory / "keys"),
-        "GRIDCHAIN_PASSPHRASE": "gridchain-devnet",
-        "GRIDCHAIN_NODE": f"http://127.0.0.1:{base}",
-    }
-    net = Devnet(directory, env, base)
-    try:
-        net.run("up", "--validators", "1", "--base-port", str(base))
+    """A running devnet of one validator and no farmer yet (tests/kit/farmnet.py)."""
+    with devnet_in_tmp("gc-devnet-farmers-") as net:
         yield net
-    finally:
-        gridchain("devnet", "down", "--dir", str(directory), "--purge", env=env, check=False)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def fetch(address: str, host: str) -> tuple[int, str]:
-    """(status, body) of GET / on `address` with the Host header `host`."""
-    request = urllib.request.Request(f"http://{address}/", headers={"Host": host})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError as exc:  # not listening (yet), reset
-        return 0, str(exc)
 
 
 def serves_hello(address: str) -> bool:
     code, body = fetch(address, HELLO)
     return code == 200 and "Directory listing" in body
-
-
-def deploy_hello(devnet: Devnet, spec_dir: Path) -> None:
-    """SPEC, submitted and approved by alice (its only signer)."""
-    spec = spec_dir / "hello.json"
-    spec.write_text(json.dumps(SPEC))
-    env = devnet.env
-    submitted = as_json(
-        gridchain("workload", "submit", str(spec), "--from", "alice", "--require", "alice",
-                  "--threshold", "1", "--json", env=env)
-    )  # fmt: skip
-    approved = as_json(
-        gridchain("workload", "approve", str(submitted["id"]), "--key", "alice", "--json", env=env)
-    )
-    assert approved["state"] == "authorized"
-
-
-def activity(client: NodeClient, node: int) -> dict[str, Any]:
-    found: dict[str, Any] = client.node(node)["activity"] or {}
-    return found
-
-
-def processes_under(directory: Path) -> list[str]:
-    """Command lines of live processes that name `directory` (nginx's master names its -p)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(directory) in text and str(os.getpid()) != cmdline.parent.name:
-            found.append(text)
-    return found
 
 
 def test_farmers_join_heartbeat_restart_and_stop(devnet: Devnet) -> None:
@@ -168,7 +87,7 @@ def test_farmers_join_heartbeat_restart_and_stop(devnet: Devnet) -> None:
     # served through farmer1's gateway.
     containers = farmers[1]["containers"]
     if containers:
-        deploy_hello(devnet, devnet.directory.parent)
+        assert deploy(devnet, SPEC) == 1
         wait_until(lambda: serves_hello(gateway["address"]), 60, f"{HELLO} served")
 
     # A farmer killed (its whole process group) and started again carries on.

@@ -5,6 +5,8 @@
 - chainkit: a one-validator chain over a real LevelDB for contract and ledger tests.
 - farmkit: farming on that chain (farmers, plots, the farmer's agent).
 - netkit: a devnet of validator processes (start it, send load, wait, compare headers).
+- farmnet: a devnet with farm nodes under /tmp, driven by the CLI (workloads, the gateway
+  asked by Host header, the farmers' runtimes and logs, a ticker that keeps blocks coming).
 
 Fixtures live in the conftest.py files beside the tests that use them.
 """

@@ -44,6 +44,7 @@ FARMING = {
     "reward_per_gib": 10**9,
     "reward_per_core": 10**6,
     "farm_min_bond": 10_000,
+    "billing_period_blocks": 7,  # not the default: the agent's deployer bills at the chain's
 }
 RESOURCES = Resources(cores=1, memory_mb=2048, ssd_gb=1, hdd_gb=0)
 LOCATION = Location("BE", "Ghent", 51_054_342, 3_717_424)
@@ -100,7 +101,9 @@ async def test_farming_view_before_and_after_the_first_block(api: Any) -> None:
     assert genesis["recent_hashes"] == [[0, genesis["head_hash"]]]
     params = {name: getattr(node.genesis.params, name) for name in FARMING_PARAMS}
     assert genesis["params"] == params and params["epoch_blocks"] == 8
-    assert FARMING_PARAMS[0] == "epoch_blocks" and FARMING_PARAMS[-1] == "farm_slash_bp"
+    assert FARMING_PARAMS[1] == "epoch_blocks" and FARMING_PARAMS[-1] == "farm_slash_bp"
+    # The agent's deployer bills every billing_period_blocks of the chain (it had the default).
+    assert params_from_json(genesis["params"]).billing_period_blocks == 7
 
     header = await node.produce_block()
     view = await get(client, "/v1/farming")

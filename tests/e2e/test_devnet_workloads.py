@@ -1,0 +1,202 @@
+"""Workloads on a devnet with farmers, end to end with real processes (`gridchain devnet up
+--farmers 2`, `gridchain workload ...`, the gateway's nginx, the sandbox runtime), for what
+only the whole system shows:
+
+- out of funds: a deposit of half a billing period is served, paused at its first bill (the
+  chain sets grace_since, the agent freezes the replica, the gateway answers 503), then ended
+  "out of funds" after the grace period (404, the replica torn down on its farm node); a
+  workload paused the same way and topped up during its grace is served again;
+- out of memory: a replica that allocates past its limit is killed by the kernel, reported
+  failed on chain with the reason by its node's agent, and not started again.
+
+One devnet for the module (tests/kit/farmnet.py: under /tmp), with a ticker keeping blocks at
+the devnet's 500 ms interval: billing_period_blocks (20) and grace_period_blocks (40) are
+counted in blocks, and an idle devnet makes one only every few seconds. The sandbox needs
+root: without it the tests are skipped.
+"""
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chain.deployment.billing import cu_milli
+from chain.params import ChainParams
+from devnet.network import PARAMS
+from node.runtime import ReplicaState
+from tests.kit.farmnet import (
+    NOT_RUNNING,
+    NOT_SERVED,
+    Devnet,
+    Ticker,
+    activity,
+    deploy,
+    devnet_in_tmp,
+    farmer_events,
+    fetch,
+    observed,
+    replicas_of,
+    workload_status,
+)
+from tests.kit.netkit import wait_until
+
+DEVNET = ChainParams(**PARAMS)  # type: ignore[arg-type]
+CPU, MEMORY_MB = 1, 128
+# What one replica of CPU cores and MEMORY_MB costs per billing period (no disk, no IPv4).
+PERIOD_COST = cu_milli(CPU, MEMORY_MB) * DEVNET.price_cu // 1000
+SHORT_DEPOSIT = PERIOD_COST // 2  # the first bill cannot be paid in full
+OOM_MESSAGE = "killed: out of memory (limit 64 MB)"
+# Placement on a new devnet may wait for the gateway node's uptime (heartbeat slots it missed
+# between its registration and its agent's start count against it until the next epoch).
+SERVE_TIMEOUT = 90.0
+BLOCK_S = DEVNET.block_interval_ms / 1000
+
+
+@pytest.fixture(scope="module")
+def net() -> Iterator[tuple[Devnet, str]]:
+    """The devnet with farmer1 (BE, also the gateway) and farmer2 (NL), both heartbeating, a
+    ticker running; and the gateway's address."""
+    with devnet_in_tmp("gc-devnet-workloads-") as devnet:
+        up = devnet.run(
+            "up", "--validators", "1", "--base-port", str(devnet.base), "--farmers", "2"
+        )
+        assert up["started"] == ["farmer1", "farmer2"]
+        status = devnet.status()
+        if not all(f["containers"] for f in status["farmers"]):
+            pytest.skip("the sandbox runtime cannot run here (it needs root)")
+        client = devnet.client
+        for farmer in status["farmers"]:
+            node = farmer["node"]
+            wait_until(lambda n=node: activity(client, n).get("heartbeats", 0) > 0, 30, "beats")
+        ticker = Ticker(devnet)
+        ticker.start()
+        try:
+            yield devnet, status["gateway"]["address"]
+        finally:
+            ticker.stop()
+
+
+def web(name: str, memory_mb: int = MEMORY_MB, entrypoint: str = "") -> dict[str, Any]:
+    """A page `name` on the node's own system behind `name`.gw.localhost."""
+    page = f"sh -c 'echo {name} > /tmp/index.html && cd /tmp && exec python3 -m http.server 8080'"
+    return {
+        "name": name,
+        "workloads": [
+            {
+                "type": "container",
+                "name": "site",
+                "image": "host",
+                "cpu": CPU,
+                "memory_mb": memory_mb,
+                "entrypoint": entrypoint or page,
+                "ports": [8080],
+            },
+            {"type": "gateway_name", "name": "web", "subdomain": name, "backends": ["site:8080"]},
+        ],
+        "placement": {"replicas": 1},
+        "budget": 1_000_000,
+        "expiry_blocks": 1000,
+    }
+
+
+def host(name: str) -> str:
+    return f"{name}.gw.localhost"
+
+
+def serves(gateway: str, name: str) -> bool:
+    code, body = fetch(gateway, host(name))
+    return code == 200 and body.strip() == name
+
+
+def deployment(devnet: Devnet, wid: int) -> dict[str, Any]:
+    found: dict[str, Any] = workload_status(devnet, wid)["deployment"]
+    return found
+
+
+def farmer_of(devnet: Devnet, wid: int) -> str:
+    """The farmer whose node runs workload `wid`'s replica (farmer i is node i)."""
+    return f"farmer{workload_status(devnet, wid)['replicas'][0]['node']}"
+
+
+def replica_state(devnet: Devnet, farmer: str, wid: int) -> ReplicaState | None:
+    states = [o.state for key, o in observed(devnet, farmer).items() if key.startswith(f"w{wid}-")]
+    return states[0] if states else None
+
+
+def test_out_of_funds_pauses_then_ends_and_a_topup_resumes(net: tuple[Devnet, str]) -> None:
+    devnet, gateway = net
+    started = time.monotonic()
+    short = deploy(devnet, web("short"), deposit=SHORT_DEPOSIT)
+    topped = deploy(devnet, web("topped"), deposit=SHORT_DEPOSIT)
+    for name in ("short", "topped"):
+        wait_until(lambda n=name: serves(gateway, n), SERVE_TIMEOUT, f"{host(name)} served")
+    farmers = {wid: farmer_of(devnet, wid) for wid in (short, topped)}
+
+    # The first bill (a billing period after `deployed`) takes the whole escrow and falls
+    # short: the chain pauses the deployment, the agent freezes its replica, the gateway
+    # answers 503 for it.
+    period_s = DEVNET.billing_period_blocks * BLOCK_S
+    for wid in (short, topped):
+        wait_until(lambda w=wid: deployment(devnet, w)["grace_since"], 4 * period_s, "paused")
+        paused = deployment(devnet, wid)
+        assert paused["state"] == "placed" and paused["escrow"] == 0
+    for name, wid in (("short", short), ("topped", topped)):
+        wait_until(lambda n=name: fetch(gateway, host(n))[0] == 503, 15, f"{name}'s 503")
+        assert fetch(gateway, host(name))[1].strip() == NOT_RUNNING
+        wait_until(
+            lambda w=wid: replica_state(devnet, farmers[w], w) == ReplicaState.PAUSED, 15, "frozen"
+        )
+    paused_at = deployment(devnet, short)["grace_since"]
+
+    # A top-up covering a billing period during the grace resumes it: served again.
+    devnet.gridchain(
+        "workload", "topup", str(topped), "--amount", str(2 * PERIOD_COST), "--from", "alice"
+    )
+    wait_until(lambda: serves(gateway, "topped"), 15, "the topped-up workload served again")
+    resumed = deployment(devnet, topped)
+    assert resumed["grace_since"] is None and resumed["escrow"] == 2 * PERIOD_COST
+    assert replica_state(devnet, farmers[topped], topped) == ReplicaState.RUNNING
+
+    # The other one ends after grace_period_blocks: 404, and its replica is torn down.
+    grace_s = DEVNET.grace_period_blocks * BLOCK_S
+    wait_until(lambda: deployment(devnet, short)["state"] == "ended", 3 * grace_s, "ended")
+    ended = deployment(devnet, short)
+    assert ended["message"] == "out of funds" and ended["replicas"] == []
+    ended_at = int(devnet.client.status()["height"])
+    assert ended_at - paused_at >= DEVNET.grace_period_blocks
+    wait_until(lambda: fetch(gateway, host("short"))[0] == 404, 15, "the name released")
+    assert fetch(gateway, host("short"))[1].strip() == NOT_SERVED
+    wait_until(lambda: not replicas_of(devnet, farmers[short], short), 15, "the replica gone")
+    assert serves(gateway, "topped")
+
+    devnet.gridchain("workload", "cancel", str(topped), "--from", "alice")
+    wait_until(lambda: not replicas_of(devnet, farmers[topped], topped), 15, "cancelled")
+    print(f"out of funds and top-up: {time.monotonic() - started:.1f} s")
+
+
+def test_out_of_memory_is_reported_failed_and_not_restarted(net: tuple[Devnet, str]) -> None:
+    devnet, _ = net
+    started = time.monotonic()
+    hog = 'python3 -c "b = bytearray(512 * 1024 * 1024); import time; time.sleep(60)"'
+    wid = deploy(devnet, web("hog", memory_mb=64, entrypoint=hog))
+
+    def failed() -> bool:
+        replicas = workload_status(devnet, wid)["replicas"]
+        return bool(replicas) and replicas[0]["state"] == "failed"
+
+    wait_until(failed, SERVE_TIMEOUT, "the replica reported failed")
+    replica = workload_status(devnet, wid)["replicas"][0]
+    assert replica["message"] == OOM_MESSAGE
+    farmer = f"farmer{replica['node']}"
+
+    # The agent stops what the chain holds as failed and does not start it again.
+    wait_until(lambda: not replicas_of(devnet, farmer, wid), 15, "the failed replica removed")
+    time.sleep(8 * BLOCK_S)  # past the agent's RESEND_BLOCKS: no retry comes
+    starts = farmer_events(devnet, farmer, "started")
+    assert len([e for e in starts if e["key"].startswith(f"w{wid}-")]) == 1
+    assert not replicas_of(devnet, farmer, wid)
+    assert workload_status(devnet, wid)["replicas"][0]["state"] == "failed"
+
+    devnet.gridchain("workload", "cancel", str(wid), "--from", "alice")
+    print(f"out of memory: {time.monotonic() - started:.1f} s")
