@@ -16,8 +16,6 @@ from typing import Any
 from chain import smt
 from chain.address import Address, key_address
 from chain.blockchain import build_block, open_chain
-from chain.blocks.commit import Commit, CommitSig, VoteType, vote_sign_bytes
-from chain.blocks.header import Header
 from chain.genesis_state import GenesisState
 from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed
@@ -26,6 +24,7 @@ from chain.ledger.transactions import SignedTx, Transfer, TxBody, decode_tx, sig
 from chain.params import ChainParams
 from chain.staking.validators import Validator, make_validator_set
 from chain.store import ChainStore
+from node.bench.blocks import commit_for
 from node.verifier import SignatureVerifier
 
 Progress = Callable[[str], None]
@@ -80,13 +79,6 @@ def _genesis(senders: list[KeyPair], validator: KeyPair, block_size: int) -> Gen
         council=make_policy([Signer(validator.public_key, 1)], 1),
         params=ChainParams(max_block_txs=block_size),
     )
-
-
-def _commit_for(validator: KeyPair, header: Header) -> Commit:
-    sig = validator.sign(
-        vote_sign_bytes("bench", header.height, 0, VoteType.PRECOMMIT, header.hash)
-    )
-    return Commit(header.height, 0, header.hash, (CommitSig(validator.public_key, sig),))
 
 
 def bench_chain(
@@ -146,7 +138,7 @@ def bench_chain(
             if rejected or len(result.block.txs) != len(current):
                 raise RuntimeError(f"benchmark block left out {len(rejected)} transactions")
             t3 = time.perf_counter()
-            commit = _commit_for(validator, result.block.header)
+            commit = commit_for("bench", [validator], result.block.header)
             store.commit_block(result.block, commit, result.writes, result.new_nodes)
             t4 = time.perf_counter()
             head, last_commit = result.block.header, commit

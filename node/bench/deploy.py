@@ -15,14 +15,14 @@ import gc
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from chain.address import Address, key_address
-from chain.blockchain import build_block, open_chain, state_root_after
-from chain.blocks.commit import Commit, CommitSig, VoteType, vote_sign_bytes
+from chain.blockchain import open_chain
+from chain.blocks.commit import Commit
 from chain.blocks.header import Header
 from chain.deployment.geo import disc, unit_vector, within
 from chain.deployment.placement import (
@@ -77,6 +77,7 @@ from chain.state import Overlay, StateReader
 from chain.store import ChainStore
 from contracts_std.spec import load_spec, spec_bytes
 from devnet.network import PARAMS as DEVNET_PARAMS
+from node.bench.blocks import produce
 from node.bench.reconcile import AgentBench, bench_agent
 from node.bench.timing import summary_ms, timed, us
 
@@ -223,38 +224,16 @@ def _genesis() -> GenesisState:
     )
 
 
-def _commit_for(header: Header) -> Commit:
-    message = vote_sign_bytes(CHAIN, header.height, 0, VoteType.PRECOMMIT, header.hash)
-    return Commit(
-        header.height, 0, header.hash, (CommitSig(VALIDATOR.public_key, VALIDATOR.sign(message)),)
-    )
-
-
-def _produce(
-    store: ChainStore, head: Header, last_commit: Commit | None, extra: Mapping[bytes, bytes]
-) -> tuple[Header, Commit]:
-    """Build an empty block and commit it, with `extra` records written into its state."""
-    result, _ = build_block(store, head, last_commit, VALIDATOR.public_key, head.time_ms + 1000, [])
-    block, writes, new_nodes = result.block, result.writes, result.new_nodes
-    if extra:
-        writes = {**writes, **extra}
-        root, new_nodes = state_root_after(store, head.state_root, writes)
-        block = replace(block, header=replace(block.header, state_root=root))
-    commit = _commit_for(block.header)
-    store.commit_block(block, commit, writes, new_nodes)
-    return block.header, commit
-
-
 def build_grid(store: ChainStore, nodes: int, farms: int, say: Progress) -> Header:
     """Blocks 1..SETUP_HEIGHT, the last writing the grid; the head."""
     head = open_chain(store, _genesis())
     last_commit: Commit | None = None
     while head.height < SETUP_HEIGHT - 1:
-        head, last_commit = _produce(store, head, last_commit, {})
+        head, last_commit = produce(store, head, last_commit, CHAIN, VALIDATOR, {})
     say(f"  writing {nodes:,} nodes on {farms} farms into block {SETUP_HEIGHT}...")
     grid = [grid_node(i, farms) for i in range(1, nodes + 1)]
     records = grid_records(grid, farms, SETUP_HEIGHT)
-    head, _ = _produce(store, head, last_commit, records)
+    head, _ = produce(store, head, last_commit, CHAIN, VALIDATOR, records)
     return head
 
 

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from chain.address import Address, key_address
-from chain.blockchain import build_block, open_chain, state_root_after, validate_block
+from chain.blockchain import build_block, open_chain, validate_block
 from chain.blocks.block import Block, encode_block
-from chain.blocks.commit import Commit, CommitSig, VoteType, vote_sign_bytes
+from chain.blocks.commit import Commit
 from chain.blocks.header import Header
 from chain.env import BlockEnv
 from chain.farming.compute import required_units, work_unit
@@ -64,6 +64,7 @@ from chain.staking.validators import Validator, make_validator_set
 from chain.state import Overlay
 from chain.store import ChainStore
 from consensus.tendermint import Timeouts
+from node.bench.blocks import commit_for, produce
 from node.farmer.plots import Plot, create_plot, find_proofs
 
 Progress = Callable[[str], None]
@@ -501,13 +502,6 @@ class PayoutBench:
         }
 
 
-def _commit_for(header: Header) -> Commit:
-    message = vote_sign_bytes(CHAIN, header.height, 0, VoteType.PRECOMMIT, header.hash)
-    return Commit(
-        header.height, 0, header.hash, (CommitSig(VALIDATOR.public_key, VALIDATOR.sign(message)),)
-    )
-
-
 def _median_time(run: Callable[[], Any]) -> tuple[float, Any]:
     runs = [_timed(run) for _ in range(REPEATS)]
     return statistics.median(t for t, _ in runs), runs[-1][1]
@@ -564,7 +558,7 @@ def _payouts(
     last_commit: Commit | None = None
     while head.height < params.epoch_blocks:
         extra = records if head.height == params.epoch_blocks - 1 else {}
-        head, last_commit = _produce(store, head, last_commit, extra)
+        head, last_commit = produce(store, head, last_commit, CHAIN, VALIDATOR, extra)
     setup_s = time.perf_counter() - setup_s
 
     say(f"payouts: settling epoch 0 for {nodes:,} nodes ({REPEATS} times)...")
@@ -575,7 +569,7 @@ def _payouts(
     say("payouts: building and validating the epoch's first block...")
     build_s, boundary = _median_time(lambda: _build(store, head, last_commit))
     validate_s, checked = _median_time(lambda: validate_block(store, head, boundary))
-    commit = _commit_for(boundary.header)
+    commit = commit_for(CHAIN, [VALIDATOR], boundary.header)
     commit_s, _ = _timed(
         lambda: store.commit_block(boundary, commit, checked.writes, checked.new_nodes)
     )
@@ -608,21 +602,6 @@ def _build(store: ChainStore, parent: Header, last_commit: Commit | None) -> Blo
         store, parent, last_commit, VALIDATOR.public_key, parent.time_ms + 1000, []
     )
     return result.block
-
-
-def _produce(
-    store: ChainStore, head: Header, last_commit: Commit | None, extra: Mapping[bytes, bytes]
-) -> tuple[Header, Commit]:
-    """Build an empty block and commit it, with `extra` records written into its state."""
-    result, _ = build_block(store, head, last_commit, VALIDATOR.public_key, head.time_ms + 1000, [])
-    block, writes, new_nodes = result.block, result.writes, result.new_nodes
-    if extra:
-        writes = {**writes, **extra}
-        root, new_nodes = state_root_after(store, head.state_root, writes)
-        block = replace(block, header=replace(block.header, state_root=root))
-    commit = _commit_for(block.header)
-    store.commit_block(block, commit, writes, new_nodes)
-    return block.header, commit
 
 
 # The command

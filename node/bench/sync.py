@@ -34,14 +34,10 @@ from chain.blockchain import build_block, open_chain, validate_block
 from chain.blocks.block import decode_block
 from chain.blocks.commit import (
     Commit,
-    CommitSig,
-    VoteType,
     check_commit,
     decode_commit,
     encode_commit,
-    vote_sign_bytes,
 )
-from chain.blocks.header import Header
 from chain.genesis_state import GenesisState
 from chain.keys import KeyPair
 from chain.ledger.transactions import SignedTx, Transfer, TxBody, sign_tx
@@ -50,6 +46,7 @@ from chain.store import ChainStore
 from devnet import network, processes
 from genesis.schema import load_genesis
 from node.api.client import ApiError, NodeClient
+from node.bench.blocks import commit_for
 from node.config import Home, load_validator_key
 from node.keystore import DEVNET_PASSPHRASE, Keystore
 from node.p2p.messages import Blocks, decode_message, encode_message
@@ -163,14 +160,6 @@ class SyncBench:
 # Generating the chain offline
 
 
-def _commit_for(chain_id: str, keys: list[KeyPair], header: Header) -> Commit:
-    message = vote_sign_bytes(chain_id, header.height, 0, VoteType.PRECOMMIT, header.hash)
-    signatures = sorted(
-        (CommitSig(k.public_key, k.sign(message)) for k in keys), key=lambda s: s.validator
-    )
-    return Commit(header.height, 0, header.hash, tuple(signatures))
-
-
 def generate_chain(
     db_path: Path,
     gen: GenesisState,
@@ -208,7 +197,7 @@ def generate_chain(
                 raise processes.DevnetError(
                     f"generated block {height} left out a transfer: {reason}"
                 )
-            commit = _commit_for(gen.chain_id, validators, result.block.header)
+            commit = commit_for(gen.chain_id, validators, result.block.header)
             store.commit_block(result.block, commit, result.writes, result.new_nodes)
             head, last_commit = result.block.header, commit
             if height % report == 0 or height == blocks:
