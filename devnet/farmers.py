@@ -12,8 +12,9 @@ DIR/farmer{i}/            mode 0755: the replicas' own uids walk through it to t
   farmer.log              `gridchain farmer run --json`: one JSON event a line
 
 Each farmer is registered once, by running `gridchain farmer register` (devnet may not import
-the CLI), in a country of PLACES in turn; farmer1 is also the gateway. Each runs in a process
-group of its own, as a validator does, and its nginx with it.
+the CLI), in a country of PLACES in turn, and started as soon as it is registered (the uptime
+rule counts its heartbeat slots from then on); farmer1 is also the gateway. Each runs in a
+process group of its own, as a validator does, and its nginx with it.
 """
 
 import contextlib
@@ -24,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -176,10 +178,16 @@ def _sandbox_problem(entry: FarmerEntry) -> str:
 
 
 def register_farmers(
-    entries: list[FarmerEntry], store: Keystore, api: str, passphrase: str, say: Progress
+    entries: list[FarmerEntry],
+    store: Keystore,
+    api: str,
+    passphrase: str,
+    say: Progress,
+    registered: Callable[[FarmerEntry], None] = lambda _: None,
 ) -> None:
     """Give each farmer its keys and directory, and register those the chain does not know:
-    owners funded by alice, then `gridchain farmer register` for each."""
+    owners funded by alice, then `gridchain farmer register` for each, `registered` called
+    after each one (the devnet starts it there)."""
     client = NodeClient(api, timeout=10.0)
     todo = []
     for entry in entries:
@@ -207,6 +215,7 @@ def register_farmers(
         say(f"registering {entry.name} (farmer register)")
         _register(entry, store, client, api, passphrase)
         say(f"  {entry.name}: node {entry.node} of farm {entry.farm} ({entry.country})")
+        registered(entry)
 
 
 def _register(

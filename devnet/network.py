@@ -453,13 +453,29 @@ def up(
 
 
 def _up_farmers(devnet: Devnet, store: Keystore, count: int, say: Progress) -> list[str]:
-    """Register the farmers the devnet lacks (up to `count`), then start every stopped one."""
+    """Register the farmers the devnet lacks (up to `count`), each started as soon as it is
+    registered, then start every other stopped one.
+
+    At once: the uptime rule counts a node's heartbeat slots from its registration on, and a
+    farmer that waited for the others' registrations missed slots, which kept farmer1 (the only
+    gateway) from taking a gateway name until its uptime recovered or the next epoch began."""
     apis = {n.name: n.api for n in devnet.nodes}
     for index in range(len(devnet.farmers) + 1, count + 1):
         devnet.farmers.append(plan_farmer(devnet.directory, index, list(apis)))
     if not devnet.farmers:
         return []
-    register_farmers(devnet.farmers, store, devnet.nodes[0].api, devnet.passphrase, say)
+    fresh: list[str] = []
+
+    def start_now(entry: FarmerEntry) -> None:
+        api = apis.get(entry.validator, devnet.nodes[0].api)
+        say(f"starting {entry.name} (log: {entry.log})")
+        process, offset = start_farmer(entry, devnet.keystore, api, devnet.passphrase)
+        entry.pid = process.pid
+        devnet.save()  # saved at once, so `down` can stop it even if we are interrupted
+        wait_farmer_started(entry, process, offset, say)
+        fresh.append(entry.name)
+
+    register_farmers(devnet.farmers, store, devnet.nodes[0].api, devnet.passphrase, say, start_now)
     devnet.save()
     started = []
     for entry in devnet.farmers:
@@ -474,7 +490,11 @@ def _up_farmers(devnet: Devnet, store: Keystore, count: int, say: Progress) -> l
     for entry, process, offset in started:
         say(f"waiting for {entry.name} to start")
         wait_farmer_started(entry, process, offset, say)
-    return [entry.name for entry, _, _ in started]
+    return sorted(fresh + [entry.name for entry, _, _ in started], key=_farmer_index)
+
+
+def _farmer_index(name: str) -> int:
+    return int(name.removeprefix("farmer"))
 
 
 # down

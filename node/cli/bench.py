@@ -1,7 +1,9 @@
-"""`gridchain bench`: the benchmarks (chain, consensus, smt, sync, vm, farming, deploy)."""
+"""`gridchain bench`: the benchmarks (chain, consensus, smt, sync, vm, farming, deploy,
+deploy-latency)."""
 
 import click
 
+from node.cli.common import CliError
 from node.cli.output import emit, json_option, progress
 
 
@@ -364,3 +366,65 @@ def bench_deploy_command(
                 f"running; stop {sandbox['stop_ms']['median']} ms"
             )
     emit(as_json, result, lines)
+
+
+@bench.command("deploy-latency")
+@click.option(
+    "--workloads",
+    type=click.IntRange(1, 200),
+    default=20,
+    show_default=True,
+    help="Web workloads deployed, measured and cancelled one after the other.",
+)
+@click.option("--validators", type=click.IntRange(1, 16), default=1, show_default=True)
+@click.option(
+    "--farmers",
+    type=click.IntRange(1, 8),
+    default=3,
+    show_default=True,
+    help="Farm nodes (farmer1 is also the gateway).",
+)
+@json_option
+def bench_deploy_latency_command(
+    workloads: int, validators: int, farmers: int, as_json: bool
+) -> None:
+    """Authorization to `deployed` and to the first page through the gateway, on a devnet with
+    farmers under /tmp (root: the sandbox runtime and nginx; `make install`)."""
+    from node.bench.deploy_latency import BenchError, bench_deploy_latency
+
+    try:
+        result = bench_deploy_latency(workloads, validators, farmers, progress(as_json)).to_json()
+    except BenchError as exc:
+        raise CliError(str(exc), "bench_failed") from None
+    s, b = result["seconds"], result["blocks"]
+
+    def line(name: str, what: str) -> str:
+        t = s[name]
+        return f"  {what}: p50 {t['p50']} s, p99 {t['p99']} s, max {t['max']} s"
+
+    left = result["leftovers"]
+    emit(
+        as_json,
+        result,
+        [
+            f"{workloads} web workloads, one at a time, on {validators} validator(s) and "
+            f"{farmers} farmers ({result['machine']['cpus']} CPUs); seconds after the "
+            "authorizing block:",
+            line("authorized_to_placed", "placed (its block's time)"),
+            line("authorized_to_deployed", "deployed (its block's time)"),
+            line("authorized_to_route", "the gateway knows the name (503)"),
+            line("authorized_to_page", "first page through the gateway"),
+            line("deployed_to_page", "deployed block to first page"),
+            f"  blocks, p50 / max: authorization to placed "
+            f"{b['authorized_to_placed']['p50']} / {b['authorized_to_placed']['max']}, placed to "
+            f"deployed {b['placed_to_deployed']['p50']} / {b['placed_to_deployed']['max']}, "
+            f"deployed to page {b['deployed_to_page']['p50']} / {b['deployed_to_page']['max']} "
+            f"({result['block_interval_s_while_measuring']} s a block)",
+            line("cancel_to_404", "cancel to 404"),
+            line("cancel_to_replica_gone", "cancel to replica torn down"),
+            f"  warm-up workload (not counted): deployed {result['warmup']['deployed_s']} s, "
+            f"page {result['warmup']['page_s']} s",
+            *(f"  refused first: {u}" for u in result["unplaceable"]),
+            "left behind after `devnet down`: " + ("; ".join(left) if left else "nothing"),
+        ],
+    )
