@@ -3,9 +3,10 @@
 Both paths run the same functions in the same order, so a block built here is valid everywhere:
 begin_block (signatures of the last commit, LAST set, evidence; chain/staking/slashing.py),
 begin_farming (recent hashes; on an epoch's first block, the last epoch's rewards, which the
-block must carry exactly; chain/farming/rules.py), begin_deployment (the workloads due to be
-placed; chain/deployment/rules.py), the transactions, end_block (downtime), then the
-state root.
+block must carry exactly; chain/farming/rules.py), begin_liveness (the farm nodes silent for
+node_down_blocks marked down; chain/farming/liveness.py), begin_deployment (what those nodes held
+moved, the workloads due placed; chain/deployment/begin.py), the transactions, end_block
+(downtime), then the state root.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,9 +18,10 @@ from chain.blocks.block import Block, tx_root
 from chain.blocks.commit import Commit, check_commit, commit_hash
 from chain.blocks.evidence import MAX_EVIDENCE_PER_BLOCK, DuplicateVoteEvidence, evidence_hash
 from chain.blocks.header import Header
-from chain.deployment.rules import begin_deployment
+from chain.deployment.begin import begin_deployment
 from chain.env import BlockEnv
 from chain.errors import InvalidBlock, RuleViolation, StoreError, present
+from chain.farming.liveness import begin_liveness
 from chain.farming.rewards import rewards_root
 from chain.farming.rules import begin_farming, check_rewards
 from chain.genesis_state import GenesisState, genesis_hash, genesis_header, genesis_state_root
@@ -153,7 +155,7 @@ def validate_block(
     except RuleViolation as exc:
         raise InvalidBlock(f"invalid evidence: {exc.message}") from None
     check_rewards(block.rewards, begin_farming(env, state))
-    begin_deployment(env, state)
+    begin_deployment(env, state, begin_liveness(env, state))
     receipts = []
     for index, tx in enumerate(block.txs):
         try:
@@ -205,7 +207,7 @@ def build_block(
     )
     included_evidence, punished = begin_block(env, state, last_commit, evidence, strict=False)
     rewards = begin_farming(env, state)
-    begin_deployment(env, state)
+    begin_deployment(env, state, begin_liveness(env, state))
     included: list[SignedTx] = []
     receipts: list[Receipt] = []
     rejected: list[Rejected] = []

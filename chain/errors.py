@@ -234,6 +234,12 @@ class UnknownDeployment(InvalidTransaction):
     code = "unknown_deployment"
 
 
+class NodeInUse(InvalidTransaction):
+    """A farmer tried to remove a node that still holds replicas or gateway names."""
+
+    code = "node_in_use"
+
+
 class NotPlacedHere(InvalidTransaction):
     """A node reported on a replica that is not placed on it."""
 

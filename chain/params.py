@@ -78,9 +78,13 @@ class ChainParams:
     farm_slash_bp: int = 10_000
     # Deployment (chain/deployment/): a node with no heartbeat in node_down_blocks is not up,
     # so nothing is placed on it; a workload no node can take is tried again every
-    # placement_retry_blocks until its request expires.
+    # placement_retry_blocks until its request expires. A node's agent that reports a replica
+    # failed has it placed elsewhere after replica_retry_blocks, doubling with each failure of
+    # the same version; after replica_max_failures failures it stays failed.
     node_down_blocks: int = 60
     placement_retry_blocks: int = 10
+    replica_retry_blocks: int = 10
+    replica_max_failures: int = 3
 
 
 PARAM_NAMES = tuple(f.name for f in fields(ChainParams))
@@ -110,6 +114,8 @@ PARAM_BOUNDS: dict[str, tuple[int, int]] = {
     "farm_slash_bp": (0, BASIS_POINTS),
     "node_down_blocks": (1, MAX_PARAM),
     "placement_retry_blocks": (1, MAX_PARAM),
+    "replica_retry_blocks": (1, MAX_PARAM),
+    "replica_max_failures": (1, 100),
 }
 
 

@@ -155,6 +155,10 @@ class ParamsSchema(StrictSchema):
     placement_retry_blocks = fields.Integer(
         strict=True, validate=validate.Range(1, MAX_PARAM_BLOCKS, error=BLOCKS_ERROR)
     )
+    replica_retry_blocks = fields.Integer(
+        strict=True, validate=validate.Range(1, MAX_PARAM_BLOCKS, error=BLOCKS_ERROR)
+    )
+    replica_max_failures = _bounded("replica_max_failures")
 
     @validates_schema
     def check_epoch(self, data: dict[str, Any], **_: Any) -> None:

@@ -11,7 +11,7 @@ deployed, from the escrow of its deployment to the payout address of its node's 
 
 from dataclasses import replace
 
-from chain.deployment.journal import dequeue, enqueue, record
+from chain.deployment.journal import record
 from chain.deployment.records import DEPLOYED, Deployment
 from chain.deployment.spec import Compute, DeploymentSpec
 from chain.env import BlockEnv
@@ -51,13 +51,22 @@ def cost(params: ChainParams, compute: Compute, blocks: int) -> int:
 
 
 def settle_replica(
-    env: BlockEnv, state: Overlay, d: Deployment, spec: DeploymentSpec, at: int
+    env: BlockEnv,
+    state: Overlay,
+    d: Deployment,
+    spec: DeploymentSpec,
+    at: int,
+    until: int | None = None,
 ) -> Deployment:
-    """Bill replica `at` for the blocks it was deployed since it was last billed: the farm of
-    its node is paid from the escrow. What the escrow cannot pay is not owed later: the
-    deployment pauses instead (grace), so a farm risks at most what ran since its last bill."""
+    """Bill replica `at` for the blocks it was deployed since it was last billed, up to now or
+    to `until` (the last height its node was up: a node that went down is not paid for the
+    blocks it was silent): the farm of its node is paid from the escrow. What the escrow
+    cannot pay is not owed later: the deployment pauses instead (grace), so a farm risks at
+    most what ran since its last bill. The caller saves the result (journal.save), which
+    queues the end of a grace period."""
     replica = d.replicas[at]
-    blocks = env.height - replica.billed_until
+    end = env.height if until is None else until
+    blocks = end - replica.billed_until
     if replica.state != DEPLOYED or d.in_grace or blocks <= 0:
         return d
     amount = cost(env.params, compute_named(spec, replica.workload), blocks)
@@ -66,7 +75,7 @@ def settle_replica(
     farm = present(read_farm(state, node.farm), f"farm {node.farm} of node {node.id}")
     if paid:
         increase_balance(state, farm.payout, paid)
-    billed = replace(replica, billed_until=env.height)
+    billed = replace(replica, billed_until=end)
     d = replace(
         d, escrow=d.escrow - paid, replicas=(*d.replicas[:at], billed, *d.replicas[at + 1 :])
     )
@@ -76,7 +85,6 @@ def settle_replica(
     )  # fmt: skip
     if paid < amount:
         d = replace(d, grace_since=env.height)
-        enqueue(state, env.height + env.params.grace_period_blocks, d.ref)
         record(env, state, d.ref, "paused", version=d.version, short=amount - paid)
     return d
 
@@ -92,6 +100,7 @@ def period_cost(params: ChainParams, d: Deployment, spec: DeploymentSpec) -> int
     return sum(
         cost(params, compute_named(spec, r.workload), params.billing_period_blocks)
         for r in d.replicas
+        if r.placed
     )
 
 
@@ -105,7 +114,6 @@ def fund(
     if d.in_grace and d.escrow >= period_cost(env.params, d, spec):
         resumed = tuple(replace(r, billed_until=env.height) for r in d.replicas)
         d = replace(d, grace_since=0, replicas=resumed)
-        dequeue(state, d.ref)
         record(env, state, d.ref, "resumed", version=d.version)
     return d
 

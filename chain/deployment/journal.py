@@ -5,6 +5,8 @@ a contract's deploy) is stamped with that transaction by chain/ledger/execution.
 
 from chain.deployment.records import (
     MAX_QUEUE,
+    MOVING,
+    PLACED,
     QUEUE_KEY,
     Deployment,
     DeploymentRef,
@@ -33,10 +35,34 @@ def write(state: Overlay, d: Deployment) -> None:
     state.set_state(deployment_key(d.ref), encode_deployment(d))
 
 
-def enqueue(state: Overlay, due: int, ref: DeploymentRef) -> None:
-    """Look at `ref` again at height `due` (one entry per deployment: a new one replaces it)."""
+def save(env: BlockEnv, state: Overlay, d: Deployment) -> None:
+    """Write `d`; a placed one is also queued for the next height the block must look at it
+    (next_due), or taken off the queue if there is none."""
+    write(state, d)
+    if d.state == PLACED:
+        due = next_due(env, d)
+        if due is None:
+            dequeue(state, d.ref)
+        else:
+            enqueue(state, due, d.ref, system=True)
+
+
+def next_due(env: BlockEnv, d: Deployment) -> int | None:
+    """When a placed deployment needs the block again: a replica or route with no node is
+    placed again at its retry height, a paused one ends when its grace period is over."""
+    dues = [r.retry_at for r in d.replicas if r.state == MOVING]
+    dues += [r.retry_at for r in d.routes if not r.placed]
+    if d.in_grace:
+        dues.append(d.grace_since + env.params.grace_period_blocks)
+    return min(dues) if dues else None
+
+
+def enqueue(state: Overlay, due: int, ref: DeploymentRef, *, system: bool = False) -> None:
+    """Look at `ref` again at height `due` (one entry per deployment: a new one replaces it).
+    A new request is refused when MAX_QUEUE are waiting; the block's own steps (a retry, a
+    grace period, a node gone down) never are, so a busy queue cannot strand a placed one."""
     queue = [item for item in read_queue(state) if item[1] != ref]
-    if len(queue) >= MAX_QUEUE:
+    if len(queue) >= MAX_QUEUE and not system:
         raise InvalidSpec(f"{MAX_QUEUE} deployments are already waiting to be placed")
     state.set_state(QUEUE_KEY, encode_queue(tuple(sorted([*queue, (due, ref)]))))
 

@@ -80,11 +80,15 @@ class Budget:
 
 @dataclass(frozen=True)
 class Taken:
-    """What earlier replicas of the same workload hold, for the spread rule."""
+    """What the other replicas of the same workload hold, for the spread rule; and, for a
+    replica being moved, the nodes and farms it should not go to (the node it left, and on a
+    first try the farms of the nodes it left, so another farm is preferred)."""
 
     nodes: frozenset[int] = frozenset()
     farms: frozenset[int] = frozenset()
     countries: frozenset[str] = frozenset()
+    avoid_nodes: frozenset[int] = frozenset()
+    avoid_farms: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,10 @@ def ruled_out_by(
         )
         if not area.holds(unit_vector(node.location.latitude, node.location.longitude)):
             return "distance"
+    if node.id in taken.avoid_nodes:
+        return "left"
+    if node.farm in taken.avoid_farms:
+        return "farm left"
     if node.id in taken.nodes:
         return "spread"
     if c.spread == "farm" and node.farm in taken.farms:

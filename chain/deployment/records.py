@@ -30,7 +30,10 @@ MAX_WID = 2**63 - 1
 MAX_MESSAGE = 256  # bytes of a state's message (a failure reason, an unplaceable reason)
 MAX_ENDPOINT = 64  # an IP address (v4 or v6) a replica serves at
 MAX_NODE_REPLICAS = 256  # replicas one node holds at most
-MAX_QUEUE = 4096  # deployments waiting to be placed at once
+MAX_QUEUE = 4096  # new requests waiting to be placed at once
+MAX_QUEUE_STORED = 16 * MAX_QUEUE  # with what the block itself queued (retries, grace ends)
+MAX_HISTORY = 8  # moves a replica remembers (the audit log has every one)
+NO_NODE = 0  # the node of a replica or route that has none now (moving, or failed for good)
 
 # A deployment's states
 PLACING = "placing"  # waiting for its placement (next block, or the next retry)
@@ -39,11 +42,12 @@ EXPIRED = "expired"  # never placed before its request expired
 ENDED = "ended"  # its contract ended it (cancelled); everything released
 DEPLOYMENT_STATES = (PLACING, PLACED, EXPIRED, ENDED)
 
-# A replica's states, as its node's agent reports them
+# A replica's states: as its node's agent reports them, or while it has no node
 ASSIGNED = "assigned"  # placed; the agent has not reported yet
 DEPLOYED = "deployed"
-FAILED = "failed"
-REPLICA_STATES = (ASSIGNED, DEPLOYED, FAILED)
+MOVING = "moving"  # its node went down or it failed there: placed elsewhere at retry_at
+FAILED = "failed"  # failed replica_max_failures times in this version: no longer placed
+REPLICA_STATES = (ASSIGNED, DEPLOYED, MOVING, FAILED)
 
 
 @dataclass(frozen=True, order=True)
@@ -63,8 +67,18 @@ def ref_from_raw(raw: bytes) -> DeploymentRef:
 
 
 @dataclass(frozen=True)
+class Move:
+    """A node a replica left: the last height it ran there (what was billed), and why."""
+
+    node: int
+    left: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Replica:
-    """One copy of one compute workload, and the node it is placed on."""
+    """One copy of one compute workload, and the node it is placed on (NO_NODE while it is
+    moving or failed for good)."""
 
     workload: str
     index: int
@@ -74,20 +88,34 @@ class Replica:
     since: int = 0  # height of the last change
     endpoint: str = ""  # where it serves (its address on the node's network), once deployed
     billed_until: int = 0  # usage is billed up to this height
+    failures: int = 0  # times its nodes reported it failed in this version
+    retry_at: int = 0  # while moving: the height it is placed again at the earliest
+    history: tuple[Move, ...] = ()  # the last MAX_HISTORY nodes it left, oldest first
+
+    @property
+    def placed(self) -> bool:
+        return self.node != NO_NODE
 
 
 @dataclass(frozen=True)
 class Route:
-    """A gateway name of the spec: served as `subdomain.domain` by gateway node `node`."""
+    """A gateway name of the spec: served as `subdomain.domain` by gateway node `node`
+    (NO_NODE and no domain while its gateway went down and it waits for another)."""
 
     name: str
     subdomain: str
     domain: str
     node: int
+    retry_at: int = 0  # while it has no gateway: the height it is placed again at the earliest
+    message: str = ""  # while it has no gateway: why
 
     @property
     def host(self) -> str:
-        return f"{self.subdomain}.{self.domain}"
+        return f"{self.subdomain}.{self.domain}" if self.domain else ""
+
+    @property
+    def placed(self) -> bool:
+        return self.node != NO_NODE
 
 
 @dataclass(frozen=True)
@@ -169,10 +197,14 @@ QUEUE_KEY = tagged_hash(b"gc/deploy/queue", b"")
 
 def encode_deployment(d: Deployment) -> bytes:
     replicas = [
-        [r.workload, r.index, r.node, r.state, r.message, r.since, r.endpoint, r.billed_until]
+        [
+            r.workload, r.index, r.node, r.state, r.message, r.since, r.endpoint,
+            r.billed_until, r.failures, r.retry_at,
+            [[m.node, m.left, m.reason] for m in r.history],
+        ]
         for r in d.replicas
-    ]
-    routes = [[r.name, r.subdomain, r.domain, r.node] for r in d.routes]
+    ]  # fmt: skip
+    routes = [[r.name, r.subdomain, r.domain, r.node, r.retry_at, r.message] for r in d.routes]
     return encode(
         [
             d.ref.raw,
@@ -200,26 +232,40 @@ def _state(value: Any, what: str, allowed: tuple[str, ...]) -> str:
 
 
 def _replica(value: Any) -> Replica:
-    f = expect_fixed_list(value, "replica", 8)
+    f = expect_fixed_list(value, "replica", 11)
     return Replica(
         workload=expect_text(f[0], "replica workload", 32),
         index=expect_int(f[1], "replica index", 0, 1024),
-        node=expect_int(f[2], "replica node", 1, MAX_ID),
+        node=expect_int(f[2], "replica node", NO_NODE, MAX_ID),
         state=_state(f[3], "replica state", REPLICA_STATES),
         message=expect_text(f[4], "replica message", MAX_MESSAGE),
         since=expect_int(f[5], "replica since", 0, MAX_HEIGHT),
         endpoint=expect_text(f[6], "replica endpoint", MAX_ENDPOINT),
         billed_until=expect_int(f[7], "replica billed until", 0, MAX_HEIGHT),
+        failures=expect_int(f[8], "replica failures", 0, MAX_HEIGHT),
+        retry_at=expect_int(f[9], "replica retry height", 0, MAX_HEIGHT),
+        history=tuple(_move(m) for m in expect_list(f[10], "replica history", MAX_HISTORY)),
+    )
+
+
+def _move(value: Any) -> Move:
+    node, left, reason = expect_fixed_list(value, "replica move", 3)
+    return Move(
+        expect_int(node, "moved from node", 1, MAX_ID),
+        expect_int(left, "moved at height", 0, MAX_HEIGHT),
+        expect_text(reason, "moved because", MAX_MESSAGE),
     )
 
 
 def _route(value: Any) -> Route:
-    f = expect_fixed_list(value, "route", 4)
+    f = expect_fixed_list(value, "route", 6)
     return Route(
         name=expect_text(f[0], "route name", 32),
         subdomain=expect_text(f[1], "route subdomain", 63),
         domain=expect_text(f[2], "route domain", 253),
-        node=expect_int(f[3], "route node", 1, MAX_ID),
+        node=expect_int(f[3], "route node", NO_NODE, MAX_ID),
+        retry_at=expect_int(f[4], "route retry height", 0, MAX_HEIGHT),
+        message=expect_text(f[5], "route message", MAX_MESSAGE),
     )
 
 
@@ -288,7 +334,7 @@ def encode_queue(queue: tuple[tuple[int, DeploymentRef], ...]) -> bytes:
 
 @stored_record("placement queue")
 def decode_queue(data: bytes) -> tuple[tuple[int, DeploymentRef], ...]:
-    items = expect_list(decode_stored(data), "placement queue", MAX_QUEUE)
+    items = expect_list(decode_stored(data), "placement queue", MAX_QUEUE_STORED)
     queue = []
     for item in items:
         due, raw = expect_fixed_list(item, "queued placement", 2)
@@ -332,12 +378,15 @@ def replica_to_json(r: Replica) -> dict[str, Any]:
     return {
         "workload": r.workload,
         "index": r.index,
-        "node": r.node,
+        "node": r.node or None,
         "state": r.state,
         "message": r.message,
         "since": r.since,
         "endpoint": r.endpoint or None,
         "billed_until": r.billed_until,
+        "failures": r.failures,
+        "retry_at": r.retry_at or None,
+        "history": [{"node": m.node, "left": m.left, "reason": m.reason} for m in r.history],
     }
 
 
@@ -356,5 +405,14 @@ def deployment_to_json(d: Deployment) -> dict[str, Any]:
         "grace_since": d.grace_since or None,
         "seed": d.seed.hex() or None,
         "replicas": [replica_to_json(r) for r in d.replicas],
-        "routes": [{"name": r.name, "host": r.host, "node": r.node} for r in d.routes],
+        "routes": [
+            {
+                "name": r.name,
+                "host": r.host or None,
+                "node": r.node or None,
+                "message": r.message,
+                "retry_at": r.retry_at or None,
+            }
+            for r in d.routes
+        ],
     }

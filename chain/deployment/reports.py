@@ -11,8 +11,10 @@ from dataclasses import replace
 
 from chain.address import key_address
 from chain.deployment.billing import settle_replica
-from chain.deployment.journal import record, write
+from chain.deployment.healing import fail
+from chain.deployment.journal import record, save
 from chain.deployment.records import (
+    ASSIGNED,
     DEPLOYED,
     FAILED,
     PLACED,
@@ -20,7 +22,7 @@ from chain.deployment.records import (
     DeploymentRef,
     read_deployment,
 )
-from chain.deployment.rules import spec_of
+from chain.deployment.rules import remove_idle_node, spec_of
 from chain.deployment.txs import ReplicaBill, ReplicaReport
 from chain.env import BlockEnv
 from chain.errors import (
@@ -32,6 +34,7 @@ from chain.errors import (
     UnknownNode,
 )
 from chain.farming.records import read_node
+from chain.farming.txs import NodeRemove
 from chain.ledger.transactions import SignedTx, payload_as
 from chain.state import Overlay
 
@@ -53,36 +56,46 @@ def placed_replica(
     for at, r in enumerate(d.replicas):
         if (r.workload, r.index) == (p.workload, p.index):
             if r.node != p.node:
-                raise NotPlacedHere(f"replica {p.workload}/{p.index} is placed on node {r.node}")
+                where = f"on node {r.node}" if r.placed else f"nowhere now ({r.state})"
+                raise NotPlacedHere(f"replica {p.workload}/{p.index} is placed {where}")
             return d, at
     raise UnknownDeployment(f"workload {p.wid} has no replica {p.workload}/{p.index}")
 
 
 def report_replica(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
-    """The placed node says a replica of the current version is deployed or failed."""
+    """The placed node says a replica of the current version is deployed or failed. A failed
+    replica leaves the node (healing.fail): it is placed elsewhere after a backoff."""
     p = payload_as(tx, ReplicaReport)
     d, at = placed_replica(state, tx, p)
+    spec = spec_of(state, d)
     replica = d.replicas[at]
     new_state = DEPLOYED if p.ok else FAILED
     if (replica.state, replica.message, replica.endpoint) == (new_state, p.message, p.endpoint):
         raise AlreadyDone(f"replica {p.workload}/{p.index} is already {new_state}")
     if replica.state == DEPLOYED:
-        d = settle_replica(env, state, d, spec_of(state, d), at)  # bill what ran so far
+        d = settle_replica(env, state, d, spec, at)  # bill what ran so far
         replica = d.replicas[at]
+    healed = {}
+    if p.ok and replica.state == ASSIGNED and replica.history:
+        last = replica.history[-1]  # deployed again after a move: how long it took
+        healed = {"moved_from": last.node, "left": last.left}
+    record(
+        env, state, d.ref, new_state, version=p.version, workload=p.workload, index=p.index,
+        node=p.node, message=p.message, endpoint=p.endpoint, **healed,
+    )  # fmt: skip
+    if not p.ok:
+        save(env, state, fail(env, state, d, spec, at, p.message))
+        return
     started = env.height if replica.state != DEPLOYED else replica.billed_until
     updated = replace(
         replica,
-        state=new_state,
+        state=DEPLOYED,
         message=p.message,
-        endpoint=p.endpoint if p.ok else "",
+        endpoint=p.endpoint,
         since=env.height,
         billed_until=started,
     )
-    write(state, replace(d, replicas=(*d.replicas[:at], updated, *d.replicas[at + 1 :])))
-    record(
-        env, state, d.ref, new_state, version=p.version, workload=p.workload, index=p.index,
-        node=p.node, message=p.message, endpoint=p.endpoint,
-    )  # fmt: skip
+    save(env, state, replace(d, replicas=(*d.replicas[:at], updated, *d.replicas[at + 1 :])))
 
 
 def bill_replica(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
@@ -96,10 +109,11 @@ def bill_replica(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
         raise NotDeployed(f"workload {p.wid} is paused: its escrow ran short")
     if replica.billed_until >= env.height:
         raise AlreadyDone(f"replica {p.workload}/{p.index} is billed up to this height")
-    write(state, settle_replica(env, state, d, spec_of(state, d), at))
+    save(env, state, settle_replica(env, state, d, spec_of(state, d), at))
 
 
 DEPLOYMENT_RULES: dict[type, Callable[[BlockEnv, Overlay, SignedTx], None]] = {
     ReplicaReport: report_replica,
     ReplicaBill: bill_replica,
+    NodeRemove: remove_idle_node,
 }

@@ -15,8 +15,8 @@ bill is in chain/deployment/reports.py.
 from dataclasses import replace
 
 from chain.address import Address
-from chain.deployment.billing import fund, settle_all
-from chain.deployment.journal import dequeue, enqueue, record, take_due, write
+from chain.deployment.billing import compute_named, fund, settle_all
+from chain.deployment.journal import dequeue, enqueue, record, save, write
 from chain.deployment.placement import (
     BLOCK_CHECKS,
     Budget,
@@ -48,11 +48,14 @@ from chain.deployment.records import (
     read_deployment_spec,
     read_node_load,
 )
-from chain.deployment.spec import Constraints, DeploymentSpec, decode_spec
+from chain.deployment.spec import Compute, Constraints, DeploymentSpec, decode_spec
 from chain.env import BlockEnv
-from chain.errors import InvalidSpec, UnknownDeployment, present
-from chain.farming.txs import Resources
+from chain.errors import InvalidSpec, NodeInUse, UnknownDeployment, present
+from chain.farming.records import FarmNode
+from chain.farming.rules import remove_node
+from chain.farming.txs import NodeRemove, Resources
 from chain.hashing import hash32
+from chain.ledger.transactions import SignedTx, payload_as
 from chain.state import Overlay, decrease_balance, increase_balance
 
 ANYWHERE = Constraints()  # gateway names go to any gateway: a name's node does not run it
@@ -106,7 +109,7 @@ def fund_deployment(
     """Move `amount` from the contract's balance into the deployment's escrow."""
     d = live_deployment(state, DeploymentRef(contract, wid))
     decrease_balance(state, contract, amount)
-    write(state, fund(env, state, d, spec_of(state, d), amount))
+    save(env, state, fund(env, state, d, spec_of(state, d), amount))
 
 
 def end_deployment(env: BlockEnv, state: Overlay, contract: Address, wid: int, why: str) -> None:
@@ -142,23 +145,34 @@ def spec_of(state: Overlay, d: Deployment) -> DeploymentSpec:
 def release(state: Overlay, d: Deployment) -> None:
     """Give back every node's reservation and every gateway name `d` holds."""
     spec = spec_of(state, d)
-    needs = {c.name: need_resources(c.need) for c in spec.compute}
     for r in d.replicas:
-        load = read_node_load(state, r.node)
-        mine = ReplicaRef(d.ref, r.workload, r.index)
-        left = replace(
-            load,
-            reserved=subtract(load.reserved, needs[r.workload]),
-            replicas=tuple(x for x in load.replicas if x != mine),
-        )
-        write_load(state, r.node, left)
+        if r.placed:
+            release_replica(state, d.ref, r, need_resources(compute_named(spec, r.workload).need))
     for route in d.routes:
-        state.delete_state(gateway_name_key(route.host))
-        load = read_node_load(state, route.node)
-        served = RouteRef(d.ref, route.name)
-        write_load(
-            state, route.node, replace(load, routes=tuple(x for x in load.routes if x != served))
-        )
+        if route.placed:
+            release_route(state, d.ref, route)
+
+
+def release_replica(state: Overlay, ref: DeploymentRef, r: Replica, need: Resources) -> None:
+    """Give back what replica `r` reserves on its node; the node's agent then stops it."""
+    load = read_node_load(state, r.node)
+    mine = ReplicaRef(ref, r.workload, r.index)
+    left = replace(
+        load,
+        reserved=subtract(load.reserved, need),
+        replicas=tuple(x for x in load.replicas if x != mine),
+    )
+    write_load(state, r.node, left)
+
+
+def release_route(state: Overlay, ref: DeploymentRef, route: Route) -> None:
+    """Free a gateway name and take it off its gateway's load."""
+    state.delete_state(gateway_name_key(route.host))
+    load = read_node_load(state, route.node)
+    served = RouteRef(ref, route.name)
+    write_load(
+        state, route.node, replace(load, routes=tuple(x for x in load.routes if x != served))
+    )
 
 
 def write_load(state: Overlay, node: int, load: NodeLoad) -> None:
@@ -180,28 +194,29 @@ def subtract(a: Resources, b: Resources) -> Resources:
     )
 
 
-# Placement, at the start of each block
+def remove_idle_node(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
+    """A farmer removes a node only once it holds nothing: a node with replicas or gateway
+    names is stopped first; once down, what it held is placed elsewhere (healing.evacuate)."""
+    p = payload_as(tx, NodeRemove)
+    load = read_node_load(state, p.node)
+    if not load.empty:
+        raise NodeInUse(
+            f"node {p.node} holds {len(load.replicas)} replicas and {len(load.routes)} gateway "
+            "names: stop it, and remove it once it is down and they have moved"
+        )
+    remove_node(env, state, tx)
 
 
-def begin_deployment(env: BlockEnv, state: Overlay) -> None:
-    """Look at every queued deployment due at this height: place the waiting ones (as far as
-    the block's placement budget goes; the rest wait for the next block), end the ones whose
-    grace period ran out."""
-    budget = Budget()
-    for ref in take_due(state, env.height):
-        d = present(read_deployment(state, ref), "a queued deployment")
-        if d.state == PLACING:
-            place_deployment(env, state, d, budget)
-        elif d.state == PLACED and d.in_grace:
-            finish(env, state, d, ENDED, "out of funds")
+# Placement: a queued request, in the block after the one that asked
 
 
 def place_deployment(env: BlockEnv, state: Overlay, d: Deployment, budget: Budget) -> None:
+    """Place every replica and route of a waiting deployment, or none (retried later)."""
     if env.height > d.expires:
         finish(env, state, d, EXPIRED, "no placement before the request expired")
         return
     if budget.left <= 0:
-        enqueue(state, env.height + 1, d.ref)  # this block's checks are spent
+        enqueue(state, env.height + 1, d.ref, system=True)  # this block's checks are spent
         return
     whole_block = budget.left == BLOCK_CHECKS
     spec = spec_of(state, d)
@@ -211,7 +226,7 @@ def place_deployment(env: BlockEnv, state: Overlay, d: Deployment, budget: Budge
             replicas, routes = place_all(env, work, d, spec, budget)
         except OverBudget:
             if not whole_block:
-                enqueue(state, env.height + 1, d.ref)  # try again with a block of its own
+                enqueue(state, env.height + 1, d.ref, system=True)  # a block of its own next
                 return
             raise Unplaceable(
                 f"placing it takes more than the {BLOCK_CHECKS} node checks a block allows: "
@@ -219,7 +234,7 @@ def place_deployment(env: BlockEnv, state: Overlay, d: Deployment, budget: Budge
             ) from None
     except Unplaceable as why:
         write(state, replace(d, message=why.reason))
-        enqueue(state, env.height + env.params.placement_retry_blocks, d.ref)
+        enqueue(state, env.height + env.params.placement_retry_blocks, d.ref, system=True)
         if why.reason != d.message:  # each new reason once, not every retry
             record(env, state, d.ref, "unplaceable", version=d.version, reason=why.reason)
         return
@@ -227,31 +242,25 @@ def place_deployment(env: BlockEnv, state: Overlay, d: Deployment, budget: Budge
     placed = replace(
         d, state=PLACED, message="", seed=env.prev_hash, replicas=replicas, routes=routes
     )
-    write(state, placed)
+    save(env, state, placed)
     for r in replicas:
-        record(
-            env,
-            state,
-            d.ref,
-            "placed",
-            version=d.version,
-            workload=r.workload,
-            index=r.index,
-            node=r.node,
-            seed=env.prev_hash,
-        )
+        record_placed(env, state, placed, r)
     for route in routes:
-        record(
-            env,
-            state,
-            d.ref,
-            "routed",
-            version=d.version,
-            name=route.name,
-            host=route.host,
-            node=route.node,
-            seed=env.prev_hash,
-        )
+        record_routed(env, state, placed, route)
+
+
+def record_placed(env: BlockEnv, state: Overlay, d: Deployment, r: Replica, **why: object) -> None:
+    record(
+        env, state, d.ref, "placed", version=d.version, workload=r.workload, index=r.index,
+        node=r.node, seed=env.prev_hash, **why,
+    )  # fmt: skip
+
+
+def record_routed(env: BlockEnv, state: Overlay, d: Deployment, route: Route) -> None:
+    record(
+        env, state, d.ref, "routed", version=d.version, name=route.name, host=route.host,
+        node=route.node, seed=env.prev_hash,
+    )  # fmt: skip
 
 
 class Unplaceable(Exception):
@@ -269,24 +278,7 @@ def place_all(
     for compute in spec.compute:
         taken = Taken()
         for index in range(spec.constraints.replicas):
-            label = d.ref.raw + d.version.to_bytes(8, "big") + f"{compute.name}/{index}".encode()
-            choice = choose(
-                env,
-                state,
-                env.prev_hash,
-                label,
-                compute.type,
-                compute.need,
-                spec.constraints,
-                taken,
-                budget,
-            )
-            if choice.node is None:
-                raise Unplaceable(f"{compute.name} replica {index}: {choice.reason}")
-            node = choice.node
-            reserve(
-                state, node.id, need_resources(compute.need), ReplicaRef(d.ref, compute.name, index)
-            )
+            node = place_replica(env, state, d, spec, compute, index, taken, budget)
             replicas.append(Replica(compute.name, index, node.id, ASSIGNED, since=env.height))
             taken = Taken(
                 taken.nodes | {node.id},
@@ -298,6 +290,45 @@ def place_all(
         route = place_route(env, state, d, gateway.name, gateway.subdomain, budget)
         routes.append(route)
     return tuple(replicas), tuple(routes)
+
+
+def place_replica(
+    env: BlockEnv,
+    state: Overlay,
+    d: Deployment,
+    spec: DeploymentSpec,
+    compute: Compute,
+    index: int,
+    taken: Taken,
+    budget: Budget,
+    attempt: int = 0,
+) -> FarmNode:
+    """A node for replica `index` of `compute`, its capacity reserved there; raises
+    Unplaceable (nothing written) or OverBudget. `attempt` counts the moves before this one,
+    so each move draws afresh."""
+    label = d.ref.raw + d.version.to_bytes(8, "big") + f"{compute.name}/{index}".encode()
+    if attempt:
+        label += attempt.to_bytes(4, "big")
+    choice = choose(
+        env,
+        state,
+        env.prev_hash,
+        label,
+        compute.type,
+        compute.need,
+        spec.constraints,
+        taken,
+        budget,
+    )
+    if choice.node is None:
+        raise Unplaceable(f"{compute.name} replica {index}: {choice.reason}")
+    reserve(
+        state,
+        choice.node.id,
+        need_resources(compute.need),
+        ReplicaRef(d.ref, compute.name, index),
+    )
+    return choice.node
 
 
 def reserve(state: Overlay, node: int, need: Resources, ref: ReplicaRef) -> None:

@@ -36,6 +36,7 @@ from chain.farming.compute import (
     work_unit,
 )
 from chain.farming.index import index_node, reindex_node, unindex_node
+from chain.farming.liveness import clear_down, seen_alive
 from chain.farming.records import (
     COMMITTED,
     COUNTERS_KEY,
@@ -59,7 +60,6 @@ from chain.farming.records import (
     encode_recent,
     farm_key,
     last_seen_key,
-    last_seen_record,
     node_by_key_key,
     node_id_by_key,
     node_key,
@@ -390,6 +390,7 @@ def remove_node(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
     state.delete_state(node_by_key_key(node.key))
     state.delete_state(activity_key(node.id))
     state.delete_state(last_seen_key(node.id))
+    clear_down(state, node.id)
     unindex_node(state, node)
     state.set_state(farm_key(farm.id), encode_farm(replace(farm, nodes=farm.nodes - 1)))
 
@@ -437,7 +438,7 @@ def heartbeat(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
         raise AlreadyDone(f"node {node.id} already sent a heartbeat for slot {activity.last_slot}")
     activity = replace(activity, heartbeats=activity.heartbeats + 1, last_slot=slot)
     state.set_state(activity_key(node.id), encode_activity(activity))
-    state.set_state(last_seen_key(node.id), last_seen_record(env.height))
+    seen_alive(env, state, node.id)
 
 
 # Storage
@@ -585,11 +586,12 @@ FARM_RULES: dict[type, Callable[[BlockEnv, Overlay, SignedTx], None]] = {
     FarmRemove: remove_farm,
     NodeRegister: register_node,
     NodeUpdate: update_node,
-    NodeRemove: remove_node,
     Heartbeat: heartbeat,
     StorageProofs: prove_storage,
     ComputeCommit: commit_compute,
     ComputeReveal: reveal_compute,
     SetRewards: set_rewards,
 }
-"""The rule of each farming kind (fee, nonce and bond are moved by the caller first)."""
+"""The rule of each farming kind (fee, nonce and bond are moved by the caller first).
+NodeRemove's rule is remove_idle_node in chain/deployment/rules.py: a node holding replicas
+cannot be removed."""

@@ -44,15 +44,12 @@ def _spec_bytes(snap: Snapshot, ref: DeploymentRef) -> bytes:
 def deployment_view(snap: Snapshot, d: Deployment) -> dict[str, Any]:
     """The deployment with each replica's node country and the URL of each gateway name."""
     state = Overlay(snap)
-    countries = {}
-    for r in d.replicas:
-        node = read_node(state, r.node)
-        countries[r.node] = None if node is None else node.location.country
     view = deployment_to_json(d)
-    for replica in view["replicas"]:
-        replica["country"] = countries[replica["node"]]
+    for r, replica in zip(d.replicas, view["replicas"], strict=True):
+        node = read_node(state, r.node) if r.placed else None
+        replica["country"] = None if node is None else node.location.country
     for route in view["routes"]:
-        route["url"] = f"http://{route['host']}/"
+        route["url"] = f"http://{route['host']}/" if route["host"] else None
     return view
 
 

@@ -24,6 +24,7 @@ from chain.address import Address, key_address
 from chain.blockchain import open_chain
 from chain.blocks.commit import Commit
 from chain.blocks.header import Header
+from chain.deployment.begin import begin_deployment
 from chain.deployment.geo import disc, unit_vector, within
 from chain.deployment.placement import (
     Taken,
@@ -44,7 +45,7 @@ from chain.deployment.records import (
     read_deployment,
     read_node_load,
 )
-from chain.deployment.rules import begin_deployment, request_deployment
+from chain.deployment.rules import request_deployment
 from chain.deployment.spec import Constraints, Need
 from chain.env import BlockEnv
 from chain.farming.index import WORLD, index_node, member

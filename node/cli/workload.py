@@ -87,6 +87,19 @@ def load_spec_bytes(path: Path) -> tuple[dict[str, Any], bytes]:
     return spec, data
 
 
+REPLICA_FIELDS = (
+    "workload",
+    "index",
+    "node",
+    "country",
+    "state",
+    "message",
+    "failures",
+    "retry_at",
+    "history",
+)
+
+
 def workload_view(client: NodeClient, wid: int) -> dict[str, Any]:
     contract = str(workload_address())
     state = query_value(client, contract, "status", wid)
@@ -122,8 +135,7 @@ def workload_view(client: NodeClient, wid: int) -> dict[str, Any]:
         "signing_hash": query_value(client, contract, "signing_hash", wid).hex(),
         "deployment": deployment,
         "replicas": [
-            {k: r[k] for k in ("workload", "index", "node", "country", "state", "message")}
-            for r in (deployment or {}).get("replicas", [])
+            {k: r[k] for k in REPLICA_FIELDS} for r in (deployment or {}).get("replicas", [])
         ],
         "url": next((r["url"] for r in (deployment or {}).get("routes", [])), None),
     }
@@ -320,10 +332,13 @@ def workload_status(wid: int, node_url: str | None, as_json: bool) -> None:
         )
         for r in view["replicas"]:
             note = f" ({r['message']})" if r["message"] else ""
-            lines.append(
-                f"  {r['workload']}/{r['index']} on node {r['node']} ({r['country']}): "
-                f"{r['state']}{note}"
-            )
+            where = f"on node {r['node']} ({r['country']})" if r["node"] else "on no node"
+            retry = f", placed again from height {r['retry_at']}" if r["retry_at"] else ""
+            lines.append(f"  {r['workload']}/{r['index']} {where}: {r['state']}{note}{retry}")
+            lines += [
+                f"    left node {m['node']} at height {m['left']}: {m['reason']}"
+                for m in r["history"]
+            ]
         if view["url"]:
             lines.append(f"url: {view['url']}")
     emit(as_json, view, lines)

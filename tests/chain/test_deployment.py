@@ -7,27 +7,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain.address import Address, key_address
+from chain.deployment.begin import begin_deployment
 from chain.deployment.billing import cost
+from chain.deployment.healing import evacuate
 from chain.deployment.records import (
     DEPLOYED,
     ENDED,
     EXPIRED,
-    FAILED,
+    MOVING,
     PLACED,
     Deployment,
-    DeploymentRef,
     read_deployment,
 )
 from chain.deployment.reports import bill_replica, report_replica
 from chain.deployment.rules import (
-    begin_deployment,
     end_deployment,
     fund_deployment,
     request_deployment,
 )
 from chain.deployment.spec import decode_spec
-from chain.deployment.txs import ReplicaBill, ReplicaReport
 from chain.env import BlockEnv
 from chain.errors import (
     AlreadyDone,
@@ -37,33 +35,27 @@ from chain.errors import (
     NotPlacedHere,
     UnknownDeployment,
 )
-from chain.keys import KeyPair
-from chain.ledger.transactions import SignedTx, TxBody, sign_tx
+from chain.farming.liveness import Down
 from chain.state import Overlay, increase_balance
 from tests.kit.deploykit import (
     CONTRACT,
     HEIGHT,
     PARAMS,
     PAYER,
+    REF,
+    balance,
+    bill,
     env,
     farm_node,
     node_keypair,
     payout_of,
+    report,
+    signed,
     spec,
     state_with,
 )
 
-REF = DeploymentRef(CONTRACT, 1)
 SPEC = spec(cpu=2, memory_mb=4096)
-
-
-def balance(state: Overlay, address: Address) -> int:
-    account = state.account(address)
-    return 0 if account is None else account.balance
-
-
-def signed(key: KeyPair, payload: ReplicaReport | ReplicaBill, nonce: int = 0) -> SignedTx:
-    return sign_tx(TxBody("test", key_address(key.public_key), nonce, 1, payload), [key])
 
 
 def placed(escrow: int = 10**6, replicas: int = 1) -> tuple[Overlay, Deployment]:
@@ -85,24 +77,6 @@ def placed(escrow: int = 10**6, replicas: int = 1) -> tuple[Overlay, Deployment]
     d = read_deployment(state, REF)
     assert d is not None and d.state == PLACED
     return state, d
-
-
-def report(node: int, ok: bool = True, version: int = 1, index: int = 0) -> ReplicaReport:
-    return ReplicaReport(
-        node,
-        CONTRACT,
-        1,
-        version,
-        "web",
-        index,
-        ok,
-        "up" if ok else "oom",
-        "10.200.0.2" if ok else "",
-    )
-
-
-def bill(node: int, index: int = 0) -> ReplicaBill:
-    return ReplicaBill(node, CONTRACT, 1, 1, "web", index)
 
 
 def test_only_the_placed_node_reports_and_only_for_the_current_version() -> None:
@@ -146,12 +120,12 @@ def test_a_bill_pays_the_farm_for_the_blocks_deployed_and_only_while_deployed() 
     assert d is not None and d.escrow == 10**6 - owed and d.replicas[0].billed_until == HEIGHT + 40
     with pytest.raises(AlreadyDone):
         bill_replica(env(HEIGHT + 40), state, signed(node_keypair(1), bill(1)))
-    # Failing bills what ran until then, and stops the meter.
+    # Failing bills what ran until then, and stops the meter: the replica leaves the node.
     report_replica(env(HEIGHT + 50), state, signed(node_keypair(1), report(1, ok=False)))
     assert balance(state, payout_of(1)) == owed + cost(PARAMS, decode_spec(SPEC).compute[0], 10)
-    with pytest.raises(NotDeployed, match="is failed"):
+    with pytest.raises(NotPlacedHere, match="placed nowhere now"):
         bill_replica(env(HEIGHT + 60), state, signed(node_keypair(1), bill(1)))
-    assert read_deployment(state, REF).replicas[0].state == FAILED  # type: ignore[union-attr]
+    assert read_deployment(state, REF).replicas[0].state == MOVING  # type: ignore[union-attr]
 
 
 def test_an_empty_escrow_pauses_a_top_up_resumes_and_grace_ends_it() -> None:
@@ -210,7 +184,7 @@ def total(state: Overlay, d: Deployment | None) -> int:
 @given(
     steps=st.lists(
         st.tuples(
-            st.sampled_from(["deployed", "failed", "bill", "fund", "end", "begin"]),
+            st.sampled_from(["deployed", "failed", "bill", "fund", "end", "begin", "down"]),
             st.integers(0, 1),
             st.integers(1, 200),
         ),
@@ -219,8 +193,9 @@ def total(state: Overlay, d: Deployment | None) -> int:
     escrow=st.integers(0, 50_000),
 )
 def test_credits_only_move(steps: list[tuple[str, int, int]], escrow: int) -> None:
-    """Over any sequence of reports, bills, top-ups, grace ends and an end, the credits of the
-    contract, the payer, the farms and the escrow add up to what there was at the start."""
+    """Over any sequence of reports, bills, top-ups, nodes going down, moves, grace ends and an
+    end, the credits of the contract, the payer, the farms and the escrow add up to what there
+    was at the start."""
     state, d = placed(escrow=escrow, replicas=2)
     increase_balance(state, CONTRACT, 100_000)
     start = total(state, d)
@@ -230,7 +205,7 @@ def test_credits_only_move(steps: list[tuple[str, int, int]], escrow: int) -> No
         at = BlockEnv(env().chain_id, height, height * 1000, CONTRACT, PARAMS, env().prev_hash)
         current = read_deployment(state, REF)
         assert current is not None
-        node = next((r.node for r in current.replicas if r.index == index), 1)
+        node = next((r.node for r in current.replicas if r.index == index and r.placed), 1)
         work = state.child()
         try:
             if what in ("deployed", "failed"):
@@ -242,9 +217,11 @@ def test_credits_only_move(steps: list[tuple[str, int, int]], escrow: int) -> No
                 fund_deployment(at, work, CONTRACT, 1, gap * 100)
             elif what == "end":
                 end_deployment(at, work, CONTRACT, 1, "cancelled")
+            elif what == "down":  # its node is marked down: what it held moves
+                evacuate(at, work, Down(node, height, max(0, height - gap)))
             else:
                 begin_deployment(at, work)
-        except (AlreadyDone, NotDeployed, UnknownDeployment, InsufficientBalance):
+        except (AlreadyDone, NotDeployed, NotPlacedHere, UnknownDeployment, InsufficientBalance):
             continue  # refused: nothing of it is merged
         work.merge_into_parent()
         assert total(state, read_deployment(state, REF)) == start

@@ -7,6 +7,7 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chain.deployment.begin import begin_deployment
 from chain.deployment.geo import unit_vector, within
 from chain.deployment.placement import Budget, Taken, candidate_lists, choose
 from chain.deployment.records import (
@@ -17,7 +18,7 @@ from chain.deployment.records import (
     read_deployment,
     read_node_load,
 )
-from chain.deployment.rules import begin_deployment, end_deployment, request_deployment
+from chain.deployment.rules import end_deployment, request_deployment
 from chain.deployment.spec import Constraints, Need, decode_spec
 from chain.farming.index import list_size, member
 from chain.farming.txs import Capabilities, Location

@@ -2,8 +2,11 @@
 index, last-seen heights, their farms), and specs built through the edge's schema."""
 
 from chain.address import Address, key_address
+from chain.deployment.records import DeploymentRef
+from chain.deployment.txs import ReplicaBill, ReplicaReport
 from chain.env import BlockEnv
 from chain.farming.index import index_node
+from chain.farming.liveness import seen_alive
 from chain.farming.records import (
     EPOCH_KEY,
     EpochInfo,
@@ -13,13 +16,12 @@ from chain.farming.records import (
     encode_farm,
     encode_node,
     farm_key,
-    last_seen_key,
-    last_seen_record,
     node_key,
 )
 from chain.farming.txs import Capabilities, Location, Resources
 from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed
+from chain.ledger.transactions import SignedTx, TxBody, sign_tx
 from chain.params import ChainParams
 from chain.state import Overlay
 from contracts_std.spec import load_spec, spec_bytes
@@ -36,6 +38,7 @@ PARAMS = ChainParams(
 )
 CONTRACT = Address(bytes([2]) + hash32(b"placement-test"))
 PAYER = Address(bytes([1]) + hash32(b"payer"))
+REF = DeploymentRef(CONTRACT, 1)  # workload 1 of CONTRACT: what the tests deploy
 HEIGHT = 10  # inside the first heartbeat slots: uptime is not judged yet
 PLACES = {  # country -> (latitude, longitude) in micro-degrees
     "BE": (51_054_342, 3_717_424),
@@ -76,7 +79,8 @@ def farm_node(node_id: int, country: str, farm: int = 1, cores: int = 8) -> Farm
 
 
 def state_with(nodes: list[FarmNode], down: frozenset[int] = frozenset()) -> Overlay:
-    """Nodes registered, indexed and (unless down) seen just before HEIGHT; their farms."""
+    """Nodes registered, indexed and (unless down) seen just before HEIGHT (as a heartbeat
+    would: chain/farming/liveness.py); their farms."""
     state = Overlay(Empty())
     state.set_state(EPOCH_KEY, encode_epoch(EpochInfo(0, 1, hash32(b"epoch"))))
     for farm in sorted({n.farm for n in nodes}):
@@ -87,8 +91,38 @@ def state_with(nodes: list[FarmNode], down: frozenset[int] = frozenset()) -> Ove
         state.set_state(node_key(node.id), encode_node(node))
         index_node(state, node)
         if node.id not in down:
-            state.set_state(last_seen_key(node.id), last_seen_record(HEIGHT - 1))
+            seen_alive(env(HEIGHT - 1), state, node.id)
     return state
+
+
+def balance(state: Overlay, address: Address) -> int:
+    account = state.account(address)
+    return 0 if account is None else account.balance
+
+
+def signed(key: KeyPair, payload: ReplicaReport | ReplicaBill, nonce: int = 0) -> SignedTx:
+    return sign_tx(TxBody("test", key_address(key.public_key), nonce, 1, payload), [key])
+
+
+def report(
+    node: int, ok: bool = True, version: int = 1, index: int = 0, message: str = ""
+) -> ReplicaReport:
+    """Node `node`'s agent on replica web/`index` of workload 1 (REF): deployed or failed."""
+    return ReplicaReport(
+        node,
+        CONTRACT,
+        1,
+        version,
+        "web",
+        index,
+        ok,
+        message or ("up" if ok else "oom"),
+        "10.200.0.2" if ok else "",
+    )
+
+
+def bill(node: int, index: int = 0) -> ReplicaBill:
+    return ReplicaBill(node, CONTRACT, 1, 1, "web", index)
 
 
 def spec(cpu: int = 2, memory_mb: int = 1024, **placement: object) -> bytes:
