@@ -432,6 +432,18 @@ def stop_farmers(entries: list[FarmerEntry], kill: bool, say: Progress) -> list[
     return killed
 
 
+def crash_replicas(entry: FarmerEntry, say: Progress) -> None:
+    """SIGKILL every process of the farmer's replicas, their records left as they were: with
+    the farmer killed too, what its machine losing power leaves."""
+    try:
+        runtime = Runtime(entry.runtime, subnet=entry.subnet)
+        for key in runtime.observe():
+            say(f"killing replica {key} of {entry.name}")
+            runtime.kill(key)
+    except SandboxError as exc:
+        say(f"could not kill {entry.name}'s replicas: {exc.message}")
+
+
 def remove_replicas(entry: FarmerEntry, say: Progress) -> None:
     """Stop every replica the farmer's runtime holds (they outlive `farmer run` by design)."""
     replicas = entry.runtime / "replicas"

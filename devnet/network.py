@@ -36,6 +36,7 @@ from devnet.farmers import (
     MAX_FARMERS,
     FarmerEntry,
     check_gateway_port,
+    crash_replicas,
     farmer_from_json,
     farmer_status,
     gateway_of,
@@ -79,7 +80,9 @@ ALICE_BALANCE = 1_000_000_000_000
 BOB_BALANCE = 1_000_000
 PARAMS = {
     "block_interval_ms": 500,
-    "empty_block_interval_ms": 5000,
+    # An idle chain still makes a block a second: liveness is counted in blocks, so a dead farm
+    # node is noticed within node_down_blocks seconds even when nothing else happens.
+    "empty_block_interval_ms": 1000,
     # Farming that pays within minutes: 30-block epochs, k=18 plots (a few MB: hence the high
     # reward per GiB), light scrypt work.
     "plot_min_k": 18,
@@ -95,9 +98,13 @@ PARAMS = {
     "farm_min_bond": 10_000,
     "reward_per_gib": 1_000_000_000,
     "reward_per_core": 1_000_000,
-    # Deployment: a node is down after 10 blocks (~5 s) without a heartbeat.
-    "node_down_blocks": 10,
+    # Deployment: a node is down after 16 blocks (8-16 s) without a heartbeat (5 heartbeat slots:
+    # a busy machine's late heartbeat does not move anything); a replica reported failed moves
+    # after 4 blocks, then 8, and stays failed after its third failure.
+    "node_down_blocks": 16,
     "placement_retry_blocks": 4,
+    "replica_retry_blocks": 4,
+    "replica_max_failures": 3,
     # Billing within minutes: a replica's node reports usage every 20 blocks; a deployment
     # whose escrow runs short is paused for 40 blocks before it ends.
     "billing_period_blocks": 20,
@@ -578,17 +585,22 @@ def _require(directory: Path) -> Devnet:
 
 
 def stop_node(
-    directory: Path, name: str, kill: bool = False, say: Progress = quiet
+    directory: Path, name: str, kill: bool = False, say: Progress = quiet, crash: bool = False
 ) -> tuple[bool, bool]:
     """Stop one node or farmer (SIGTERM, or SIGKILL with `kill`): returns (was running,
-    killed). A farmer's replicas keep running, as they do when a farm node's agent stops."""
+    killed). A farmer's replicas keep running, as they do when a farm node's agent stops;
+    with `crash` they are killed too (SIGKILL, records kept): the farm node's machine died."""
     devnet = _require(directory)
     entry = _entry(devnet, name)
     if isinstance(entry, FarmerEntry):
         was_running = entry.alive()
-        farmer_killed = bool(stop_farmers([entry], kill, say))
+        farmer_killed = bool(stop_farmers([entry], kill or crash, say))
+        if crash:
+            crash_replicas(entry, say)
         devnet.save()
         return was_running, farmer_killed
+    if crash:
+        raise DevnetError(f"{name} is a validator: --crash is for farmers (use --kill)")
     if not pid_alive(entry.pid, entry.home):
         return False, False
     assert entry.pid is not None

@@ -1,8 +1,12 @@
 """Prometheus metrics of one node, in a registry of its own (no process-global state)."""
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from chain.encoding import decode
+from chain.ledger.audit import AuditEntry
 
 
 @dataclass
@@ -48,6 +52,40 @@ class NodeMetrics:
         self.synced_blocks = Counter(
             "gridchain_synced_blocks", "Blocks applied by block sync", registry=r
         )
+        self.replicas_moved = Counter(
+            "gridchain_replicas_moved",
+            "Replicas that left their node, by cause: down (the node) or failed (the replica)",
+            ["cause"],
+            registry=r,
+        )
+        self.replicas_given_up = Counter(
+            "gridchain_replicas_given_up",
+            "Replicas that failed replica_max_failures times and are no longer placed",
+            registry=r,
+        )
+        self.heal_seconds = Histogram(
+            "gridchain_heal_seconds",
+            "From a replica's last height on the node it left to deployed on another",
+            buckets=(1, 2, 5, 10, 15, 20, 30, 45, 60, 120, 300, 600),
+            registry=r,
+        )
+        self.nodes_down = Gauge("gridchain_nodes_down", "Farm nodes marked down", registry=r)
+
+    def observe_deployments(
+        self, entries: Sequence[AuditEntry], time_ms: int, time_ms_at: Callable[[int], int | None]
+    ) -> None:
+        """Moves, give-ups and heals in a committed block's audit entries. A heal is timed
+        from the block of the replica's last height on the node it left (`time_ms_at`)."""
+        for entry in entries:
+            if entry.topic == "moving":
+                self.replicas_moved.labels(decode(entry.data)["cause"]).inc()
+            elif entry.topic == "gave_up":
+                self.replicas_given_up.inc()
+            elif entry.topic == "deployed":
+                left = decode(entry.data).get("left")
+                left_ms = None if left is None else time_ms_at(left)
+                if left_ms is not None:
+                    self.heal_seconds.observe(max(0, time_ms - left_ms) / 1000)
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))

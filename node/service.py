@@ -20,6 +20,7 @@ from chain.blocks.commit import Commit, CommitSig, VoteType, vote_sign_bytes
 from chain.blocks.evidence import DuplicateVoteEvidence
 from chain.blocks.header import Header
 from chain.errors import EncodingError, InvalidSignature, RuleViolation
+from chain.farming.liveness import nodes_down
 from chain.genesis_state import GenesisState, genesis_hash
 from chain.keys import KeyPair
 from chain.ledger.execution import check_contract_target, check_gas, check_recipient
@@ -214,9 +215,18 @@ class NodeService:
         self.metrics.blocks.inc()
         self.metrics.txs_applied.inc(len(block.txs))
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
+        self.metrics.observe_deployments(
+            result.audit_entries, block.header.time_ms, self.time_ms_at
+        )
+        self.metrics.nodes_down.set(nodes_down(self.store))
         async with self._block_committed:
             self._block_committed.notify_all()
         return block.header
+
+    def time_ms_at(self, height: int) -> int | None:
+        """The time of the committed block at `height` (None: not held, e.g. pruned)."""
+        block = self.store.block_at(height)
+        return None if block is None else block.header.time_ms
 
     def record_commit(self, commit: Commit) -> None:
         """Replace the head's commit with a larger one for the same block (late precommits).

@@ -55,6 +55,7 @@ from chain.farming.records import FarmNode, read_node
 from chain.state import MAX_HEIGHT, Overlay
 
 MAX_BACKOFF_DOUBLINGS = 16
+DOWN = "down"  # why a replica left its node: the node went down, or it failed there (FAILED)
 
 
 # Leaving a node
@@ -69,7 +70,8 @@ def evacuate(env: BlockEnv, state: Overlay, down: Down) -> None:
         spec = spec_of(state, d)
         at = _replica_at(d, held.workload, held.index)
         d = settle_replica(env, state, d, spec, at, until=down.last_seen)
-        save(env, state, leave(env, state, d, spec, at, why, down.last_seen, env.height))
+        left = down.last_seen
+        save(env, state, leave(env, state, d, spec, at, DOWN, why, left, env.height))
     for served in load.routes:
         d = _deployment(state, served.deployment)
         at = next(i for i, r in enumerate(d.routes) if r.name == served.name)
@@ -94,10 +96,10 @@ def fail(
     d = _set(d, at, replace(d.replicas[at], failures=failures))
     if failures >= params.replica_max_failures:
         why = f"failed {failures} times in version {d.version}; last: {message}"
-        return leave(env, state, d, spec, at, why, env.height, 0, final=True)
+        return leave(env, state, d, spec, at, FAILED, why, env.height, 0, final=True)
     delay = params.replica_retry_blocks << min(failures - 1, MAX_BACKOFF_DOUBLINGS)
     retry_at = min(env.height + delay, MAX_HEIGHT)
-    return leave(env, state, d, spec, at, f"failed: {message}", env.height, retry_at)
+    return leave(env, state, d, spec, at, FAILED, f"failed: {message}", env.height, retry_at)
 
 
 def leave(
@@ -106,14 +108,15 @@ def leave(
     d: Deployment,
     spec: DeploymentSpec,
     at: int,
+    cause: str,
     why: str,
     left: int,
     retry_at: int,
     *,
     final: bool = False,
 ) -> Deployment:
-    """Replica `at` leaves its node (its reservation released): `moving` until `retry_at`, or
-    `failed` for good."""
+    """Replica `at` leaves its node (its reservation released) because of `cause` (DOWN or
+    FAILED): `moving` until `retry_at`, or `failed` for good."""
     r = d.replicas[at]
     release_replica(state, d.ref, r, need_resources(compute_named(spec, r.workload).need))
     history = (*r.history, Move(r.node, left, why[:256]))[-MAX_HISTORY:]
@@ -129,7 +132,8 @@ def leave(
     )
     record(
         env, state, d.ref, "gave_up" if final else "moving", version=d.version,
-        workload=r.workload, index=r.index, node=r.node, reason=why, retry_at=moved.retry_at,
+        workload=r.workload, index=r.index, node=r.node, cause=cause, reason=why,
+        retry_at=moved.retry_at,
     )  # fmt: skip
     return _set(d, at, moved)
 

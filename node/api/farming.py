@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
 
+from chain.farming.liveness import down_to_json, read_down
 from chain.farming.records import (
     NO_EPOCH,
     Activity,
@@ -23,6 +24,7 @@ from chain.farming.records import (
     read_counters,
     read_epoch,
     read_farm,
+    read_last_seen,
     read_node,
     read_recent_hashes,
 )
@@ -69,7 +71,8 @@ def activity_view(activity: Activity) -> dict[str, Any]:
 
 
 def node_view(snap: Snapshot, node: FarmNode) -> dict[str, Any]:
-    """The node, its activity in the running epoch and what that epoch would pay it so far."""
+    """The node, when it was last seen and whether it is marked down (since which height), its
+    activity in the running epoch and what that epoch would pay it so far."""
     state = Overlay(snap)
     height, _ = head_of(snap)
     info = read_epoch(state)
@@ -78,7 +81,13 @@ def node_view(snap: Snapshot, node: FarmNode) -> dict[str, Any]:
         activity = activity_view(read_activity(state, node.id, info.epoch))
         lines = epoch_rewards(state, state.params(), info.epoch)
         projected = next((reward_to_json(r) for r in lines if r.node == node.id), None)
-    return node_to_json(node) | {"height": height, "activity": activity, "projected": projected}
+    return node_to_json(node) | {
+        "height": height,
+        "last_seen": read_last_seen(state, node.id),
+        "down": down_to_json(read_down(state, node.id)),
+        "activity": activity,
+        "projected": projected,
+    }
 
 
 # Handlers

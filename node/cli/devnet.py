@@ -175,11 +175,16 @@ def status(directory: Path, as_json: bool) -> None:
 @dir_option
 @click.argument("name")
 @click.option("--kill", is_flag=True, help="SIGKILL instead of SIGTERM (a crash, for testing).")
+@click.option(
+    "--crash",
+    is_flag=True,
+    help="A farmer only: SIGKILL it and every process of its replicas, as if its machine died.",
+)
 @json_option
-def stop(directory: Path, name: str, kill: bool, as_json: bool) -> None:
+def stop(directory: Path, name: str, kill: bool, crash: bool, as_json: bool) -> None:
     """Stop one validator or farmer by name (node2, farmer1); the others keep running, and so
-    do a farmer's replicas."""
-    was_running, killed = network.stop_node(directory, name, kill, progress(as_json))
+    do a farmer's replicas (unless --crash)."""
+    was_running, killed = network.stop_node(directory, name, kill, progress(as_json), crash=crash)
     line = (
         f"{'killed' if killed else 'stopped'} {name}" if was_running else f"{name} was not running"
     )

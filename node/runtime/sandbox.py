@@ -148,6 +148,15 @@ class Runtime:
                 return
             self.teardown(record)
 
+    def kill(self, key: str) -> None:
+        """SIGKILL every process of the replica and keep its record, as a power cut leaves a
+        machine's disk: what a restarted agent then finds exited (devnet stop --crash)."""
+        with self.locked():
+            cgroup = self.cgroup(self.required(key))
+            if cgroup.exists():
+                cgroup.thaw()  # a frozen process cannot die
+                cgroup.kill()
+
     def pause(self, key: str) -> None:
         """Freeze every process of the replica where it stands (its memory stays)."""
         with self.locked():
