@@ -81,7 +81,8 @@ def settle_replica(
     )
     record(
         env, state, d.ref, "bill", version=d.version, workload=replica.workload,
-        index=replica.index, node=replica.node, blocks=blocks, amount=amount, paid=paid,
+        index=replica.index, node=replica.node, blocks=blocks, until=end, amount=amount,
+        paid=paid,
     )  # fmt: skip
     if paid < amount:
         d = replace(d, grace_since=env.height)

@@ -157,7 +157,7 @@ def farmer_events(devnet: Devnet, farmer: str, event: str) -> list[dict[str, Any
 
 class Ticker(threading.Thread):
     """Keeps the chain at its block interval: a devnet with no transactions makes a block only
-    every empty_block_interval_ms (5 s), so a test waiting for billing periods and grace
+    every empty_block_interval_ms (1 s), so a test waiting for billing periods and grace
     periods counted in blocks sends bob's small transfers to alice, a few a second."""
 
     def __init__(self, devnet: Devnet, every: float = 0.3) -> None:
