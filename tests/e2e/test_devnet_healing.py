@@ -17,6 +17,7 @@ root: without it the tests are skipped.
 """
 
 import time
+import urllib.request
 from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any
@@ -113,7 +114,8 @@ def replica(devnet: Devnet, wid: int) -> dict[str, Any]:
 
 
 def bills(devnet: Devnet, wid: int) -> list[dict[str, Any]]:
-    """The workload's `bill` entries in the audit log, decoded: node, blocks, until."""
+    """The workload's `bill` entries in the audit log, decoded (node, blocks, until), with the
+    height of the block that holds each."""
     contract = str(workload_address())
     found, start = [], 0
     while True:
@@ -123,7 +125,7 @@ def bills(devnet: Devnet, wid: int) -> list[dict[str, Any]]:
                 continue  # the contract's own events are not the chain's canonical maps
             data = decode(bytes.fromhex(entry["data"]))
             if data["wid"] == wid:
-                found.append(data)
+                found.append({**data, "height": entry["height"]})
         if len(page) < 500:
             return found
         start += len(page)
@@ -160,6 +162,10 @@ def test_a_dead_node_loses_its_replica_and_never_bills_for_it(
     assert [m["node"] for m in moved] == [dead] and moved[0]["left"] == down["last_seen"]
     assert f"node {dead} down at height {down['since']}" in moved[0]["reason"]
     assert copies(devnet, wid)[f"farmer{other}"] == 1
+    metrics = _metrics(devnet)
+    assert 'gridchain_replicas_moved_total{cause="down"} 1.0' in metrics
+    assert "gridchain_heal_seconds_count 1.0" in metrics
+    assert "gridchain_nodes_down 1.0" in metrics
 
     # The dead node comes back: its agent tears the old copy down; the node is up again.
     devnet.run("start", f"farmer{dead}")
@@ -170,11 +176,14 @@ def test_a_dead_node_loses_its_replica_and_never_bills_for_it(
     assert serves(gateway) and replica(devnet, wid)["node"] == other
     assert copies(devnet, wid) == {"farmer1": 0, f"farmer{dead}": 0, f"farmer{other}": 1}
 
-    # Billing: the dead node is paid up to its last heartbeat and never after; the billed
-    # stretches of the two nodes never overlap (one node billed at a time).
+    # Billing: the dead node is paid for no block after the last it was heard from (its own
+    # bills, sent while it ran, and the chain's settlement up to its last heartbeat when it
+    # was marked down), never after; the billed stretches of the two nodes never overlap.
     wait_until(lambda: any(b["node"] == other for b in bills(devnet, wid)), 60, "a new bill")
     billed = bills(devnet, wid)
-    assert max(b["until"] for b in billed if b["node"] == dead) <= down["last_seen"]
+    for b in (b for b in billed if b["node"] == dead):
+        assert b["height"] < down["since"] or b["until"] == down["last_seen"], b
+        assert b["until"] <= b["height"]
     stretches = sorted((b["until"] - b["blocks"], b["until"], b["node"]) for b in billed)
     for (_, end, _), (start, _, _) in pairwise(stretches):
         assert start >= end
@@ -222,6 +231,12 @@ def test_farmers_cut_off_from_the_validators_keep_everything_running(
 def _lifecycle(devnet: Devnet, farmer: str) -> int:
     """How many replicas the farmer's agent has started and stopped so far."""
     return sum(len(farmer_events(devnet, farmer, e)) for e in ("started", "stopped"))
+
+
+def _metrics(devnet: Devnet) -> str:
+    with urllib.request.urlopen(devnet.env["GRIDCHAIN_NODE"] + "/metrics", timeout=5) as answer:
+        text: str = answer.read().decode()
+    return text
 
 
 def _height(devnet: Devnet) -> int:
