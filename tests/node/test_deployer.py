@@ -1,14 +1,28 @@
 """The agent's plan: a pure function from what the chain wants on this node and what the
 runtime runs to what to do, so every rule of the reconciler is checked without a sandbox."""
 
-from typing import Any
+import threading
+from typing import Any, cast
 
+from chain.deployment.txs import DeploymentPayload
 from chain.encoding import encode
 from chain.hashing import hash32
 from contracts_std.requirement import workload_address
 from contracts_std.spec import load_spec, spec_bytes
-from node.farmer.deployer import Pause, Resume, Send, Start, Stop, plan, replica_key, wanted_from
-from node.runtime import Observed, ReplicaState
+from node.api.client import ApiError, NodeUnreachable
+from node.farmer.deployer import (
+    Deployer,
+    Pause,
+    Resume,
+    Send,
+    Start,
+    Stop,
+    plan,
+    replica_key,
+    wanted_from,
+)
+from node.farmer.workloads import WorkloadRoles
+from node.runtime import Observed, ReplicaInfo, ReplicaSpec, ReplicaState, Runtime
 
 NODE = 7
 CONTRACT = str(workload_address())
@@ -112,3 +126,82 @@ def test_a_spec_that_does_not_hash_to_the_authorized_hash_is_never_run() -> None
     (report,) = decide([forged], [])
     assert isinstance(report, Send) and report.what == "failed"
     assert "does not hash to the authorized spec hash" in report.payload.message  # type: ignore[union-attr]
+
+
+class FakeRuntime:
+    """The runtime's interface over a dict, recording what the deployer asked of it."""
+
+    def __init__(self, *running: Observed) -> None:
+        self.replicas = {o.key: o for o in running}
+        self.calls: list[tuple[str, str]] = []
+
+    def observe(self) -> dict[str, Observed]:
+        self.calls.append(("observe", ""))
+        return dict(self.replicas)
+
+    def start(self, spec: ReplicaSpec) -> ReplicaInfo:
+        self.calls.append(("start", spec.key))
+        self.replicas[spec.key] = Observed(
+            spec.key, ReplicaState.RUNNING, None, "10.213.0.6", spec.hash, 99, 0
+        )
+        return ReplicaInfo(spec.key, "10.213.0.6", 99, spec.hash)
+
+    def stop(self, key: str) -> None:
+        self.calls.append(("stop", key))
+        self.replicas.pop(key, None)
+
+    def pause(self, key: str) -> None:
+        self.calls.append(("pause", key))
+
+    def resume(self, key: str) -> None:
+        self.calls.append(("resume", key))
+
+    def acted(self) -> list[tuple[str, str]]:
+        return [c for c in self.calls if c[0] != "observe"]
+
+
+class Said:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def __call__(self, event: str, text: str, **data: Any) -> None:
+        self.events.append((event, text))
+
+    def of(self, event: str) -> list[str]:
+        return [text for e, text in self.events if e == event]
+
+
+def deployer_over(
+    runtime: FakeRuntime, read: Any, sent: list[DeploymentPayload], say: Said
+) -> Deployer:
+    return Deployer(NODE, cast(Runtime, runtime), read, sent.extend, say, bill_every=20)
+
+
+def test_an_agent_cut_off_from_its_node_touches_nothing_and_catches_up_after() -> None:
+    """Rounds that cannot read the chain (unreachable, an error answered) leave every replica
+    as it is and keep the loop alive; the first round that reads acts as usual."""
+    runtime = FakeRuntime(seen(key()), seen(key(wid=2), ReplicaState.EXITED, 1))
+    done = threading.Event()
+    steady = replica(state="deployed", endpoint="10.213.0.2", billed_until=95)
+    answers: list[Exception | dict[str, Any]] = [
+        NodeUnreachable("http://127.0.0.1:1", "Connection refused"),
+        ApiError("catching_up", "the node is catching up", 503),
+        NodeUnreachable("http://127.0.0.1:1", "no answer within 10 s"),
+        {"height": 100, "replicas": [steady]},
+    ]
+
+    def read() -> dict[str, Any]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        done.set()
+        return answer
+
+    sent: list[DeploymentPayload] = []
+    say = Said()
+    roles = WorkloadRoles(deployer_over(runtime, read, sent, say), None, dict, say)
+    roles.run(done, poll=0.001)
+    assert len(say.of("error")) == 3 and "catching up" in say.of("error")[1]
+    # Nothing was touched while cut off; the round that read stopped only what is not wanted.
+    assert runtime.acted() == [("stop", key(wid=2))]
+    assert key() in runtime.replicas and sent == []
