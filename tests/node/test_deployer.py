@@ -8,9 +8,6 @@ from typing import Any, cast
 
 from chain.deployment.txs import DeploymentPayload
 from chain.encoding import encode
-from chain.hashing import hash32
-from contracts_std.requirement import workload_address
-from contracts_std.spec import load_spec, spec_bytes
 from node.api.client import ApiError, NodeUnreachable
 from node.farmer.deployer import (
     RESEND_BLOCKS,
@@ -22,55 +19,13 @@ from node.farmer.deployer import (
     Start,
     Stop,
     plan,
-    replica_key,
     wanted_from,
 )
 from node.farmer.workloads import WorkloadRoles
 from node.runtime import Observed, ReplicaInfo, ReplicaSpec, ReplicaState, Runtime
+from tests.kit.agentkit import NODE, Clock, Said, key, replica, web_spec
 
-NODE = 7
-CONTRACT = str(workload_address())
-
-
-def web_spec(**fields: Any) -> bytes:
-    site = {
-        "type": "container",
-        "name": "site",
-        "image": "host",
-        "cpu": 1,
-        "memory_mb": 128,
-        "entrypoint": "python3 -m http.server 8080",
-        "ports": [8080],
-    }
-    return spec_bytes(load_spec({"name": "web", "workloads": [site | fields], "budget": 1}))
-
-
-SPEC = web_spec()
 CHECKED = web_spec(health={"port": 8080, "path": "/healthz"})
-
-
-def replica(
-    wid: int = 1, state: str = "assigned", raw: bytes = SPEC, **over: Any
-) -> dict[str, Any]:
-    item = {
-        "contract": CONTRACT,
-        "workload_id": wid,
-        "version": 1,
-        "workload": "site",
-        "index": 0,
-        "state": state,
-        "message": "",
-        "endpoint": None,
-        "billed_until": 0,
-        "paused": False,
-        "spec_hash": hash32(raw).hex(),
-        "spec": raw.hex(),
-    }
-    return item | over
-
-
-def key(wid: int = 1, version: int = 1) -> str:
-    return replica_key(CONTRACT, wid, "site", 0, version)
 
 
 def seen(k: str, state: ReplicaState = ReplicaState.RUNNING, code: int | None = None) -> Observed:
@@ -265,25 +220,6 @@ class FakeRuntime:
 
     def acted(self) -> list[tuple[str, str]]:
         return [c for c in self.calls if c[0] != "observe"]
-
-
-class Said:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str]] = []
-
-    def __call__(self, event: str, text: str, **data: Any) -> None:
-        self.events.append((event, text))
-
-    def of(self, event: str) -> list[str]:
-        return [text for e, text in self.events if e == event]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def deployer_over(
