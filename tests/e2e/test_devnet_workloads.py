@@ -6,8 +6,9 @@ only the whole system shows:
   chain sets grace_since, the agent freezes the replica, the gateway answers 503), then ended
   "out of funds" after the grace period (404, the replica torn down on its farm node); a
   workload paused the same way and topped up during its grace is served again;
-- out of memory: a replica that allocates past its limit is killed by the kernel, reported
-  failed on chain with the reason by its node's agent, and not started again.
+- out of memory: a replica that allocates past its limit is killed by the kernel, restarted
+  by its node's agent four times, then reported failed on chain with the count and the reason,
+  and not started again.
 
 One devnet for the module (tests/kit/farmnet.py: under /tmp), with a ticker keeping blocks at
 the devnet's 500 ms interval: billing_period_blocks (20) and grace_period_blocks (40) are
@@ -46,7 +47,8 @@ CPU, MEMORY_MB = 1, 128
 # What one replica of CPU cores and MEMORY_MB costs per billing period (no disk, no IPv4).
 PERIOD_COST = cu_milli(CPU, MEMORY_MB) * DEVNET.price_cu // 1000
 SHORT_DEPOSIT = PERIOD_COST // 2  # the first bill cannot be paid in full
-OOM_MESSAGE = "killed: out of memory (limit 64 MB)"
+OOM_REASON = "killed: out of memory (limit 64 MB)"
+OOM_MESSAGE = f"crashed 5 times in 120 s; last: {OOM_REASON}"  # after 4 local restarts
 # Placement on a new devnet may wait for the gateway node's uptime (heartbeat slots it missed
 # between its registration and its agent's start count against it until the next epoch).
 SERVE_TIMEOUT = 90.0
@@ -175,7 +177,9 @@ def test_out_of_funds_pauses_then_ends_and_a_topup_resumes(net: tuple[Devnet, st
     print(f"out of funds and top-up: {time.monotonic() - started:.1f} s")
 
 
-def test_out_of_memory_is_reported_failed_and_not_restarted(net: tuple[Devnet, str]) -> None:
+def test_out_of_memory_is_restarted_four_times_then_reported_failed(
+    net: tuple[Devnet, str],
+) -> None:
     devnet, _ = net
     started = time.monotonic()
     hog = 'python3 -c "b = bytearray(512 * 1024 * 1024); import time; time.sleep(60)"'
@@ -190,11 +194,20 @@ def test_out_of_memory_is_reported_failed_and_not_restarted(net: tuple[Devnet, s
     assert replica["message"] == OOM_MESSAGE
     farmer = f"farmer{replica['node']}"
 
+    # Its node restarted it four times first, each time saying why.
+    restarts = [
+        e for e in farmer_events(devnet, farmer, "restarted") if e["key"].startswith(f"w{wid}-")
+    ]
+    assert [(e["restarts"], e["reason"]) for e in restarts] == [
+        (n, OOM_REASON) for n in range(1, 5)
+    ]
+
     # The agent stops what the chain holds as failed and does not start it again.
     wait_until(lambda: not replicas_of(devnet, farmer, wid), 15, "the failed replica removed")
     time.sleep(8 * BLOCK_S)  # past the agent's RESEND_BLOCKS: no retry comes
-    starts = farmer_events(devnet, farmer, "started")
-    assert len([e for e in starts if e["key"].startswith(f"w{wid}-")]) == 1
+    for event, count in (("started", 1), ("restarted", 4)):
+        keys = [e["key"] for e in farmer_events(devnet, farmer, event)]
+        assert len([k for k in keys if k.startswith(f"w{wid}-")]) == count, event
     assert not replicas_of(devnet, farmer, wid)
     assert workload_status(devnet, wid)["replicas"][0]["state"] == "failed"
 
