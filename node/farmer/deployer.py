@@ -285,7 +285,7 @@ def plan(
         elif o.state == ReplicaState.PAUSED:
             if not w.paused:
                 actions.append(Resume(w.key))
-        else:  # exited or killed
+        elif not w.paused:  # exited or killed (if paused: restarted once it resumes)
             reason = failure_reason(o, w.spec.memory_mb)
             actions.append(after_crash(w, reason, crashes.get(w.key, ()), now, node))
     return actions

@@ -46,7 +46,7 @@ class ProbeState:
 
     @property
     def verdict(self) -> str:
-        """ "" while it passes; the crash reason once it failed FAILURES probes in a row."""
+        """Empty while it passes; the crash reason once it failed FAILURES probes in a row."""
         if self.failures < FAILURES:
             return ""
         return f"health check failed: {self.what}"

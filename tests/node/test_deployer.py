@@ -154,6 +154,13 @@ def test_a_replica_failing_its_health_check_is_restarted_like_a_crash() -> None:
     assert isinstance(stop, Stop)
 
 
+def test_a_replica_that_exits_while_its_deployment_is_paused_waits_for_the_resume() -> None:
+    exited = seen(key(), ReplicaState.EXITED, 137)
+    assert decide([replica(state="deployed", paused=True)], [exited]) == []
+    (restart,) = decide([replica(state="deployed")], [exited])
+    assert isinstance(restart, Restart)
+
+
 def test_a_replica_the_chain_holds_failed_is_never_restarted() -> None:
     for state in (ReplicaState.EXITED, ReplicaState.OOM_KILLED):
         (stop,) = decide([replica(state="failed")], [seen(key(), state, 1)])
