@@ -24,7 +24,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from chain.deployment.spec import container_image_error, decode_spec
+from chain.deployment.spec import HEALTH_PATH, MAX_HEALTH_PATH, container_image_error, decode_spec
 from chain.encoding import encode
 from chain.errors import InvalidSpec
 from chain.hashing import hash32
@@ -75,6 +75,21 @@ class InterfaceSchema(Strict):
     ip = fields.String(required=True, validate=_ip_address)
 
 
+class HealthSchema(Strict):
+    """A health check the replica's node runs: a TCP connect to `port` (`path` empty) or an
+    HTTP GET of `path` that must answer 2xx or 3xx."""
+
+    port = fields.Integer(required=True, strict=True, validate=validate.Range(1, 65535))
+    path = fields.String(
+        load_default="",
+        validate=validate.Regexp(
+            rf"^(?:{HEALTH_PATH.pattern}|\Z)",
+            error="must be empty (a TCP check) or an HTTP path: '/' then at most "
+            f"{MAX_HEALTH_PATH - 1} visible ASCII characters, no spaces",
+        ),
+    )
+
+
 class ComputeSchema(Strict):
     """A virtual machine or a container."""
 
@@ -98,11 +113,27 @@ class ComputeSchema(Strict):
     ports = fields.List(
         fields.Integer(strict=True, validate=validate.Range(1, 65535)), load_default=list
     )
+    health = fields.Nested(HealthSchema, load_default=dict)
+
+    @pre_load
+    def no_health(self, data: Any, **_: Any) -> Any:
+        """`health: {}` is how canonical bytes say "no check": it loads back as it was saved."""
+        if isinstance(data, dict) and data.get("health") == {}:
+            return {k: v for k, v in data.items() if k != "health"}
+        return data
 
     @validates_schema
     def check_ports(self, data: dict[str, Any], **_: Any) -> None:
         if len(set(data["ports"])) != len(data["ports"]):
             raise ValidationError("ports must not repeat", "ports")
+
+    @validates_schema
+    def check_health(self, data: dict[str, Any], **_: Any) -> None:
+        port = data["health"].get("port")
+        if port is not None and port not in data["ports"]:
+            raise ValidationError(
+                f"port {port} is not one of the workload's ports {data['ports']}", "health"
+            )
 
     @validates_schema
     def check_image(self, data: dict[str, Any], **_: Any) -> None:

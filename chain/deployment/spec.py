@@ -4,7 +4,8 @@ Customers write specs as JSON, validated at the edge (contracts_std/spec.py, wit
 field errors) and stored as canonical bytes. The chain decodes those bytes again here, with no
 trust in the edge: it reads every field a rule depends on, each checked by type and range, and
 refuses a spec it could not place or run (InvalidSpec). The JSON schema and this decoder agree
-by construction: tests/test_spec.py decodes every spec the schema accepts.
+by construction: load_spec decodes every spec it accepts with this decoder, and
+tests/contracts_std/test_spec.py feeds it what the edge would refuse.
 """
 
 import re
@@ -46,6 +47,16 @@ class Need:
 
 
 @dataclass(frozen=True)
+class Health:
+    """How a replica's node checks that it serves: a TCP connect to `port` (`path` "") or an
+    HTTP GET of `path` on it that must answer 2xx or 3xx. `port` is one of the workload's
+    ports. A replica failing it is restarted by its node like one that crashed."""
+
+    port: int
+    path: str = ""
+
+
+@dataclass(frozen=True)
 class Compute:
     """A container or vm: each of its replicas is placed on its own node."""
 
@@ -54,6 +65,7 @@ class Compute:
     need: Need
     ports: tuple[int, ...]
     ipv4: bool = False  # it has a public IPv4 address (billed per replica)
+    health: Health | None = None  # None: no check beyond the replica running
 
 
 @dataclass(frozen=True)
@@ -164,6 +176,7 @@ COMPUTE_FIELDS = (
     "interfaces",
     "public_ip",
     "ports",
+    "health",
 )
 
 
@@ -203,7 +216,34 @@ def _compute(w: dict[str, Any], disks: dict[str, dict[str, Any]]) -> Compute:
         if reason:
             raise InvalidSpec(f"workload {name}: {reason}")
     public_ip = expect_text(f["public_ip"], f"{name}.public_ip", 32)
-    return Compute(name, f["type"], need, ports, ipv4=bool(public_ip))
+    health = health_check(f["health"], name, ports)
+    return Compute(name, f["type"], need, ports, ipv4=bool(public_ip), health=health)
+
+
+MAX_HEALTH_PATH = 256
+# An HTTP path as it goes on the request line: "/" then visible ASCII (no space, no control).
+HEALTH_PATH = re.compile(r"/[\x21-\x7e]{0,255}\Z")
+
+
+def health_check(value: Any, workload: str, ports: tuple[int, ...]) -> Health | None:
+    """A compute workload's `health` field: `{}` (no check) or `{"port", "path"}`, the port one
+    of `ports`, the path "" (a TCP connect) or an HTTP path. The node's agent reads it with
+    this function too, so both read the same thing."""
+    if value == {}:
+        return None
+    f = expect_map(value, f"{workload}.health", ("port", "path"))
+    port = expect_int(f["port"], f"{workload}.health.port", 1, 65535)
+    if port not in ports:
+        raise InvalidSpec(
+            f"workload {workload}: health.port {port} is not one of its ports {list(ports)}"
+        )
+    path = expect_text(f["path"], f"{workload}.health.path", MAX_HEALTH_PATH)
+    if path and not HEALTH_PATH.match(path):
+        raise InvalidSpec(
+            f"workload {workload}: health.path must be empty (a TCP check) or an HTTP path: "
+            f"'/' then at most {MAX_HEALTH_PATH - 1} visible ASCII characters, no spaces"
+        )
+    return Health(port, path)
 
 
 def _gateway(w: dict[str, Any], kinds: dict[str, str]) -> GatewayName:

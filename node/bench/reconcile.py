@@ -216,10 +216,17 @@ def bench_agent(
         for name in names[round_ % 3 :] + names[: round_ % 3]:
             observed, at = inputs[name]
             start = time.perf_counter()
-            planned = plan(wanted, observed, node, at, PARAMS.billing_period_blocks)
+            # No replica crashed or failed a health check lately: nothing to restart.
+            planned = plan(
+                wanted, observed, node, at, PARAMS.billing_period_blocks,
+                now=0.0, crashes={}, unhealthy={},
+            )  # fmt: skip
             plan_s[name].append(time.perf_counter() - start)
             actions[name] = len(planned)
-    starts = plan(wanted, some_missing, node, height, PARAMS.billing_period_blocks)
+    starts = plan(
+        wanted, some_missing, node, height, PARAMS.billing_period_blocks,
+        now=0.0, crashes={}, unhealthy={},
+    )  # fmt: skip
     if actions["steady"] != 0 or [type(a) for a in starts] != [Start] * missing:
         raise RuntimeError(f"the plan is not what the case says: {actions}")
     if actions["bill"] != replicas:

@@ -9,22 +9,34 @@ bill deployed replicas as time passes. It keeps nothing it cannot lose: the runt
 and the chain are the whole truth, so a restarted agent finds its replicas running, never
 starts one twice and never leaves one running that the chain does not want.
 
+A replica that exits, is killed for memory or fails its health check is restarted here, up to
+RESTARTS times within WINDOW seconds (ThreeFold's zos restarts a VM up to 4 times in 2
+minutes); the next crash within the window is reported `failed` with what happened, and the
+chain decides where it runs next. A crash needs no chain to be seen, so this is the node's
+own first response; a node that cannot keep it alive hands it back.
+
 What it sends is only a wish until a block holds it; a report or bill already sent is not sent
-again for `RESEND_BLOCKS` blocks (the memory of that is the one thing a restart loses, and then
-the chain refuses a repeat as already done).
+again for `RESEND_BLOCKS` blocks. That, the times of recent crashes and the health probes'
+counts are all it remembers, in memory only: a restarted agent forgets them, so it re-sends
+(the chain refuses a repeat as already done), gives a crash-looping replica a fresh
+allowance of restarts, and a running replica a fresh grace before its first probe.
 """
 
 import hashlib
 import shlex
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from chain.address import parse_address
 from chain.deployment.records import DEPLOYED, FAILED
+from chain.deployment.spec import Health, health_check
 from chain.deployment.txs import DeploymentPayload, ReplicaBill, ReplicaReport
 from chain.encoding import decode
+from chain.errors import GridchainError
 from chain.hashing import hash32
+from node.farmer.health import ProbeState, after_probe, probe_all, tracked
 from node.runtime import (
     HOST_IMAGE,
     DiskMount,
@@ -36,6 +48,8 @@ from node.runtime import (
 )
 
 RESEND_BLOCKS = 5
+RESTARTS = 4  # local restarts of a crashed replica within WINDOW before it is reported failed
+WINDOW = 120.0  # seconds
 DEFAULT_PIDS = 512  # processes a replica may have: the spec does not say
 MB_PER_GB = 1024
 
@@ -56,6 +70,7 @@ class Wanted:
     key: str
     spec: ReplicaSpec | None  # None: the spec cannot run here (`problem` says why)
     problem: str = ""
+    health: Health | None = None  # the spec's health check of this workload, if any
 
     def report(self, ok: bool, message: str, endpoint: str, node: int) -> ReplicaReport:
         return ReplicaReport(
@@ -85,6 +100,14 @@ class Start:
 
 
 @dataclass(frozen=True)
+class Restart:
+    """Stop what is left of a crashed replica and start it again, here."""
+
+    wanted: Wanted
+    reason: str  # what happened to it: "exited with code 1", "health check failed: ..."
+
+
+@dataclass(frozen=True)
 class Stop:
     key: str
     why: str
@@ -107,7 +130,7 @@ class Send:
     what: str  # "deployed", "failed" or "bill": one of each is in flight at a time
 
 
-Action = Start | Stop | Pause | Resume | Send
+Action = Start | Restart | Stop | Pause | Resume | Send
 
 
 def replica_key(contract: str, wid: int, workload: str, index: int, version: int) -> str:
@@ -144,6 +167,12 @@ def replica_spec(key: str, spec: dict[str, Any], workload: str) -> ReplicaSpec:
     )
 
 
+def health_of(spec: dict[str, Any], workload: str) -> Health | None:
+    """The health check of `workload` in a chain spec (as decoded), read as the chain reads it."""
+    w = next(w for w in spec["workloads"] if w["name"] == workload)
+    return health_check(w["health"], workload, tuple(w["ports"]))
+
+
 def wanted_from(view: dict[str, Any]) -> list[Wanted]:
     """The replicas in the API's answer for this node (GET /v1/nodes/{id}/replicas), each
     checked: the spec's bytes must hash to the hash the chain authorized."""
@@ -152,14 +181,17 @@ def wanted_from(view: dict[str, Any]) -> list[Wanted]:
         key = replica_key(r["contract"], r["workload_id"], r["workload"], r["index"], r["version"])
         raw = bytes.fromhex(r["spec"])
         spec: ReplicaSpec | None = None
+        health: Health | None = None
         problem = ""
         if hash32(raw).hex() != r["spec_hash"]:
             problem = "the spec served does not hash to the authorized spec hash"
         else:
             try:
-                spec = replica_spec(key, decode(raw), r["workload"])
-            except (ValueError, KeyError, SandboxError) as exc:
-                problem = f"cannot run here: {exc}"
+                document = decode(raw)
+                spec = replica_spec(key, document, r["workload"])
+                health = health_of(document, r["workload"])
+            except (ValueError, KeyError, GridchainError) as exc:
+                spec, problem = None, f"cannot run here: {exc}"
         wanted.append(
             Wanted(
                 contract=r["contract"],
@@ -174,6 +206,7 @@ def wanted_from(view: dict[str, Any]) -> list[Wanted]:
                 key=key,
                 spec=spec,
                 problem=problem,
+                health=health,
             )
         )
     return wanted
@@ -193,14 +226,37 @@ def failure_reason(o: Observed, memory_mb: int) -> str:
     return f"exited with code {o.exit_code}"
 
 
+def recent(crashes: Iterable[float], now: float) -> tuple[float, ...]:
+    """The crash times that still count at `now`: those within the last WINDOW seconds."""
+    return tuple(t for t in crashes if now - t < WINDOW)
+
+
+def after_crash(w: Wanted, reason: str, crashes: Iterable[float], now: float, node: int) -> Action:
+    """A crash (`reason`) of a replica that crashed at `crashes` before: restart it here, or,
+    past RESTARTS restarts within WINDOW, report it failed with its count and the last reason."""
+    earlier = recent(crashes, now)
+    if len(earlier) < RESTARTS:
+        return Restart(w, reason)
+    message = f"crashed {len(earlier) + 1} times in {WINDOW:g} s; last: {reason}"
+    return Send(w, w.report(False, message, "", node), "failed")
+
+
 def plan(
     wanted: Sequence[Wanted],
-    observed: dict[str, Observed],
+    observed: Mapping[str, Observed],
     node: int,
     height: int,
     bill_every: int,
+    *,
+    now: float,
+    crashes: Mapping[str, Sequence[float]],
+    unhealthy: Mapping[str, str],
 ) -> list[Action]:
-    """What to do this round: a pure function of desired and observed state."""
+    """What to do this round: a pure function of desired and observed state, the time `now`
+    (seconds, any origin, as `crashes` uses), each replica's recent crash times (`crashes`) and
+    why a running replica failed its health check (`unhealthy`). Every Stop comes first: a copy
+    the chain no longer wants here (moved away while this node was down, say) is torn down
+    before anything is started or sent."""
     actions: list[Action] = []
     keep = {w.key for w in wanted if w.chain_state != FAILED and w.spec is not None}
     for key in sorted(observed):
@@ -220,6 +276,8 @@ def plan(
         elif o.state == ReplicaState.RUNNING:
             if w.paused:
                 actions.append(Pause(w.key))
+            elif w.key in unhealthy:
+                actions.append(after_crash(w, unhealthy[w.key], crashes.get(w.key, ()), now, node))
             elif w.chain_state != DEPLOYED or w.endpoint != o.ip:
                 actions.append(Send(w, w.report(True, "running", o.ip, node), "deployed"))
             elif height - w.billed_until >= bill_every:
@@ -227,16 +285,45 @@ def plan(
         elif o.state == ReplicaState.PAUSED:
             if not w.paused:
                 actions.append(Resume(w.key))
-        else:  # exited or killed
+        elif not w.paused:  # exited or killed (if paused: restarted once it resumes)
             reason = failure_reason(o, w.spec.memory_mb)
-            actions.append(Send(w, w.report(False, reason, "", node), "failed"))
+            actions.append(after_crash(w, reason, crashes.get(w.key, ()), now, node))
     return actions
+
+
+def crash_memory(
+    crashes: Mapping[str, Sequence[float]], now: float, keys: Iterable[str]
+) -> dict[str, tuple[float, ...]]:
+    """The crash times worth keeping at `now`: within WINDOW, of replicas still there."""
+    kept = {key: recent(crashes.get(key, ()), now) for key in keys}
+    return {key: times for key, times in kept.items() if times}
+
+
+def health_targets(
+    wanted: Sequence[Wanted], observed: Mapping[str, Observed]
+) -> dict[str, tuple[str, Health]]:
+    """The running replicas to health-check, with their address and check: each wanted here,
+    with a check in its spec, running and not paused (nor failed on chain: it is on its way
+    out)."""
+    targets = {}
+    for w in wanted:
+        o = observed.get(w.key)
+        if (
+            w.health is not None
+            and o is not None
+            and o.state == ReplicaState.RUNNING
+            and not w.paused
+            and w.chain_state != FAILED
+        ):
+            targets[w.key] = (o.ip, w.health)
+    return targets
 
 
 @dataclass
 class Deployer:
     """Runs `plan` against a runtime, and sends what it decides through `send` (the farmer's
-    sender, which owns the node key's nonces)."""
+    sender, which owns the node key's nonces). `clock` gives the time crashes and probes are
+    counted in (monotonic seconds); `probe` checks replicas' health (health.probe_all)."""
 
     node: int
     runtime: Runtime
@@ -244,14 +331,32 @@ class Deployer:
     send: Callable[[list[DeploymentPayload]], None]
     say: Callable[..., None]
     bill_every: int
+    clock: Callable[[], float] = time.monotonic
+    probe: Callable[[Mapping[str, tuple[str, Health]]], dict[str, str]] = probe_all
     in_flight: dict[tuple[str, str], int] = field(default_factory=dict)
+    crashes: dict[str, tuple[float, ...]] = field(default_factory=dict)  # recent, per key
+    probes: dict[str, ProbeState] = field(default_factory=dict)
 
     def round(self) -> list[Action]:
-        """One look and the actions it took."""
+        """One look and the actions it took. Nothing is touched unless the chain was read:
+        a read that fails raises before the runtime is even looked at."""
         view = self.read()
         height = int(view["height"])
         wanted = wanted_from(view)
-        actions = plan(wanted, self.runtime.observe(), self.node, height, self.bill_every)
+        observed = self.runtime.observe()
+        now = self.clock()
+        self.crashes = crash_memory(self.crashes, now, observed)
+        unhealthy = self.check_health(wanted, observed, now)
+        actions = plan(
+            wanted,
+            observed,
+            self.node,
+            height,
+            self.bill_every,
+            now=now,
+            crashes=self.crashes,
+            unhealthy=unhealthy,
+        )
         to_send: list[DeploymentPayload] = []
         for action in actions:
             if isinstance(action, Send):
@@ -259,16 +364,30 @@ class Deployer:
                     continue
                 self.in_flight[(action.wanted.key, action.what)] = height
                 to_send.append(action.payload)
-            elif isinstance(action, Start) and self.failed_recently(action.wanted, height):
+            elif isinstance(action, Start | Restart) and self.failed_recently(
+                action.wanted, height
+            ):
                 continue  # its failure is on its way to the chain: do not retry meanwhile
             else:
-                failed = self.apply(action)
+                failed = self.apply(action, now)
                 if failed is not None:
                     self.in_flight[(failed_key(failed), "failed")] = height
                     to_send.append(failed)
         if to_send:
             self.send(to_send)
         return actions
+
+    def check_health(
+        self, wanted: Sequence[Wanted], observed: Mapping[str, Observed], now: float
+    ) -> dict[str, str]:
+        """Probe the replicas due for a probe; why each replica that failed FAILURES probes
+        in a row is unhealthy."""
+        targets = health_targets(wanted, observed)
+        self.probes = tracked(self.probes, targets, now)
+        due = {key: targets[key] for key, state in self.probes.items() if state.due(now)}
+        for key, failure in self.probe(due).items():
+            self.probes[key] = after_probe(self.probes[key], now, failure)
+        return {key: state.verdict for key, state in self.probes.items() if state.verdict}
 
     def sent_recently(self, action: Send, height: int) -> bool:
         sent = self.in_flight.get((action.wanted.key, action.what))
@@ -278,19 +397,13 @@ class Deployer:
         sent = self.in_flight.get((w.key, "failed"))
         return sent is not None and height - sent < RESEND_BLOCKS
 
-    def apply(self, action: Start | Stop | Pause | Resume) -> DeploymentPayload | None:
+    def apply(
+        self, action: Start | Restart | Stop | Pause | Resume, now: float
+    ) -> DeploymentPayload | None:
         """Do it; a replica that cannot start here is reported failed with the reason."""
-        if isinstance(action, Start):
-            w = action.wanted
-            if w.spec is None:  # plan starts only runnable replicas
-                return None
-            try:
-                info = self.runtime.start(w.spec)
-            except SandboxError as exc:
-                self.say("failed", f"{w.key}: {exc.message}", key=w.key, code=exc.code)
-                return w.report(False, exc.message, "", self.node)
-            self.say("started", f"{w.key} at {info.ip}", key=w.key, ip=info.ip)
-        elif isinstance(action, Stop):
+        if isinstance(action, Start | Restart):
+            return self.start(action, now)
+        if isinstance(action, Stop):
             self.runtime.stop(action.key)
             self.say("stopped", f"{action.key}: {action.why}", key=action.key)
         elif isinstance(action, Pause):
@@ -299,4 +412,36 @@ class Deployer:
         else:
             self.runtime.resume(action.key)
             self.say("resumed", f"{action.key}", key=action.key)
+        return None
+
+    def start(self, action: Start | Restart, now: float) -> DeploymentPayload | None:
+        """Start a replica, or restart a crashed one: what is left of it is torn down first
+        (its disks too: they start empty, as on any other node), the crash is counted, and its
+        address is reported again if it changed."""
+        w = action.wanted
+        if w.spec is None:  # plan starts only runnable replicas
+            return None
+        if isinstance(action, Restart):
+            self.runtime.stop(w.key)
+            self.crashes[w.key] = (*self.crashes.get(w.key, ()), now)
+            self.probes.pop(w.key, None)
+            self.in_flight.pop((w.key, "deployed"), None)
+        try:
+            info = self.runtime.start(w.spec)
+        except SandboxError as exc:
+            self.say("failed", f"{w.key}: {exc.message}", key=w.key, code=exc.code)
+            return w.report(False, exc.message, "", self.node)
+        if isinstance(action, Start):
+            self.say("started", f"{w.key} at {info.ip}", key=w.key, ip=info.ip)
+            return None
+        count = len(self.crashes[w.key])
+        self.say(
+            "restarted",
+            f"{w.key} at {info.ip}: {action.reason} (restart {count} of {RESTARTS} within "
+            f"{WINDOW:g} s)",
+            key=w.key,
+            ip=info.ip,
+            reason=action.reason,
+            restarts=count,
+        )
         return None

@@ -1,9 +1,12 @@
 """The farm node's workload roles on one thread: the deployer (replicas placed here) and, on a
 gateway, the gateway (names served here), each round after round until told to stop.
 
-A failed round (the API unreachable, a runtime command that failed) is said and tried again
-after a pause that doubles up to MAX_BACKOFF: the roles are level-triggered, so the next round
-that succeeds does everything the failed ones did not."""
+A failed round (the API unreachable or answering an error, a runtime command that failed) is
+said and tried again after a pause that doubles up to MAX_BACKOFF: the roles are
+level-triggered, so the next round that succeeds does everything the failed ones did not. A
+round that cannot read the chain acts on nothing: replicas keep running as they are (an agent
+cut off from its node never tears down or restarts what it runs because of it; Akash providers
+that closed every lease during an RPC outage are what this avoids)."""
 
 import threading
 from collections.abc import Callable
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.errors import GridchainError
+from node.api.client import ApiError
 from node.farmer.deployer import Deployer
 from node.farmer.gateway import Gateway, routes_from
 
@@ -36,7 +40,7 @@ class WorkloadRoles:
             try:
                 self.round()
                 pause = poll
-            except (GridchainError, OSError) as exc:
+            except (GridchainError, ApiError, OSError) as exc:
                 message = getattr(exc, "message", None) or str(exc)
                 self.say("error", f"workloads: {message}", message=message)
                 pause = min(MAX_BACKOFF, pause * 2)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chain.address import AddressType, contract_address, key_address, named_contract_address
-from chain.deployment.spec import decode_spec
+from chain.deployment.spec import Health, decode_spec
 from chain.encoding import decode
 from chain.errors import EncodingError, InvalidSpec, InvalidTransaction
 from chain.keys import generate_keypair
@@ -211,3 +211,67 @@ def test_the_documented_examples_load_and_the_chain_reads_them(name: str) -> Non
     path = Path(__file__).resolve().parents[2] / "docs" / "examples" / name
     spec = load_spec_file(path)
     assert decode_spec(spec_bytes(spec)).name == spec["name"]
+
+
+def container(**fields: Any) -> dict[str, Any]:
+    workload = {"type": "container", "name": "c", "image": "host", "cpu": 1, "memory_mb": 64}
+    return {"name": "c", "workloads": [workload | {"ports": [8080]} | fields], "budget": 1}
+
+
+@pytest.mark.parametrize(
+    ("health", "expected"),
+    [
+        ({}, None),
+        ({"port": 8080}, Health(8080, "")),  # a TCP connect
+        ({"port": 8080, "path": "/healthz?deep=1"}, Health(8080, "/healthz?deep=1")),
+    ],
+)
+def test_a_health_check_is_optional_and_the_chain_reads_it(
+    health: dict[str, Any], expected: Health | None
+) -> None:
+    loaded = load_spec(container(health=health))
+    assert loaded["workloads"][0]["health"] == (
+        {} if expected is None else health | {"path": expected.path}
+    )
+    assert decode_spec(spec_bytes(loaded)).compute[0].health == expected
+    # No field at all is the same spec as `{}`: the edge fills it in, one set of bytes.
+    assert spec_bytes(load_spec(container())) == spec_bytes(load_spec(container(health={})))
+
+
+@pytest.mark.parametrize(
+    ("health", "message"),
+    [
+        ({"port": 9090}, "workloads.0.health: port 9090 is not one of the workload's ports"),
+        ({"path": "/"}, "workloads.0.health.port: Missing data"),
+        ({"port": 8080, "path": "healthz"}, "workloads.0.health.path: must be empty"),
+        ({"port": 8080, "path": "/a b"}, "workloads.0.health.path: must be empty"),
+        ({"port": 8080, "path": "/" + "a" * 256}, "workloads.0.health.path: must be empty"),
+        ({"port": 8080, "timeout": 3}, "workloads.0.health.timeout: Unknown field"),
+        ({"port": "8080"}, "workloads.0.health.port: Not a valid integer"),
+    ],
+)
+def test_a_bad_health_check_names_the_field(health: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidSpec) as info:
+        load_spec(container(health=health))
+    assert message in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("health", "message"),
+    [
+        ({"port": 9090, "path": ""}, "c: health.port 9090 is not one of its ports [8080]"),
+        ({"port": 8080}, "c.health must have fields ['path', 'port']"),
+        ({"port": 8080, "path": "x"}, "c: health.path must be empty (a TCP check) or an HTTP"),
+        ({"port": 8080, "path": "/\n"}, "c: health.path must be empty"),
+        ({"port": 0, "path": ""}, "c.health.port 0 is outside 1..65535"),
+        ([], "c.health must be a map"),
+    ],
+)
+def test_the_chain_refuses_a_bad_health_check_the_edge_did_not_see(
+    health: Any, message: str
+) -> None:
+    raw = load_spec(container())
+    raw["workloads"][0]["health"] = health
+    with pytest.raises(InvalidSpec) as info:
+        decode_spec(spec_bytes(raw))
+    assert message in info.value.message

@@ -6,9 +6,10 @@ only the whole system shows:
   chain sets grace_since, the agent freezes the replica, the gateway answers 503), then ended
   "out of funds" after the grace period (404, the replica torn down on its farm node); a
   workload paused the same way and topped up during its grace is served again;
-- out of memory: a replica that allocates past its limit is killed by the kernel and reported
-  failed on chain with the reason by its node's agent; the chain moves it to the other node,
-  and after replica_max_failures failures it stays failed, running nowhere.
+- out of memory (a crash loop): a replica that allocates past its limit is killed by the
+  kernel, restarted by its node's agent four times, then reported failed on chain with the
+  count and the reason; the chain moves it to the other node, where the same happens, and
+  after replica_max_failures failures it stays failed, running nowhere, every reason on record.
 
 One devnet for the module (tests/kit/farmnet.py: under /tmp), with a ticker keeping blocks at
 the devnet's 500 ms interval: billing_period_blocks (20) and grace_period_blocks (40) are
@@ -46,7 +47,8 @@ CPU, MEMORY_MB = 1, 128
 # What one replica of CPU cores and MEMORY_MB costs per billing period (no disk, no IPv4).
 PERIOD_COST = cu_milli(CPU, MEMORY_MB) * DEVNET.price_cu // 1000
 SHORT_DEPOSIT = PERIOD_COST // 2  # the first bill cannot be paid in full
-OOM_MESSAGE = "killed: out of memory (limit 64 MB)"
+OOM_REASON = "killed: out of memory (limit 64 MB)"
+OOM_MESSAGE = f"crashed 5 times in 120 s; last: {OOM_REASON}"  # after 4 local restarts
 # Placement on a new devnet may wait for the gateway node's uptime (heartbeat slots it missed
 # between its registration and its agent's start count against it until the next epoch).
 SERVE_TIMEOUT = 90.0
@@ -175,7 +177,7 @@ def test_out_of_funds_pauses_then_ends_and_a_topup_resumes(net: tuple[Devnet, st
     print(f"out of funds and top-up: {time.monotonic() - started:.1f} s")
 
 
-def test_out_of_memory_fails_on_every_node_tried_then_stays_failed(
+def test_a_crash_loop_is_restarted_locally_then_moved_then_failed_for_good(
     net: tuple[Devnet, str],
 ) -> None:
     devnet, _ = net
@@ -197,6 +199,16 @@ def test_out_of_memory_fails_on_every_node_tried_then_stays_failed(
     reasons = [m["reason"] for m in replica["history"]]
     assert reasons == [f"failed: {OOM_MESSAGE}"] * (failures - 1) + [replica["message"]]
     assert {m["node"] for m in replica["history"]} == {1, 2}  # both nodes tried
+
+    # Each node restarted it four times first, each time saying why.
+    for farmer in ("farmer1", "farmer2"):
+        tried = [m for m in replica["history"] if m["node"] == int(farmer[-1])]
+        restarts = [
+            (e["restarts"], e["reason"])
+            for e in farmer_events(devnet, farmer, "restarted")
+            if e["key"].startswith(f"w{wid}-")
+        ]
+        assert restarts == [(n, OOM_REASON) for n in range(1, 5)] * len(tried)
 
     # Nothing of it runs anywhere, and nothing starts it again.
     for farmer in ("farmer1", "farmer2"):
