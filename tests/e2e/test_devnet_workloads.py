@@ -35,6 +35,7 @@ from tests.kit.farmnet import (
     activity,
     deploy,
     devnet_in_tmp,
+    farmer_events,
     fetch,
     observed,
     replicas_of,
