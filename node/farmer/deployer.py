@@ -319,6 +319,12 @@ def health_targets(
     return targets
 
 
+class BehindError(GridchainError):
+    """The node read is behind what this agent already saw: the round acts on nothing."""
+
+    code = "behind"
+
+
 @dataclass
 class Deployer:
     """Runs `plan` against a runtime, and sends what it decides through `send` (the farmer's
@@ -336,12 +342,21 @@ class Deployer:
     in_flight: dict[tuple[str, str], int] = field(default_factory=dict)
     crashes: dict[str, tuple[float, ...]] = field(default_factory=dict)  # recent, per key
     probes: dict[str, ProbeState] = field(default_factory=dict)
+    highest: int = 0  # the highest height read so far
 
     def round(self) -> list[Action]:
         """One look and the actions it took. Nothing is touched unless the chain was read:
-        a read that fails raises before the runtime is even looked at."""
+        a read that fails raises before the runtime is even looked at, and so does an answer
+        from a lower height than one already read (a node re-syncing from scratch, or another
+        node behind): acting on it could stop replicas a later block still wants."""
         view = self.read()
         height = int(view["height"])
+        if height < self.highest:
+            raise BehindError(
+                f"the node answers from height {height}, below {self.highest} already read: "
+                "waiting for it to catch up"
+            )
+        self.highest = height
         wanted = wanted_from(view)
         observed = self.runtime.observe()
         now = self.clock()

@@ -6,11 +6,14 @@ driving it over a runtime kept in a dict, with a clock and probes the test sets.
 import threading
 from typing import Any, cast
 
+import pytest
+
 from chain.deployment.txs import DeploymentPayload
 from chain.encoding import encode
 from node.api.client import ApiError, NodeUnreachable
 from node.farmer.deployer import (
     RESEND_BLOCKS,
+    BehindError,
     Deployer,
     Pause,
     Restart,
@@ -264,6 +267,21 @@ def test_an_agent_cut_off_from_its_node_touches_nothing_and_catches_up_after() -
     # the round that read stopped only what is not wanted.
     assert runtime.calls == [("observe", ""), ("stop", key(wid=2))]
     assert key() in runtime.replicas and sent == []
+
+
+def test_an_answer_from_a_lower_height_than_already_read_touches_nothing() -> None:
+    """A node re-syncing from scratch answers from an old height that may not list a replica
+    placed since: the round acts on nothing until the node is back where the agent was."""
+    runtime = FakeRuntime(seen(key()))
+    answers = [
+        {"height": 100, "replicas": [replica(state="deployed", endpoint="10.213.0.6")]},
+        {"height": 40, "replicas": []},
+    ]
+    deployer = deployer_over(runtime, lambda: answers.pop(0), [], Said())
+    deployer.round()
+    with pytest.raises(BehindError, match="height 40, below 100"):
+        deployer.round()
+    assert runtime.acted() == [] and key() in runtime.replicas
 
 
 def test_the_deployer_restarts_a_crash_loop_four_times_then_reports_it_failed_once() -> None:
