@@ -390,7 +390,8 @@ def bench_deploy_latency_command(
 ) -> None:
     """Authorization to `deployed` and to the first page through the gateway, on a devnet with
     farmers under /tmp (root: the sandbox runtime and nginx; `make install`)."""
-    from node.bench.deploy_latency import BenchError, bench_deploy_latency
+    from node.bench.deploy_latency import bench_deploy_latency
+    from node.bench.devnet_kit import BenchError
 
     try:
         result = bench_deploy_latency(workloads, validators, farmers, progress(as_json)).to_json()
