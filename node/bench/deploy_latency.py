@@ -98,7 +98,7 @@ def measure(net: BenchNet, index: int, wid: int) -> Sample:
     watched = net.gateway.wait_page(f"lat{index}", f"page {index}", SERVE_TIMEOUT)
     if NOT_RUNNING in watched.first:
         sample.route_s = watched.first[NOT_RUNNING] - start
-    sample.page_s = watched.served - start
+    sample.page_s = watched.answered - start
     sample.head_at_page = net.height()
     replica = net.owner.deployment(wid)["replicas"][0]
     sample.node = int(replica["node"])

@@ -18,7 +18,7 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,11 +103,11 @@ def fetch(address: str, host: str) -> tuple[int, str]:
 
 @dataclass(frozen=True)
 class Watched:
-    """What the gateway answered while a bench waited for a page: the first time (time.time())
-    each status came (0: no answer), and when the page came."""
+    """What the gateway answered while a bench waited: the first time (time.time()) each
+    status came (0: no answer), and when the answer waited for came."""
 
     first: dict[int, float]
-    served: float
+    answered: float
 
 
 @dataclass(frozen=True)
@@ -121,21 +121,30 @@ class Gateway:
     def fetch(self, subdomain: str) -> tuple[int, str]:
         return fetch(self.address, self.host(subdomain))
 
-    def wait_page(self, subdomain: str, page: str, timeout: float) -> Watched:
-        """Ask every POLL seconds until the name serves `page`."""
+    def wait_answer(
+        self, subdomain: str, wanted: Callable[[int, str], bool], timeout: float
+    ) -> Watched:
+        """Ask every POLL seconds until an answer (status, body) is `wanted`."""
         first: dict[int, float] = {}
         deadline = time.monotonic() + timeout
         while True:
             code, body = self.fetch(subdomain)
             now = time.time()
             first.setdefault(code, now)
-            if code == 200 and body.strip() == page:
+            if wanted(code, body):
                 return Watched(first, now)
             if time.monotonic() > deadline:
                 raise BenchError(
-                    f"{self.host(subdomain)} not served within {timeout:g} s (last: {code})"
+                    f"{self.host(subdomain)}: no awaited answer within {timeout:g} s "
+                    f"(last: {code} {body.strip()[:80]!r})"
                 )
             time.sleep(POLL)
+
+    def wait_page(self, subdomain: str, page: str, timeout: float) -> Watched:
+        """Until the name serves `page`."""
+        return self.wait_answer(
+            subdomain, lambda code, body: code == 200 and body.strip() == page, timeout
+        )
 
 
 # Sending as alice
