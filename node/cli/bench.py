@@ -1,5 +1,5 @@
 """`gridchain bench`: the benchmarks (chain, consensus, smt, sync, vm, farming, deploy,
-deploy-latency)."""
+deploy-latency, heal)."""
 
 import click
 
@@ -390,7 +390,8 @@ def bench_deploy_latency_command(
 ) -> None:
     """Authorization to `deployed` and to the first page through the gateway, on a devnet with
     farmers under /tmp (root: the sandbox runtime and nginx; `make install`)."""
-    from node.bench.deploy_latency import BenchError, bench_deploy_latency
+    from node.bench.deploy_latency import bench_deploy_latency
+    from node.bench.devnet_kit import BenchError
 
     try:
         result = bench_deploy_latency(workloads, validators, farmers, progress(as_json)).to_json()
@@ -425,6 +426,72 @@ def bench_deploy_latency_command(
             f"  warm-up workload (not counted): deployed {result['warmup']['deployed_s']} s, "
             f"page {result['warmup']['page_s']} s",
             *(f"  refused first: {u}" for u in result["unplaceable"]),
+            "left behind after `devnet down`: " + ("; ".join(left) if left else "nothing"),
+        ],
+    )
+
+
+@bench.command("heal")
+@click.option(
+    "--trials",
+    type=click.IntRange(1, 100),
+    default=10,
+    show_default=True,
+    help="Kills, each of the farm node running a new workload's replica.",
+)
+@click.option("--validators", type=click.IntRange(1, 16), default=4, show_default=True)
+@click.option(
+    "--farmers",
+    type=click.IntRange(3, 8),
+    default=3,
+    show_default=True,
+    help="Farm nodes (farmer1 is the gateway; the replicas run on the others).",
+)
+@json_option
+def bench_heal_command(trials: int, validators: int, farmers: int, as_json: bool) -> None:
+    """Time to heal: from kill -9 of the farm node running a replica to its page served again
+    through the gateway, on a devnet under /tmp (root: the sandbox runtime and nginx)."""
+    from node.bench.devnet_kit import BenchError
+    from node.bench.heal import bench_heal
+
+    try:
+        result = bench_heal(trials, validators, farmers, progress(as_json)).to_json()
+    except BenchError as exc:
+        raise CliError(str(exc), "bench_failed") from None
+    served, split, b = result["served_again_s"], result["split_s"], result["blocks"]
+    restart = result["restart"]
+    left = result["leftovers"]
+
+    def median(name: str) -> str:
+        return f"{name} {split[name]['p50']} s"
+
+    emit(
+        as_json,
+        result,
+        [
+            f"{trials} kills of the farm node running a replica, on {validators} validator(s) and "
+            f"{farmers} farmers ({result['machine']['cpus']} CPUs):",
+            f"  kill to the page served again: p50 {served['p50']} s, p90 {served['p90']} s, "
+            f"max {served['max']} s (target p50 under {result['target_p50_s']:g} s: "
+            f"{'met' if result['target_met'] else 'not met'})",
+            "  median split: "
+            + ", ".join(median(n) for n in ("detection", "placement", "deploy", "gateway"))
+            + f" (the last heartbeat came {split['heartbeat_before_kill']['p50']} s before the "
+            "kill)",
+            f"  blocks, median: last heartbeat to down {b['last_heartbeat_to_down']['median']}, "
+            f"kill to down {b['kill_to_down']['median']}, down to placed "
+            f"{b['down_to_placed']['median']}, placed to deployed "
+            f"{b['placed_to_deployed']['median']} ({result['block_interval_s_while_down']} s a "
+            "block while the node was silent)",
+            f"  the killed node back: its old copy gone p50 {restart['old_copy_gone_s']['p50']} s "
+            f"after its start; billed only up to its last heartbeat: "
+            f"{'yes' if restart['billing_ok'] else 'NO'}",
+            *(
+                f"  trial {s['trial']} placement refused: {u}"
+                for s in result["samples"]
+                for u in s["unplaceable"]
+            ),
+            "  anchors: " + "; ".join(f"{k} {v}" for k, v in result["anchors"].items()),
             "left behind after `devnet down`: " + ("; ".join(left) if left else "nothing"),
         ],
     )

@@ -7,7 +7,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from contracts_std.spec import load_spec, spec_bytes
-from node.bench.deploy_latency import LatencyBench, Sample, left_behind, workload_spec
+from node.bench.deploy_latency import LatencyBench, Sample, workload_spec
+from node.bench.devnet_kit import left_behind
 from node.cli.main import cli
 
 
