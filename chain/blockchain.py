@@ -166,6 +166,8 @@ def validate_block(
     log = append_audit_log(state)
     if (header.audit_size, header.audit_root) != (log.size, frontier_root(log)):
         raise InvalidBlock("audit_root and audit_size do not match the audit log")
+    if header.next_validators_hash != validator_set_hash(state.validator_set()):
+        raise InvalidBlock("next_validators_hash does not match the set after this block")
     writes = state.writes()
     root, nodes = state_root_after(reader, parent.state_root, writes)
     if root != header.state_root:
@@ -238,6 +240,7 @@ def build_block(
         audit_root=frontier_root(log),
         audit_size=log.size,
         validators_hash=vset_hash,
+        next_validators_hash=validator_set_hash(state.validator_set()),
         last_commit_hash=commit_hash(last_commit),
         evidence_hash=evidence_hash(included_evidence),
         rewards_root=rewards_root(rewards),

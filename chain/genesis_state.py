@@ -133,6 +133,7 @@ def genesis_header(gen: GenesisState, state_root: bytes) -> Header:
         audit_root=merkle_root([]),
         audit_size=0,
         validators_hash=validator_set_hash(gen.validators),
+        next_validators_hash=validator_set_hash(gen.validators),
         last_commit_hash=ZERO_HASH,
         evidence_hash=EMPTY_EVIDENCE_HASH,
     )

@@ -2,8 +2,9 @@
 
 A header commits to everything an auditor needs: the transactions (a Certificate Transparency
 Merkle root of their hashes), the state after them (the sparse Merkle root), the audit log, the
-validator set, the commit that finalized the parent, the evidence of misbehaviour and the farming
-rewards the block carries.
+validator set that signs it and the one that signs the next block (so a light client follows
+every change of the set from header to header), the commit that finalized the parent, the
+evidence of misbehaviour and the farming rewards the block carries.
 """
 
 from dataclasses import dataclass
@@ -31,7 +32,8 @@ class Header:
     state_root: bytes
     audit_root: bytes
     audit_size: int
-    validators_hash: bytes
+    validators_hash: bytes  # the set that signs this block
+    next_validators_hash: bytes  # the set that signs the next one (after this block's changes)
     last_commit_hash: bytes
     evidence_hash: bytes
     rewards_root: bytes = merkle.EMPTY_ROOT
@@ -53,6 +55,7 @@ HEADER_FIELDS = (
     "audit_root",
     "audit_size",
     "validators_hash",
+    "next_validators_hash",
     "last_commit_hash",
     "evidence_hash",
     "rewards_root",
@@ -77,6 +80,9 @@ def header_from_value(value: Any) -> Header:
         audit_root=expect_bytes(f["audit_root"], "audit_root", HASH_SIZE),
         audit_size=expect_int(f["audit_size"], "audit_size", 0, 2**63 - 1),
         validators_hash=expect_bytes(f["validators_hash"], "validators_hash", HASH_SIZE),
+        next_validators_hash=expect_bytes(
+            f["next_validators_hash"], "next_validators_hash", HASH_SIZE
+        ),
         last_commit_hash=expect_bytes(f["last_commit_hash"], "last_commit_hash", HASH_SIZE),
         evidence_hash=expect_bytes(f["evidence_hash"], "evidence_hash", HASH_SIZE),
         rewards_root=expect_bytes(f["rewards_root"], "rewards_root", HASH_SIZE),

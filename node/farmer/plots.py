@@ -110,12 +110,18 @@ def load_plots(directory: Path, owner: Address) -> list[Plot]:
 
 
 def find_proofs(plots: list[Plot], epoch_seed: bytes, challenges: int) -> Iterator[SpaceProof]:
-    """Every proof the plots hold for the epoch's challenges (about one per plot each)."""
+    """Every proof the plots hold for the epoch's challenges (about one per plot each). A plot
+    can hold the same proof twice for one challenge: it is sent once, since the chain refuses
+    a repeated quality (and with it the whole batch)."""
     for plot in plots:
         prover = DiskProver(str(plot.path))
         for index in range(challenges):
             challenge = storage_challenge(epoch_seed, index)
-            for i in range(len(prover.get_qualities_for_challenge(challenge))):
+            seen: set[bytes] = set()
+            for i, quality in enumerate(prover.get_qualities_for_challenge(challenge)):
+                if bytes(quality) in seen:
+                    continue
+                seen.add(bytes(quality))
                 proof = bytes(prover.get_full_proof(challenge, i))
                 yield SpaceProof(plot.seed, plot.k, index, proof)
 
