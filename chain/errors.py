@@ -76,6 +76,14 @@ class InvalidSignature(RuleViolation):
     code = "bad_signature"
 
 
+class InvalidBlsKey(RuleViolation):
+    """A BLS public key that no honest validator could hold: a malformed or non-canonical
+    encoding, the identity point (it verifies the identity signature for any message), or a
+    point outside the prime-order subgroup."""
+
+    code = "invalid_bls_key"
+
+
 class InvalidPolicy(RuleViolation):
     """A multisig policy that is malformed (signers, weights, threshold)."""
 

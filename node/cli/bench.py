@@ -1,5 +1,5 @@
 """`gridchain bench`: the benchmarks (chain, consensus, smt, sync, vm, farming, deploy,
-deploy-latency, heal)."""
+deploy-latency, heal, bls)."""
 
 import click
 
@@ -495,3 +495,49 @@ def bench_heal_command(trials: int, validators: int, farmers: int, as_json: bool
             "left behind after `devnet down`: " + ("; ".join(left) if left else "nothing"),
         ],
     )
+
+
+@bench.command("bls")
+@click.option(
+    "--iterations",
+    type=click.IntRange(10, 100_000),
+    default=200,
+    show_default=True,
+    help="Runs of each operation on the fast backend (arkworks).",
+)
+@click.option(
+    "--reference-runs",
+    type=click.IntRange(0, 1_000),
+    default=3,
+    show_default=True,
+    help="Most runs of each operation on py_ecc, the pure-Python reference (0 skips it).",
+)
+@click.option(
+    "--reference-seconds",
+    type=click.FloatRange(1),
+    default=60,
+    show_default=True,
+    help="About how long py_ecc may take in all (each operation runs at least once).",
+)
+@json_option
+def bench_bls_command(
+    iterations: int, reference_runs: int, reference_seconds: float, as_json: bool
+) -> None:
+    """BLS12-381 per backend: keygen, sign, verify, FastAggregateVerify over 4/64/150 keys,
+    aggregating 64 signatures, KeyValidate (figures go to docs/benchmarks.md)."""
+    from node.bench.bls import bench_bls
+
+    result = bench_bls(iterations, reference_runs, reference_seconds, progress(as_json))
+    machine = result["machine"]
+    lines = [
+        f"{machine['processor']}, {machine['cpus']} CPUs, Python {machine['python']}; "
+        f"{result['message_bytes']}-byte message; ms, median of runs (min)"
+    ]
+    for name, measured in result["backends"].items():
+        lines.append(f"{name} {result['versions'].get(name, '')}:")
+        for op, t in measured["ms"].items():
+            lines.append(f"  {op}: {t['median_ms']} ({t['min_ms']}), {t['runs']} runs")
+    lines.append(
+        f"ed25519 verify, for scale: {result['ed25519_verify_ms']} ms; {result['seconds']} s in all"
+    )
+    emit(as_json, result, lines)
