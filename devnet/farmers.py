@@ -435,27 +435,32 @@ def stop_farmers(entries: list[FarmerEntry], kill: bool, say: Progress) -> list[
 def crash_replicas(entry: FarmerEntry, say: Progress) -> None:
     """SIGKILL every process of the farmer's replicas, their records left as they were: with
     the farmer killed too, what its machine losing power leaves."""
-    try:
-        runtime = Runtime(entry.runtime, subnet=entry.subnet)
-        for key in runtime.observe():
-            say(f"killing replica {key} of {entry.name}")
-            runtime.kill(key)
-    except SandboxError as exc:
-        say(f"could not kill {entry.name}'s replicas: {exc.message}")
+    _each_replica(entry, say, ("kill", "killing"), Runtime.kill)
 
 
 def remove_replicas(entry: FarmerEntry, say: Progress) -> None:
     """Stop every replica the farmer's runtime holds (they outlive `farmer run` by design)."""
+    _each_replica(entry, say, ("stop", "stopping"), Runtime.stop)
+
+
+def _each_replica(
+    entry: FarmerEntry,
+    say: Progress,
+    verb: tuple[str, str],
+    act: Callable[[Runtime, str], None],
+) -> None:
+    """`act` on every replica the farmer's runtime holds, saying so; a runtime that cannot be
+    read is said, not raised (the devnet command goes on with the rest)."""
     replicas = entry.runtime / "replicas"
     if not replicas.is_dir() or not any(replicas.iterdir()):
         return
     try:
         runtime = Runtime(entry.runtime, subnet=entry.subnet)
         for key in runtime.observe():
-            say(f"stopping replica {key} of {entry.name}")
-            runtime.stop(key)
+            say(f"{verb[1]} replica {key} of {entry.name}")
+            act(runtime, key)
     except SandboxError as exc:
-        say(f"could not stop {entry.name}'s replicas: {exc.message}")
+        say(f"could not {verb[0]} {entry.name}'s replicas: {exc.message}")
 
 
 # Status
