@@ -60,7 +60,7 @@ from devnet.processes import (
     pid_alive,
     quiet,
 )
-from genesis.schema import genesis_document, load_genesis, parse_genesis
+from genesis.schema import genesis_document, load_genesis, parse_genesis, validator_document
 from node.api.client import ApiError, NodeClient
 from node.config import (
     Home,
@@ -253,13 +253,7 @@ def _ensure_genesis(
         else:
             key = generate_keypair()
             write_validator_key(home, key)
-        validators.append(
-            {
-                "name": f"node{i}",
-                "public_key": key.public_key.hex(),
-                "blockstake": VALIDATOR_BLOCKSTAKE,
-            }
-        )
+        validators.append(validator_document(key, VALIDATOR_BLOCKSTAKE, f"node{i}"))
     document = genesis_document(
         CHAIN_ID,
         datetime.now(UTC),

@@ -23,6 +23,7 @@ from marshmallow import (
 from chain.address import parse_address
 from chain.errors import LocalFault, RuleViolation
 from chain.genesis_state import COUNCIL_ADDRESS, GenesisContract, GenesisState, genesis_writes
+from chain.keys import KeyPair
 from chain.ledger.policy import MAX_SIGNERS, MAX_WEIGHT, Signer, make_policy
 from chain.ledger.transactions import MAX_AMOUNT, MAX_CODE_SIZE
 from chain.params import (
@@ -32,12 +33,23 @@ from chain.params import (
     ChainParams,
     check_epoch_layout,
 )
-from chain.staking.validators import MAX_BLOCKSTAKE, MAX_VALIDATORS, Validator, make_validator_set
+from chain.staking.validators import (
+    MAX_BLOCKSTAKE,
+    MAX_VALIDATORS,
+    Validator,
+    bls_registration,
+    check_bls_registration,
+    make_validator_set,
+)
 from contracts_std.standard import standard_contracts
 from vm.machine import load_program
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HEX64 = validate.Regexp(r"^[0-9a-f]{64}\Z", error="must be 64 lowercase hex characters")
+BLS_KEY_HEX = validate.Regexp(r"^[0-9a-f]{96}\Z", error="must be 96 lowercase hex characters")
+BLS_SIGNATURE_HEX = validate.Regexp(
+    r"^[0-9a-f]{192}\Z", error="must be 192 lowercase hex characters"
+)
 
 
 class GenesisFileError(LocalFault):
@@ -74,9 +86,20 @@ class ValidatorSchema(StrictSchema):
         ),
     )
     public_key = fields.String(required=True, validate=HEX64)
+    bls_key = fields.String(required=True, validate=BLS_KEY_HEX)
+    bls_pop = fields.String(required=True, validate=BLS_SIGNATURE_HEX)
     blockstake = fields.Integer(
         required=True, strict=True, validate=validate.Range(1, MAX_BLOCKSTAKE)
     )
+
+    @validates_schema
+    def check_bls_key(self, data: dict[str, Any], **_: Any) -> None:
+        if "bls_key" not in data or "bls_pop" not in data:
+            return  # their own fields' errors say what is missing
+        try:
+            check_bls_registration(bytes.fromhex(data["bls_key"]), bytes.fromhex(data["bls_pop"]))
+        except RuleViolation as exc:
+            raise ValidationError(exc.message, "bls_key") from None
 
 
 class SignerSchema(StrictSchema):
@@ -213,7 +236,12 @@ class GenesisSchema(StrictSchema):
         try:
             validators = make_validator_set(
                 [
-                    Validator(bytes.fromhex(v["public_key"]), v["blockstake"], v["name"])
+                    Validator(
+                        bytes.fromhex(v["public_key"]),
+                        bytes.fromhex(v["bls_key"]),
+                        v["blockstake"],
+                        v["name"],
+                    )
                     for v in data["validators"]
                 ]
             )
@@ -320,6 +348,19 @@ def genesis_document(
     }
 
 
+def validator_document(key: KeyPair, blockstake: int, name: str) -> dict[str, Any]:
+    """A genesis validator entry for the validator whose key is `key`: both its public keys
+    and the proof of possession of the BLS one."""
+    registration = bls_registration(key)
+    return {
+        "name": name,
+        "public_key": key.public_key.hex(),
+        "bls_key": registration.bls_key.hex(),
+        "bls_pop": registration.proof.hex(),
+        "blockstake": blockstake,
+    }
+
+
 def standard_contract_documents() -> list[dict[str, str]]:
     return [{"name": name, "code": code.hex()} for name, code in standard_contracts()]
 
@@ -332,4 +373,5 @@ __all__ = [
     "genesis_document",
     "load_genesis",
     "parse_genesis",
+    "validator_document",
 ]

@@ -20,6 +20,7 @@ from marshmallow import fields as mf
 from chain.errors import LocalFault
 from chain.genesis_state import GenesisState, genesis_hash
 from chain.keys import KeyPair, generate_keypair, keypair_from_seed
+from chain.staking.validators import bls_registration
 from genesis.schema import load_genesis
 
 DEFAULT_API_PORT = 26657
@@ -198,6 +199,7 @@ class InitResult:
     chain_id: str
     genesis_hash: str
     validator: str
+    validator_spec: str
     created_key: bool
     in_validator_set: bool
     api_port: int
@@ -208,10 +210,18 @@ class InitResult:
             "chain_id": self.chain_id,
             "genesis_hash": self.genesis_hash,
             "validator": self.validator,
+            "validator_spec": self.validator_spec,
             "created_key": self.created_key,
             "in_validator_set": self.in_validator_set,
             "api_port": self.api_port,
         }
+
+
+def validator_spec(key: KeyPair) -> str:
+    """What `genesis new --validator` takes before its :BLOCKSTAKE: the ed25519 key, the BLS
+    key and the BLS key's proof of possession, in hex, joined by colons."""
+    registration = bls_registration(key)
+    return f"{key.public_key.hex()}:{registration.bls_key.hex()}:{registration.proof.hex()}"
 
 
 def init_home(home: Home, genesis_file: Path | None, api_port: int | None = None) -> InitResult:
@@ -232,6 +242,7 @@ def init_home(home: Home, genesis_file: Path | None, api_port: int | None = None
         chain_id="" if state is None else state.chain_id,
         genesis_hash="" if state is None else genesis_hash(state).hex(),
         validator=key.public_key.hex(),
+        validator_spec=validator_spec(key),
         created_key=created,
         in_validator_set=state is not None and state.validators.power_of(key.public_key) > 0,
         api_port=config.api_port,

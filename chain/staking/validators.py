@@ -1,12 +1,20 @@
-"""Validators and their blockstake, the voting power of consensus."""
+"""Validators and their blockstake, the voting power of consensus.
+
+A validator has two keys: its ed25519 key (votes, proposals, its identity and sort order) and
+a BLS12-381 key (`chain.bls`) whose precommit signatures aggregate into the finality
+certificate a light client checks with one pairing check. The BLS key is derived from the
+ed25519 seed (`validator_bls_key`), so a validator keeps one secret; it is registered with a
+proof of possession, checked wherever a key joins a set (`check_bls_registration`).
+"""
 
 from dataclasses import dataclass
 from typing import Any
 
+from chain import bls
 from chain.encoding import encode, expect_bytes, expect_int, expect_list, expect_text
-from chain.errors import EncodingError, RuleViolation
+from chain.errors import EncodingError, InvalidBlsKey, RuleViolation
 from chain.hashing import tagged_hash
-from chain.keys import PUBLIC_KEY_SIZE
+from chain.keys import PUBLIC_KEY_SIZE, KeyPair
 
 MAX_VALIDATORS = 256
 MAX_BLOCKSTAKE = 2**48
@@ -18,7 +26,8 @@ class InvalidValidatorSet(RuleViolation):
 
 @dataclass(frozen=True)
 class Validator:
-    public_key: bytes
+    public_key: bytes  # ed25519
+    bls_key: bytes  # BLS12-381 G1, compressed; its possession proven when it joined
     blockstake: int
     name: str = ""
 
@@ -46,9 +55,17 @@ def validate_validator_set(vset: ValidatorSet) -> None:
     keys = [v.public_key for v in vset.validators]
     if keys != sorted(set(keys)):
         raise InvalidValidatorSet("validators must be unique and sorted by public key")
+    # Two validators sharing a BLS key would let one holder's signature count for both bits
+    # of a certificate (a key and its proof can be copied; the secret cannot).
+    if len({v.bls_key for v in vset.validators}) != len(vset.validators):
+        raise InvalidValidatorSet("two validators have the same BLS key")
     for v in vset.validators:
         if len(v.public_key) != PUBLIC_KEY_SIZE:
             raise InvalidValidatorSet(f"validator key {v.public_key.hex()} is not 32 bytes")
+        if len(v.bls_key) != bls.PUBLIC_KEY_SIZE:
+            raise InvalidValidatorSet(
+                f"validator {v.public_key.hex()}'s BLS key is not {bls.PUBLIC_KEY_SIZE} bytes"
+            )
         if not 1 <= v.blockstake <= MAX_BLOCKSTAKE:
             raise InvalidValidatorSet(f"blockstake {v.blockstake} is not in 1..{MAX_BLOCKSTAKE}")
 
@@ -60,20 +77,21 @@ def make_validator_set(validators: list[Validator]) -> ValidatorSet:
 
 
 def validator_set_to_value(vset: ValidatorSet) -> list[Any]:
-    return [[v.public_key, v.blockstake, v.name] for v in vset.validators]
+    return [[v.public_key, v.bls_key, v.blockstake, v.name] for v in vset.validators]
 
 
 def validator_set_from_value(value: Any) -> ValidatorSet:
     validators = []
     for i, item in enumerate(expect_list(value, "validators", MAX_VALIDATORS)):
-        entry = expect_list(item, f"validator {i}", 3)
-        if len(entry) != 3:
-            raise EncodingError(f"validator {i} must be [public_key, blockstake, name]")
+        entry = expect_list(item, f"validator {i}", 4)
+        if len(entry) != 4:
+            raise EncodingError(f"validator {i} must be [public_key, bls_key, blockstake, name]")
         validators.append(
             Validator(
                 expect_bytes(entry[0], f"validator {i} key", PUBLIC_KEY_SIZE),
-                expect_int(entry[1], f"validator {i} blockstake", 1, MAX_BLOCKSTAKE),
-                expect_text(entry[2], f"validator {i} name", 64),
+                expect_bytes(entry[1], f"validator {i} BLS key", bls.PUBLIC_KEY_SIZE),
+                expect_int(entry[2], f"validator {i} blockstake", 1, MAX_BLOCKSTAKE),
+                expect_text(entry[3], f"validator {i} name", 64),
             )
         )
     vset = ValidatorSet(tuple(validators))
@@ -87,6 +105,48 @@ def validator_set_hash(vset: ValidatorSet) -> bytes:
 
 def validator_set_to_json(vset: ValidatorSet) -> list[dict[str, Any]]:
     return [
-        {"public_key": v.public_key.hex(), "blockstake": v.blockstake, "name": v.name}
+        {
+            "public_key": v.public_key.hex(),
+            "bls_key": v.bls_key.hex(),
+            "blockstake": v.blockstake,
+            "name": v.name,
+        }
         for v in vset.validators
     ]
+
+
+# BLS keys
+
+
+def validator_bls_key(key: KeyPair) -> bls.BlsKey:
+    """The BLS key of the validator whose ed25519 key is `key`: KeyGen over a hash of the
+    seed under its own tag, so one secret (the validator key file) restores both keys and
+    neither key reveals anything about the other."""
+    return bls.bls_keygen(tagged_hash(b"gc/bls-ikm", key.seed))
+
+
+def validator_with_key(key: KeyPair, blockstake: int, name: str = "") -> Validator:
+    """The validator whose ed25519 key is `key`, with its derived BLS key."""
+    return Validator(key.public_key, validator_bls_key(key).public_key, blockstake, name)
+
+
+@dataclass(frozen=True)
+class BlsRegistration:
+    """What a validator publishes to join a set: its BLS key and the proof it holds it."""
+
+    bls_key: bytes
+    proof: bytes
+
+
+def bls_registration(key: KeyPair) -> BlsRegistration:
+    bls_key = validator_bls_key(key)
+    return BlsRegistration(bls_key.public_key, bls.prove_possession(bls_key))
+
+
+def check_bls_registration(bls_key: bytes, proof: bytes) -> None:
+    """A key may join a validator set only if it is a valid key (not the identity, in the
+    subgroup) and its holder proved possession: without the proof a rogue key (one chosen as
+    g^a minus the others') would let its owner forge a certificate of the whole set."""
+    bls.key_validate(bls_key)
+    if not bls.verify_possession(bls_key, proof):
+        raise InvalidBlsKey(f"the proof of possession for BLS key {bls_key.hex()} does not verify")

@@ -22,7 +22,7 @@ from chain.keys import KeyPair, keypair_from_seed
 from chain.ledger.policy import Signer, make_policy
 from chain.ledger.transactions import SignedTx, Transfer, TxBody, decode_tx, sign_tx
 from chain.params import ChainParams
-from chain.staking.validators import Validator, make_validator_set
+from chain.staking.validators import make_validator_set, validator_with_key
 from chain.store import ChainStore
 from node.bench.blocks import commit_for
 from node.verifier import SignatureVerifier
@@ -75,7 +75,7 @@ def _genesis(senders: list[KeyPair], validator: KeyPair, block_size: int) -> Gen
         chain_id="bench",
         genesis_time_ms=1_700_000_000_000,
         balances=tuple((key_address(k.public_key), 10**12) for k in senders),
-        validators=make_validator_set([Validator(validator.public_key, 1, "bench")]),
+        validators=make_validator_set([validator_with_key(validator, 1, "bench")]),
         council=make_policy([Signer(validator.public_key, 1)], 1),
         params=ChainParams(max_block_txs=block_size),
     )

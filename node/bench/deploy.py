@@ -73,7 +73,7 @@ from chain.hashing import hash32
 from chain.keys import keypair_from_seed
 from chain.ledger.policy import Signer, make_policy
 from chain.params import ChainParams
-from chain.staking.validators import Validator, make_validator_set
+from chain.staking.validators import make_validator_set, validator_with_key
 from chain.state import Overlay, StateReader
 from chain.store import ChainStore
 from contracts_std.spec import load_spec, spec_bytes
@@ -218,7 +218,7 @@ def _genesis() -> GenesisState:
         chain_id=CHAIN,
         genesis_time_ms=GENESIS_TIME,
         balances=((key_address(VALIDATOR.public_key), 10**12),),
-        validators=make_validator_set([Validator(VALIDATOR.public_key, 1000, "v")]),
+        validators=make_validator_set([validator_with_key(VALIDATOR, 1000, "v")]),
         council=make_policy([Signer(VALIDATOR.public_key, 1)], 1),
         params=PARAMS,
         contracts=(),

@@ -60,7 +60,7 @@ from chain.ledger.execution import process_transaction
 from chain.ledger.policy import Signer, make_policy
 from chain.ledger.transactions import Payload, SignedTx, TxBody, sign_tx
 from chain.params import ChainParams
-from chain.staking.validators import Validator, make_validator_set
+from chain.staking.validators import make_validator_set, validator_with_key
 from chain.state import Overlay
 from chain.store import ChainStore
 from consensus.tendermint import Timeouts
@@ -120,7 +120,7 @@ def _genesis(params: ChainParams, funded: list[Address]) -> GenesisState:
         chain_id=CHAIN,
         genesis_time_ms=GENESIS_TIME,
         balances=tuple((address, FUNDS) for address in funded),
-        validators=make_validator_set([Validator(VALIDATOR.public_key, 1000, "v")]),
+        validators=make_validator_set([validator_with_key(VALIDATOR, 1000, "v")]),
         council=make_policy([Signer(VALIDATOR.public_key, 1)], 1),
         params=params,
         contracts=(),

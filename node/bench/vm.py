@@ -21,7 +21,7 @@ from chain.ledger.execution import process_transaction
 from chain.ledger.policy import Signer, make_policy
 from chain.ledger.transactions import Call, TxBody, sign_tx
 from chain.params import ChainParams
-from chain.staking.validators import Validator, make_validator_set
+from chain.staking.validators import make_validator_set, validator_with_key
 from chain.state import Overlay
 from contracts_std.requirement import (
     RequiredSigner,
@@ -60,7 +60,7 @@ def approval_cost(workloads: int, say: Callable[[str], None]) -> dict[str, Any]:
         CHAIN,
         0,
         tuple((key_address(k.public_key), 10**15) for k in signers),
-        make_validator_set([Validator(validator.public_key, 1, "v")]),
+        make_validator_set([validator_with_key(validator, 1, "v")]),
         make_policy([Signer(validator.public_key, 1)], 1),
         ChainParams(),
         tuple(GenesisContract(name, code) for name, code in standard_contracts()),

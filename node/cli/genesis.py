@@ -22,6 +22,8 @@ from node.config import (
     write_file_atomically,
 )
 
+VALIDATOR_SHAPE = "PUBKEY_HEX:BLS_KEY_HEX:BLS_POP_HEX:BLOCKSTAKE[:NAME]"
+
 
 @click.group()
 def genesis() -> None:
@@ -67,12 +69,14 @@ def build_genesis(
     """The genesis document for `genesis new`'s options, validated by parse_genesis."""
     validator_docs = []
     for i, spec in enumerate(validators):
-        parts = _parts(spec, "--validator", "PUBKEY_HEX:BLOCKSTAKE[:NAME]", 2, 3)
+        parts = _parts(spec, "--validator", VALIDATOR_SHAPE, 4, 5)
         validator_docs.append(
             {
-                "name": parts[2] if len(parts) == 3 else f"validator{i}",
+                "name": parts[4] if len(parts) == 5 else f"validator{i}",
                 "public_key": parts[0].lower(),
-                "blockstake": _integer(parts[1], "--validator", spec),
+                "bls_key": parts[1].lower(),
+                "bls_pop": parts[2].lower(),
+                "blockstake": _integer(parts[3], "--validator", spec),
             }
         )
     balance_docs = []
@@ -92,7 +96,7 @@ def build_genesis(
             }
         )
     if not validator_docs:
-        raise CliError("at least one --validator PUBKEY_HEX:BLOCKSTAKE[:NAME] is needed")
+        raise CliError(f"at least one --validator {VALIDATOR_SHAPE} is needed")
     if not signers:
         raise CliError("at least one --council PUBKEY_HEX:WEIGHT[:required] is needed")
     param_values: dict[str, int] = {}
@@ -148,8 +152,9 @@ def genesis_summary(state: GenesisState) -> dict[str, Any]:
     "--validator",
     "validators",
     multiple=True,
-    metavar="PUBKEY_HEX:BLOCKSTAKE[:NAME]",
-    help="A validator (repeat for more).",
+    metavar=VALIDATOR_SHAPE,
+    help="A validator (repeat for more): the first three parts are what `gridchain node "
+    "show-validator` prints as its validator spec.",
 )
 @click.option(
     "--balance",

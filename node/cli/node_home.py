@@ -15,6 +15,7 @@ from node.config import (
     Home,
     init_home,
     load_validator_key,
+    validator_spec,
 )
 from vm.runtime import VmRuntime
 
@@ -47,12 +48,13 @@ def node_init(home: Path, genesis_file: Path | None, api_port: int | None, as_js
     lines = [
         f"initialized {result.home} for {chain}",
         f"validator key: {result.validator}" + (" (new)" if result.created_key else ""),
+        f"for genesis:   --validator {result.validator_spec}:BLOCKSTAKE[:NAME]",
         f"API port:      {result.api_port}",
     ]
     if genesis_file is not None and not result.in_validator_set:
         lines.append(
             "note: this key is not a validator in the genesis; add it with "
-            f"`gridchain genesis new --validator {result.validator}:BLOCKSTAKE`"
+            f"`gridchain genesis new --validator {result.validator_spec}:BLOCKSTAKE`"
         )
     emit(as_json, result.to_json(), lines)
 
@@ -73,16 +75,26 @@ def node_run(home: Path, as_json: bool) -> None:
 @home_option
 @json_option
 def node_show_validator(home: Path, as_json: bool) -> None:
-    """Print this node's validator public key."""
+    """Print this node's validator keys: the ed25519 public key, and the spec (both keys and
+    the BLS key's proof of possession) that `genesis new --validator` takes."""
     node_home = Home(home)
     key = load_validator_key(node_home)
+    spec = validator_spec(key)
     in_set = None
     if node_home.genesis_file.exists():
         in_set = load_genesis(node_home.genesis_file).validators.power_of(key.public_key) > 0
-    lines = [key.public_key.hex()]
+    lines = [key.public_key.hex(), f"for genesis: --validator {spec}:BLOCKSTAKE[:NAME]"]
     if in_set is False:
         lines.append("note: not a validator in this home's genesis")
-    emit(as_json, {"public_key": key.public_key.hex(), "in_validator_set": in_set}, lines)
+    registration = spec.split(":")
+    view = {
+        "public_key": key.public_key.hex(),
+        "bls_key": registration[1],
+        "bls_pop": registration[2],
+        "validator_spec": spec,
+        "in_validator_set": in_set,
+    }
+    emit(as_json, view, lines)
 
 
 @node_group.command("verify")

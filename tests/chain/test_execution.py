@@ -44,7 +44,7 @@ from chain.ledger.transactions import (
     sign_tx,
 )
 from chain.params import ChainParams
-from chain.staking.validators import Validator, make_validator_set
+from chain.staking.validators import make_validator_set, validator_with_key
 from chain.state import (
     MAX_BALANCE,
     Account,
@@ -82,7 +82,7 @@ def make_genesis(
         chain_id=chain_id,
         genesis_time_ms=GENESIS_TIME,
         balances=balances,
-        validators=make_validator_set([Validator(VALIDATOR.public_key, 100, "v0")]),
+        validators=make_validator_set([validator_with_key(VALIDATOR, 100, "v0")]),
         council=make_policy([Signer(ALICE.public_key, 1)], 1),
         params=ChainParams(min_fee=MIN_FEE),
     )

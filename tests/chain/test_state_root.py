@@ -18,7 +18,7 @@ from chain.keys import keypair_from_seed
 from chain.ledger.policy import Signer, make_policy
 from chain.ledger.transactions import SignedTx, Transfer, TxBody, sign_tx
 from chain.params import ChainParams
-from chain.staking.validators import Validator, make_validator_set
+from chain.staking.validators import make_validator_set, validator_with_key
 from chain.state import PARAMS_KEY, VALIDATORS_KEY, account_key
 from chain.store import ChainStore
 from tests.kit.support import addr
@@ -38,7 +38,7 @@ def make_genesis(balances: tuple[tuple[Address, int], ...]) -> GenesisState:
         chain_id=CHAIN,
         genesis_time_ms=GENESIS_TIME,
         balances=balances,
-        validators=make_validator_set([Validator(VALIDATOR.public_key, 1, "v0")]),
+        validators=make_validator_set([validator_with_key(VALIDATOR, 1, "v0")]),
         council=make_policy([Signer(VALIDATOR.public_key, 1)], 1),
         params=ChainParams(),
     )

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from chain.hashing import hash32
-from chain.staking.validators import Validator, ValidatorSet, make_validator_set
+from chain.staking.validators import ValidatorSet, make_validator_set, validator_with_key
 from consensus.election import (
     MODIFIER_BITS,
     ElectionError,
@@ -25,7 +25,7 @@ def chain_hashes(count: int, tag: bytes = b"block") -> list[bytes]:
 
 def validator_set(stakes: list[int]) -> ValidatorSet:
     return make_validator_set(
-        [Validator(dev_key(f"v{i}").public_key, stake) for i, stake in enumerate(stakes)]
+        [validator_with_key(dev_key(f"v{i}"), stake) for i, stake in enumerate(stakes)]
     )
 
 

@@ -16,7 +16,13 @@ from chain.keys import keypair_from_seed
 from chain.ledger.transactions import MAX_AMOUNT
 from chain.params import ChainParams
 from chain.store import ChainStore
-from genesis.schema import GenesisFileError, genesis_document, load_genesis, parse_genesis
+from genesis.schema import (
+    GenesisFileError,
+    genesis_document,
+    load_genesis,
+    parse_genesis,
+    validator_document,
+)
 
 V1, V2, C1, C2, ALICE, BOB = (
     keypair_from_seed(hash32(b"genesis/" + n))
@@ -31,8 +37,8 @@ def good_document() -> dict[str, Any]:
         "gridchain-test.1",
         datetime(2026, 1, 1, 12, 30, 0, 250_000, tzinfo=UTC),
         [
-            {"name": "v1", "public_key": V1.public_key.hex(), "blockstake": 60},
-            {"name": "v2", "public_key": V2.public_key.hex(), "blockstake": 40},
+            validator_document(V1, 60, "v1"),
+            validator_document(V2, 40, "v2"),
         ],
         {
             "signers": [
@@ -49,8 +55,9 @@ def good_document() -> dict[str, Any]:
 
 # Pinned: the genesis hash names the chain, so it must not drift with refactoring.
 # (Changed on purpose: when the slashing parameters, then the contract parameters and the
-# genesis contracts, then the farming parameters, joined what it covers.)
-GOOD_GENESIS_HASH = "0904d018def99f21c582b9f642b4d30f70f7064f966e6c3400d2415f644cba1a"
+# genesis contracts, then the farming parameters, then the validators' BLS keys, joined what it
+# covers.)
+GOOD_GENESIS_HASH = "768ee86b768fa08c2bc0a24ad84b957d1f5c683562668c0ebfb9a06c292c59c3"
 
 
 # --- a good document ----------------------------------------------------------------------------
@@ -188,8 +195,33 @@ MISTAKES = [
     ("before 1970", mutate("genesis_time", "1969-12-31T23:59:59Z"), "genesis_time"),
     (
         "duplicate validator key",
-        mutate("validators.1", {"name": "v2", "public_key": V1_HEX, "blockstake": 1}),
+        mutate("validators.1", validator_document(V1, 1, "v2")),
         "validators",
+    ),
+    (
+        "two validators with one BLS key",  # a key and its proof copied from another validator
+        mutate(
+            "validators.1", {**validator_document(V1, 1, "v2"), "public_key": V2.public_key.hex()}
+        ),
+        "validators",
+    ),
+    ("no BLS key", mutate("validators.0.bls_key", DELETE), "validators.0.bls_key"),
+    ("no proof of possession", mutate("validators.0.bls_pop", DELETE), "validators.0.bls_pop"),
+    ("BLS key short", mutate("validators.0.bls_key", "ab" * 47), "validators.0.bls_key"),
+    (
+        "another validator's proof of possession",
+        mutate("validators.0.bls_pop", validator_document(V2, 1, "v2")["bls_pop"]),
+        "validators.0.bls_key",
+    ),
+    (
+        "BLS key the identity",
+        mutate("validators.0.bls_key", "c0" + "00" * 47),
+        "validators.0.bls_key",
+    ),
+    (
+        "BLS key outside the subgroup",
+        mutate("validators.0.bls_key", "8123456789abcdef0123456789abcdef0123456789abcdef" * 2),
+        "validators.0.bls_key",
     ),
     (
         "validator key not hex",

@@ -16,7 +16,7 @@ from chain.ledger.execution import Receipt
 from chain.ledger.policy import Signer, make_policy
 from chain.ledger.transactions import Call, Deploy, Payload, SignedTx, TxBody, Value, sign_tx
 from chain.params import ChainParams
-from chain.staking.validators import Validator, make_validator_set
+from chain.staking.validators import make_validator_set, validator_with_key
 from chain.state import Overlay, read_account
 from chain.store import ChainStore
 from contracts_std.standard import standard_contracts
@@ -41,7 +41,7 @@ def make_genesis(**params: int) -> GenesisState:
         chain_id=CHAIN,
         genesis_time_ms=GENESIS_TIME,
         balances=tuple((key_address(k.public_key), FUNDS) for k in USERS.values()),
-        validators=make_validator_set([Validator(VALIDATOR.public_key, 1000, "v")]),
+        validators=make_validator_set([validator_with_key(VALIDATOR, 1000, "v")]),
         council=make_policy([Signer(VALIDATOR.public_key, 1)], 1),
         params=ChainParams(**params),
         contracts=tuple(GenesisContract(name, code) for name, code in standard_contracts()),

@@ -21,7 +21,7 @@ from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed
 from chain.ledger.transactions import SignedTx, Transfer, TxBody, sign_tx
 from devnet.processes import free_port
-from genesis.schema import genesis_document, parse_genesis
+from genesis.schema import genesis_document, parse_genesis, validator_document
 from node.api.client import ApiError, NodeClient
 from node.config import Home, NodeConfig, write_config, write_validator_key
 
@@ -64,7 +64,7 @@ def make_home(
     doc = genesis_document(
         CHAIN_ID,
         datetime(2026, 1, 1, tzinfo=UTC),
-        [{"name": "v0", "public_key": validator.public_key.hex(), "blockstake": 100}],
+        [validator_document(validator, 100, "v0")],
         {"signers": [{"public_key": alice.public_key.hex(), "weight": 1}], "threshold": 1},
         [
             {"address": str(key_address(alice.public_key)), "amount": 10**12},
@@ -89,7 +89,7 @@ def funded_home(root: Path, funded: Iterable[str], params: dict[str, int]) -> No
     doc = genesis_document(
         CHAIN_ID,
         datetime(2026, 1, 1, tzinfo=UTC),
-        [{"name": "v0", "public_key": validator.public_key.hex(), "blockstake": 100}],
+        [validator_document(validator, 100, "v0")],
         {"signers": [{"public_key": validator.public_key.hex(), "weight": 1}], "threshold": 1},
         [{"address": a, "amount": 10**12} for a in funded],
         params,

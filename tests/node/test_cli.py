@@ -129,7 +129,7 @@ def test_wrong_passphrase(keystore: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def make_genesis(keystore: Path, out: Path, *extra: str) -> dict[str, Any]:
-    validator = new_key(keystore, "validator")
+    validator = run_json("node", "init", "--home", str(out.parent / "validator-home"))
     alice = new_key(keystore, "alice")
     council = new_key(keystore, "council")
     info: dict[str, Any] = run_json(
@@ -140,7 +140,7 @@ def make_genesis(keystore: Path, out: Path, *extra: str) -> dict[str, Any]:
         "--chain-id",
         "test-chain",
         "--validator",
-        f"{validator['public_key']}:10:v0",
+        f"{validator['validator_spec']}:10:v0",
         "--balance",
         f"{alice['address']}:1_000_000",
         "--council",
@@ -177,9 +177,10 @@ def test_genesis_new_refuses_to_overwrite(keystore: Path, tmp_path: Path) -> Non
     out = tmp_path / "genesis.json"
     make_genesis(keystore, out)
     before = out.read_text()
-    pubkey = Keystore(keystore).show("validator").public_key
+    pubkey = Keystore(keystore).show("alice").public_key
+    spec = run_json("node", "show-validator", "--home", str(tmp_path / "validator-home"))
     args = ["genesis", "new", "-o", str(out), "--chain-id", "other"]
-    args += ["--validator", f"{pubkey}:1", "--council", f"{pubkey}:1"]
+    args += ["--validator", f"{spec['validator_spec']}:1", "--council", f"{pubkey}:1"]
     assert run_json(*args, code=1)["error"]["code"] == "file_exists"
     assert out.read_text() == before
     assert run_json(*args, "--force")["chain_id"] == "other"
@@ -188,10 +189,10 @@ def test_genesis_new_refuses_to_overwrite(keystore: Path, tmp_path: Path) -> Non
 def test_genesis_new_reports_fields(keystore: Path, tmp_path: Path) -> None:
     pubkey = new_key(keystore, "v")["public_key"]
     args = ["genesis", "new", "-o", str(tmp_path / "g.json"), "--chain-id", "Bad Id"]
-    args += ["--validator", "abcd:1", "--council", f"{pubkey}:1"]
+    args += ["--validator", f"abcd:ab:{'00' * 96}:1", "--council", f"{pubkey}:1"]
     error = run_json(*args, code=1)["error"]
     fields = {f["field"] for f in error["fields"]}
-    assert {"chain_id", "validators.0.public_key"} <= fields
+    assert {"chain_id", "validators.0.public_key", "validators.0.bls_key"} <= fields
     assert not (tmp_path / "g.json").exists()
     result = run(*args, code=1)
     assert "chain_id:" in result.stderr and "validators.0.public_key:" in result.stderr

@@ -18,7 +18,7 @@ from chain.keys import KeyPair
 from chain.store import ChainStore
 from consensus.double_sign import DoubleSignRefused
 from consensus.tendermint import Step
-from genesis.schema import genesis_document, parse_genesis
+from genesis.schema import genesis_document, parse_genesis, validator_document
 from node.config import NodeConfig
 from node.consensus.privval import PrivValidator
 from node.consensus.reactor import Reactor
@@ -35,10 +35,7 @@ def make_node(tmp_path: Path, key: KeyPair) -> NodeService:
     doc = genesis_document(
         CHAIN,
         datetime(2026, 1, 1, tzinfo=UTC),
-        [
-            {"name": f"v{i}", "public_key": k.public_key.hex(), "blockstake": 10}
-            for i, k in enumerate(KEYS)
-        ],
+        [validator_document(k, 10, f"v{i}") for i, k in enumerate(KEYS)],
         {"signers": [{"public_key": KEYS[0].public_key.hex(), "weight": 1}], "threshold": 1},
     )
     store = ChainStore(str(tmp_path / "chain.db"))

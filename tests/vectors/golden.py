@@ -62,7 +62,7 @@ from contracts_std.requirement import (
     workload_address,
 )
 from contracts_std.spec import load_spec, spec_bytes
-from genesis.schema import genesis_document, parse_genesis
+from genesis.schema import genesis_document, parse_genesis, validator_document
 from tests.kit.chainkit import CHAIN, USERS, VALIDATOR, ContractChain, make_genesis
 from tests.kit.farmkit import FARMING, Farmer, farming_genesis, register, run_until
 
@@ -157,7 +157,7 @@ def genesis_hashes() -> dict[str, str]:
     document = genesis_document(
         "gridchain-golden",
         datetime(2026, 1, 1, tzinfo=UTC),
-        [{"name": "v0", "public_key": VALIDATOR.public_key.hex(), "blockstake": 100}],
+        [validator_document(VALIDATOR, 100, "v0")],
         {"signers": [{"public_key": ALICE.public_key.hex(), "weight": 1}], "threshold": 1},
         [{"address": str(key_address(ALICE.public_key)), "amount": 10**12}],
         {"block_interval_ms": 100},
