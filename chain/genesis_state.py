@@ -14,7 +14,12 @@ from chain.ledger.contracts import code_key
 from chain.ledger.policy import Policy, policy_to_value
 from chain.merkle import root as merkle_root
 from chain.params import ChainParams, params_to_value, validate_params
-from chain.staking.validators import ValidatorSet, validator_set_hash, validator_set_to_value
+from chain.staking.validators import (
+    ValidatorSet,
+    encode_validator_set,
+    validator_set_hash,
+    validator_set_to_value,
+)
 from chain.state import (
     JAILED_KEY,
     LAST_VALIDATORS_KEY,
@@ -30,7 +35,6 @@ from chain.state import (
     params_record,
     signing_info_key,
     signing_info_record,
-    validator_set_record,
 )
 
 COUNCIL_ADDRESS = named_multisig_address("council")
@@ -104,8 +108,8 @@ def genesis_writes(gen: GenesisState) -> dict[bytes, bytes]:
         account_key(address): encode_account(Account(amount, 0)) for address, amount in gen.balances
     }
     writes[account_key(COUNCIL_ADDRESS)] = encode_account(Account(0, 0, gen.council))
-    writes[VALIDATORS_KEY] = validator_set_record(gen.validators)
-    writes[LAST_VALIDATORS_KEY] = validator_set_record(gen.validators)
+    writes[VALIDATORS_KEY] = encode_validator_set(gen.validators)
+    writes[LAST_VALIDATORS_KEY] = encode_validator_set(gen.validators)
     writes[JAILED_KEY] = jailed_record(())
     for v in gen.validators.validators:
         writes[signing_info_key(v.public_key)] = signing_info_record(SigningInfo(1))

@@ -42,8 +42,8 @@ from chain.staking.validators import (
     MAX_BLOCKSTAKE,
     MAX_VALIDATORS,
     ValidatorSet,
-    validator_set_from_value,
-    validator_set_to_value,
+    decode_validator_set,
+    encode_validator_set,
 )
 
 MAX_BALANCE = 2**63 - 1
@@ -164,7 +164,7 @@ class Overlay:
         raw = self.get_state(VALIDATORS_KEY)
         if raw is None:
             raise CorruptRecord("state has no validator set")
-        return validator_set_from_value(decode(raw))
+        return decode_validator_set(raw)
 
     @stored_record("last validator set")
     def last_validator_set(self) -> ValidatorSet:
@@ -172,10 +172,10 @@ class Overlay:
         raw = self.get_state(LAST_VALIDATORS_KEY)
         if raw is None:
             raise CorruptRecord("state has no last validator set")
-        return validator_set_from_value(decode(raw))
+        return decode_validator_set(raw)
 
     def set_validator_set(self, vset: ValidatorSet) -> None:
-        self.set_state(VALIDATORS_KEY, validator_set_record(vset))
+        self.set_state(VALIDATORS_KEY, encode_validator_set(vset))
 
     @stored_record("chain parameters")
     def params(self) -> ChainParams:
@@ -183,10 +183,6 @@ class Overlay:
         if raw is None:
             raise CorruptRecord("state has no chain parameters")
         return params_from_value(decode(raw))
-
-
-def validator_set_record(vset: ValidatorSet) -> bytes:
-    return encode(validator_set_to_value(vset))
 
 
 def params_record(params: ChainParams) -> bytes:

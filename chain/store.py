@@ -14,6 +14,9 @@ Key layout (one byte prefix per table):
   Z size(8, BE)      -> height of the block whose header first committed that audit log size
   Maudit             -> audit log size
   S state key(32)    -> current record bytes
+  V set hash(32)     -> a validator set's canonical bytes: every set the chain has had, named
+                        as headers name it (validators_hash), for commits' signers and light
+                        clients
   N node hash(32)    -> sparse Merkle tree node (content-addressed, never rewritten)
 
 Every block is written in ONE synced WriteBatch together with its state and tree nodes, so a
@@ -42,6 +45,8 @@ from chain.ledger import audit
 from chain.ledger.audit import AuditEntry, decode_entry
 from chain.ledger.execution import Receipt, receipt_from_value, receipt_to_value
 from chain.ledger.transactions import Call, Deploy
+from chain.staking.validators import ValidatorSet, decode_validator_set, encoded_set_hash
+from chain.state import VALIDATORS_KEY
 
 HEAD_KEY = b"Mhead"
 AUDIT_SIZE_KEY = b"Maudit"
@@ -115,6 +120,12 @@ class _Reads:
     def commit_at(self, height: int) -> Commit | None:
         raw = self._src.get(_height_key(b"C", height))
         return None if raw is None else decode_commit(raw)
+
+    @stored_record("validator set")
+    def validator_set(self, set_hash: bytes) -> ValidatorSet | None:
+        """The set with hash `set_hash`, if the chain has ever had it."""
+        raw = self._src.get(b"V" + set_hash)
+        return None if raw is None else decode_validator_set(raw)
 
     def state_items(self) -> Iterator[tuple[bytes, bytes]]:
         """Every current state record, in key order."""
@@ -303,6 +314,9 @@ class ChainStore(_Reads):
                     batch.put(b"S" + key, value)
             for node_hash, node in new_nodes.items():
                 batch.put(b"N" + node_hash, node)
+            new_set = writes.get(VALIDATORS_KEY)
+            if new_set is not None:
+                batch.put(b"V" + encoded_set_hash(new_set), new_set)
             batch.put(
                 HEAD_KEY,
                 encode(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from chain.address import Address
 from chain.blockchain import BlockResult, Rejected, build_block, open_chain, validate_block
 from chain.blocks.block import Block
-from chain.blocks.commit import Commit, CommitSig, VoteType, vote_sign_bytes
+from chain.blocks.commit import Commit, sign_commit
 from chain.blocks.evidence import DuplicateVoteEvidence
 from chain.blocks.header import Header
 from chain.errors import EncodingError, InvalidSignature, RuleViolation
@@ -245,7 +245,7 @@ class NodeService:
 
     async def produce_block(self) -> Header:
         """Build, sign and commit a block alone: only for a validator holding > 2/3 of power."""
-        vset = self.genesis.validators
+        vset = Overlay(self.store).validator_set()  # the set that votes on the next block
         power = vset.power_of(self.key.public_key)
         if 3 * power <= 2 * vset.total_power:
             raise ConfigError(
@@ -253,11 +253,7 @@ class NodeService:
                 "committing alone needs more than 2/3"
             )
         result = await self.build(int(time.time() * 1000))
-        block = result.block
-        signature = self.key.sign(
-            vote_sign_bytes(self.chain_id, block.height, 0, VoteType.PRECOMMIT, block.hash)
-        )
-        commit = Commit(block.height, 0, block.hash, (CommitSig(self.key.public_key, signature),))
+        commit = sign_commit(self.chain_id, vset, [self.key], result.block.header)
         return await self.apply(result, commit)
 
     def _remember_rejected(self, rejections: Sequence[Rejected]) -> None:

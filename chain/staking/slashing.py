@@ -29,7 +29,7 @@ active set takes effect from block h+1: the header of block h names the set read
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from chain.blocks.commit import Commit
+from chain.blocks.commit import Commit, commit_signers
 from chain.blocks.evidence import MAX_EVIDENCE_PER_BLOCK, DuplicateVoteEvidence, check_evidence
 from chain.env import BlockEnv
 from chain.errors import InvalidEvidence, NotJailed, RuleViolation, StillJailed, Tombstoned
@@ -161,9 +161,10 @@ def record_signatures(env: BlockEnv, state: Overlay, last_commit: Commit | None)
     """Step (a): who of the last set signed the commit for the parent height."""
     if last_commit is None:
         return
-    signers = {sig.validator for sig in last_commit.signatures}
+    last = state.last_validator_set()
+    signers = {v.public_key for v in commit_signers(last_commit, last)}
     active = state.validator_set()
-    for v in state.last_validator_set().validators:
+    for v in last.validators:
         if active.power_of(v.public_key) == 0:
             continue  # jailed by the parent block: no longer tracked
         info = signing_info(state, v.public_key) or SigningInfo(last_commit.height)

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain import bls
-from chain.encoding import encode, expect_bytes, expect_int, expect_list, expect_text
+from chain.encoding import decode, encode, expect_bytes, expect_int, expect_list, expect_text
 from chain.errors import EncodingError, InvalidBlsKey, RuleViolation
 from chain.hashing import tagged_hash
 from chain.keys import PUBLIC_KEY_SIZE, KeyPair
 
 MAX_VALIDATORS = 256
 MAX_BLOCKSTAKE = 2**48
+MAX_VALIDATOR_NAME = 64
 
 
 class InvalidValidatorSet(RuleViolation):
@@ -42,11 +43,15 @@ class ValidatorSet:
     def total_power(self) -> int:
         return sum(v.blockstake for v in self.validators)
 
-    def power_of(self, public_key: bytes) -> int:
+    def get(self, public_key: bytes) -> Validator | None:
         for v in self.validators:
             if v.public_key == public_key:
-                return v.blockstake
-        return 0
+                return v
+        return None
+
+    def power_of(self, public_key: bytes) -> int:
+        validator = self.get(public_key)
+        return 0 if validator is None else validator.blockstake
 
 
 def validate_validator_set(vset: ValidatorSet) -> None:
@@ -91,7 +96,7 @@ def validator_set_from_value(value: Any) -> ValidatorSet:
                 expect_bytes(entry[0], f"validator {i} key", PUBLIC_KEY_SIZE),
                 expect_bytes(entry[1], f"validator {i} BLS key", bls.PUBLIC_KEY_SIZE),
                 expect_int(entry[2], f"validator {i} blockstake", 1, MAX_BLOCKSTAKE),
-                expect_text(entry[3], f"validator {i} name", 64),
+                expect_text(entry[3], f"validator {i} name", MAX_VALIDATOR_NAME),
             )
         )
     vset = ValidatorSet(tuple(validators))
@@ -99,8 +104,22 @@ def validator_set_from_value(value: Any) -> ValidatorSet:
     return vset
 
 
+def encode_validator_set(vset: ValidatorSet) -> bytes:
+    """The set's canonical bytes: the state record, what its hash covers, what a node serves."""
+    return encode(validator_set_to_value(vset))
+
+
+def decode_validator_set(data: bytes) -> ValidatorSet:
+    return validator_set_from_value(decode(data))
+
+
 def validator_set_hash(vset: ValidatorSet) -> bytes:
-    return tagged_hash(b"gc/valset", encode(validator_set_to_value(vset)))
+    return encoded_set_hash(encode_validator_set(vset))
+
+
+def encoded_set_hash(data: bytes) -> bytes:
+    """The hash headers name a set by, from its canonical bytes."""
+    return tagged_hash(b"gc/valset", data)
 
 
 def validator_set_to_json(vset: ValidatorSet) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from chain import smt
 from chain.address import parse_address
 from chain.blocks.block import Block
-from chain.blocks.commit import commit_to_json
+from chain.blocks.commit import Commit, commit_to_json
 from chain.blocks.evidence import evidence_to_json
 from chain.blocks.header import header_to_json
 from chain.errors import GridchainError, LocalFault, RuleViolation
@@ -254,20 +254,31 @@ def _find_block(snap: Snapshot, ref: str) -> Block | None:
     raise RuleViolation(f"{ref!r} is neither a height, a 64-hex block hash nor 'latest'")
 
 
+def _commit_view(snap: Snapshot, commit: Commit | None) -> dict[str, Any] | None:
+    """The certificate with its signers' keys, read from the set that voted on its block (the
+    one that block's header names)."""
+    if commit is None:
+        return None
+    block = snap.block_at(commit.height)
+    vset = None if block is None else snap.validator_set(block.header.validators_hash)
+    return commit_to_json(commit, vset)
+
+
 async def get_block(request: web.Request) -> web.Response:
     node = request.app[API].node
     ref = request.match_info["ref"]
     with node.store.snapshot() as snap:
         block = _find_block(snap, ref)
-        commit = None if block is None else snap.commit_at(block.height)
-    if block is None:
-        return not_found(f"no block {ref}")
+        if block is None:
+            return not_found(f"no block {ref}")
+        last_commit = _commit_view(snap, block.last_commit)
+        commit = _commit_view(snap, snap.commit_at(block.height))
     return web.json_response(
         {
             "header": header_to_json(block.header),
             "txs": [tx_to_json(tx) for tx in block.txs],
-            "last_commit": None if block.last_commit is None else commit_to_json(block.last_commit),
-            "commit": None if commit is None else commit_to_json(commit),
+            "last_commit": last_commit,
+            "commit": commit,
             "evidence": [evidence_to_json(e) for e in block.evidence],
         }
     )

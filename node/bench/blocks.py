@@ -6,19 +6,19 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from chain.blockchain import build_block, state_root_after
-from chain.blocks.commit import Commit, CommitSig, VoteType, vote_sign_bytes
+from chain.blocks.commit import Commit, sign_commit
 from chain.blocks.header import Header
 from chain.keys import KeyPair
+from chain.staking.validators import make_validator_set, validator_with_key
 from chain.store import ChainStore
 
 
 def commit_for(chain_id: str, keys: list[KeyPair], header: Header) -> Commit:
-    """Round-0 precommits of `header` by every key, in the commit's canonical order."""
-    message = vote_sign_bytes(chain_id, header.height, 0, VoteType.PRECOMMIT, header.hash)
-    signatures = sorted(
-        (CommitSig(k.public_key, k.sign(message)) for k in keys), key=lambda s: s.validator
-    )
-    return Commit(header.height, 0, header.hash, tuple(signatures))
+    """The round-0 certificate of `header` by every key, where `keys` are the whole validator
+    set (a certificate names its signers by their place in the set, which stake does not
+    change)."""
+    vset = make_validator_set([validator_with_key(k, 1) for k in keys])
+    return sign_commit(chain_id, vset, keys, header)
 
 
 def produce(

@@ -6,8 +6,8 @@ from chain.blockchain import BlockResult
 from chain.blocks.block import Block
 from chain.blocks.commit import (
     Commit,
-    CommitSig,
     VoteType,
+    make_commit,
 )
 from chain.blocks.votes import (
     SignedVote,
@@ -78,19 +78,26 @@ class HeightState:
         return elect_proposer(self.vset, self.modifier, self.height, round_)
 
 
+def _precommits(hs: HeightState, round_: int, block_hash: bytes) -> list[SignedVote]:
+    return [
+        v
+        for (vote_round, vote_type, _), sent in hs.votes.items()
+        if vote_round == round_ and vote_type == VoteType.PRECOMMIT
+        for v in sent
+        if v.block_hash == block_hash
+    ]
+
+
+def precommits_for(hs: HeightState, round_: int, block_hash: bytes) -> int:
+    """How many precommits for `block_hash` in `round_` this node holds."""
+    return len(_precommits(hs, round_, block_hash))
+
+
 def commit_of(hs: HeightState, round_: int, block_hash: bytes) -> Commit:
-    """Every precommit this node holds for `block_hash` in `round_`, in validator order."""
-    signatures = sorted(
-        (
-            CommitSig(v.validator, v.signature)
-            for (vote_round, vote_type, _), sent in hs.votes.items()
-            if vote_round == round_ and vote_type == VoteType.PRECOMMIT
-            for v in sent
-            if v.block_hash == block_hash
-        ),
-        key=lambda s: s.validator,
-    )
-    return Commit(hs.height, round_, block_hash, tuple(signatures))
+    """The certificate of every precommit this node holds for `block_hash` in `round_` (each
+    one's BLS signature was checked when it arrived)."""
+    signatures = {v.validator: v.bls_signature for v in _precommits(hs, round_, block_hash)}
+    return make_commit(hs.vset, hs.height, round_, block_hash, signatures)
 
 
 def message_height(message: Message) -> int:

@@ -11,10 +11,12 @@ error, never a reason to start afresh, since starting afresh is how a validator 
 import threading
 from pathlib import Path
 
+from chain import bls
 from chain.blocks.commit import VoteType, vote_sign_bytes
-from chain.blocks.votes import SignedProposal, SignedVote, proposal_sign_bytes
+from chain.blocks.votes import SignedProposal, SignedVote, certifies, proposal_sign_bytes
 from chain.errors import LocalFault, RuleViolation
 from chain.keys import KeyPair, verify_signature
+from chain.staking.validators import validator_bls_key
 from consensus.double_sign import (
     LastSigned,
     SignStep,
@@ -59,6 +61,7 @@ class PrivValidator:
 
     def __init__(self, key: KeyPair, state_path: Path) -> None:
         self.key = key
+        self.bls_key = validator_bls_key(key)
         self.state_path = state_path
         self._lock = threading.Lock()
         self._last = load_last_signed(state_path, key.public_key)
@@ -72,7 +75,12 @@ class PrivValidator:
     ) -> SignedVote:
         message = vote_sign_bytes(chain_id, height, round_, vote_type, block_hash)
         signature = self._sign(height, round_, vote_step(vote_type), message)
-        return SignedVote(vote_type, height, round_, block_hash, self.key.public_key, signature)
+        # The BLS signature needs no guard of its own: it signs the very bytes the ed25519
+        # signature just cleared, and is deterministic, so a re-sign gives the same one.
+        bls_signature = bls.sign(self.bls_key, message) if certifies(vote_type, block_hash) else b""
+        return SignedVote(
+            vote_type, height, round_, block_hash, self.key.public_key, signature, bls_signature
+        )
 
     def sign_proposal(
         self, chain_id: str, height: int, round_: int, valid_round: int, block_hash: bytes

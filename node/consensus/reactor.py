@@ -26,10 +26,11 @@ from typing import Any
 
 from chain.blockchain import BlockResult
 from chain.blocks.block import Block, decode_block
-from chain.blocks.commit import Commit
+from chain.blocks.commit import Commit, commit_signers, signer_count
 from chain.blocks.votes import (
     NIL,
     SignedVote,
+    check_certifying_signature,
     check_proposal_signature,
     check_vote_signature,
     proposal_to_value,
@@ -63,6 +64,7 @@ from node.consensus.events import (
     TimerEvent,
     commit_of,
     message_height,
+    precommits_for,
 )
 from node.consensus.evidence import EvidencePool
 from node.consensus.gossip import Gossip
@@ -395,7 +397,8 @@ class Reactor:
         if vote.height > hs.height:
             self._defer(peer, VoteMsg(vote))
             return
-        if vote.height < hs.height or hs.vset.power_of(vote.validator) == 0:
+        validator = hs.vset.get(vote.validator)
+        if vote.height < hs.height or validator is None:
             return
         key = (vote.round, vote.vote_type, vote.validator)
         earlier = hs.votes.setdefault(key, [])
@@ -403,6 +406,7 @@ class Reactor:
             return
         try:
             check_vote_signature(self.node.chain_id, vote)
+            check_certifying_signature(self.node.chain_id, vote, validator.bls_key)
         except RuleViolation as exc:
             raise BadMessage(exc.message) from None
         self.wal.append(encode(["vote", vote_to_value(vote)]))
@@ -508,31 +512,37 @@ class Reactor:
         hs, commit = self._hs, self.node.last_commit
         if commit is None or commit.height != hs.height:
             return
-        gathered = commit_of(hs, commit.round, commit.block_hash)
-        if len(gathered.signatures) > len(commit.signatures):
-            self.node.record_commit(gathered)  # unsynced: the smaller commit is as valid
+        if precommits_for(hs, commit.round, commit.block_hash) > signer_count(commit):
+            # unsynced: the smaller commit is as valid
+            self.node.record_commit(commit_of(hs, commit.round, commit.block_hash))
 
     async def _commit(self, result: BlockResult, commit: Commit) -> None:
         hs = self._hs
         hs.decided = True
         block = result.block
+        signed_last = self._signed_last_commit(block)
         await self.node.apply(result, commit)
         self.wal.reset()
         self.pace.block_applied()
         self._hashes[block.height] = block.hash
         self.evidence.forget()
         self.gossip.drop_disallowed()  # peers the chain no longer knows lose their links
-        self._count_missed(block)
+        if self.is_validator and not signed_last:
+            self.node.metrics.votes_missed.inc()
         log.info("committed block %d (%d txs) round %d", block.height, len(block.txs), commit.round)
         interval = self.node.genesis.params.block_interval_ms / 1000
         loop = asyncio.get_running_loop()
         loop.call_later(interval, self.events.put_nowait, NextHeight(block.height + 1))
 
-    def _count_missed(self, block: Block) -> None:
+    def _signed_last_commit(self, block: Block) -> bool:
+        """Whether this node's precommit is in the certificate `block` carries for its parent
+        (true when it carries none), read against the set that voted on the parent: the
+        state's last set until `block` is applied."""
         commit = block.last_commit
-        signed = commit is not None and any(s.validator == self.me for s in commit.signatures)
-        if commit is not None and self.is_validator and not signed:
-            self.node.metrics.votes_missed.inc()
+        if commit is None:
+            return True
+        signers = commit_signers(commit, Overlay(self.node.store).last_validator_set())
+        return any(v.public_key == self.me for v in signers)
 
     # Block sync's hooks (blocksync.Deciding)
 

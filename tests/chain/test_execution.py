@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from chain import bls
 from chain.address import Address, multisig_address
 from chain.blockchain import BlockResult, Rejected, build_block, open_chain, validate_block
 from chain.blocks.block import Block, decode_block, encode_block, tx_root
-from chain.blocks.commit import Commit, CommitSig, VoteType, vote_sign_bytes
+from chain.blocks.commit import Commit, VoteType, signer_bitmap, vote_sign_bytes
 from chain.blocks.header import Header
 from chain.env import BlockEnv
 from chain.errors import (
@@ -44,7 +45,7 @@ from chain.ledger.transactions import (
     sign_tx,
 )
 from chain.params import ChainParams
-from chain.staking.validators import make_validator_set, validator_with_key
+from chain.staking.validators import make_validator_set, validator_bls_key, validator_with_key
 from chain.state import (
     MAX_BALANCE,
     Account,
@@ -95,11 +96,17 @@ def transfer(sender: KeyPair, to: Address, amount: int, nonce: int, fee: int = M
     return sign_tx(TxBody(CHAIN, addr(sender), nonce, fee, Transfer(to, amount)), [sender])
 
 
-def make_commit(header: Header, signer: KeyPair = VALIDATOR, round_: int = 0) -> Commit:
-    message = vote_sign_bytes(CHAIN, header.height, round_, VoteType.PRECOMMIT, header.hash)
-    return Commit(
-        header.height, round_, header.hash, (CommitSig(signer.public_key, signer.sign(message)),)
-    )
+def make_commit(
+    header: Header,
+    signer: KeyPair = VALIDATOR,
+    round_: int = 0,
+    vote_type: VoteType = VoteType.PRECOMMIT,
+) -> Commit:
+    """A certificate naming the genesis set's only validator, its signature made by `signer`'s
+    BLS key over a vote of `vote_type`."""
+    message = vote_sign_bytes(CHAIN, header.height, round_, vote_type, header.hash)
+    signature = bls.sign(validator_bls_key(signer), message)
+    return Commit(header.height, round_, header.hash, signer_bitmap([0]), signature)
 
 
 class StoreHead:
@@ -607,28 +614,28 @@ def test_block_2_without_commit(at_height_1: tuple[StoreHead, StoreHead]) -> Non
 
 def test_block_2_with_a_commit_by_a_non_validator(at_height_1: tuple[StoreHead, StoreHead]) -> None:
     node, peer = at_height_1
-    with pytest.raises(InvalidBlock, match="not a validator"):
+    with pytest.raises(InvalidBlock, match="not the aggregate"):
         peer.validate(_block_2(node, make_commit(node.head, signer=OUTSIDER_VALIDATOR)))
 
 
 def test_block_2_with_a_forged_commit_signature(at_height_1: tuple[StoreHead, StoreHead]) -> None:
     node, peer = at_height_1
     good = make_commit(node.head)
-    forged = replace(
-        good, signatures=(CommitSig(VALIDATOR.public_key, OUTSIDER_VALIDATOR.sign(b"x")),)
-    )
-    with pytest.raises(InvalidBlock, match="does not verify"):
-        peer.validate(_block_2(node, forged))
+    for forged in (
+        bls.sign(validator_bls_key(VALIDATOR), b"something else"),
+        bytes([good.signature[0]]) + bytes(95),  # not a point of the curve
+        b"\xc0" + bytes(95),  # the identity
+    ):
+        with pytest.raises(InvalidBlock, match="not the aggregate"):
+            peer.validate(_block_2(node, replace(good, signature=forged)))
 
 
 def test_block_2_with_a_prevote_instead_of_a_precommit(
     at_height_1: tuple[StoreHead, StoreHead],
 ) -> None:
     node, peer = at_height_1
-    header = node.head
-    message = vote_sign_bytes(CHAIN, header.height, 0, VoteType.PREVOTE, header.hash)
-    prevote = Commit(1, 0, header.hash, (CommitSig(VALIDATOR.public_key, VALIDATOR.sign(message)),))
-    with pytest.raises(InvalidBlock, match="does not verify"):
+    prevote = make_commit(node.head, vote_type=VoteType.PREVOTE)
+    with pytest.raises(InvalidBlock, match="not the aggregate"):
         peer.validate(_block_2(node, prevote))
 
 
@@ -641,19 +648,19 @@ def test_block_2_with_a_commit_for_another_block(at_height_1: tuple[StoreHead, S
 
 def test_block_2_with_an_empty_commit(at_height_1: tuple[StoreHead, StoreHead]) -> None:
     node, peer = at_height_1
-    empty = Commit(1, 0, node.head.hash, ())
+    empty = replace(make_commit(node.head), signers=b"")
     with pytest.raises(InvalidBlock, match="2/3"):
         peer.validate(_block_2(node, empty))
 
 
-def test_block_2_with_a_duplicated_commit_signature(
+def test_block_2_with_a_bitmap_naming_more_than_the_set(
     at_height_1: tuple[StoreHead, StoreHead],
 ) -> None:
     node, peer = at_height_1
     good = make_commit(node.head)
-    doubled = replace(good, signatures=good.signatures * 2)
-    with pytest.raises(InvalidBlock, match="twice"):
-        peer.validate(_block_2(node, doubled))
+    for signers in (b"\x03", b"\x02", b"\x01\x01"):  # the set has one validator, at bit 0
+        with pytest.raises(InvalidBlock, match="of a set of 1"):
+            peer.validate(_block_2(node, replace(good, signers=signers)))
 
 
 def test_block_2_whose_header_hides_its_commit(at_height_1: tuple[StoreHead, StoreHead]) -> None:

@@ -12,7 +12,13 @@ import pytest
 from chain.address import key_address
 from chain.blockchain import BlockResult, Rejected, build_block, open_chain, validate_block
 from chain.blocks.block import Block, decode_block, encode_block, tx_root
-from chain.blocks.commit import Commit, CommitSig, VoteType, check_commit, vote_sign_bytes
+from chain.blocks.commit import (
+    Commit,
+    VoteType,
+    check_commit,
+    commit_signers,
+    sign_commit,
+)
 from chain.blocks.evidence import (
     EMPTY_EVIDENCE_HASH,
     MAX_EVIDENCE_PER_BLOCK,
@@ -63,6 +69,7 @@ from chain.staking.slashing import (
 )
 from chain.staking.validators import (
     ValidatorSet,
+    encode_validator_set,
     make_validator_set,
     validator_bls_key,
     validator_set_hash,
@@ -84,7 +91,6 @@ from chain.state import (
     signing_info_key,
     signing_info_record,
     signing_info_to_json,
-    validator_set_record,
 )
 from chain.store import ChainStore
 
@@ -117,13 +123,12 @@ def make_genesis(validators: Sequence[KeyPair] = (A, B, C, D), /, **params: int)
     )
 
 
-def make_commit(header: Header, signers: Sequence[KeyPair], round_: int = 0) -> Commit:
-    message = vote_sign_bytes(CHAIN, header.height, round_, VoteType.PRECOMMIT, header.hash)
-    sigs = tuple(
-        CommitSig(k.public_key, k.sign(message))
-        for k in sorted(signers, key=lambda k: k.public_key)
-    )
-    return Commit(header.height, round_, header.hash, sigs)
+def make_commit(
+    header: Header, signers: Sequence[KeyPair], vset: ValidatorSet, round_: int = 0
+) -> Commit:
+    """The certificate of `header` by `signers`, named by their places in `vset` (the set
+    that voted on it)."""
+    return sign_commit(CHAIN, vset, signers, header, round_)
 
 
 def vote(
@@ -186,7 +191,7 @@ class Chain:
         voters = self.active()
         left_out = {k.public_key for k in absent}
         signers = [KEYS[v.public_key] for v in voters.validators if v.public_key not in left_out]
-        commit = make_commit(result.block.header, signers)
+        commit = make_commit(result.block.header, signers, voters)
         self.store.commit_block(result.block, commit, result.writes, result.new_nodes)
         self.head, self.last_commit = result.block.header, commit
         return commit
@@ -277,7 +282,9 @@ def test_double_vote_slashes_5_percent_and_jails_for_ever(chain: Chain, tmp_path
         last = chain.state.last_validator_set()
         assert stakes(last)[D.public_key] == STAKE
         check_commit(CHAIN, last, commit2, block2.header)
-        with pytest.raises(InvalidBlock, match="not a validator"):
+        # against the active set its bitmap names a fourth validator of three, or (were D not
+        # last in key order) validators whose keys did not make its aggregate
+        with pytest.raises(InvalidBlock, match=r"of a set of 3|not the aggregate"):
             check_commit(CHAIN, chain.active(), commit2, block2.header)
 
         # Block 3 names the set without D, carries a commit D signed, and is valid.
@@ -300,11 +307,11 @@ def test_block_3_commit_checked_against_the_last_set_not_the_active_one(chain: C
     chain.produce()
     chain.produce(evidence=[double_vote(D)])
     # A commit by A, B and C alone: 3/4 of the LAST set's blockstake, enough.
-    commit = make_commit(chain.head, [A, B, C])
+    commit = make_commit(chain.head, [A, B, C], chain.state.last_validator_set())
     block = build_block(chain.store, chain.head, commit, A.public_key, chain.head.time_ms + 1, [])
     chain.validate(block[0].block)
     # A, B alone: half of the LAST set (though 2/3 of the active one), not enough.
-    commit = make_commit(chain.head, [A, B])
+    commit = make_commit(chain.head, [A, B], chain.state.last_validator_set())
     block = build_block(chain.store, chain.head, commit, A.public_key, chain.head.time_ms + 1, [])
     with pytest.raises(InvalidBlock, match="more than 2/3"):
         chain.validate(block[0].block)
@@ -530,10 +537,13 @@ def test_downtime_slashes_1_percent_and_jails(downtime_chain: Chain, tmp_path: P
     # D's signing info starts afresh.
     assert signing_info(chain.store, D.public_key) == SigningInfo(11)
     # The next block no longer names D, and its commit (which D signed) checks against LAST.
-    assert D.public_key in stakes(chain.state.last_validator_set())
+    voted_on_11 = chain.state.last_validator_set()
+    assert D.public_key in stakes(voted_on_11)
     block12 = chain.produce().block
     assert block12.header.validators_hash == validator_set_hash(chain.active())
-    assert D.public_key in {s.validator for s in block12.last_commit.signatures}  # type: ignore[union-attr]
+    assert block12.last_commit is not None
+    signers = commit_signers(block12.last_commit, voted_on_11)
+    assert D.public_key in {v.public_key for v in signers}
     chain.produce_until(14)
     chain.verify_replay(tmp_path / "replay")
 
@@ -758,7 +768,7 @@ def test_last_set_written_only_when_it_changes(chain: Chain) -> None:
     assert LAST_VALIDATORS_KEY not in chain.produce().writes
     assert LAST_VALIDATORS_KEY not in chain.produce(evidence=[double_vote(D)]).writes
     changed = chain.produce()  # the set without D voted on this block
-    assert changed.writes[LAST_VALIDATORS_KEY] == validator_set_record(chain.active())
+    assert changed.writes[LAST_VALIDATORS_KEY] == encode_validator_set(chain.active())
     assert LAST_VALIDATORS_KEY not in chain.produce().writes
 
 

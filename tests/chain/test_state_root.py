@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from chain import smt
 from chain.address import Address, key_address
 from chain.blockchain import build_block, genesis_block, open_chain
-from chain.blocks.commit import Commit, CommitSig, VoteType, vote_sign_bytes
+from chain.blocks.commit import sign_commit
 from chain.blocks.header import Header
 from chain.genesis_state import COUNCIL_ADDRESS, GenesisState
 from chain.hashing import hash32
@@ -138,10 +138,7 @@ def two_blocks(tmp_path: Path) -> Iterator[tuple[ChainStore, Header, Header]]:
     )
     assert rejected == []
     block = result.block
-    message = vote_sign_bytes(CHAIN, block.height, 0, VoteType.PRECOMMIT, block.hash)
-    commit = Commit(
-        block.height, 0, block.hash, (CommitSig(VALIDATOR.public_key, VALIDATOR.sign(message)),)
-    )
+    commit = sign_commit(CHAIN, GENESIS.validators, [VALIDATOR], block.header)
     store.commit_block(block, commit, result.writes, result.new_nodes)
     yield store, genesis, block.header
     store.close()

@@ -7,7 +7,7 @@ from typing import Any
 
 from chain.address import Address, key_address
 from chain.blockchain import BlockResult, Rejected, build_block, env_for, open_chain, validate_block
-from chain.blocks.commit import Commit, CommitSig, VoteType, vote_sign_bytes
+from chain.blocks.commit import Commit, sign_commit
 from chain.genesis_state import GenesisContract, GenesisState
 from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed
@@ -87,13 +87,7 @@ class ContractChain:
         again = validate_block(self.store, self.head, result.block, runtime=self.runtime)
         assert again.writes == result.writes and again.receipts == result.receipts
         header = result.block.header
-        message = vote_sign_bytes(CHAIN, header.height, 0, VoteType.PRECOMMIT, header.hash)
-        commit = Commit(
-            header.height,
-            0,
-            header.hash,
-            (CommitSig(VALIDATOR.public_key, VALIDATOR.sign(message)),),
-        )
+        commit = sign_commit(CHAIN, Overlay(self.store).validator_set(), [VALIDATOR], header)
         self.store.commit_block(
             result.block,
             commit,

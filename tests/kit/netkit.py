@@ -101,7 +101,7 @@ def assert_same_headers(net: Net, nodes: list[str], up_to: int, start: int = 1) 
 def signers_of_commit(net: Net, name: str, height: int) -> set[str]:
     """Validators whose precommit for `height` is in block height + 1."""
     block = net.clients[name].block(height + 1)
-    return {s["validator"] for s in block["last_commit"]["signatures"]}
+    return set(block["last_commit"]["validators"])
 
 
 def validator_key(net: Net, name: str) -> str:
