@@ -1,12 +1,13 @@
 """Blocks as state transitions: build one from candidates, or validate one from a peer.
 
 Both paths run the same functions in the same order, so a block built here is valid everywhere:
-begin_block (signatures of the last commit, LAST set, evidence; chain/staking/slashing.py),
-begin_farming (recent hashes; on an epoch's first block, the last epoch's rewards, which the
-block must carry exactly; chain/farming/rules.py), begin_liveness (the farm nodes silent for
-node_down_blocks marked down; chain/farming/liveness.py), begin_deployment (what those nodes held
-moved, the workloads due placed; chain/deployment/begin.py), the transactions, end_block
-(downtime), then the state root.
+begin_block (signatures of the last commit, LAST set, evidence; chain/staking/slashing.py), the
+council's validator changes the parent block decided (chain/staking/council.py), begin_farming
+(recent hashes; on an epoch's first block, the last epoch's rewards, which the block must carry
+exactly; chain/farming/rules.py), begin_liveness (the farm nodes silent for node_down_blocks
+marked down; chain/farming/liveness.py), begin_deployment (what those nodes held moved, the
+workloads due placed; chain/deployment/begin.py), the transactions, end_block (downtime), then
+the state root.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -39,6 +40,7 @@ from chain.ledger.audit import (
 from chain.ledger.contracts import ContractRuntime
 from chain.ledger.execution import Receipt, process_transaction, proposer_address
 from chain.ledger.transactions import SignedTx, check_signatures
+from chain.staking.council import apply_validator_changes
 from chain.staking.slashing import Punishment, begin_block, end_block
 from chain.staking.validators import validator_set_hash
 from chain.state import Overlay, StateReader, changed_hashes
@@ -154,6 +156,7 @@ def validate_block(
         _, punished = begin_block(env, state, block.last_commit, block.evidence, strict=True)
     except RuleViolation as exc:
         raise InvalidBlock(f"invalid evidence: {exc.message}") from None
+    apply_validator_changes(env, state)
     check_rewards(block.rewards, begin_farming(env, state))
     begin_deployment(env, state, begin_liveness(env, state))
     receipts = []
@@ -208,6 +211,7 @@ def build_block(
         prev_hash=parent.hash,
     )
     included_evidence, punished = begin_block(env, state, last_commit, evidence, strict=False)
+    apply_validator_changes(env, state)
     rewards = begin_farming(env, state)
     begin_deployment(env, state, begin_liveness(env, state))
     included: list[SignedTx] = []

@@ -123,6 +123,9 @@ class NodeEntry:
     api: str
     pid: int | None = None
     p2p: str = ""
+    joined: bool = (
+        False  # added by `join` after the devnet began: a validator once the council adds it
+    )
 
 
 @dataclass
@@ -173,7 +176,12 @@ def load_devnet(directory: Path) -> Devnet | None:
             directory=directory.absolute(),
             nodes=[
                 NodeEntry(
-                    str(n["name"]), str(n["home"]), str(n["api"]), n.get("pid"), n.get("p2p", "")
+                    str(n["name"]),
+                    str(n["home"]),
+                    str(n["api"]),
+                    n.get("pid"),
+                    n.get("p2p", ""),
+                    bool(n.get("joined", False)),
                 )
                 for n in body["nodes"]
             ],
@@ -368,14 +376,16 @@ def up(
         raise DevnetError(f"--farmers {farmers}: the devnet runs 0 to {MAX_FARMERS}")
     directory = directory.absolute()
     existing = load_devnet(directory)
-    if existing and existing.nodes and len(existing.nodes) != validators:
+    founders = [n for n in existing.nodes if not n.joined] if existing else []
+    if founders and len(founders) != validators:
         raise DevnetError(
-            f"the devnet in {directory} has {len(existing.nodes)} validators, not {validators}; "
+            f"the devnet in {directory} has {len(founders)} validators, not {validators}; "
             "use the same --validators, or start afresh with `gridchain devnet down --purge`"
         )
     previous = {n.name: n for n in existing.nodes} if existing else {}
     running = {name for name, n in previous.items() if pid_alive(n.pid, n.home)}
-    names = [f"node{i}" for i in range(validators)]
+    joined = [n.name for n in existing.nodes if n.joined] if existing else []
+    names = [f"node{i}" for i in range(validators)] + joined
     if (
         existing
         and running.issuperset(names)
@@ -429,7 +439,9 @@ def up(
         config = replace(load_config(home), p2p_port=base_port + P2P_OFFSET + i)
         write_config(home, replace(config, persistent_peers=peers))
         p2p = f"127.0.0.1:{base_port + P2P_OFFSET + i}"
-        entry = NodeEntry(name, str(home.root), f"http://127.0.0.1:{port}", p2p=p2p)
+        entry = NodeEntry(
+            name, str(home.root), f"http://127.0.0.1:{port}", p2p=p2p, joined=name in joined
+        )
         devnet.nodes.append(entry)
         to_start.append(entry)
     if not start:
@@ -634,6 +646,46 @@ def start_node(directory: Path, name: str, say: Progress = quiet) -> bool:
     _wait_ready(entry, process, gen_hash, say)
     _wait_linked(entry, say)
     return True
+
+
+def join(directory: Path, say: Progress = quiet) -> NodeEntry:
+    """Set up one more node beside the devnet's (not started): its home with the devnet's
+    genesis, the next API and p2p ports, every other node as its persistent peer, and theirs.
+
+    It is not a validator: the validators admit its links once the council has decided to add
+    it (`gridchain tx validator-add` with the spec `gridchain node show-validator` prints), and
+    it votes from the second block after that decision. Start it with `start_node`."""
+    devnet = _require(directory)
+    if not devnet.nodes:
+        raise DevnetError(f"the devnet in {directory} has no nodes to join")
+    index = len(devnet.nodes)
+    if index >= MAX_VALIDATORS:
+        raise DevnetError(f"the devnet already has {index} nodes, at most {MAX_VALIDATORS}")
+    base_port = int(devnet.nodes[0].api.rsplit(":", 1)[1])
+    name, port, p2p_port = f"node{index}", base_port + index, base_port + P2P_OFFSET + index
+    check_port_free(port)
+    check_port_free(p2p_port)
+    home = Home(devnet.directory / name)
+    init_home(home, Path(devnet.genesis), port)
+    peers = tuple(
+        f"{load_validator_key(Home(Path(n.home))).public_key.hex()}@{n.p2p}" for n in devnet.nodes
+    )
+    write_config(home, replace(load_config(home), p2p_port=p2p_port, persistent_peers=peers))
+    me = f"{load_validator_key(home).public_key.hex()}@127.0.0.1:{p2p_port}"
+    for other in devnet.nodes:  # so each dials it too after a restart
+        other_home = Home(Path(other.home))
+        config = load_config(other_home)
+        if me not in config.persistent_peers:
+            write_config(
+                other_home, replace(config, persistent_peers=(*config.persistent_peers, me))
+            )
+    entry = NodeEntry(
+        name, str(home.root), f"http://127.0.0.1:{port}", p2p=f"127.0.0.1:{p2p_port}", joined=True
+    )
+    devnet.nodes.append(entry)
+    devnet.save()
+    say(f"{name} set up in {home.root}: start it with `gridchain devnet start {name}`")
+    return entry
 
 
 def _start_one_farmer(devnet: Devnet, entry: FarmerEntry, say: Progress) -> bool:

@@ -18,11 +18,8 @@ from chain.deployment.records import (
 from chain.encoding import encode
 from chain.env import BlockEnv
 from chain.errors import InvalidSpec
-from chain.ledger.audit import AuditEntry
+from chain.ledger.audit import BLOCK_STEP, NO_TX, AuditEntry
 from chain.state import Overlay
-
-BLOCK_STEP = 2**32 - 1  # the tx_index of audit entries a block's own steps make
-NO_TX = bytes(32)
 
 
 def record(env: BlockEnv, state: Overlay, ref: DeploymentRef, topic: str, **fields: object) -> None:

@@ -34,6 +34,8 @@ AUDIT_KEY = tagged_hash(b"gc/state/audit", b"")
 MAX_TOPIC = 64
 MAX_DATA = 8 * 1024  # the VM's largest bytes value
 ENTRY_FIELDS = ("height", "tx_index", "tx_id", "contract", "topic", "data")
+BLOCK_STEP = 2**32 - 1  # the tx_index of the entries a block's own steps make (no transaction)
+NO_TX = bytes(HASH_SIZE)  # their tx_id
 
 
 @dataclass(frozen=True)

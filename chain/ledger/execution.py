@@ -58,7 +58,9 @@ from chain.ledger.transactions import (
     payload_as,
 )
 from chain.params import ChainParams
+from chain.staking.council import decide_validator_change
 from chain.staking.slashing import check_unjail, unjail
+from chain.staking.txs import ValidatorAdd, ValidatorRemove, ValidatorSetStake
 from chain.state import Account, Overlay, bump_nonce, decrease_balance, increase_balance
 
 
@@ -260,6 +262,9 @@ RULES: dict[type, TxRule] = {
     CreateMultisig: create_multisig,
     UpdateMultisig: update_multisig,
     Unjail: unjail_validator,
+    ValidatorAdd: decide_validator_change,
+    ValidatorRemove: decide_validator_change,
+    ValidatorSetStake: decide_validator_change,
     **FARM_RULES,
     **DEPLOYMENT_RULES,
 }

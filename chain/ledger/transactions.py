@@ -45,6 +45,11 @@ from chain.ledger.policy import (
     policy_to_json,
     policy_to_value,
 )
+from chain.staking.txs import (
+    STAKING_CODECS,
+    ValidatorChange,
+    validator_change_to_json,
+)
 
 MAX_TX_SIZE = 128 * 1024  # room for a deploy transaction's code
 MAX_CODE_SIZE = 96 * 1024
@@ -120,6 +125,7 @@ Payload = (
     | Call
     | FarmPayload
     | DeploymentPayload
+    | ValidatorChange
 )
 FARM_TYPES = tuple(FARM_PAYLOADS.values())
 
@@ -282,6 +288,7 @@ CODECS: tuple[PayloadCodec, ...] = (
     PayloadCodec("call", Call, _call_to_value, _call_from_value),
     *FARM_CODECS,
     *DEPLOYMENT_CODECS,
+    *STAKING_CODECS,
 )
 CODECS_BY_KIND = {c.kind: c for c in CODECS}
 CODEC_OF_TYPE = {c.cls: c for c in CODECS}
@@ -455,6 +462,8 @@ def tx_to_json(tx: SignedTx) -> dict[str, Any]:
         view = deployment_payload_to_json(payload)
     elif isinstance(payload, Transfer):
         view = {"to": str(payload.to), "amount": payload.amount}
+    elif isinstance(payload, ValidatorChange):
+        view = validator_change_to_json(payload)
     elif isinstance(payload, Unjail):
         view = {"validator": payload.validator.hex()}
     elif isinstance(payload, Deploy):

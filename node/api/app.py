@@ -19,9 +19,11 @@ from chain.blocks.commit import Commit, commit_to_json
 from chain.blocks.evidence import evidence_to_json
 from chain.blocks.header import header_to_json
 from chain.errors import GridchainError, LocalFault, RuleViolation
+from chain.hashing import HASH_SIZE
 from chain.ledger.execution import Receipt, created_address, receipt_to_json
 from chain.ledger.transactions import MAX_TX_SIZE, tx_to_json
-from chain.staking.validators import validator_set_to_json
+from chain.staking.council import pending_changes, pending_to_json
+from chain.staking.validators import encode_validator_set, validator_set_to_json
 from chain.state import (
     Account,
     Overlay,
@@ -291,6 +293,7 @@ async def get_validators(request: web.Request) -> web.Response:
         state = Overlay(snap)
         active = state.validator_set()
         jailed = jailed_validators(snap)
+        pending = pending_changes(snap)
         infos = {v.public_key: signing_info(snap, v.public_key) for v in active.validators}
         height = snap.head()
     validators = []
@@ -304,6 +307,28 @@ async def get_validators(request: web.Request) -> web.Response:
             "total_blockstake": active.total_power,
             "validators": validators,
             "jailed": [jailed_to_json(j) for j in jailed],
+            "pending": [pending_to_json(p) for p in pending],
+        }
+    )
+
+
+async def get_validator_set(request: web.Request) -> web.Response:
+    """A set the chain has had, by the hash headers name it with (validators_hash,
+    next_validators_hash): its canonical bytes, which hash to it, and a readable view."""
+    node = request.app[API].node
+    set_hash = _hex(request.match_info["set_hash"], "validator set hash")
+    if len(set_hash) != HASH_SIZE:
+        raise RuleViolation(f"a validator set hash is {2 * HASH_SIZE} hex characters")
+    with node.store.snapshot() as snap:
+        vset = snap.validator_set(set_hash)
+    if vset is None:
+        return not_found(f"no validator set {set_hash.hex()}")
+    return web.json_response(
+        {
+            "hash": set_hash.hex(),
+            "encoded": encode_validator_set(vset).hex(),
+            "total_blockstake": vset.total_power,
+            "validators": validator_set_to_json(vset),
         }
     )
 
@@ -374,6 +399,7 @@ def make_app(
     app.router.add_get("/v1/blocks/{ref}", get_block)
     app.router.add_get("/v1/status", get_status)
     app.router.add_get("/v1/validators", get_validators)
+    app.router.add_get("/v1/validator-sets/{set_hash}", get_validator_set)
     app.router.add_get("/v1/openapi.json", get_openapi)
     app.router.add_get("/metrics", get_metrics)
     add_contract_routes(app)

@@ -183,8 +183,17 @@ def openapi_spec(version: str) -> dict[str, Any]:
             },
             "/v1/validators": {
                 "get": {
-                    "summary": "Active validators (with their downtime window) and the jailed",
+                    "summary": "Active validators (with their downtime window), the jailed, and "
+                    "the council's pending changes",
                     "responses": {"200": _json(obj, "validator set")},
+                }
+            },
+            "/v1/validator-sets/{set_hash}": {
+                "get": {
+                    "summary": "A validator set the chain has had, by the hash headers name it "
+                    "with; its canonical bytes hash to it",
+                    "parameters": [_path_param("set_hash", "64 hex characters")],
+                    "responses": {"200": _json(obj, "validator set"), **_errors(400, 404)},
                 }
             },
             "/v1/txs": {

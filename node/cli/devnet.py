@@ -12,6 +12,7 @@ import click
 
 from devnet import network
 from node.cli.output import emit, json_option, progress
+from node.config import Home, load_validator_key, validator_spec
 
 DIR_HELP = "The devnet's directory."
 
@@ -189,6 +190,25 @@ def stop(directory: Path, name: str, kill: bool, crash: bool, as_json: bool) -> 
         f"{'killed' if killed else 'stopped'} {name}" if was_running else f"{name} was not running"
     )
     emit(as_json, {"node": name, "was_running": was_running, "killed": killed}, [line])
+
+
+@devnet.command("join")
+@dir_option
+@json_option
+def join(directory: Path, as_json: bool) -> None:
+    """Set up one more node beside the devnet's, not started and not yet a validator: it prints
+    the validator spec the council adds it with (`gridchain tx validator-add SPEC:BLOCKSTAKE
+    --signer council`), then `gridchain devnet start NAME` starts it."""
+    entry = network.join(directory, progress(as_json))
+    spec = validator_spec(load_validator_key(Home(Path(entry.home))))
+    add = f"gridchain tx validator-add {spec}:{network.VALIDATOR_BLOCKSTAKE} --signer council"
+    view = {"node": entry.name, "home": entry.home, "api": entry.api, "validator_spec": spec}
+    lines = [
+        f"{entry.name}: home {entry.home}, API {entry.api}",
+        f"add it:   {add} --wait",
+        f"start it: gridchain devnet start {entry.name}",
+    ]
+    emit(as_json, view, lines)
 
 
 @devnet.command("start")

@@ -18,30 +18,15 @@ from genesis.schema import (
 )
 from node.cli.common import CliError
 from node.cli.output import emit, json_option
+from node.cli.specs import VALIDATOR_SHAPE, spec_integer, spec_parts, validator_document
 from node.config import (
     write_file_atomically,
 )
-
-VALIDATOR_SHAPE = "PUBKEY_HEX:BLS_KEY_HEX:BLS_POP_HEX:BLOCKSTAKE[:NAME]"
 
 
 @click.group()
 def genesis() -> None:
     """Create and check genesis files."""
-
-
-def _parts(spec: str, option: str, shape: str, low: int, high: int) -> list[str]:
-    parts = spec.split(":")
-    if not low <= len(parts) <= high or not all(parts[:low]):
-        raise CliError(f"{option} {spec!r} must look like {shape}")
-    return parts
-
-
-def _integer(text: str, option: str, spec: str) -> int:
-    try:
-        return int(text.replace("_", ""))
-    except ValueError:
-        raise CliError(f"{option} {spec!r}: {text!r} is not a whole number") from None
 
 
 def _genesis_time(text: str | None) -> datetime:
@@ -69,29 +54,22 @@ def build_genesis(
     """The genesis document for `genesis new`'s options, validated by parse_genesis."""
     validator_docs = []
     for i, spec in enumerate(validators):
-        parts = _parts(spec, "--validator", VALIDATOR_SHAPE, 4, 5)
-        validator_docs.append(
-            {
-                "name": parts[4] if len(parts) == 5 else f"validator{i}",
-                "public_key": parts[0].lower(),
-                "bls_key": parts[1].lower(),
-                "bls_pop": parts[2].lower(),
-                "blockstake": _integer(parts[3], "--validator", spec),
-            }
-        )
+        validator_docs.append(validator_document(spec, "--validator", f"validator{i}"))
     balance_docs = []
     for spec in balances:
-        parts = _parts(spec, "--balance", "ADDRESS:AMOUNT", 2, 2)
-        balance_docs.append({"address": parts[0], "amount": _integer(parts[1], "--balance", spec)})
+        parts = spec_parts(spec, "--balance", "ADDRESS:AMOUNT", 2, 2)
+        balance_docs.append(
+            {"address": parts[0], "amount": spec_integer(parts[1], "--balance", spec)}
+        )
     signers: list[dict[str, Any]] = []
     for spec in council:
-        parts = _parts(spec, "--council", "PUBKEY_HEX:WEIGHT[:required]", 2, 3)
+        parts = spec_parts(spec, "--council", "PUBKEY_HEX:WEIGHT[:required]", 2, 3)
         if len(parts) == 3 and parts[2] != "required":
             raise CliError(f"--council {spec!r}: the third part can only be 'required'")
         signers.append(
             {
                 "public_key": parts[0].lower(),
-                "weight": _integer(parts[1], "--council", spec),
+                "weight": spec_integer(parts[1], "--council", spec),
                 "required": len(parts) == 3,
             }
         )
@@ -104,7 +82,7 @@ def build_genesis(
         name, sep, value = spec.partition("=")
         if not sep or name not in PARAM_NAMES:
             raise CliError(f"--param {spec!r} must be NAME=VALUE with NAME one of {PARAM_NAMES}")
-        param_values[name] = _integer(value, "--param", spec)
+        param_values[name] = spec_integer(value, "--param", spec)
     total_weight = sum(s["weight"] for s in signers)
     document = genesis_document(
         chain_id,

@@ -1,4 +1,5 @@
-"""`gridchain tx`: sign and send transfers and unjails, and wait for them."""
+"""`gridchain tx`: sign and send transfers, unjails and the council's validator changes, and
+wait for them."""
 
 from pathlib import Path
 from typing import Any
@@ -6,9 +7,22 @@ from typing import Any
 import click
 
 from chain.address import key_address, parse_address
-from chain.ledger.transactions import Transfer, TxBody, Unjail, sign_tx
+from chain.errors import RuleViolation
+from chain.genesis_state import COUNCIL_ADDRESS
+from chain.keys import PUBLIC_KEY_SIZE
+from chain.ledger.transactions import PAYLOAD_NAMES, Transfer, TxBody, Unjail, sign_tx
+from chain.staking.txs import (
+    ValidatorAdd,
+    ValidatorChange,
+    ValidatorRemove,
+    ValidatorSetStake,
+    validator_change_to_json,
+)
+from chain.staking.validators import check_bls_registration
 from node.api.client import answer_field
 from node.cli.common import (
+    CliError,
+    F,
     keystore_options,
     node_client,
     node_option,
@@ -16,6 +30,7 @@ from node.cli.common import (
     wait_for_commit,
 )
 from node.cli.output import emit, json_option, progress
+from node.cli.specs import VALIDATOR_SHAPE, validator_document
 from node.config import (
     Home,
     load_validator_key,
@@ -124,3 +139,134 @@ def tx_unjail(
         result.update(status="committed", block=view.get("block"))
         lines.append(f"committed in block {(view.get('block') or {}).get('height')}")
     emit(as_json, result, lines)
+
+
+# The council's validator changes
+
+
+def _send_council_change(
+    change: ValidatorChange,
+    signers: tuple[str, ...],
+    fee: int,
+    wait: bool,
+    timeout: float,
+    keystore: Path | None,
+    passphrase_file: Path | None,
+    node_url: str | None,
+    as_json: bool,
+) -> None:
+    """Sign `change` as the council's multisig account with the keystore keys `signers` (as
+    many as its policy needs) and send it; the set changes two blocks after it commits."""
+    if not signers:
+        raise CliError("at least one --signer (a council member's keystore key) is needed")
+    store = open_keystore(keystore)
+    passphrase = read_passphrase(passphrase_file)
+    keys = [store.load(name, passphrase) for name in signers]
+    client = node_client(node_url)
+    chain_id = answer_field(client.status(), "chain_id", str)
+    nonce = answer_field(client.account(str(COUNCIL_ADDRESS)), "next_nonce", int)
+    signed = sign_tx(TxBody(chain_id, COUNCIL_ADDRESS, nonce, fee, change), keys)
+    answer = client.submit_tx(signed.encoded)
+    tx_id = str(answer.get("id", signed.id.hex()))
+    kind = PAYLOAD_NAMES[type(change)]
+    result: dict[str, Any] = {
+        "id": tx_id,
+        "status": answer.get("status", "pending"),
+        "type": kind,
+        "change": validator_change_to_json(change),
+    }
+    lines = [f"submitted {kind} {tx_id} for validator {change.public_key.hex()}"]
+    if wait:
+        view = wait_for_commit(client, tx_id, timeout, progress(as_json))
+        height = (view.get("block") or {}).get("height")
+        result.update(status="committed", block=view.get("block"))
+        if isinstance(height, int):
+            result["effective_height"] = height + 2
+            lines.append(f"committed in block {height}; the set changes from block {height + 2}")
+    emit(as_json, result, lines)
+
+
+def council_options(f: F) -> F:
+    """What every council transaction takes: its signers, fee, waiting, keystore and node."""
+    for option in reversed(
+        (
+            click.option(
+                "--signer",
+                "signers",
+                multiple=True,
+                metavar="KEY",
+                help="A council member's keystore key (repeat until the council's policy is met).",
+            ),
+            click.option(
+                "--fee", default=1, show_default=True, type=click.IntRange(min=0), help="Fee."
+            ),
+            click.option("--wait", is_flag=True, help="Wait until the transaction is committed."),
+            click.option(
+                "--timeout",
+                default=30.0,
+                show_default=True,
+                type=click.FloatRange(min=0),
+                help="Seconds --wait waits.",
+            ),
+            keystore_options,
+            node_option,
+            json_option,
+        )
+    ):
+        f = option(f)
+    return f
+
+
+@tx.command("validator-add")
+@click.argument("spec", metavar=VALIDATOR_SHAPE)
+@council_options
+def tx_validator_add(spec: str, signers: tuple[str, ...], **common: Any) -> None:
+    """Add the validator SPEC (the spec `gridchain node show-validator` prints, then
+    :BLOCKSTAKE[:NAME]), signed by the council; it votes from the second block after this
+    one commits."""
+    doc = validator_document(spec, "SPEC", "")
+    try:
+        change = ValidatorAdd(
+            bytes.fromhex(doc["public_key"]),
+            bytes.fromhex(doc["bls_key"]),
+            bytes.fromhex(doc["bls_pop"]),
+            doc["blockstake"],
+            doc["name"],
+        )
+    except ValueError:
+        raise CliError(f"SPEC {spec!r}: the keys and the proof must be hex") from None
+    try:
+        check_bls_registration(change.bls_key, change.bls_pop)
+    except RuleViolation as exc:
+        raise CliError(f"SPEC {spec!r}: {exc.message}") from None
+    _send_council_change(change, signers, **common)
+
+
+@tx.command("validator-remove")
+@click.argument("public_key", metavar="PUBKEY_HEX")
+@council_options
+def tx_validator_remove(public_key: str, signers: tuple[str, ...], **common: Any) -> None:
+    """Remove the validator PUBKEY_HEX (active or jailed), signed by the council."""
+    _send_council_change(ValidatorRemove(_validator_key(public_key)), signers, **common)
+
+
+@tx.command("validator-stake")
+@click.argument("public_key", metavar="PUBKEY_HEX")
+@click.argument("blockstake", type=click.IntRange(min=1))
+@council_options
+def tx_validator_stake(
+    public_key: str, blockstake: int, signers: tuple[str, ...], **common: Any
+) -> None:
+    """Give the validator PUBKEY_HEX the voting power BLOCKSTAKE, signed by the council."""
+    change = ValidatorSetStake(_validator_key(public_key), blockstake)
+    _send_council_change(change, signers, **common)
+
+
+def _validator_key(text: str) -> bytes:
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) != PUBLIC_KEY_SIZE:
+        raise CliError(f"PUBKEY_HEX {text!r} must be a validator's 32-byte ed25519 key in hex")
+    return key

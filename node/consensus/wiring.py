@@ -4,6 +4,8 @@ import re
 from dataclasses import dataclass
 
 from chain.hashing import tagged_hash
+from chain.staking.council import pending_changes
+from chain.staking.txs import ValidatorAdd
 from chain.state import Overlay, jailed_validators
 from node.config import ConfigError, Home, NodeConfig
 from node.consensus.privval import PrivValidator
@@ -80,11 +82,16 @@ def build_consensus(node: NodeService, home: Home, config: NodeConfig) -> Consen
 
 
 def is_known_validator(state: Overlay, key: bytes) -> bool:
-    """In the active set, in the set that signed the last block, or jailed for a time.
+    """In the active set, in the set that signed the last block, jailed for a time, or about
+    to be added by the council (so it can link and catch up before its first vote).
 
     A tombstoned validator (a double signer) can never come back, so it is not admitted."""
     return (
         state.validator_set().power_of(key) > 0
         or state.last_validator_set().power_of(key) > 0
         or any(j.public_key == key and not j.tombstoned for j in jailed_validators(state))
+        or any(
+            isinstance(p.change, ValidatorAdd) and p.change.public_key == key
+            for p in pending_changes(state)
+        )
     )

@@ -10,7 +10,7 @@ import cbor2
 import pytest
 
 from chain.address import key_address
-from chain.blockchain import BlockResult, Rejected, build_block, open_chain, validate_block
+from chain.blockchain import build_block
 from chain.blocks.block import Block, decode_block, encode_block, tx_root
 from chain.blocks.commit import (
     Commit,
@@ -45,7 +45,6 @@ from chain.errors import (
 )
 from chain.genesis_state import GenesisState
 from chain.hashing import hash32
-from chain.integrity import replay_store
 from chain.keys import KeyPair, keypair_from_seed
 from chain.ledger.policy import Signer, make_policy
 from chain.ledger.transactions import (
@@ -92,7 +91,7 @@ from chain.state import (
     signing_info_record,
     signing_info_to_json,
 )
-from chain.store import ChainStore
+from tests.kit.stakingkit import StakingChain
 
 
 def key(name: str) -> KeyPair:
@@ -153,73 +152,9 @@ def unjail_tx(k: KeyPair, nonce: int, fee: int = 1) -> SignedTx:
     return sign_tx(body, [k])
 
 
-class Chain:
-    """A store with its head; commits are signed by the set that voted on each block."""
-
+class Chain(StakingChain):
     def __init__(self, path: Path, genesis: GenesisState) -> None:
-        self.genesis = genesis
-        self.store = ChainStore(str(path))
-        self.head = open_chain(self.store, genesis)
-        self.last_commit: Commit | None = None
-
-    @property
-    def state(self) -> Overlay:
-        return Overlay(self.store)
-
-    def active(self) -> ValidatorSet:
-        return self.state.validator_set()
-
-    def build(
-        self,
-        txs: Sequence[SignedTx] = (),
-        evidence: Sequence[DuplicateVoteEvidence] = (),
-        proposer: bytes | None = None,
-    ) -> tuple[BlockResult, list[Rejected]]:
-        proposer = proposer or self.active().validators[0].public_key
-        return build_block(
-            self.store,
-            self.head,
-            self.last_commit,
-            proposer,
-            self.head.time_ms + 1000,
-            list(txs),
-            evidence=evidence,
-        )
-
-    def commit(self, result: BlockResult, absent: Sequence[KeyPair] = ()) -> Commit:
-        """The commit for the block, by the set that voted on it: the active set before it."""
-        voters = self.active()
-        left_out = {k.public_key for k in absent}
-        signers = [KEYS[v.public_key] for v in voters.validators if v.public_key not in left_out]
-        commit = make_commit(result.block.header, signers, voters)
-        self.store.commit_block(result.block, commit, result.writes, result.new_nodes)
-        self.head, self.last_commit = result.block.header, commit
-        return commit
-
-    def produce(
-        self,
-        txs: Sequence[SignedTx] = (),
-        evidence: Sequence[DuplicateVoteEvidence] = (),
-        absent: Sequence[KeyPair] = (),
-    ) -> BlockResult:
-        result, rejected = self.build(txs, evidence)
-        assert rejected == [], [r.error.message for r in rejected]
-        self.commit(result, absent)
-        return result
-
-    def produce_until(self, height: int) -> None:
-        while self.head.height < height:
-            self.produce()
-
-    def validate(self, block: Block) -> BlockResult:
-        return validate_block(self.store, self.head, block)
-
-    def jailed(self) -> dict[bytes, JailedValidator]:
-        return {j.public_key: j for j in jailed_validators(self.store)}
-
-    def verify_replay(self, scratch: Path) -> None:
-        report = replay_store(self.store, self.genesis, str(scratch))
-        assert report.height == self.head.height
+        super().__init__(path, genesis, KEYS.values())
 
 
 @pytest.fixture

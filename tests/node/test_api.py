@@ -10,6 +10,7 @@ from chain.address import key_address, multisig_address
 from chain.hashing import hash32
 from chain.keys import KeyPair
 from chain.ledger.transactions import SignedTx, TxSignature
+from chain.staking.validators import decode_validator_set, validator_set_hash
 from chain.state import Account
 from tests.kit.support import CHAIN_ID, dev_key, transfer
 
@@ -174,6 +175,32 @@ async def test_status_metrics_and_openapi(api: Any) -> None:
     validators = await (await client.get("/v1/validators")).json()
     assert [v["public_key"] for v in validators["validators"]] == [th.validator.public_key.hex()]
     assert validators["jailed"] == [] and validators["height"] == 1
+
+
+async def test_validator_sets_by_hash_and_certificate_signers(api: Any) -> None:
+    """Each header names the set that signed it; the node serves that set by its hash, and a
+    block view names its certificates' signers."""
+    client, node, th = api
+    await node.produce_block()
+    await node.produce_block()
+    block = await (await client.get("/v1/blocks/2")).json()
+    set_hash = block["header"]["validators_hash"]
+    view = await (await client.get(f"/v1/validator-sets/{set_hash}")).json()
+    vset = decode_validator_set(bytes.fromhex(view["encoded"]))
+    assert validator_set_hash(vset).hex() == set_hash == view["hash"]
+    assert [v["public_key"] for v in view["validators"]] == [th.validator.public_key.hex()]
+    me = th.validator.public_key.hex()
+    assert block["commit"]["validators"] == block["last_commit"]["validators"] == [me]
+    assert block["commit"]["signers"] == "01" and len(block["commit"]["signature"]) == 192
+    for path, status in (
+        ("/v1/validator-sets/" + "00" * 32, 404),
+        ("/v1/validator-sets/" + "00" * 31, 400),
+        ("/v1/validator-sets/zz", 400),
+    ):
+        response = await client.get(path)
+        assert response.status == status, path
+    validators = await (await client.get("/v1/validators")).json()
+    assert validators["pending"] == []
 
 
 async def test_non_hex_ids_are_client_errors(api: Any) -> None:

@@ -1,0 +1,103 @@
+"""The council adds a fifth validator to a running 4-validator devnet, and it signs blocks.
+
+Real processes started by the devnet code, real LevelDB, real BLS certificates, real encrypted
+peer links; the council's transaction goes through the CLI as an operator would send it.
+"""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chain.genesis_state import COUNCIL_ADDRESS
+from chain.staking.validators import decode_validator_set, validator_set_hash
+from devnet import network
+from node.api.client import NodeClient
+from node.keystore import DEVNET_PASSPHRASE
+from tests.kit.netkit import (
+    Net,
+    assert_same_headers,
+    committed,
+    names,
+    running_net,
+    signers_of_commit,
+    wait_until,
+)
+from tests.kit.support import as_json, gridchain, transfer
+
+pytestmark = pytest.mark.slow
+
+PARAMS = {"block_interval_ms": 200, "empty_block_interval_ms": 1000}
+FOUNDERS = names(0, 1, 2, 3)
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
+    with running_net(tmp_path_factory.mktemp("council") / "devnet", 4, PARAMS) as net:
+        yield net
+
+
+def cli_env(net: Net) -> dict[str, str]:
+    """The environment an operator of this devnet works in."""
+    return {
+        **os.environ,
+        "GRIDCHAIN_KEYSTORE": str(net.directory / "keys"),
+        "GRIDCHAIN_PASSPHRASE": DEVNET_PASSPHRASE,
+        "GRIDCHAIN_NODE": net.clients["node0"].url,
+    }
+
+
+def test_the_council_adds_a_fifth_validator_that_then_signs(net: Net) -> None:
+    env = cli_env(net)
+    fund = transfer(net.alice, COUNCIL_ADDRESS, 1_000, net.nonce, chain_id=network.CHAIN_ID)
+    net.clients["node0"].submit_tx(fund.encoded)
+    net.nonce += 1
+    wait_until(lambda: committed(net, "node0", [fund.id.hex()]), 60, "the council's fees")
+
+    joined = as_json(gridchain("devnet", "join", "--dir", str(net.directory), "--json", env=env))
+    assert joined["node"] == "node4"
+    newcomer = joined["validator_spec"].split(":")[0]
+    added = as_json(
+        gridchain(
+            "tx",
+            "validator-add",
+            f"{joined['validator_spec']}:{network.VALIDATOR_BLOCKSTAKE}:node4",
+            "--signer",
+            "council",
+            "--wait",
+            "--json",
+            env=env,
+        )
+    )
+    decided = added["block"]["height"]
+    assert added["effective_height"] == decided + 2
+
+    network.start_node(net.directory, "node4")
+    net.clients["node4"] = NodeClient(joined["api"], timeout=5)
+    everyone = [*FOUNDERS, "node4"]
+
+    # The header after the decision names the five as its next set; they sign from decided + 2.
+    node0 = net.clients["node0"]
+    wait_until(lambda: net.height("node0") >= decided + 2, 60, "two blocks after the decision")
+    header = node0.block(decided + 1)["header"]
+    assert node0.block(decided)["header"]["next_validators_hash"] == header["validators_hash"]
+    five = node0.get(f"/v1/validator-sets/{header['next_validators_hash']}")
+    vset = decode_validator_set(bytes.fromhex(five["encoded"]))
+    assert validator_set_hash(vset).hex() == header["next_validators_hash"]
+    assert newcomer in {v.public_key.hex() for v in vset.validators}
+
+    wait_until(lambda: net.height("node4") >= decided + 2, 90, "node4 to catch up")
+    ids = net.send("node0", 5)
+    wait_until(lambda: committed(net, "node4", ids), 60, "transfers on node4")
+    wait_until(
+        lambda: any(
+            newcomer in signers_of_commit(net, "node0", h)
+            for h in range(decided + 2, net.height("node0"))
+        ),
+        60,
+        "node4's precommit in a certificate",
+    )
+    assert net.clients["node4"].status()["consensus"]["validator"] is True
+    assert_same_headers(net, everyone, min(net.heights(everyone).values()))
+    assert Path(joined["home"]).is_dir()
