@@ -69,7 +69,7 @@ def _audit_node_key(level: int, index: int) -> bytes:
     return b"L" + bytes([level]) + index.to_bytes(8, "big")
 
 
-class _Reads:
+class ChainReads:
     """Read API shared by the live database and its snapshots."""
 
     def __init__(self, source: Any) -> None:
@@ -201,7 +201,7 @@ class _Reads:
         return int(height), int(index)
 
 
-class Snapshot(_Reads):
+class Snapshot(ChainReads):
     """A consistent view: reads never mix two blocks, even while one is being committed."""
 
     def __init__(self, snapshot: Any) -> None:
@@ -218,7 +218,7 @@ class Snapshot(_Reads):
         self.close()
 
 
-class ChainStore(_Reads):
+class ChainStore(ChainReads):
     def __init__(self, path: str) -> None:
         try:
             self._db = plyvel.DB(path, create_if_missing=True, paranoid_checks=True)

@@ -43,6 +43,7 @@ from node.api.context import API, ApiContext
 from node.api.contracts import add_contract_routes
 from node.api.deployments import add_deployment_routes
 from node.api.farming import add_farming_routes
+from node.api.light import add_light_routes
 from node.api.openapi import openapi_spec
 from node.consensus.wiring import Consensus
 from node.service import NodeService
@@ -404,6 +405,7 @@ def make_app(
     app.router.add_get("/metrics", get_metrics)
     add_contract_routes(app)
     add_audit_routes(app)
+    add_light_routes(app)
     add_farming_routes(app)
     add_deployment_routes(app)
     return app

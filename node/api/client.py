@@ -20,6 +20,7 @@ from chain.blocks.header import HEADER_FIELDS, Header
 from chain.errors import InvalidProof, RuleViolation
 from chain.hashing import hash32
 from chain.ledger.policy import policy_to_json
+from chain.light.blocks import LightBlock, decode_light_block
 from chain.state import Account, account_key, decode_account
 
 DEFAULT_TIMEOUT = 10.0
@@ -86,6 +87,17 @@ class NodeClient:
                     raise
             time.sleep(delay)
             delay = min(2 * delay, 2.0)
+
+    def light_block(self, ref: int | str) -> LightBlock:
+        """A height's light block, decoded: nothing in it is trusted until it is verified."""
+        view = self.get(f"/v1/light/{_segment(str(ref))}")
+        try:
+            return decode_light_block(bytes.fromhex(str(view.get("light_block"))))
+        except (ValueError, RuleViolation) as exc:
+            message = exc.message if isinstance(exc, RuleViolation) else "not hex"
+            raise ApiError(
+                "bad_response", f"{self.url} served a malformed light block for {ref}: {message}"
+            ) from None
 
     def audit(self) -> dict[str, Any]:
         return self.get("/v1/audit")

@@ -188,6 +188,14 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     "responses": {"200": _json(obj, "validator set")},
                 }
             },
+            "/v1/light/{ref}": {
+                "get": {
+                    "summary": "A height's light block: its header, the validator set that "
+                    "signed it and its finality certificate, in canonical bytes (hex)",
+                    "parameters": [_path_param("ref", "height or 'latest'")],
+                    "responses": {"200": _json(obj, "light block"), **_errors(400, 404)},
+                }
+            },
             "/v1/validator-sets/{set_hash}": {
                 "get": {
                     "summary": "A validator set the chain has had, by the hash headers name it "

@@ -34,9 +34,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 class CliError(LocalFault):
     """Bad input caught by the CLI itself (the chain's own errors carry their own codes)."""
 
-    def __init__(self, message: str, code: str = "invalid_argument") -> None:
+    def __init__(self, message: str, code: str = "invalid_argument", exit_code: int = 1) -> None:
         super().__init__(message)
         self.code = code
+        self.exit_code = exit_code
 
 
 def _fail(as_json: bool, code: str, message: str, exit_code: int = 1, exc: Any = None) -> NoReturn:
@@ -88,7 +89,7 @@ class GridchainGroup(click.Group):
         except KeyboardInterrupt:
             _fail(as_json, "interrupted", "interrupted", 130)
         except (GridchainError, ApiError) as exc:
-            _fail(as_json, exc.code, exc.message, exc=exc)
+            _fail(as_json, exc.code, exc.message, getattr(exc, "exit_code", 1), exc=exc)
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             _fail(as_json, "os_error", f"{where}{exc.strerror or exc}")

@@ -14,6 +14,7 @@ from node.cli.devnet import devnet
 from node.cli.farmer import farmer
 from node.cli.genesis import genesis
 from node.cli.keys import keys
+from node.cli.light import light
 from node.cli.node_home import node_group
 from node.cli.query import query, status
 from node.cli.tx import tx
@@ -30,7 +31,19 @@ def main() -> None:
     cli()
 
 
-for command in (keys, genesis, node_group, tx, query, status, workload, contract, audit, farmer):
+for command in (
+    keys,
+    genesis,
+    node_group,
+    tx,
+    query,
+    status,
+    workload,
+    contract,
+    audit,
+    light,
+    farmer,
+):
     cli.add_command(command)
 cli.add_command(devnet)
 cli.add_command(bench)

@@ -2,7 +2,7 @@
 when h+1 begins, signing from h+2; real LevelDB stores, real certificates of the set that voted
 on each block."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,97 +21,38 @@ from chain.errors import (
     PolicyNotSatisfied,
     Tombstoned,
 )
-from chain.genesis_state import COUNCIL_ADDRESS, GenesisState
+from chain.genesis_state import COUNCIL_ADDRESS
 from chain.hashing import hash32
-from chain.keys import KeyPair, keypair_from_seed
-from chain.ledger.policy import Signer, make_policy
 from chain.ledger.transactions import (
-    SignedTx,
-    Transfer,
     TxBody,
     decode_tx,
     sign_tx,
     signed_tx_to_value,
     tx_to_json,
 )
-from chain.params import ChainParams
 from chain.staking.council import (
-    InvalidValidatorChange,
     pending_changes,
 )
 from chain.staking.txs import ValidatorAdd, ValidatorChange, ValidatorRemove, ValidatorSetStake
 from chain.staking.validators import (
     bls_registration,
-    make_validator_set,
     validator_set_hash,
-    validator_with_key,
 )
 from chain.state import jailed_validators, signing_info
-from tests.kit.stakingkit import StakingChain
-
-CHAIN = "gridchain-council"
-
-
-def key(name: str) -> KeyPair:
-    return keypair_from_seed(hash32(b"council/" + name.encode()))
-
-
-A, B, C, D = (key(n) for n in "abcd")
-NEWCOMERS = [key(f"new{i}") for i in range(4)]
-COUNCIL_1, COUNCIL_2 = key("council 1"), key("council 2")
-STAKE = 100
-
-
-def make_genesis(**params: int) -> GenesisState:
-    return GenesisState(
-        chain_id=CHAIN,
-        genesis_time_ms=1_767_225_600_000,
-        balances=((key_address(A.public_key), 10**9),),
-        validators=make_validator_set(
-            [validator_with_key(k, STAKE, n) for k, n in zip((A, B, C, D), "abcd", strict=True)]
-        ),
-        council=make_policy([Signer(COUNCIL_1.public_key, 1), Signer(COUNCIL_2.public_key, 1)], 2),
-        params=ChainParams(**params),
-    )
-
-
-class CouncilChain(StakingChain):
-    def __init__(self, path: Path, genesis: GenesisState) -> None:
-        super().__init__(path, genesis, [A, B, C, D, *NEWCOMERS])
-        self.council_nonce = 0
-        self.produce(
-            [
-                sign_tx(
-                    TxBody(
-                        CHAIN, key_address(A.public_key), 0, 1, Transfer(COUNCIL_ADDRESS, 10**6)
-                    ),
-                    [A],
-                )
-            ]
-        )
-
-    def council_tx(
-        self, change: ValidatorChange, signers: Sequence[KeyPair] = (COUNCIL_1, COUNCIL_2)
-    ) -> SignedTx:
-        tx = sign_tx(TxBody(CHAIN, COUNCIL_ADDRESS, self.council_nonce, 1, change), list(signers))
-        return tx
-
-    def decide(self, *changes: ValidatorChange) -> None:
-        txs = []
-        for change in changes:
-            txs.append(self.council_tx(change))
-            self.council_nonce += 1
-        self.produce(txs)
-
-    def refused(self, change: ValidatorChange) -> str:
-        """Why the council's `change` is left out of the next block (an InvalidValidatorChange)."""
-        _, rejected = self.build([self.council_tx(change)])
-        assert len(rejected) == 1
-        assert isinstance(rejected[0].error, InvalidValidatorChange), rejected[0].error
-        return rejected[0].error.message
-
-    def power(self) -> dict[bytes, int]:
-        return {v.public_key: v.blockstake for v in self.active().validators}
+from tests.kit.councilkit import (
+    CHAIN,
+    COUNCIL_1,
+    COUNCIL_2,
+    NEWCOMERS,
+    STAKE,
+    A,
+    B,
+    C,
+    CouncilChain,
+    D,
+    add,
+    make_genesis,
+)
 
 
 @pytest.fixture
@@ -121,16 +62,11 @@ def chain(tmp_path: Path) -> Iterator[CouncilChain]:
     c.store.close()
 
 
-def add(k: KeyPair, stake: int = STAKE, name: str = "new") -> ValidatorAdd:
-    reg = bls_registration(k)
-    return ValidatorAdd(k.public_key, reg.bls_key, reg.proof, stake, name)
-
-
 # Timing
 
 
 def test_a_validator_added_at_h_is_in_the_next_set_of_h_plus_1_and_signs_h_plus_2(
-    chain: CouncilChain,
+    chain: CouncilChain, tmp_path: Path
 ) -> None:
     newcomer = NEWCOMERS[0]
     chain.decide(add(newcomer))
@@ -158,7 +94,7 @@ def test_a_validator_added_at_h_is_in_the_next_set_of_h_plus_1_and_signs_h_plus_
     chain.produce()  # h+3 records who signed h+2: the newcomer is tracked from there
     info = signing_info(chain.store, newcomer.public_key)
     assert info is not None and info.start_height == h + 2 and info.missed == ()
-    chain.verify_replay(chain.store.path + "-replay")
+    chain.verify_replay(tmp_path / "replay")
 
 
 def test_changes_are_audited_when_decided_and_when_applied(chain: CouncilChain) -> None:

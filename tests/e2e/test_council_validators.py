@@ -6,7 +6,6 @@ peer links; the council's transaction goes through the CLI as an operator would 
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -100,4 +99,27 @@ def test_the_council_adds_a_fifth_validator_that_then_signs(net: Net) -> None:
     )
     assert net.clients["node4"].status()["consensus"]["validator"] is True
     assert_same_headers(net, everyone, min(net.heights(everyone).values()))
-    assert Path(joined["home"]).is_dir()
+
+    # A light client holding only the genesis file follows the change, the newcomer's node
+    # as a witness.
+    light = net.directory / "light"
+    genesis = str(net.directory / "genesis.json")
+    gridchain("light", "init", "--genesis", genesis, "--home", str(light), env=env)
+    synced = as_json(
+        gridchain(
+            "light",
+            "sync",
+            "--node",
+            node0.url,
+            "--witness",
+            net.clients["node4"].url,
+            "--home",
+            str(light),
+            "--json",
+            env=env,
+        )
+    )
+    assert synced["trusted_height"] >= decided + 2
+    assert synced["witnesses"] == [
+        {"url": net.clients["node4"].url, "status": "agrees", "detail": ""}
+    ]
