@@ -50,8 +50,12 @@ def replay_store(
             if block is None or commit is None:
                 raise StoreError(f"block or commit {height} is missing below head {head.height}")
             result = validate_block(replica, parent, block, runtime=runtime)
-            # The replica is still at the parent's state, whose active set voted on this block.
-            check_commit(genesis.chain_id, Overlay(replica).validator_set(), commit, block.header)
+            # The replica is still at the parent's state, whose active set voted on this block:
+            # the set light clients are served for this height must be that one.
+            voters = Overlay(replica).validator_set()
+            check_commit(genesis.chain_id, voters, commit, block.header)
+            if store.validator_set(block.header.validators_hash) != voters:
+                raise StoreError(f"the stored validator set of height {height} is not its voters'")
             for index, tx in enumerate(block.txs):
                 if store.tx_location(tx.id) != (height, index):
                     raise StoreError(f"transaction index is wrong for {tx.id.hex()}")

@@ -91,13 +91,26 @@ class NodeClient:
     def light_block(self, ref: int | str) -> LightBlock:
         """A height's light block, decoded: nothing in it is trusted until it is verified."""
         view = self.get(f"/v1/light/{_segment(str(ref))}")
+        return self._light_block(view.get("light_block"), f"height {ref}")
+
+    def _light_block(self, raw: Any, what: str) -> LightBlock:
         try:
-            return decode_light_block(bytes.fromhex(str(view.get("light_block"))))
+            return decode_light_block(bytes.fromhex(str(raw)))
         except (ValueError, RuleViolation) as exc:
             message = exc.message if isinstance(exc, RuleViolation) else "not hex"
             raise ApiError(
-                "bad_response", f"{self.url} served a malformed light block for {ref}: {message}"
+                "bad_response", f"{self.url} served a malformed light block for {what}: {message}"
             ) from None
+
+    def light_path(self, start: int, target: int) -> list[LightBlock]:
+        """The light blocks that take a client trusting `start` to `target` (unverified)."""
+        view = self.get(f"/v1/light/path?from={int(start)}&to={int(target)}")
+        blocks = view.get("light_blocks")
+        if not isinstance(blocks, list):
+            raise ApiError(
+                "bad_response", f"{self.url} served no light blocks for {start}..{target}"
+            )
+        return [self._light_block(raw, f"the path to {target}") for raw in blocks]
 
     def audit(self) -> dict[str, Any]:
         return self.get("/v1/audit")

@@ -2,12 +2,16 @@
 certificate) in canonical bytes, which a light client checks with nothing but what it already
 trusts (chain/light/verify.py)."""
 
+import asyncio
+
 from aiohttp import web
+from marshmallow import RAISE, Schema, fields, validate
 
 from chain.blocks.commit import commit_to_json
-from chain.blocks.header import header_to_json
+from chain.blocks.header import MAX_HEIGHT, header_to_json
 from chain.errors import RuleViolation
-from chain.light.blocks import encode_light_block, light_block_at
+from chain.light.blocks import LightBlock, encode_light_block, light_block_at
+from chain.light.verify import verify_to
 from chain.store import Snapshot
 from node.api.context import API
 
@@ -41,5 +45,52 @@ async def get_light_block(request: web.Request) -> web.Response:
     )
 
 
+class PathSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    from_height = fields.Integer(
+        data_key="from", load_default=0, validate=validate.Range(min=0, max=MAX_HEIGHT)
+    )
+    to = fields.Integer(required=True, validate=validate.Range(min=0, max=MAX_HEIGHT))
+
+
+def light_path(snap: Snapshot, chain_id: str, start: int, target: int) -> list[LightBlock]:
+    """The light blocks a client trusting height `start` verifies to reach `target`: as few
+    as the validator set's changes allow (chain/light/verify.py's bisection, run here on the
+    node's own blocks)."""
+    if target < start:
+        raise RuleViolation(f"to ({target}) is below from ({start})")
+    trusted = light_block_at(snap, start)
+    if trusted is None or light_block_at(snap, target) is None:
+        raise web.HTTPNotFound(text=f"no block at height {max(start, target)}")
+
+    def fetch(height: int) -> LightBlock:
+        block = light_block_at(snap, height)
+        assert block is not None  # every height up to target is stored
+        return block
+
+    path: list[LightBlock] = []
+    verify_to(chain_id, trusted, target, fetch, path.append)
+    return path
+
+
+async def get_light_path(request: web.Request) -> web.Response:
+    query = PathSchema().load(dict(request.query))
+    node = request.app[API].node
+    start, target = query["from_height"], query["to"]
+    with node.store.snapshot() as snap:
+        path = await asyncio.to_thread(light_path, snap, node.chain_id, start, target)
+    return web.json_response(
+        {
+            "from": start,
+            "to": target,
+            "heights": [block.height for block in path],
+            "light_blocks": [encode_light_block(block).hex() for block in path],
+        }
+    )
+
+
 def add_light_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/light/path", get_light_path)
     app.router.add_get("/v1/light/{ref}", get_light_block)

@@ -38,6 +38,16 @@ def _path_param(name: str, description: str) -> dict[str, Any]:
     }
 
 
+def _query_param(name: str, kind: str, description: str, required: bool = False) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "schema": {"type": kind, "minimum": 0} if kind == "integer" else {"type": kind},
+        "description": description,
+    }
+
+
 def openapi_spec(version: str) -> dict[str, Any]:
     obj = {"type": "object"}
     return {
@@ -186,6 +196,18 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     "summary": "Active validators (with their downtime window), the jailed, and "
                     "the council's pending changes",
                     "responses": {"200": _json(obj, "validator set")},
+                }
+            },
+            "/v1/light/path": {
+                "get": {
+                    "summary": "The light blocks a light client trusting height `from` "
+                    "(default 0, genesis) verifies to reach height `to`, in order: as few as "
+                    "the validator set's changes allow",
+                    "parameters": [
+                        _query_param("from", "integer", "trusted height (default 0)"),
+                        _query_param("to", "integer", "height to reach", required=True),
+                    ],
+                    "responses": {"200": _json(obj, "light blocks"), **_errors(400, 404)},
                 }
             },
             "/v1/light/{ref}": {

@@ -1,10 +1,12 @@
 """`gridchain audit ...`: read the audit log, save proofs, and verify them offline.
 
 A proof bundle (`audit proof --out`, `audit consistency --out`) carries everything needed: the
-entry, the proof hashes and the header(s) committing to the tree size. `audit verify` recomputes
-the entry's leaf, the header's hash and the root from the proof, trusting nothing in the bundle;
-with `--header` it also requires the bundle's header to be the one the auditor already trusts
-(e.g. saved from `gridchain query block` on another node).
+entry, the proof hashes, the header(s) committing to the tree size, and the finality
+certificates that reach those headers from genesis (node/light/finality.py). `audit verify`
+recomputes the entry's leaf, the header's hash and the root from the proof, trusting nothing in
+the bundle; with `--genesis` it also verifies the certificates from the genesis file, so the
+header is known final with nothing else trusted; with `--header` it requires the bundle's
+header to be one the auditor already holds.
 """
 
 import json
@@ -14,11 +16,14 @@ from typing import Any
 import click
 
 from chain.errors import InvalidProof, RuleViolation
+from chain.genesis_state import GenesisState
 from chain.ledger.audit import entry_from_json, entry_leaf
 from chain.merkle import check_consistency, check_inclusion
+from genesis.schema import load_genesis
 from node.api.client import header_from_json
 from node.cli.common import CliError, node_client, node_option
 from node.cli.output import emit, json_option
+from node.light.finality import check_finality, finality_for
 
 
 @click.group()
@@ -62,8 +67,11 @@ def _write(out: Path | None, bundle: dict[str, Any]) -> None:
 def audit_proof(
     index: int, size: int | None, out: Path | None, node_url: str | None, as_json: bool
 ) -> None:
-    """Inclusion proof of entry INDEX in the log of SIZE entries, with the committing header."""
-    bundle = node_client(node_url).audit_proof(index, size)
+    """Inclusion proof of entry INDEX in the log of SIZE entries, with the committing header and
+    the finality certificates that reach it from genesis (`audit verify --genesis` checks them)."""
+    client = node_client(node_url)
+    bundle = client.audit_proof(index, size)
+    bundle["finality"] = finality_for(client, [_bundle_height(bundle, "header")])
     _write(out, bundle)
     emit(
         as_json,
@@ -82,8 +90,12 @@ def audit_proof(
 def audit_consistency(
     first: int, second: int | None, out: Path | None, node_url: str | None, as_json: bool
 ) -> None:
-    """Proof that the log of FIRST entries is a prefix of the log of SECOND [default: latest]."""
-    bundle = node_client(node_url).audit_consistency(first, second)
+    """Proof that the log of FIRST entries is a prefix of the log of SECOND [default: latest],
+    with the finality certificates that reach both headers from genesis."""
+    client = node_client(node_url)
+    bundle = client.audit_consistency(first, second)
+    heights = [_bundle_height(bundle, "first_header"), _bundle_height(bundle, "second_header")]
+    bundle["finality"] = finality_for(client, heights)
     _write(out, bundle)
     emit(
         as_json,
@@ -91,6 +103,15 @@ def audit_consistency(
         f"log {first} -> {bundle.get('second')}: {len(bundle.get('proof', []))} hashes"
         + (f", saved to {out}" if out else ""),
     )
+
+
+def _bundle_height(bundle: dict[str, Any], field: str) -> int:
+    """The height of a header the node's bundle names (checked later, offline, like the rest)."""
+    view = bundle.get(field)
+    height = view.get("height") if isinstance(view, dict) else None
+    if not isinstance(height, int):
+        raise CliError(f"the node's bundle has no {field} height")
+    return height
 
 
 def _hashes(bundle: dict[str, Any]) -> list[bytes]:
@@ -111,8 +132,11 @@ def _header(view: Any, what: str) -> Any:
     return header
 
 
-def check_bundle(bundle: Any, trusted: Any = None) -> dict[str, Any]:
-    """Check a bundle completely; raises InvalidProof naming the first thing that fails."""
+def check_bundle(
+    bundle: Any, trusted: Any = None, genesis: GenesisState | None = None
+) -> dict[str, Any]:
+    """Check a bundle completely; raises InvalidProof naming the first thing that fails. With
+    `genesis`, its headers must be final: reached from genesis by the bundle's certificates."""
     if not isinstance(bundle, dict) or bundle.get("kind") not in ("inclusion", "consistency"):
         raise InvalidProof("not a proof bundle (kind must be inclusion or consistency)")
     if bundle["kind"] == "inclusion":
@@ -155,6 +179,9 @@ def check_bundle(bundle: Any, trusted: Any = None) -> dict[str, Any]:
             "first_header_hash": first.hash.hex(),
             "second_header_hash": second.hash.hex(),
         }
+    if genesis is not None:
+        verified = check_finality(bundle.get("finality"), genesis, trusted_headers)
+        result["finality"] = {"from_genesis": genesis.chain_id, "heights_verified": verified}
     if trusted is not None:
         anchor = _header(trusted, "trusted header")
         if all(h.hash != anchor.hash for h in trusted_headers):
@@ -178,17 +205,30 @@ def _read_json(path: Path, what: str) -> Any:
     type=click.Path(dir_okay=False, path_type=Path),
     help="A header (JSON, as /v1/blocks/{h} gives it) the bundle's header must be.",
 )
+@click.option(
+    "--genesis",
+    "genesis_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The chain's genesis file: the bundle's headers must be reached from it by their "
+    "finality certificates (without it, only the proof itself is checked).",
+)
 @json_option
-def audit_verify(bundle_file: Path, header_file: Path | None, as_json: bool) -> None:
-    """Verify a proof bundle offline; exits non-zero, saying why, if anything was tampered."""
+def audit_verify(
+    bundle_file: Path, header_file: Path | None, genesis_file: Path | None, as_json: bool
+) -> None:
+    """Verify a proof bundle offline; exits non-zero, saying why, if anything was tampered.
+
+    With --genesis, nothing else is trusted: the bundle's header is final, reached from the
+    genesis file through every validator-set change by the certificates the bundle carries."""
     bundle = _read_json(bundle_file, "bundle")
+    genesis = None if genesis_file is None else load_genesis(genesis_file)
     trusted = None
     if header_file is not None:
         trusted = _read_json(header_file, "header")
         if isinstance(trusted, dict) and "header" in trusted:
             trusted = trusted["header"]  # a whole block view
     try:
-        result = check_bundle(bundle, trusted)
+        result = check_bundle(bundle, trusted, genesis)
     except RuleViolation as exc:
         raise CliError(f"{bundle_file}: {exc.message}", "invalid_proof") from None
     result["ok"] = True
@@ -199,4 +239,8 @@ def audit_verify(bundle_file: Path, header_file: Path | None, as_json: bool) -> 
         )
     else:
         text = f"ok: the log of {result['first']} is a prefix of the log of {result['second']}"
+    if genesis is None:
+        text += "\nthe header's finality is not checked: pass --genesis FILE to check it"
+    else:
+        text += f"\nfinal: reached from the genesis of {genesis.chain_id} by its certificates"
     emit(as_json, result, text)

@@ -35,7 +35,7 @@ def home_option(f: Any) -> Any:
     )(f)
 
 
-def open_store(home: Path, must_exist: bool = True) -> LightStore:
+def open_light_store(home: Path, must_exist: bool = True) -> LightStore:
     path = home / "light.db"
     if must_exist and not path.exists():
         raise CliError(f"{home} is not a light client home: run `gridchain light init` first")
@@ -72,7 +72,7 @@ def light_init(genesis_file: Path, home: Path, as_json: bool) -> None:
     """Make HOME a light client of the chain GENESIS_FILE describes (safe to repeat)."""
     genesis = load_genesis(genesis_file)
     home.mkdir(parents=True, exist_ok=True)
-    store = open_store(home, must_exist=False)
+    store = open_light_store(home, must_exist=False)
     try:
         root = initialize(store, genesis)
         latest = store.latest()
@@ -113,7 +113,7 @@ def light_sync(
     """Verify the primary's latest header (or --height) from what HOME trusts, then check it
     with every witness. Exits 3 when a witness holds another certified header (the evidence is
     written to HOME/evidence-HEIGHT.json)."""
-    store = open_store(home)
+    store = open_light_store(home)
     say = progress(as_json)
     try:
         chain_id = store.highest_at_or_below(0).header.chain_id
@@ -155,7 +155,7 @@ def light_sync(
 @json_option
 def light_header(height: int, node_url: str | None, home: Path, as_json: bool) -> None:
     """Show the verified header of HEIGHT (verifying it first with --node)."""
-    store = open_store(home)
+    store = open_light_store(home)
     try:
         block = store.get(height)
         if block is None and node_url is not None:

@@ -1,14 +1,19 @@
 """`gridchain query` and `gridchain status`: accounts (with proofs), blocks, transactions."""
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
 
 from chain.address import parse_address
-from node.api.client import answer_field, checked_account
+from chain.errors import InvalidProof
+from chain.light.blocks import LightBlock
+from node.api.client import NodeClient, answer_field, checked_account
 from node.cli.common import CliError, node_client, node_option
+from node.cli.light import open_light_store
 from node.cli.output import emit, json_option
+from node.light.client import certified_block
 
 
 @click.group()
@@ -38,12 +43,21 @@ def _format_policy(policy: Any) -> str:
     "--verify/--no-verify",
     default=True,
     show_default=True,
-    help="Check the Merkle proof against the block's state root.",
+    help="Check the Merkle proof against the block's state root, and the block's finality "
+    "certificate against its validator set.",
+)
+@click.option(
+    "--light-home",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="A light client home (`gridchain light init`): the block must also verify from what it "
+    "trusts, so nothing the node says is taken on trust.",
 )
 @node_option
 @json_option
-def query_account(address: str, verify: bool, node_url: str | None, as_json: bool) -> None:
-    """Show an account's balance, nonce and policy, proven against a block."""
+def query_account(
+    address: str, verify: bool, light_home: Path | None, node_url: str | None, as_json: bool
+) -> None:
+    """Show an account's balance, nonce and policy, proven against a finalized block."""
     parsed = parse_address(address)
     client = node_client(node_url)
     view = client.account(str(parsed))
@@ -56,20 +70,40 @@ def query_account(address: str, verify: bool, node_url: str | None, as_json: boo
     ]
     result = dict(view)
     if verify:
-        block = client.block(answer_field(view, "height", int))
-        proven = checked_account(str(parsed), view, block)
+        height = answer_field(view, "height", int)
+        proven = checked_account(str(parsed), view, client.block(height))
+        final = _certified(client, height, light_home)
+        if final.header.hash != proven.block_hash:
+            raise InvalidProof(f"the certified header of block {height} is not the proof's")
         result["verified"] = {
             "height": proven.height,
             "block_hash": proven.block_hash.hex(),
             "state_root": proven.state_root.hex(),
+            "finality": "light client" if light_home else "certificate",
         }
         lines.append(
             f"proof verified against block {proven.height} state root {proven.state_root.hex()}"
+        )
+        lines.append(
+            "block final: verified from the light client's trust"
+            if light_home
+            else "block certified by more than 2/3 of the validator set it names "
+            "(--light-home verifies that set too)"
         )
     else:
         result["verified"] = None
         lines.append(f"as of block {view.get('height')} (proof not checked)")
     emit(as_json, result, lines)
+
+
+def _certified(client: NodeClient, height: int, light_home: Path | None) -> LightBlock:
+    if light_home is None:
+        return certified_block(client, height)
+    store = open_light_store(light_home)
+    try:
+        return certified_block(client, height, store)
+    finally:
+        store.close()
 
 
 def _tx_line(view: dict[str, Any]) -> str:

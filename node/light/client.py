@@ -164,3 +164,24 @@ def conflict_evidence(ours: LightBlock, theirs: LightBlock, witness: str) -> dic
             for v in double_signers(ours, theirs)
         ],
     }
+
+
+def certified_block(client: NodeClient, height: int, store: LightStore | None = None) -> LightBlock:
+    """The node's light block of `height`, its certificate checked against the set its header
+    names; with a light client's `store`, also verified from what that client trusts (and kept
+    there), so the header is known final without trusting the node."""
+    try:
+        block = client.light_block(height)
+    except ApiError as exc:
+        raise LightSyncError(f"{client.url} at height {height}: {exc.message}") from None
+    if store is None:
+        try:
+            check_light_block(block.header.chain_id, block)
+        except RuleViolation as exc:
+            raise LightSyncError(f"{client.url} at height {height}: {exc.message}") from None
+        return block
+    chain_id = store.highest_at_or_below(0).header.chain_id
+    trusted = sync(store, chain_id, client, (), height).trusted
+    if trusted.header.hash != block.header.hash:
+        raise LightSyncError(f"{client.url} served two headers for height {height}")
+    return trusted

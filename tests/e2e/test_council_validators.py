@@ -123,3 +123,28 @@ def test_the_council_adds_a_fifth_validator_that_then_signs(net: Net) -> None:
     assert synced["witnesses"] == [
         {"url": net.clients["node4"].url, "status": "agrees", "detail": ""}
     ]
+
+    # The council changes the newcomer's stake; an audit proof of that decision, taken from a
+    # node, verifies with nothing but the genesis file, through both changes of the set.
+    restaked = as_json(
+        gridchain("tx", "validator-stake", newcomer, "2000", "--signer", "council", "--wait",
+                  "--json", env=env)
+    )  # fmt: skip
+    entries = node0.audit_entries(0, 1000, str(COUNCIL_ADDRESS))["entries"]
+    decision = entries[-1]
+    assert decision["topic"] == "validator_change_decided"
+    assert decision["height"] == restaked["block"]["height"]
+    bundle = net.directory / "proof.json"
+    gridchain("audit", "proof", str(decision["index"]), "--out", str(bundle), env=env)
+    verified = as_json(
+        gridchain("audit", "verify", str(bundle), "--genesis", genesis, "--json", env=env)
+    )
+    assert verified["ok"] and verified["height"] > decided + 2
+    assert verified["finality"]["heights_verified"][-1] == verified["height"]
+
+    # An account read through the light client: its proof's block verified from genesis.
+    council = as_json(
+        gridchain("query", "account", str(COUNCIL_ADDRESS), "--light-home", str(light), "--json",
+                  env=env)
+    )  # fmt: skip
+    assert council["verified"]["finality"] == "light client"

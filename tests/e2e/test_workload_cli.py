@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from chain.light.blocks import decode_light_block
 from contracts_std.requirement import workload_address
 from tests.kit.netkit import wait_until
 from tests.kit.support import NodeProcess, funded_home
@@ -37,6 +38,7 @@ SPEC = {
 class Cli:
     def __init__(self, keystore: Path, passphrase: Path, url: str = "") -> None:
         self.keystore, self.passphrase, self.url = keystore, passphrase, url
+        self.genesis = Path()
 
     def run(self, *args: str, keys: bool = False) -> tuple[int, Any]:
         command = [sys.executable, "-m", "node", *args, "--json"]
@@ -66,6 +68,7 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     node = NodeProcess(th)
     node.start()
     tool.url = th.url
+    tool.genesis = th.home.genesis_file
     try:
         yield tool
     finally:
@@ -136,7 +139,43 @@ def test_submit_approve_audit_verify(cli: Cli, tmp_path: Path) -> None:
         assert code != 0, what
         assert out["error"]["code"] == "invalid_proof", (what, out)
 
+    # With the genesis file alone: the header is final, reached by the bundle's certificates.
+    genesis = str(cli.genesis)
+    final = cli.ok("audit", "verify", str(bundle_file), "--genesis", genesis)
+    assert final["finality"]["heights_verified"][-1] == bundle["header"]["height"]
+    blocks = bundle["finality"]["light_blocks"]
+    assert blocks, "a header above genesis needs at least one certificate"
+
+    def cut_certificate(b: Any) -> None:
+        raw = bytes.fromhex(b["finality"]["light_blocks"][-1])
+        signature = raw.rindex(bytes.fromhex(light_signature(raw)))
+        b["finality"]["light_blocks"][-1] = (
+            raw[:signature] + bytes(96) + raw[signature + 96 :]
+        ).hex()
+
+    finality_cases = {
+        "certificate": cut_certificate,
+        "no finality": lambda b: b.pop("finality"),
+        "a light block left out": lambda b: b["finality"]["light_blocks"].pop(),
+        "another genesis": lambda b: b["finality"].update(genesis_hash="00" * 32),
+    }
+    for what, change in finality_cases.items():
+        copy = json.loads(json.dumps(bundle))
+        change(copy)
+        path = tmp_path / "unproven.json"
+        path.write_text(json.dumps(copy))
+        code, out = cli.run("audit", "verify", str(path), "--genesis", genesis)
+        assert code != 0 and out["error"]["code"] == "invalid_proof", (what, out)
+
     # The log at the first entry is a prefix of today's log.
     consistency = tmp_path / "consistency.json"
     cli.ok("audit", "consistency", "1", "--out", str(consistency))
     assert cli.ok("audit", "verify", str(consistency))["kind"] == "consistency"
+    assert cli.ok("audit", "verify", str(consistency), "--genesis", str(cli.genesis))["ok"]
+
+
+def light_signature(raw: bytes) -> str:
+    """The aggregate signature of an encoded light block's certificate, in hex."""
+    block = decode_light_block(raw)
+    assert block.commit is not None
+    return block.commit.signature.hex()

@@ -54,6 +54,8 @@ from chain.ledger.transactions import (
     UpdateMultisig,
     sign_tx,
 )
+from chain.staking.txs import ValidatorAdd, ValidatorRemove, ValidatorSetStake
+from chain.staking.validators import bls_registration
 from contracts_std.requirement import (
     RequiredSigner,
     encode_requirement,
@@ -122,6 +124,15 @@ def payloads() -> dict[str, Payload]:
             1, workload_address(), 3, 2, "web", 1, True, "running", "10.200.0.6"
         ),
         "replica_bill": ReplicaBill(1, workload_address(), 3, 2, "web", 1),
+        "validator_add": ValidatorAdd(
+            NODE.public_key,
+            bls_registration(NODE).bls_key,
+            bls_registration(NODE).proof,
+            1_000,
+            "newcomer",
+        ),
+        "validator_remove": ValidatorRemove(VALIDATOR.public_key),
+        "validator_set_stake": ValidatorSetStake(VALIDATOR.public_key, 2_000),
     }
 
 
