@@ -123,9 +123,8 @@ class NodeEntry:
     api: str
     pid: int | None = None
     p2p: str = ""
-    joined: bool = (
-        False  # added by `join` after the devnet began: a validator once the council adds it
-    )
+    # Added by `join` after the devnet began: a validator once the council adds it.
+    joined: bool = False
 
 
 @dataclass

@@ -12,15 +12,12 @@ each operation at least once and then only while its share of `reference_seconds
 result says how many runs each figure is the median of.
 """
 
-import contextlib
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from chain import bls
@@ -28,6 +25,7 @@ from chain.bls.fast import FAST, public_key_point
 from chain.bls.suite import Backend
 from chain.hashing import hash32
 from chain.keys import keypair_from_seed, verify_signature
+from node.bench.timing import machine
 
 Progress = Callable[[str], None]
 
@@ -84,7 +82,7 @@ def bench_bls(
         say(f"py_ecc: up to {reference_runs} runs of each, within ~{reference_seconds:g} s")
         backends["py_ecc"] = _measure(REFERENCE, fixture, Budget(reference_runs, reference_seconds))
     return {
-        "machine": _machine(),
+        "machine": machine(),
         "versions": {name: _version(dist) for name, dist in DISTRIBUTIONS.items()},
         "message_bytes": len(MESSAGE),
         "backends": backends,
@@ -204,15 +202,3 @@ def _version(distribution: str) -> str:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-def _machine() -> dict[str, Any]:
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "processor": _cpu()}
-
-
-def _cpu() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()

@@ -30,10 +30,9 @@ from node.bench.devnet_kit import (
     bench_devnet,
     deployment_events,
     devnet_params,
-    machine,
     web_spec,
 )
-from node.bench.timing import percentile
+from node.bench.timing import machine, percentile
 
 SERVE_TIMEOUT = 60.0
 

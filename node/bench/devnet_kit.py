@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import http.client
 import os
-import platform
 import shutil
 import tempfile
 import time
@@ -424,21 +423,3 @@ def left_behind(root: Path, farmers: list[FarmerEntry]) -> list[str]:
 def devnet_params() -> dict[str, int]:
     """The devnet's timing parameters (block intervals, and what is counted in blocks)."""
     return {k: int(v) for k, v in network.PARAMS.items() if k.endswith(("_ms", "_blocks"))}
-
-
-def machine() -> dict[str, Any]:
-    """The machine a figure was measured on, and how busy it was when the bench began."""
-    return {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "processor": _cpu_name(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-def _cpu_name() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()

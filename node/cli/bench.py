@@ -1,5 +1,5 @@
 """`gridchain bench`: the benchmarks (chain, consensus, smt, sync, vm, farming, deploy,
-deploy-latency, heal, bls)."""
+deploy-latency, heal, bls, light)."""
 
 import click
 
@@ -539,5 +539,49 @@ def bench_bls_command(
             lines.append(f"  {op}: {t['median_ms']} ({t['min_ms']}), {t['runs']} runs")
     lines.append(
         f"ed25519 verify, for scale: {result['ed25519_verify_ms']} ms; {result['seconds']} s in all"
+    )
+    emit(as_json, result, lines)
+
+
+@bench.command("light")
+@click.option("--headers", type=click.IntRange(10, 1_000_000), default=10_000, show_default=True)
+@click.option("--validators", type=click.IntRange(1, 256), default=4, show_default=True)
+@click.option(
+    "--change-every",
+    type=click.IntRange(1),
+    default=100,
+    show_default=True,
+    help="Heights between changes of the set (each replaces one validator).",
+)
+@click.option(
+    "--runs",
+    type=click.IntRange(1, 100_000),
+    default=100,
+    show_default=True,
+    help="Runs of each certificate check (median).",
+)
+@json_option
+def bench_light_command(
+    headers: int, validators: int, change_every: int, runs: int, as_json: bool
+) -> None:
+    """Finality certificates of 4/64/150 validators against ed25519 commits (bytes, check
+    time), and a light client following HEADERS headers whose set keeps changing, header by
+    header and skipping (figures go to docs/benchmarks.md)."""
+    from node.bench.light import bench_light
+
+    result = bench_light(headers, validators, change_every, runs, progress(as_json))
+    lines = [f"{result['machine']['processor']}, {result['machine']['cpus']} CPUs"]
+    for n, c in result["certificates"].items():
+        lines.append(
+            f"{n} validators: certificate {c['certificate_bytes']} B, checked in "
+            f"{c['check_ms']} ms; ed25519 commit {c['ed25519_commit_bytes']} B, "
+            f"{c['ed25519_check_ms']} ms"
+        )
+    sync = result["light_sync"]
+    lines.append(
+        f"{sync['headers']:,} headers, {sync['set_changes']} set changes: header by header "
+        f"{sync['adjacent']['headers_per_s']:,} headers/s ({sync['adjacent']['seconds']} s); "
+        f"skipping {sync['skipping']['certificates_checked']} certificates in "
+        f"{sync['skipping']['seconds']} s"
     )
     emit(as_json, result, lines)

@@ -147,6 +147,28 @@ def query_block(ref: str, node_url: str | None, as_json: bool) -> None:
     emit(as_json, view, lines)
 
 
+@query.command("validators")
+@node_option
+@json_option
+def query_validators(node_url: str | None, as_json: bool) -> None:
+    """Show the active validator set, the jailed, and the council's pending changes."""
+    view = node_client(node_url).get("/v1/validators")
+    lines = [f"active at height {view.get('height')}, {view.get('total_blockstake')} blockstake:"]
+    lines += [
+        f"  {v.get('public_key')} {v.get('blockstake'):>12} {v.get('name', '')}"
+        for v in view.get("validators", [])
+    ]
+    for j in view.get("jailed", []):
+        until = "for ever" if j.get("tombstoned") else f"until {j.get('jailed_until')}"
+        lines.append(f"jailed {until}: {j.get('public_key')} {j.get('name', '')}")
+    for p in view.get("pending", []):
+        lines.append(
+            f"pending {p.get('kind')} of {(p.get('change') or {}).get('public_key')}, "
+            f"signing from height {p.get('effective_height')}"
+        )
+    emit(as_json, view, lines)
+
+
 @query.command("tx")
 @click.argument("tx_id", metavar="ID")
 @node_option
