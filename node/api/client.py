@@ -2,7 +2,9 @@
 
 Every failure is an ApiError carrying the API's own error code and message, so callers can show
 the node's explanation instead of an HTTP status line. `checked_account` checks what a node says
-about an account against the block it names, so a query need not trust the node's JSON.
+about an account against the block it names, so a query need not trust the node's JSON;
+`checked_header` and `proof_hashes` read a header and a proof's hashes the same way for the audit
+commands and the audit monitor, so what they verify is computed here, never taken from the node.
 """
 
 import http.client
@@ -270,6 +272,29 @@ def header_from_json(view: Any) -> Header:
             raise InvalidProof(f"block header field {name!r} is missing or malformed") from None
         values[name] = value
     return Header(**values)
+
+
+def checked_header(view: Any, what: str = "header") -> Header:
+    """A header rebuilt from its API view (`header_from_json`) whose `hash` field, if it has
+    one, must be the hash recomputed here: a view naming one block and holding another's
+    fields is refused rather than trusted for either."""
+    header = header_from_json(view)
+    claimed = view.get("hash") if isinstance(view, dict) else None
+    if claimed is not None and claimed != header.hash.hex():
+        raise InvalidProof(f"{what}'s hash field does not match its contents")
+    return header
+
+
+def proof_hashes(answer: dict[str, Any]) -> list[bytes]:
+    """The `proof` list of a proof answer or bundle (hex strings) as bytes; InvalidProof if it
+    is missing or not hex. Their length and what they prove is chain.merkle's to check."""
+    proof = answer.get("proof")
+    if not isinstance(proof, list):
+        raise InvalidProof("the answer has no proof list")
+    try:
+        return [bytes.fromhex(p) for p in proof]
+    except (TypeError, ValueError):
+        raise InvalidProof("a proof hash is not hex") from None
 
 
 def checked_account(address: str, view: dict[str, Any], block: dict[str, Any]) -> VerifiedAccount:

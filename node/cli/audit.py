@@ -1,5 +1,7 @@
 """`gridchain audit ...`: read the audit log, save proofs, and verify them offline.
 
+`audit monitor` watches nodes' tree heads over time (node/audit/).
+
 A proof bundle (`audit proof --out`, `audit consistency --out`) carries everything needed: the
 entry, the proof hashes, the header(s) committing to the tree size, and the finality
 certificates that reach those headers from genesis (node/light/finality.py). `audit verify`
@@ -20,7 +22,10 @@ from chain.genesis_state import GenesisState
 from chain.ledger.audit import entry_from_json, entry_leaf
 from chain.merkle import check_consistency, check_inclusion
 from genesis.schema import load_genesis
-from node.api.client import header_from_json
+from node.api.client import checked_header, proof_hashes
+from node.audit.heads import TreeHead
+from node.audit.monitor import EXIT_CODES, Monitor, RoundReport, run_monitor
+from node.audit.state import MONITOR_HOME_ENV, default_monitor_home, locked_home
 from node.cli.common import CliError, node_client, node_option
 from node.cli.output import emit, json_option
 from node.light.finality import check_finality, finality_for
@@ -28,7 +33,8 @@ from node.light.finality import check_finality, finality_for
 
 @click.group()
 def audit() -> None:
-    """The audit log: entries, inclusion and consistency proofs, offline verification."""
+    """The audit log: entries, inclusion and consistency proofs, offline verification, and a
+    monitor of the tree heads nodes show."""
 
 
 def _entry_line(view: dict[str, Any]) -> str:
@@ -114,24 +120,6 @@ def _bundle_height(bundle: dict[str, Any], field: str) -> int:
     return height
 
 
-def _hashes(bundle: dict[str, Any]) -> list[bytes]:
-    proof = bundle.get("proof")
-    if not isinstance(proof, list):
-        raise InvalidProof("bundle has no proof list")
-    try:
-        return [bytes.fromhex(p) for p in proof]
-    except (TypeError, ValueError):
-        raise InvalidProof("a proof hash is not hex") from None
-
-
-def _header(view: Any, what: str) -> Any:
-    header = header_from_json(view)
-    claimed = view.get("hash") if isinstance(view, dict) else None
-    if claimed is not None and claimed != header.hash.hex():
-        raise InvalidProof(f"{what}'s hash field does not match its contents")
-    return header
-
-
 def check_bundle(
     bundle: Any, trusted: Any = None, genesis: GenesisState | None = None
 ) -> dict[str, Any]:
@@ -140,7 +128,7 @@ def check_bundle(
     if not isinstance(bundle, dict) or bundle.get("kind") not in ("inclusion", "consistency"):
         raise InvalidProof("not a proof bundle (kind must be inclusion or consistency)")
     if bundle["kind"] == "inclusion":
-        header = _header(bundle.get("header"), "header")
+        header = checked_header(bundle.get("header"), "header")
         trusted_headers = [header]
         entry = entry_from_json(bundle.get("entry"))
         index, size = bundle.get("index"), bundle.get("size")
@@ -149,7 +137,7 @@ def check_bundle(
         if header.audit_size != size:
             raise InvalidProof(f"header commits to a log of {header.audit_size}, not {size}")
         leaf = entry_leaf(entry)
-        check_inclusion(leaf, index, size, _hashes(bundle), header.audit_root)
+        check_inclusion(leaf, index, size, proof_hashes(bundle), header.audit_root)
         result: dict[str, Any] = {
             "kind": "inclusion",
             "index": index,
@@ -160,8 +148,8 @@ def check_bundle(
             "leaf_hash": leaf.hex(),
         }
     else:
-        first = _header(bundle.get("first_header"), "first header")
-        second = _header(bundle.get("second_header"), "second header")
+        first = checked_header(bundle.get("first_header"), "first header")
+        second = checked_header(bundle.get("second_header"), "second header")
         trusted_headers = [first, second]
         if (first.audit_size, second.audit_size) != (bundle.get("first"), bundle.get("second")):
             raise InvalidProof("the headers do not commit to the bundle's sizes")
@@ -170,7 +158,7 @@ def check_bundle(
             second.audit_size,
             first.audit_root,
             second.audit_root,
-            _hashes(bundle),
+            proof_hashes(bundle),
         )
         result = {
             "kind": "consistency",
@@ -183,7 +171,7 @@ def check_bundle(
         verified = check_finality(bundle.get("finality"), genesis, trusted_headers)
         result["finality"] = {"from_genesis": genesis.chain_id, "heights_verified": verified}
     if trusted is not None:
-        anchor = _header(trusted, "trusted header")
+        anchor = checked_header(trusted, "trusted header")
         if all(h.hash != anchor.hash for h in trusted_headers):
             raise InvalidProof("the bundle's header is not the trusted header")
         result["trusted_header"] = anchor.hash.hex()
@@ -244,3 +232,91 @@ def audit_verify(
     else:
         text += f"\nfinal: reached from the genesis of {genesis.chain_id} by its certificates"
     emit(as_json, result, text)
+
+
+def _head_line(node: str, head: TreeHead | None) -> str:
+    if head is None:
+        return f"  {node}: no head"
+    return (
+        f"  {node}: height {head.height}, log {head.audit_size}, "
+        f"root {head.audit_root.hex()[:16]}..."
+    )
+
+
+def _round_lines(report: RoundReport) -> list[str]:
+    largest = report.largest
+    summary = "no head kept yet" if largest is None else f"largest {largest.describe()}"
+    lines = [f"round {report.round}: {report.verdict}; {summary}"]
+    lines += [_head_line(node, head) for node, head in report.heads.items()]
+    lines += [f"  {f.kind}: {f.message}" for f in report.findings]
+    return lines
+
+
+@audit.command("monitor")
+@click.option(
+    "--node",
+    "node_urls",
+    metavar="URL",
+    multiple=True,
+    required=True,
+    help="A node's API URL; repeat for each node to watch.",
+)
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help=f"Where the heads seen are kept [default: ${MONITOR_HOME_ENV}, else "
+    "~/.gridchain/monitor].",
+)
+@click.option(
+    "--interval",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Time between rounds.",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Stop after N rounds [default: never].",
+)
+@click.option("--once", is_flag=True, help="One round (--rounds 1).")
+@json_option
+def audit_monitor(
+    node_urls: tuple[str, ...],
+    home: Path | None,
+    interval: float,
+    rounds: int | None,
+    once: bool,
+    as_json: bool,
+) -> int:
+    """Watch the audit log's tree heads on NODEs: each round reads every node's head block and
+    checks its log against every head kept (its own node's last one and the largest seen from
+    any node) with consistency proofs, so a node that rewrites the log, or shows one log here
+    and another elsewhere, is found. Heads that pass are kept under --home (saved after every
+    round) for the next round and the next run. Without --rounds or --once it runs until
+    interrupted.
+
+    Findings: split_view (two nodes' logs disagree), inconsistent (a node contradicts its own
+    earlier head, or went back), invalid_head (a header that does not hash to its hash), and
+    the warning unreachable (a node did not answer, or a head could not be checked this round).
+
+    Exit status: 0 all consistent; 3 a split view, inconsistency or invalid head was found (in
+    any round); 4 only warnings; 1 an error (e.g. an unreadable state file); 2 a usage error.
+    With --json, one JSON object per round, one per line.
+    """
+    if once and rounds is not None:
+        raise click.UsageError("give --rounds N or --once, not both")
+    directory = home or default_monitor_home()
+    with locked_home(directory) as state_path:
+        monitor = Monitor(node_urls, state_path)
+
+        def show(report: RoundReport) -> None:
+            if as_json:
+                click.echo(json.dumps({"event": "round", **report.to_json()}))
+            else:
+                click.echo("\n".join(_round_lines(report)))
+
+        worst = run_monitor(monitor, 1 if once else rounds, interval, show)
+    return EXIT_CODES[worst]

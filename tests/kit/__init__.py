@@ -1,7 +1,7 @@
 """Test helpers shared across the suite, one place for all of them.
 
-- support: real keys, transfers, node homes with a genesis file, `gridchain node run` processes
-  on loopback, HTTP, a background transaction load.
+- support: real keys, transfers, audit log entries (workload requests), node homes with a
+  genesis file, `gridchain node run` processes on loopback, HTTP, a background transaction load.
 - chainkit: a one-validator chain over a real LevelDB for contract and ledger tests.
 - farmkit: farming on that chain (farmers, plots, the farmer's agent).
 - netkit: a devnet of validator processes (start it, send load, wait, compare headers).

@@ -19,7 +19,14 @@ from typing import Any
 from chain.address import Address, key_address
 from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed
-from chain.ledger.transactions import SignedTx, Transfer, TxBody, sign_tx
+from chain.ledger.transactions import Call, SignedTx, Transfer, TxBody, sign_tx
+from contracts_std.requirement import (
+    RequiredSigner,
+    encode_requirement,
+    make_requirement,
+    workload_address,
+)
+from contracts_std.spec import load_spec, spec_bytes
 from devnet.processes import free_port
 from genesis.schema import genesis_document, parse_genesis, validator_document
 from node.api.client import ApiError, NodeClient
@@ -108,6 +115,21 @@ def transfer(
     sender: KeyPair, to: Address, amount: int, nonce: int, fee: int = 1, chain_id: str = CHAIN_ID
 ) -> SignedTx:
     body = TxBody(chain_id, key_address(sender.public_key), nonce, fee, Transfer(to, amount))
+    return sign_tx(body, [sender])
+
+
+AUDIT_REQUEST_GAS = 2_000_000
+
+
+def audit_request(sender: KeyPair, nonce: int, tag: int, chain_id: str = CHAIN_ID) -> SignedTx:
+    """A workload submission: one `request` entry in the audit log. `tag` is the spec's budget,
+    so requests with different tags make different entries (and different logs)."""
+    workload = {"type": "container", "name": "web", "image": "host", "cpu": 1, "memory_mb": 64}
+    spec = spec_bytes(load_spec({"name": "web", "workloads": [workload], "budget": tag}))
+    requirement = encode_requirement(make_requirement([RequiredSigner(sender.public_key)], 1))
+    call = Call(workload_address(), "submit", (spec, requirement, 2**40), 0, AUDIT_REQUEST_GAS)
+    fee = 1 + AUDIT_REQUEST_GAS  # min_fee + gas * gas_price of the default parameters
+    body = TxBody(chain_id, key_address(sender.public_key), nonce, fee, call)
     return sign_tx(body, [sender])
 
 
