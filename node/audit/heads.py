@@ -7,8 +7,9 @@ recomputed here (`checked_header`), so the block hash kept is never the node's w
 
 Whether the header is final (signed by more than 2/3 of the blockstake) is a separate question,
 answered by the `trust_header` hook. The default, `accept_recomputed`, asks nothing more: a node
-could show the monitor a head the validators never signed. A light client that checks the
-header's finality certificate plugs in there, and nothing else changes.
+could show the monitor a head the validators never signed. `node.light.client.header_verifier`
+(`audit monitor --light-home`) plugs a light client in there: the header must be the final one
+it verifies from genesis.
 """
 
 from collections.abc import Callable
@@ -27,7 +28,7 @@ InvalidProof) to refuse it. The monitor reports a refused header as an `invalid_
 def accept_recomputed(header: Header) -> None:
     """The default trust: any header whose hash recomputes from its fields, which `read_head`
     has already checked. It does not check the header's finality certificate against the
-    validator set; that is the light client's job, which replaces this function."""
+    validator set; `header_verifier` (node/light/client.py) does."""
 
 
 @dataclass(frozen=True)

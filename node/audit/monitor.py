@@ -37,6 +37,7 @@ from chain.merkle import check_consistency
 from node.api.client import DEFAULT_TIMEOUT, ApiError, NodeClient, NodeUnreachable, proof_hashes
 from node.audit.heads import TreeHead, TrustHeader, accept_recomputed, read_head
 from node.audit.state import MonitorState, load_state, save_state
+from node.light.client import LightSyncError
 
 SPLIT_VIEW = "split_view"
 INCONSISTENT = "inconsistent"
@@ -127,6 +128,8 @@ class Monitor:
                 findings.append(Finding(UNREACHABLE, url, f"{url} gave no head: {exc.message}"))
             except RuleViolation as exc:
                 findings.append(Finding(INVALID_HEAD, url, f"{url}: {exc.message}"))
+            except LightSyncError as exc:  # finality could not be checked this round
+                findings.append(Finding(UNREACHABLE, url, f"{url}'s head: {exc.message}"))
         fresh = [head for head in observed.values() if head is not None]
         passed: list[TreeHead] = []
         for head in sorted(fresh, key=lambda h: (-h.audit_size, -h.height)):  # stable: by node

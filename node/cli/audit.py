@@ -11,6 +11,7 @@ header is known final with nothing else trusted; with `--header` it requires the
 header to be one the auditor already holds.
 """
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,14 @@ from chain.genesis_state import GenesisState
 from chain.ledger.audit import entry_from_json, entry_leaf
 from chain.merkle import check_consistency, check_inclusion
 from genesis.schema import load_genesis
-from node.api.client import checked_header, proof_hashes
+from node.api.client import NodeClient, checked_header, proof_hashes
 from node.audit.heads import TreeHead
 from node.audit.monitor import EXIT_CODES, Monitor, RoundReport, run_monitor
 from node.audit.state import MONITOR_HOME_ENV, default_monitor_home, locked_home
 from node.cli.common import CliError, node_client, node_option
+from node.cli.light import open_light_store
 from node.cli.output import emit, json_option
+from node.light.client import header_verifier
 from node.light.finality import check_finality, finality_for
 
 
@@ -282,6 +285,12 @@ def _round_lines(report: RoundReport) -> list[str]:
     help="Stop after N rounds [default: never].",
 )
 @click.option("--once", is_flag=True, help="One round (--rounds 1).")
+@click.option(
+    "--light-home",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="A light client home (`gridchain light init`): every head's header must be the final "
+    "one it verifies from genesis, or it is an invalid_head.",
+)
 @json_option
 def audit_monitor(
     node_urls: tuple[str, ...],
@@ -289,6 +298,7 @@ def audit_monitor(
     interval: float,
     rounds: int | None,
     once: bool,
+    light_home: Path | None,
     as_json: bool,
 ) -> int:
     """Watch the audit log's tree heads on NODEs: each round reads every node's head block and
@@ -309,8 +319,15 @@ def audit_monitor(
     if once and rounds is not None:
         raise click.UsageError("give --rounds N or --once, not both")
     directory = home or default_monitor_home()
-    with locked_home(directory) as state_path:
-        monitor = Monitor(node_urls, state_path)
+    with contextlib.ExitStack() as stack:
+        state_path = stack.enter_context(locked_home(directory))
+        if light_home is None:
+            monitor = Monitor(node_urls, state_path)
+        else:
+            store = open_light_store(light_home)
+            stack.callback(store.close)
+            sources = [NodeClient(url) for url in node_urls]
+            monitor = Monitor(node_urls, state_path, header_verifier(store, sources))
 
         def show(report: RoundReport) -> None:
             if as_json:

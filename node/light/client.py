@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.blockchain import genesis_block
-from chain.blocks.header import header_to_json
-from chain.errors import LocalFault, RuleViolation
+from chain.blocks.header import Header, header_to_json
+from chain.errors import InvalidProof, LocalFault, RuleViolation
 from chain.genesis_state import GenesisState, genesis_hash
 from chain.light.blocks import LightBlock, encode_light_block
 from chain.light.verify import (
@@ -185,3 +185,32 @@ def certified_block(client: NodeClient, height: int, store: LightStore | None = 
     if trusted.header.hash != block.header.hash:
         raise LightSyncError(f"{client.url} served two headers for height {height}")
     return trusted
+
+
+def header_verifier(store: LightStore, sources: Sequence[NodeClient]) -> Callable[[Header], None]:
+    """A check that a header is final: the light client of `store` verifies its height from
+    what it trusts (fetching light blocks from the first of `sources` that serves them), and
+    the header must be the one it verified. Raises InvalidProof otherwise (or LightSyncError
+    when no source could be followed)."""
+    chain_id = store.highest_at_or_below(0).header.chain_id
+
+    def check(header: Header) -> None:
+        verified = store.get(header.height)
+        failures = []
+        for source in sources if verified is None else ():
+            try:
+                verified = sync(store, chain_id, source, (), header.height).trusted
+                break
+            except LightSyncError as exc:
+                failures.append(exc.message)
+        if verified is None:
+            raise LightSyncError(
+                f"height {header.height} could not be verified: {'; '.join(failures)}"
+            )
+        if verified.header.hash != header.hash:
+            raise InvalidProof(
+                f"header {header.height} ({header.hash.hex()}) is not the final one the light "
+                f"client verified ({verified.header.hash.hex()})"
+            )
+
+    return check

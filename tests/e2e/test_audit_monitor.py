@@ -28,11 +28,15 @@ pytestmark = pytest.mark.slow
 PARAMS = {"block_interval_ms": 200, "empty_block_interval_ms": 1000}
 
 
-def monitor(home: Path, *urls: str, rounds: int = 1, interval: float = 0.5) -> tuple[int, Any]:
+def monitor(
+    home: Path, *urls: str, rounds: int = 1, interval: float = 0.5, light: Path | None = None
+) -> tuple[int, Any]:
     """`gridchain audit monitor --json` in a subprocess: (exit status, the rounds' objects)."""
     nodes = [arg for url in urls for arg in ("--node", url)]
     command = [sys.executable, "-m", "node", "audit", "monitor", *nodes, "--home", str(home)]
     command += ["--rounds", str(rounds), "--interval", str(interval), "--json"]
+    if light is not None:
+        command += ["--light-home", str(light)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.stdout, done.stderr
     return done.returncode, [json.loads(line) for line in done.stdout.splitlines()]
@@ -74,6 +78,13 @@ def test_two_nodes_of_one_network_stay_consistent_as_the_log_grows(
         assert {h["node"] for h in report["heads"]} == set(urls)
         sizes.append(report["largest"]["audit_size"])
     assert sizes[0] >= 1 and sizes[0] < sizes[1] < sizes[2]  # each run proved the growth
+
+    # Every head checked final by a light client that trusts only the genesis file.
+    light = tmp_path / "light"
+    init = [sys.executable, "-m", "node", "light", "init", "--home", str(light)]
+    subprocess.run([*init, "--genesis", str(net.directory / "genesis.json")], check=True)
+    code, (final,) = monitor(home, *urls, light=light)
+    assert code == 0 and final["verdict"] == "consistent", final
 
     # Several rounds in one run while the log keeps growing underneath it.
     failures: list[BaseException] = []
@@ -124,6 +135,16 @@ def test_two_unpeered_nodes_of_one_genesis_are_a_split_view(tmp_path: Path) -> N
         assert code == 3 and [f["kind"] for f in again["findings"]] == ["split_view"]
         code, (alone,) = monitor(home, b.url)  # b alone still contradicts a's kept head
         assert code == 3 and alone["findings"][0]["other"] == a.url
+
+        # With a light client from the genesis file, following a: b's head is certified too
+        # (its validator signed both chains), but it is not the header the client verified.
+        light = tmp_path / "light"
+        command = [sys.executable, "-m", "node", "light", "init", "--home", str(light)]
+        subprocess.run([*command, "--genesis", str(a.home.genesis_file)], check=True)
+        code, (checked,) = monitor(tmp_path / "monitor2", a.url, b.url, light=light)
+        assert code == 3, checked
+        assert [(f["kind"], f["node"]) for f in checked["findings"]] == [("invalid_head", b.url)]
+        assert "not the final one the light client verified" in checked["findings"][0]["message"]
     finally:
         for node in nodes:
             node.stop()
