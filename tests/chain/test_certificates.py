@@ -10,6 +10,7 @@ from chain import bls
 from chain.blocks.commit import (
     Commit,
     VoteType,
+    aggregate_holds,
     check_commit,
     commit_signers,
     decode_commit,
@@ -290,3 +291,18 @@ def test_the_aggregate_is_the_same_whoever_gathers_it(four: list[KeyPair]) -> No
     backward = make_commit(vset, 7, 0, head.hash, dict(reversed(list(signatures.items()))))
     assert encode_commit(forward) == encode_commit(backward)
     assert isinstance(forward, Commit)
+
+
+def test_a_certificate_checked_again_costs_no_second_pairing_check(four: list[KeyPair]) -> None:
+    """Its block checks it, then the next block's last_commit: the verdict is kept."""
+    vset, head = vset_of(four), header(height=11)
+    commit = sign_commit(CHAIN, vset, four, head)
+    before = aggregate_holds.cache_info()
+    check_commit(CHAIN, vset, commit, head)
+    check_commit(CHAIN, vset, commit, head)
+    after = aggregate_holds.cache_info()
+    assert (after.misses - before.misses, after.hits - before.hits) == (1, 1)
+    forged = replace(commit, signature=sign_commit(CHAIN, vset, four, header(12)).signature)
+    for _ in range(2):  # a kept "no" is still a no
+        with pytest.raises(InvalidBlock, match="not the aggregate"):
+            check_commit(CHAIN, vset, forged, head)
