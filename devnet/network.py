@@ -1,6 +1,7 @@
 """A local development network: keys, genesis and detached node processes in one directory.
 
-DIR/keys/         keystore (alice, bob, council), encrypted with DEVNET_PASSPHRASE
+DIR/keys/         keystore (alice, bob, and council1..council3: the council's members, any two
+                  of whom sign for it), encrypted with DEVNET_PASSPHRASE
 DIR/genesis.json  the devnet's genesis
 DIR/node{i}/      each validator's node home (node.log inside)
 DIR/farmer{i}/    each farmer's directory (farmer.log inside; see devnet/farmers.py)
@@ -111,6 +112,9 @@ PARAMS = {
     "grace_period_blocks": 40,
 }
 MAX_VALIDATORS = 32
+# The governance council: a real multisig, so a proposal visibly needs two of its three members.
+COUNCIL_MEMBERS = ("council1", "council2", "council3")
+COUNCIL_THRESHOLD = 2
 VALIDATOR_BLOCKSTAKE = 1_000
 P2P_OFFSET = 100
 LINK_TIMEOUT = 5.0
@@ -136,7 +140,7 @@ class Devnet:
     chain_id: str = CHAIN_ID
     genesis: str = ""
     accounts: dict[str, str] = field(default_factory=dict)
-    council: dict[str, str] = field(default_factory=dict)
+    council: dict[str, Any] = field(default_factory=dict)
     farmers: list[FarmerEntry] = field(default_factory=list)
 
     @property
@@ -265,7 +269,12 @@ def _ensure_genesis(
         CHAIN_ID,
         datetime.now(UTC),
         validators,
-        {"signers": [{"public_key": accounts["council"].public_key, "weight": 1}], "threshold": 1},
+        {
+            "signers": [
+                {"public_key": accounts[name].public_key, "weight": 1} for name in COUNCIL_MEMBERS
+            ],
+            "threshold": COUNCIL_THRESHOLD,
+        },
         [
             {"address": accounts["alice"].address, "amount": ALICE_BALANCE},
             {"address": accounts["bob"].address, "amount": BOB_BALANCE},
@@ -401,7 +410,7 @@ def up(
             check_gateway_port(farmer)
 
     store = Keystore(directory / "keys")
-    keys = {name: _ensure_key(store, name) for name in ("alice", "bob", "council")}
+    keys = {name: _ensure_key(store, name) for name in ("alice", "bob", *COUNCIL_MEMBERS)}
     homes = [Home(directory / name) for name in names]
     genesis_path = _ensure_genesis(directory, homes, keys, params or {}, say)
     gen_hash = genesis_hash(load_genesis(genesis_path)).hex()
@@ -413,8 +422,9 @@ def up(
         genesis=str(genesis_path),
         accounts={"alice": keys["alice"].address, "bob": keys["bob"].address},
         council={
-            "key": "council",
-            "public_key": keys["council"].public_key,
+            "members": list(COUNCIL_MEMBERS),
+            "threshold": COUNCIL_THRESHOLD,
+            "public_keys": {name: keys[name].public_key for name in COUNCIL_MEMBERS},
             "account": str(COUNCIL_ADDRESS),
         },
         farmers=existing.farmers if existing else [],

@@ -82,7 +82,8 @@ def up(directory: Path, validators: int, base_port: int, farmers: int, as_json: 
         f"keystore:   {keystore}",
         f"passphrase: {net.passphrase}  (the documented devnet passphrase)",
         *(f"  {name:<8} {address}" for name, address in net.accounts.items()),
-        f"council:    key {net.council.get('key')} signs for multisig account "
+        f"council:    {net.council.get('threshold')} of "
+        f"{', '.join(net.council.get('members', []))} sign for multisig account "
         f"{net.council.get('account')}",
         "",
         "try:",
@@ -198,10 +199,13 @@ def stop(directory: Path, name: str, kill: bool, crash: bool, as_json: bool) -> 
 def join(directory: Path, as_json: bool) -> None:
     """Set up one more node beside the devnet's, not started and not yet a validator: it prints
     the validator spec the council adds it with (`gridchain tx validator-add SPEC:BLOCKSTAKE
-    --signer council`), then `gridchain devnet start NAME` starts it."""
+    --signer council1 --signer council2`), then `gridchain devnet start NAME` starts it."""
     entry = network.join(directory, progress(as_json))
     spec = validator_spec(load_validator_key(Home(Path(entry.home))))
-    add = f"gridchain tx validator-add {spec}:{network.VALIDATOR_BLOCKSTAKE} --signer council"
+    signers = " ".join(
+        f"--signer {name}" for name in network.COUNCIL_MEMBERS[: network.COUNCIL_THRESHOLD]
+    )
+    add = f"gridchain tx validator-add {spec}:{network.VALIDATOR_BLOCKSTAKE} {signers}"
     view = {"node": entry.name, "home": entry.home, "api": entry.api, "validator_spec": spec}
     lines = [
         f"{entry.name}: home {entry.home}, API {entry.api}",

@@ -4,6 +4,7 @@ Real processes started by the devnet code, real LevelDB, real BLS certificates, 
 peer links; the council's transaction goes through the CLI as an operator would send it.
 """
 
+import json
 import os
 from collections.abc import Iterator
 
@@ -54,21 +55,25 @@ def test_the_council_adds_a_fifth_validator_that_then_signs(net: Net) -> None:
     net.nonce += 1
     wait_until(lambda: committed(net, "node0", [fund.id.hex()]), 60, "the council's fees")
 
+    # The devnet's council is a real 2-of-3 multisig of keys in its keystore.
+    status = as_json(gridchain("devnet", "status", "--dir", str(net.directory), "--json", env=env))
+    council = status["council"]
+    assert council["members"] == ["council1", "council2", "council3"]
+    assert council["threshold"] == 2 and council["account"] == str(COUNCIL_ADDRESS)
+
     joined = as_json(gridchain("devnet", "join", "--dir", str(net.directory), "--json", env=env))
     assert joined["node"] == "node4"
     newcomer = joined["validator_spec"].split(":")[0]
-    added = as_json(
-        gridchain(
-            "tx",
-            "validator-add",
-            f"{joined['validator_spec']}:{network.VALIDATOR_BLOCKSTAKE}:node4",
-            "--signer",
-            "council",
-            "--wait",
-            "--json",
-            env=env,
-        )
-    )
+    add = [
+        "tx",
+        "validator-add",
+        f"{joined['validator_spec']}:{network.VALIDATOR_BLOCKSTAKE}:node4",
+    ]
+    one = gridchain(*add, "--signer", "council1", "--json", env=env, check=False)
+    assert one.returncode == 1, one.stdout
+    assert json.loads(one.stdout)["error"]["code"] == "policy_not_satisfied"
+    two = ["--signer", "council1", "--signer", "council2"]
+    added = as_json(gridchain(*add, *two, "--wait", "--json", env=env))
     decided = added["block"]["height"]
     assert added["effective_height"] == decided + 2
 
@@ -127,8 +132,8 @@ def test_the_council_adds_a_fifth_validator_that_then_signs(net: Net) -> None:
     # The council changes the newcomer's stake; an audit proof of that decision, taken from a
     # node, verifies with nothing but the genesis file, through both changes of the set.
     restaked = as_json(
-        gridchain("tx", "validator-stake", newcomer, "2000", "--signer", "council", "--wait",
-                  "--json", env=env)
+        gridchain("tx", "validator-stake", newcomer, "2000", "--signer", "council2",
+                  "--signer", "council3", "--wait", "--json", env=env)
     )  # fmt: skip
     entries = node0.audit_entries(0, 1000, str(COUNCIL_ADDRESS))["entries"]
     decision = entries[-1]
