@@ -9,8 +9,16 @@ import click
 from chain.address import key_address, parse_address
 from chain.errors import RuleViolation
 from chain.genesis_state import COUNCIL_ADDRESS
-from chain.keys import PUBLIC_KEY_SIZE
-from chain.ledger.transactions import PAYLOAD_NAMES, Transfer, TxBody, Unjail, sign_tx
+from chain.keys import PUBLIC_KEY_SIZE, KeyPair
+from chain.ledger.transactions import (
+    PAYLOAD_NAMES,
+    SignedTx,
+    Transfer,
+    TxBody,
+    Unjail,
+    sign_tx,
+    tx_to_json,
+)
 from chain.staking.txs import (
     ValidatorAdd,
     ValidatorChange,
@@ -31,6 +39,7 @@ from node.cli.common import (
 )
 from node.cli.output import emit, json_option, progress
 from node.cli.specs import VALIDATOR_SHAPE, validator_document
+from node.cli.txfile import combined, read_tx_file, signed_by, write_tx_file
 from node.config import (
     Home,
     load_validator_key,
@@ -150,22 +159,27 @@ def _send_council_change(
     fee: int,
     wait: bool,
     timeout: float,
+    out: Path | None,
     keystore: Path | None,
     passphrase_file: Path | None,
     node_url: str | None,
     as_json: bool,
 ) -> None:
     """Sign `change` as the council's multisig account with the keystore keys `signers` (as
-    many as its policy needs) and send it; the set changes two blocks after it commits."""
-    if not signers:
+    many as its policy needs) and send it; the set changes two blocks after it commits. With
+    `out`, write it to a transaction file instead, for the other members to sign."""
+    if not signers and out is None:
         raise CliError("at least one --signer (a council member's keystore key) is needed")
-    store = open_keystore(keystore)
-    passphrase = read_passphrase(passphrase_file)
-    keys = [store.load(name, passphrase) for name in signers]
+    keys = _load_keys(signers, keystore, passphrase_file) if signers else []
     client = node_client(node_url)
     chain_id = answer_field(client.status(), "chain_id", str)
     nonce = answer_field(client.account(str(COUNCIL_ADDRESS)), "next_nonce", int)
     signed = sign_tx(TxBody(chain_id, COUNCIL_ADDRESS, nonce, fee, change), keys)
+    if out is not None:
+        write_tx_file(out, signed)
+        written = _file_view(out, signed)
+        emit(as_json, written, f"wrote {out}: {signed.id.hex()}, {len(keys)} signature(s)")
+        return
     answer = client.submit_tx(signed.encoded)
     tx_id = str(answer.get("id", signed.id.hex()))
     kind = PAYLOAD_NAMES[type(change)]
@@ -201,6 +215,12 @@ def council_options(f: F) -> F:
                 "--fee", default=1, show_default=True, type=click.IntRange(min=0), help="Fee."
             ),
             click.option("--wait", is_flag=True, help="Wait until the transaction is committed."),
+            click.option(
+                "--out",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="Write it to a transaction file instead of sending it, for the other "
+                "members to sign (`tx sign`, `tx combine`, `tx send`).",
+            ),
             click.option(
                 "--timeout",
                 default=30.0,
@@ -270,3 +290,90 @@ def _validator_key(text: str) -> bytes:
     if len(key) != PUBLIC_KEY_SIZE:
         raise CliError(f"PUBKEY_HEX {text!r} must be a validator's 32-byte ed25519 key in hex")
     return key
+
+
+def _load_keys(
+    names: tuple[str, ...], keystore: Path | None, passphrase_file: Path | None
+) -> list[KeyPair]:
+    store = open_keystore(keystore)
+    passphrase = read_passphrase(passphrase_file)
+    return [store.load(name, passphrase) for name in names]
+
+
+# Transaction files: signing a multisig transaction without a shared machine
+
+
+def _file_view(path: Path, tx: SignedTx) -> dict[str, Any]:
+    return {
+        "file": str(path),
+        "id": tx.id.hex(),
+        "signers": [s.public_key.hex() for s in tx.signatures],
+        "transaction": tx_to_json(tx),
+    }
+
+
+@tx.command("sign")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--key", "keys", multiple=True, required=True, metavar="KEY", help="Keystore key.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the signed file here [default: FILE itself].",
+)
+@keystore_options
+@json_option
+def tx_sign(
+    file: Path,
+    keys: tuple[str, ...],
+    out: Path | None,
+    keystore: Path | None,
+    passphrase_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Add the signatures of KEYs to the transaction in FILE (offline: no node needed)."""
+    signed = signed_by(read_tx_file(file), _load_keys(keys, keystore, passphrase_file))
+    target = out or file
+    write_tx_file(target, signed)
+    view = _file_view(target, signed)
+    emit(as_json, view, f"{target}: {signed.id.hex()}, {len(signed.signatures)} signature(s)")
+
+
+@tx.command("combine")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path)
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+def tx_combine(files: tuple[Path, ...], out: Path, as_json: bool) -> None:
+    """Merge the signatures in FILES, all of one transaction, into OUT (offline)."""
+    merged = combined([(path, read_tx_file(path)) for path in files])
+    write_tx_file(out, merged)
+    view = _file_view(out, merged)
+    emit(as_json, view, f"{out}: {merged.id.hex()}, {len(merged.signatures)} signature(s)")
+
+
+@tx.command("send")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--wait", is_flag=True, help="Wait until the transaction is committed.")
+@click.option(
+    "--timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds --wait waits.",
+)
+@node_option
+@json_option
+def tx_send(file: Path, wait: bool, timeout: float, node_url: str | None, as_json: bool) -> None:
+    """Send the transaction in FILE once it has the signatures its sender's policy needs."""
+    signed = read_tx_file(file)
+    client = node_client(node_url)
+    answer = client.submit_tx(signed.encoded)
+    tx_id = str(answer.get("id", signed.id.hex()))
+    result: dict[str, Any] = {"id": tx_id, "status": answer.get("status", "pending")}
+    lines = [f"submitted {tx_id} from {file}"]
+    if wait:
+        view = wait_for_commit(client, tx_id, timeout, progress(as_json))
+        result.update(status="committed", block=view.get("block"))
+        lines.append(f"committed in block {(view.get('block') or {}).get('height')}")
+    emit(as_json, result, lines)

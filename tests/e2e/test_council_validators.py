@@ -131,10 +131,21 @@ def test_the_council_adds_a_fifth_validator_that_then_signs(net: Net) -> None:
 
     # The council changes the newcomer's stake; an audit proof of that decision, taken from a
     # node, verifies with nothing but the genesis file, through both changes of the set.
-    restaked = as_json(
-        gridchain("tx", "validator-stake", newcomer, "2000", "--signer", "council2",
-                  "--signer", "council3", "--wait", "--json", env=env)
-    )  # fmt: skip
+    # Signed without a shared machine: council2 writes the transaction, council3 signs a copy,
+    # the files are combined and sent.
+    files = net.directory / "offline"
+    files.mkdir()
+    stake = ["tx", "validator-stake", newcomer, "2000", "--signer", "council2"]
+    gridchain(*stake, "--out", str(files / "by2.json"), env=env)
+    alone = gridchain("tx", "send", str(files / "by2.json"), "--json", env=env, check=False)
+    assert json.loads(alone.stdout)["error"]["code"] == "policy_not_satisfied"
+    by3 = files / "by3.json"
+    gridchain(
+        "tx", "sign", str(files / "by2.json"), "--key", "council3", "--out", str(by3), env=env
+    )
+    both = files / "both.json"
+    gridchain("tx", "combine", str(files / "by2.json"), str(by3), "--out", str(both), env=env)
+    restaked = as_json(gridchain("tx", "send", str(both), "--wait", "--json", env=env))
     entries = node0.audit_entries(0, 1000, str(COUNCIL_ADDRESS))["entries"]
     decision = entries[-1]
     assert decision["topic"] == "validator_change_decided"
