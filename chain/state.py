@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from chain.address import Address
 from chain.bls import PUBLIC_KEY_SIZE as BLS_PUBLIC_KEY_SIZE
+from chain.bls import SIGNATURE_SIZE as BLS_SIGNATURE_SIZE
 from chain.encoding import (
     decode,
     decode_stored,
@@ -203,6 +204,7 @@ class JailedValidator:
 
     public_key: bytes
     bls_key: bytes
+    bls_pop: bytes
     blockstake: int
     name: str
     jailed_until: int
@@ -211,7 +213,7 @@ class JailedValidator:
 
 def jailed_to_value(jailed: tuple[JailedValidator, ...]) -> list[Any]:
     return [
-        [j.public_key, j.bls_key, j.blockstake, j.name, j.jailed_until, j.tombstoned]
+        [j.public_key, j.bls_key, j.bls_pop, j.blockstake, j.name, j.jailed_until, j.tombstoned]
         for j in sorted(jailed, key=lambda j: j.public_key)
     ]
 
@@ -219,10 +221,10 @@ def jailed_to_value(jailed: tuple[JailedValidator, ...]) -> list[Any]:
 def jailed_from_value(value: Any) -> tuple[JailedValidator, ...]:
     entries = []
     for i, item in enumerate(expect_list(value, "jailed validators", MAX_VALIDATORS)):
-        entry = expect_list(item, f"jailed validator {i}", 6)
-        if len(entry) != 6:
+        entry = expect_list(item, f"jailed validator {i}", 7)
+        if len(entry) != 7:
             raise EncodingError(
-                f"jailed validator {i} must be [public_key, bls_key, blockstake, name, "
+                f"jailed validator {i} must be [public_key, bls_key, bls_pop, blockstake, name, "
                 "jailed_until, tombstoned]"
             )
         what = f"jailed validator {i}"
@@ -230,10 +232,11 @@ def jailed_from_value(value: Any) -> tuple[JailedValidator, ...]:
             JailedValidator(
                 public_key=expect_bytes(entry[0], f"{what} key", PUBLIC_KEY_SIZE),
                 bls_key=expect_bytes(entry[1], f"{what} BLS key", BLS_PUBLIC_KEY_SIZE),
-                blockstake=expect_int(entry[2], f"{what} blockstake", 1, MAX_BLOCKSTAKE),
-                name=expect_text(entry[3], f"{what} name", 64),
-                jailed_until=expect_int(entry[4], f"{what} jailed_until", 0, MAX_HEIGHT),
-                tombstoned=expect_bool(entry[5], f"{what} tombstoned"),
+                bls_pop=expect_bytes(entry[2], f"{what} BLS proof", BLS_SIGNATURE_SIZE),
+                blockstake=expect_int(entry[3], f"{what} blockstake", 1, MAX_BLOCKSTAKE),
+                name=expect_text(entry[4], f"{what} name", 64),
+                jailed_until=expect_int(entry[5], f"{what} jailed_until", 0, MAX_HEIGHT),
+                tombstoned=expect_bool(entry[6], f"{what} tombstoned"),
             )
         )
     keys = [j.public_key for j in entries]
@@ -257,6 +260,7 @@ def jailed_to_json(jailed: JailedValidator) -> dict[str, Any]:
     return {
         "public_key": jailed.public_key.hex(),
         "bls_key": jailed.bls_key.hex(),
+        "bls_pop": jailed.bls_pop.hex(),
         "blockstake": jailed.blockstake,
         "name": jailed.name,
         "jailed_until": None if jailed.tombstoned else jailed.jailed_until,

@@ -118,6 +118,7 @@ COUNCIL_THRESHOLD = 2
 VALIDATOR_BLOCKSTAKE = 1_000
 P2P_OFFSET = 100
 LINK_TIMEOUT = 5.0
+FIRST_BLOCK_TIMEOUT = 20.0
 
 
 @dataclass
@@ -362,6 +363,24 @@ def _wait_linked(entry: NodeEntry, say: Progress) -> None:
     say(f"  {entry.name} has no peers yet: it refuses transactions until it links")
 
 
+def _wait_first_block(entry: NodeEntry, say: Progress) -> None:
+    """Until the chain has a block past genesis, so what a user reads at once (an account and
+    its proof) is certified by validators rather than only by the genesis file.
+
+    Never fails: a network started without a quorum stays up and says so."""
+    client = NodeClient(entry.api, timeout=2.0)
+    deadline = time.monotonic() + FIRST_BLOCK_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            height = int(client.status().get("height") or 0)
+        except (ApiError, ValueError):
+            height = 0
+        if height >= 1:
+            return
+        time.sleep(0.1)
+    say(f"  {entry.name} has no block past genesis yet: are enough validators running?")
+
+
 def up(
     directory: Path = DEFAULT_DIR,
     validators: int = 1,
@@ -469,6 +488,7 @@ def up(
         _wait_ready(entry, process, gen_hash, say)
     for entry in to_start:
         _wait_linked(entry, say)
+    _wait_first_block(to_start[0], say)
     devnet.save()
     started = _up_farmers(devnet, store, farmers, say)
     return UpResult(devnet, [e.name for e in to_start] + started, already_running=False)

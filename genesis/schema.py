@@ -239,6 +239,7 @@ class GenesisSchema(StrictSchema):
                     Validator(
                         bytes.fromhex(v["public_key"]),
                         bytes.fromhex(v["bls_key"]),
+                        bytes.fromhex(v["bls_pop"]),
                         v["blockstake"],
                         v["name"],
                     )

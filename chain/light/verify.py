@@ -10,6 +10,11 @@ whatever changed between, if fewer than 1/3 of the trusted set's stake is faulty
 check fails the client verifies a height in between first (bisection, `pivot`), and so reaches
 any height with as few certificates as the set's changes allow.
 
+Skipping trusts keys the client has never seen, so each signer outside the trusted set must
+prove it holds its BLS key (the proof travels in the set record): else one made-up validator
+with a rogue key (g^r minus the others' keys) would turn any bitmap into a valid aggregate and
+count honest validators of the trusted set as signers who never signed.
+
 Each check raises a named error: a certificate that fails is `LightBlockInvalid`; a skip the
 trusted set cannot vouch for is `NotEnoughTrust`, which is no fault of the block.
 """
@@ -19,7 +24,12 @@ from collections.abc import Callable, Sequence
 from chain.blocks.commit import check_commit, commit_signers
 from chain.errors import InvalidBlock, RuleViolation
 from chain.light.blocks import LightBlock
-from chain.staking.validators import Validator, ValidatorSet, validator_set_hash
+from chain.staking.validators import (
+    Validator,
+    ValidatorSet,
+    check_bls_registration,
+    validator_set_hash,
+)
 
 PIVOT_NUMERATOR, PIVOT_DENOMINATOR = 9, 16  # where bisection tries next, as CometBFT does
 
@@ -83,8 +93,25 @@ def vouching_power(trusted: ValidatorSet, signers: Sequence[Validator]) -> int:
     return sum(ours.get((v.public_key, v.bls_key), 0) for v in signers)
 
 
+def check_new_signers(
+    trusted: ValidatorSet, untrusted: LightBlock, signers: Sequence[Validator]
+) -> None:
+    """Every signer the trusted set does not hold (by both keys) proved possession of its BLS
+    key; the trusted set's own keys were proven when they joined the chain."""
+    known = {(v.public_key, v.bls_key) for v in trusted.validators}
+    for v in signers:
+        if (v.public_key, v.bls_key) in known:
+            continue
+        try:
+            check_bls_registration(v.bls_key, v.bls_pop)
+        except RuleViolation as exc:
+            raise LightBlockInvalid(
+                f"height {untrusted.height}: validator {v.public_key.hex()}: {exc.message}"
+            ) from None
+
+
 def verify_skipping(chain_id: str, trusted: LightBlock, untrusted: LightBlock) -> None:
-    """The 1/3 count comes before the pairing check: a skip the trusted set cannot vouch for
+    """The 1/3 count comes before the pairing checks: a skip the trusted set cannot vouch for
     costs no signature check, and bisection tries many."""
     check_follows(trusted, untrusted)
     if untrusted.commit is None:
@@ -100,6 +127,7 @@ def verify_skipping(chain_id: str, trusted: LightBlock, untrusted: LightBlock) -
             f"height {untrusted.height} is signed by {power} of the {total} blockstake trusted "
             f"at height {trusted.height}; more than 1/3 is needed"
         )
+    check_new_signers(trusted.validators, untrusted, signers)
     check_light_block(chain_id, untrusted)
 
 

@@ -149,7 +149,9 @@ def check_jailed_not_tombstoned(roster: Roster, public_key: bytes) -> None:
 def apply_change(roster: Roster, change: ValidatorChange) -> Roster:
     """`roster` after `change`, which `check_change` accepted."""
     if isinstance(change, ValidatorAdd):
-        added = Validator(change.public_key, change.bls_key, change.blockstake, change.name)
+        added = Validator(
+            change.public_key, change.bls_key, change.bls_pop, change.blockstake, change.name
+        )
         return replace(roster, active=sorted_validators([*roster.active, added]))
     key = change.public_key
     if isinstance(change, ValidatorRemove):

@@ -146,7 +146,9 @@ def punish(
     earlier = find_jailed(jailed, public_key)
     tombstoned = reason == DOUBLE_SIGN or (earlier is not None and earlier.tombstoned)
     until = JAILED_FOREVER if tombstoned else jailed_until
-    entry = JailedValidator(public_key, validator.bls_key, left, validator.name, until, tombstoned)
+    entry = JailedValidator(
+        public_key, validator.bls_key, validator.bls_pop, left, validator.name, until, tombstoned
+    )
     if len(vset.validators) == 1:
         state.set_validator_set(with_blockstake(vset, public_key, left))
         if tombstoned:
@@ -283,7 +285,7 @@ def unjail(state: Overlay, entry: JailedValidator, height: int) -> None:
     """Back into the active set (from the next block) with its blockstake; fresh signing info
     from height + 1, the first height it votes on."""
     vset = state.validator_set()
-    back = Validator(entry.public_key, entry.bls_key, entry.blockstake, entry.name)
+    back = Validator(entry.public_key, entry.bls_key, entry.bls_pop, entry.blockstake, entry.name)
     state.set_validator_set(make_validator_set([*vset.validators, back]))
     remaining = tuple(j for j in jailed_validators(state) if j.public_key != entry.public_key)
     state.set_state(JAILED_KEY, jailed_record(remaining))

@@ -7,6 +7,7 @@ ed25519 seed (`validator_bls_key`), so a validator keeps one secret; it is regis
 proof of possession, checked wherever a key joins a set (`check_bls_registration`).
 """
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ from chain import bls
 from chain.encoding import decode, encode, expect_bytes, expect_int, expect_list, expect_text
 from chain.errors import EncodingError, InvalidBlsKey, RuleViolation
 from chain.hashing import tagged_hash
-from chain.keys import PUBLIC_KEY_SIZE, KeyPair
+from chain.keys import PUBLIC_KEY_SIZE, KeyPair, keypair_from_seed
 
 MAX_VALIDATORS = 256
 MAX_BLOCKSTAKE = 2**48
@@ -28,7 +29,10 @@ class InvalidValidatorSet(RuleViolation):
 @dataclass(frozen=True)
 class Validator:
     public_key: bytes  # ed25519
-    bls_key: bytes  # BLS12-381 G1, compressed; its possession proven when it joined
+    bls_key: bytes  # BLS12-381 G1, compressed
+    # The proof of possession of bls_key, kept with it so that anyone handed a set (a light
+    # client skipping to a set it has never seen) can check it, not only the chain at joining.
+    bls_pop: bytes
     blockstake: int
     name: str = ""
 
@@ -71,6 +75,11 @@ def validate_validator_set(vset: ValidatorSet) -> None:
             raise InvalidValidatorSet(
                 f"validator {v.public_key.hex()}'s BLS key is not {bls.PUBLIC_KEY_SIZE} bytes"
             )
+        if len(v.bls_pop) != bls.SIGNATURE_SIZE:
+            raise InvalidValidatorSet(
+                f"validator {v.public_key.hex()}'s BLS proof of possession is not "
+                f"{bls.SIGNATURE_SIZE} bytes"
+            )
         if not 1 <= v.blockstake <= MAX_BLOCKSTAKE:
             raise InvalidValidatorSet(f"blockstake {v.blockstake} is not in 1..{MAX_BLOCKSTAKE}")
 
@@ -82,21 +91,24 @@ def make_validator_set(validators: list[Validator]) -> ValidatorSet:
 
 
 def validator_set_to_value(vset: ValidatorSet) -> list[Any]:
-    return [[v.public_key, v.bls_key, v.blockstake, v.name] for v in vset.validators]
+    return [[v.public_key, v.bls_key, v.bls_pop, v.blockstake, v.name] for v in vset.validators]
 
 
 def validator_set_from_value(value: Any) -> ValidatorSet:
     validators = []
     for i, item in enumerate(expect_list(value, "validators", MAX_VALIDATORS)):
-        entry = expect_list(item, f"validator {i}", 4)
-        if len(entry) != 4:
-            raise EncodingError(f"validator {i} must be [public_key, bls_key, blockstake, name]")
+        entry = expect_list(item, f"validator {i}", 5)
+        if len(entry) != 5:
+            raise EncodingError(
+                f"validator {i} must be [public_key, bls_key, bls_pop, blockstake, name]"
+            )
         validators.append(
             Validator(
                 expect_bytes(entry[0], f"validator {i} key", PUBLIC_KEY_SIZE),
                 expect_bytes(entry[1], f"validator {i} BLS key", bls.PUBLIC_KEY_SIZE),
-                expect_int(entry[2], f"validator {i} blockstake", 1, MAX_BLOCKSTAKE),
-                expect_text(entry[3], f"validator {i} name", MAX_VALIDATOR_NAME),
+                expect_bytes(entry[2], f"validator {i} BLS proof", bls.SIGNATURE_SIZE),
+                expect_int(entry[3], f"validator {i} blockstake", 1, MAX_BLOCKSTAKE),
+                expect_text(entry[4], f"validator {i} name", MAX_VALIDATOR_NAME),
             )
         )
     vset = ValidatorSet(tuple(validators))
@@ -127,6 +139,7 @@ def validator_set_to_json(vset: ValidatorSet) -> list[dict[str, Any]]:
         {
             "public_key": v.public_key.hex(),
             "bls_key": v.bls_key.hex(),
+            "bls_pop": v.bls_pop.hex(),
             "blockstake": v.blockstake,
             "name": v.name,
         }
@@ -145,8 +158,9 @@ def validator_bls_key(key: KeyPair) -> bls.BlsKey:
 
 
 def validator_with_key(key: KeyPair, blockstake: int, name: str = "") -> Validator:
-    """The validator whose ed25519 key is `key`, with its derived BLS key."""
-    return Validator(key.public_key, validator_bls_key(key).public_key, blockstake, name)
+    """The validator whose ed25519 key is `key`, with its derived BLS key and its proof."""
+    registration = bls_registration(key)
+    return Validator(key.public_key, registration.bls_key, registration.proof, blockstake, name)
 
 
 @dataclass(frozen=True)
@@ -158,7 +172,13 @@ class BlsRegistration:
 
 
 def bls_registration(key: KeyPair) -> BlsRegistration:
-    bls_key = validator_bls_key(key)
+    return _registration(key.seed)
+
+
+@functools.lru_cache(maxsize=1024)
+def _registration(seed: bytes) -> BlsRegistration:
+    """Memoised: the proof is deterministic and costs a BLS signature."""
+    bls_key = validator_bls_key(keypair_from_seed(seed))
     return BlsRegistration(bls_key.public_key, bls.prove_possession(bls_key))
 
 
@@ -167,5 +187,12 @@ def check_bls_registration(bls_key: bytes, proof: bytes) -> None:
     subgroup) and its holder proved possession: without the proof a rogue key (one chosen as
     g^a minus the others') would let its owner forge a certificate of the whole set."""
     bls.key_validate(bls_key)
-    if not bls.verify_possession(bls_key, proof):
+    if not possession_holds(bls_key, proof):
         raise InvalidBlsKey(f"the proof of possession for BLS key {bls_key.hex()} does not verify")
+
+
+@functools.lru_cache(maxsize=4096)
+def possession_holds(bls_key: bytes, proof: bytes) -> bool:
+    """One proof-of-possession check (a pairing, ~2 ms), its verdict kept: a light client
+    meets the same keys in every set it skips to. Pure, so keeping it changes no verdict."""
+    return bls.verify_possession(bls_key, proof)

@@ -97,6 +97,12 @@ def query_account(
 
 
 def _certified(client: NodeClient, height: int, light_home: Path | None) -> LightBlock:
+    if height == 0 and light_home is None:
+        raise CliError(
+            "the node answers from the genesis block, which no certificate signs: wait for the "
+            "first block, pass --light-home (it trusts the genesis file) or use --no-verify",
+            "not_final_yet",
+        )
     if light_home is None:
         return certified_block(client, height)
     store = open_light_store(light_home)

@@ -119,12 +119,23 @@ def sync(
         raise LightSyncError(
             f"primary {primary.url} served a block that fails: {exc.message}"
         ) from None
-    reports = tuple(cross_check(chain_id, trusted, witness) for witness in witnesses)
+    # The trust the witness is checked from: what the client held below the height before
+    # this sync (a primary that lied on the way must not make an honest witness look faulty).
+    anchor = start
+    if start.height == trusted.height > 0:
+        anchor = store.highest_at_or_below(trusted.height - 1)
+    reports = tuple(cross_check(chain_id, anchor, trusted, witness) for witness in witnesses)
     return SyncResult(trusted, tuple(verified), reports)
 
 
-def cross_check(chain_id: str, trusted: LightBlock, witness: NodeClient) -> WitnessReport:
-    """Ask `witness` for the trusted height; raise ConflictingHeaders on a certified fork."""
+def cross_check(
+    chain_id: str, anchor: LightBlock, trusted: LightBlock, witness: NodeClient
+) -> WitnessReport:
+    """Ask `witness` for the trusted height; raise ConflictingHeaders on a fork.
+
+    Another header is a fork only if it verifies, through the witness's own blocks, from
+    `anchor` (what the client trusted below that height before the primary was heard): a
+    header certified only by a set of its own making is the witness's fault, and reported."""
     try:
         theirs = witness.light_block(trusted.height)
     except ApiError as exc:
@@ -132,10 +143,25 @@ def cross_check(chain_id: str, trusted: LightBlock, witness: NodeClient) -> Witn
         return WitnessReport(witness.url, status, exc.message)
     if theirs.header.hash == trusted.header.hash:
         return WitnessReport(witness.url, "agrees")
+
+    def fetch(at: int) -> LightBlock:
+        if at == theirs.height:
+            return theirs
+        try:
+            return witness.light_block(at)
+        except ApiError as exc:
+            raise LightSyncError(f"at height {at}: {exc.message}") from None
+
     try:
-        check_light_block(chain_id, theirs)
+        verify_to(chain_id, anchor, theirs.height, fetch)
     except RuleViolation as exc:
-        return WitnessReport(witness.url, "faulty", f"another header, uncertified: {exc.message}")
+        return WitnessReport(
+            witness.url,
+            "faulty",
+            f"another header, not verified from height {anchor.height}: {exc.message}",
+        )
+    except LightSyncError as exc:
+        return WitnessReport(witness.url, "unreachable", exc.message)
     signers = double_signers(trusted, theirs)
     evidence = conflict_evidence(trusted, theirs, witness.url)
     names = ", ".join(v.name or v.public_key.hex() for v in signers) or "none of the same keys"

@@ -7,10 +7,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from py_arkworks_bls12381 import G1Point
 
+from chain import bls
 from chain.blockchain import genesis_block
-from chain.blocks.commit import sign_commit, signer_bitmap
+from chain.blocks.commit import Commit, VoteType, sign_commit, signer_bitmap, vote_sign_bytes
 from chain.errors import EncodingError
+from chain.keys import keypair_from_seed
 from chain.light.blocks import (
     LightBlock,
     decode_light_block,
@@ -20,6 +23,7 @@ from chain.light.blocks import (
 from chain.light.verify import (
     LightBlockInvalid,
     NotEnoughTrust,
+    check_light_block,
     double_signers,
     pivot,
     verify_adjacent,
@@ -28,7 +32,12 @@ from chain.light.verify import (
     verify_to,
 )
 from chain.staking.txs import ValidatorRemove, ValidatorSetStake
-from chain.staking.validators import make_validator_set, validator_set_hash, validator_with_key
+from chain.staking.validators import (
+    Validator,
+    make_validator_set,
+    validator_set_hash,
+    validator_with_key,
+)
 from tests.kit.councilkit import (
     CHAIN,
     NEWCOMERS,
@@ -167,6 +176,48 @@ def test_a_forged_certificate_with_its_own_set_is_refused(changed: CouncilChain)
         verify_adjacent(CHAIN, trusted, lunatic)
     with pytest.raises(NotEnoughTrust):
         verify_skipping(CHAIN, at(changed, 5), lunatic)
+
+
+def test_a_rogue_key_cannot_make_the_trusted_set_sign_a_skip(changed: CouncilChain) -> None:
+    """The attack a skip invites: a set the client has never seen holds the genesis
+    validators and one made-up validator whose BLS key is g1^a minus theirs, so the attacker's
+    lone signature is a valid aggregate of all of them. The genesis set would seem to vouch for
+    a header none of it signed; the made-up key's proof of possession is what refuses it."""
+    trusted, good = root(changed), at(changed, 60)
+    attacker = bls.bls_keygen(bytes(range(32)))
+    honest = trusted.validators.validators
+    rogue_point = G1Point.from_compressed_bytes(attacker.public_key)
+    for v in honest:
+        rogue_point = rogue_point - G1Point.from_compressed_bytes(v.bls_key)
+    rogue = Validator(
+        keypair_from_seed(bytes(32)).public_key,
+        rogue_point.to_compressed_bytes(),
+        bls.prove_possession(attacker),  # the best it can do: a proof for its own key
+        10 * trusted.validators.total_power,
+        "rogue",
+    )
+    forged_set = make_validator_set([*honest, rogue])
+    header = replace(
+        good.header, state_root=bytes(32), validators_hash=validator_set_hash(forged_set)
+    )
+    message = vote_sign_bytes(CHAIN, header.height, 0, VoteType.PRECOMMIT, header.hash)
+    everyone = signer_bitmap(range(len(forged_set.validators)))
+    forged = LightBlock(
+        header,
+        forged_set,
+        Commit(header.height, 0, header.hash, everyone, bls.sign(attacker, message)),
+    )
+    # Without the proof the forgery would pass: the aggregate holds and the genesis set signed.
+    check_light_block(CHAIN, forged)
+    with pytest.raises(LightBlockInvalid, match="proof of possession"):
+        verify_skipping(CHAIN, trusted, forged)
+    with pytest.raises(LightBlockInvalid, match="proof of possession"):
+        verify_to(
+            CHAIN,
+            trusted,
+            header.height,
+            lambda h: forged if h == header.height else at(changed, h),
+        )
 
 
 def test_a_bitmap_that_lies_is_refused(changed: CouncilChain) -> None:

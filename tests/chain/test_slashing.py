@@ -68,6 +68,7 @@ from chain.staking.slashing import (
 )
 from chain.staking.validators import (
     ValidatorSet,
+    bls_registration,
     encode_validator_set,
     make_validator_set,
     validator_bls_key,
@@ -105,6 +106,7 @@ OUTSIDER = key("outsider")
 KEYS = {k.public_key: k for k in (A, B, C, D, OUTSIDER)}
 NAMES = {A.public_key: "a", B.public_key: "b", C.public_key: "c", D.public_key: "d"}
 BLS = {k.public_key: validator_bls_key(k).public_key for k in (A, B, C, D)}
+POP = {k.public_key: bls_registration(k).proof for k in (A, B, C, D)}
 STAKE = 10_000
 FUNDS = 1_000_000
 
@@ -210,7 +212,7 @@ def test_double_vote_slashes_5_percent_and_jails_for_ever(chain: Chain, tmp_path
         }
         assert chain.jailed() == {
             D.public_key: JailedValidator(
-                D.public_key, BLS[D.public_key], 9_500, "d", JAILED_FOREVER, True
+                D.public_key, BLS[D.public_key], POP[D.public_key], 9_500, "d", JAILED_FOREVER, True
             )
         }
         # The LAST set still holds D: it voted on block 2 and signed its commit.
@@ -464,7 +466,9 @@ def test_downtime_slashes_1_percent_and_jails(downtime_chain: Chain, tmp_path: P
     assert (punishment.slashed, punishment.blockstake) == (100, 9_900)
     assert punishment.jailed_until == 16 and not punishment.tombstoned
     assert chain.jailed() == {
-        D.public_key: JailedValidator(D.public_key, BLS[D.public_key], 9_900, "d", 16, False)
+        D.public_key: JailedValidator(
+            D.public_key, BLS[D.public_key], POP[D.public_key], 9_900, "d", 16, False
+        )
     }
     # C missed 4 of 10: it stays, untouched.
     assert stakes(chain.active()) == {k.public_key: STAKE for k in (A, B, C)}
@@ -768,8 +772,10 @@ def test_block_without_evidence_keeps_its_old_constructor(chain: Chain) -> None:
 
 def test_jailed_record_is_sorted_and_canonical() -> None:
     entries = (
-        JailedValidator(D.public_key, BLS[D.public_key], 9_500, "d", JAILED_FOREVER, True),
-        JailedValidator(C.public_key, BLS[C.public_key], 99, "c", 16, False),
+        JailedValidator(
+            D.public_key, BLS[D.public_key], POP[D.public_key], 9_500, "d", JAILED_FOREVER, True
+        ),
+        JailedValidator(C.public_key, BLS[C.public_key], POP[C.public_key], 99, "c", 16, False),
     )
     data = jailed_record(entries)
     assert data == jailed_record(tuple(reversed(entries)))
@@ -782,15 +788,16 @@ def test_jailed_record_is_sorted_and_canonical() -> None:
     with pytest.raises(EncodingError, match="sorted"):
         jailed_from_value(decode(data) * 2)
     with pytest.raises(EncodingError, match="blockstake"):
-        jailed_from_value([[C.public_key, BLS[C.public_key], 0, "c", 16, False]])
+        jailed_from_value([[C.public_key, BLS[C.public_key], POP[C.public_key], 0, "c", 16, False]])
     with pytest.raises(EncodingError, match="tombstoned"):
-        jailed_from_value([[C.public_key, BLS[C.public_key], 1, "c", 16, 1]])
+        jailed_from_value([[C.public_key, BLS[C.public_key], POP[C.public_key], 1, "c", 16, 1]])
     with pytest.raises(EncodingError, match="BLS key"):
-        jailed_from_value([[C.public_key, b"", 1, "c", 16, False]])
+        jailed_from_value([[C.public_key, b"", POP[C.public_key], 1, "c", 16, False]])
     assert jailed_to_json(entries[0])["jailed_until"] is None
     assert jailed_to_json(entries[1]) == {
         "public_key": C.public_key.hex(),
         "bls_key": BLS[C.public_key].hex(),
+        "bls_pop": POP[C.public_key].hex(),
         "blockstake": 99,
         "name": "c",
         "jailed_until": 16,

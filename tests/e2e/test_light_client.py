@@ -2,7 +2,8 @@
 
 A witness agreeing with the primary; a witness with its own certified chain (two nodes of one
 genesis and one validator key, never peered: the validator signed two headers for each height)
-caught with evidence naming the validator; the verified header kept in the client's home.
+caught with evidence naming the validator; an impostor (the same chain id, a validator of its own
+genesis) reported faulty, not taken for a fork; the verified header kept in the client's home.
 """
 
 import json
@@ -22,22 +23,23 @@ ENV = dict(os.environ)
 
 
 @pytest.fixture
-def split(tmp_path: Path) -> Iterator[tuple[NodeProcess, NodeProcess]]:
+def split(tmp_path: Path) -> Iterator[tuple[NodeProcess, NodeProcess, NodeProcess]]:
     """Two nodes of one genesis whose one validator key both hold, each making its own chain."""
     nodes = [NodeProcess(make_home(tmp_path / name)) for name in ("left", "right")]
+    nodes.append(NodeProcess(make_home(tmp_path / "impostor", validator_key="impostor")))
     try:
         for node in nodes:
             node.start()
-        yield nodes[0], nodes[1]
+        yield nodes[0], nodes[1], nodes[2]
     finally:
         for node in nodes:
             node.stop()
 
 
 def test_light_client_syncs_and_catches_a_conflicting_witness(
-    split: tuple[NodeProcess, NodeProcess], tmp_path: Path
+    split: tuple[NodeProcess, NodeProcess, NodeProcess], tmp_path: Path
 ) -> None:
-    left, right = split
+    left, right, impostor = split
     for node in split:
         client = NodeClient(node.th.url)
         wait_until(lambda c=client: int(c.status()["height"]) >= 5, 60, "five blocks")
@@ -57,6 +59,26 @@ def test_light_client_syncs_and_catches_a_conflicting_witness(
         gridchain("light", "header", str(height), "--home", str(home), "--json", env=ENV)
     )
     assert shown["hash"] == NodeClient(left.th.url).block(height)["header"]["hash"]
+
+    # A witness whose header is certified only by a set of its own: faulty, no fork.
+    impostor_says = as_json(
+        gridchain(
+            "light",
+            "sync",
+            "--node",
+            left.th.url,
+            "--witness",
+            impostor.th.url,
+            "--height",
+            str(height),
+            "--home",
+            str(home),
+            "--json",
+            env=ENV,
+        )
+    )
+    [report] = impostor_says["witnesses"]
+    assert report["status"] == "faulty" and "not verified from height 0" in report["detail"]
 
     # The same height from a witness on the other chain: both certified, one validator signed both.
     conflict = gridchain(

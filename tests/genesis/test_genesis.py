@@ -57,7 +57,7 @@ def good_document() -> dict[str, Any]:
 # (Changed on purpose: when the slashing parameters, then the contract parameters and the
 # genesis contracts, then the farming parameters, then the validators' BLS keys, joined what it
 # covers.)
-GOOD_GENESIS_HASH = "768ee86b768fa08c2bc0a24ad84b957d1f5c683562668c0ebfb9a06c292c59c3"
+GOOD_GENESIS_HASH = "6393928bdb4e9db3eec61fbe6259a4280cf51fc618134aece14814e4d62f030a"
 
 
 # --- a good document ----------------------------------------------------------------------------

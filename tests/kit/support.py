@@ -65,9 +65,12 @@ class NodeHome:
 
 
 def make_home(
-    root: Path, params: dict[str, int] | None = None, port: int | None = None
+    root: Path,
+    params: dict[str, int] | None = None,
+    port: int | None = None,
+    validator_key: str = "validator",
 ) -> NodeHome:
-    validator, alice, bob = dev_key("validator"), dev_key("alice"), dev_key("bob")
+    validator, alice, bob = dev_key(validator_key), dev_key("alice"), dev_key("bob")
     doc = genesis_document(
         CHAIN_ID,
         datetime(2026, 1, 1, tzinfo=UTC),
