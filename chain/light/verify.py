@@ -151,15 +151,19 @@ def verify_to(
     target: int,
     fetch: Callable[[int], LightBlock],
     verified: Callable[[LightBlock], None] = lambda block: None,
+    max_blocks: int | None = None,
 ) -> LightBlock:
     """Trust the block at `target` starting from `trusted`, fetching the blocks it needs and
     bisecting where the trusted set cannot vouch for a skip; `verified` sees each block it
-    comes to trust, in height order. Raises LightBlockInvalid for a block that fails."""
+    comes to trust, in height order. With `max_blocks`, stops after trusting that many and
+    returns the last (below `target` if the way is longer). Raises LightBlockInvalid for a
+    block that fails."""
     if target < trusted.height:
         raise LightBlockInvalid(f"height {target} is below the trusted height {trusted.height}")
     fetched: dict[int, LightBlock] = {}
     height = target
-    while trusted.height < target:
+    count = 0
+    while trusted.height < target and (max_blocks is None or count < max_blocks):
         candidate = fetched.get(height) or fetch(height)
         if candidate.height != height:
             raise LightBlockInvalid(f"asked for height {height}, got {candidate.height}")
@@ -171,6 +175,7 @@ def verify_to(
             continue
         trusted = candidate
         verified(trusted)
+        count += 1
         height = target
     return trusted
 

@@ -200,16 +200,16 @@ def read_roster(state: Overlay) -> Roster:
 
 
 def write_roster(state: Overlay, before: Roster, after: Roster) -> None:
-    """Write what changed; a removed validator's signing info goes (if it comes back, its
-    record starts afresh)."""
+    """Write what changed; the signing info of a validator removed (active or jailed) goes,
+    so if it is ever added again its record starts afresh."""
     if after.active != before.active:
         state.set_validator_set(make_validator_set(list(after.active)))
     if after.jailed != before.jailed:
         state.set_state(JAILED_KEY, jailed_record(after.jailed))
-    kept = {v.public_key for v in after.active}
-    for gone in before.active:
-        if gone.public_key not in kept:
-            state.delete_state(signing_info_key(gone.public_key))
+    kept = {v.public_key for v in after.active} | {j.public_key for j in after.jailed}
+    known = [v.public_key for v in before.active] + [j.public_key for j in before.jailed]
+    for gone in sorted(set(known) - kept):
+        state.delete_state(signing_info_key(gone))
 
 
 def pending_to_value(item: PendingChange) -> list[Any]:

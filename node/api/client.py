@@ -105,14 +105,21 @@ class NodeClient:
             ) from None
 
     def light_path(self, start: int, target: int) -> list[LightBlock]:
-        """The light blocks that take a client trusting `start` to `target` (unverified)."""
-        view = self.get(f"/v1/light/path?from={int(start)}&to={int(target)}")
-        blocks = view.get("light_blocks")
-        if not isinstance(blocks, list):
-            raise ApiError(
-                "bad_response", f"{self.url} served no light blocks for {start}..{target}"
-            )
-        return [self._light_block(raw, f"the path to {target}") for raw in blocks]
+        """The light blocks that take a client trusting `start` to `target` (unverified),
+        asked for again from the last one while the node answers a part of the way."""
+        path: list[LightBlock] = []
+        while True:
+            view = self.get(f"/v1/light/path?from={int(start)}&to={int(target)}")
+            raws = view.get("light_blocks")
+            if not isinstance(raws, list):
+                raise ApiError(
+                    "bad_response", f"{self.url} served no light blocks for {start}..{target}"
+                )
+            blocks = [self._light_block(raw, f"the path to {target}") for raw in raws]
+            path += blocks
+            if view.get("complete", True) or not blocks or blocks[-1].height <= start:
+                return path
+            start = blocks[-1].height
 
     def audit(self) -> dict[str, Any]:
         return self.get("/v1/audit")

@@ -4,7 +4,8 @@ One typed key for the whole application (aiohttp's AppKey), set once by the fact
 route modules read it and never store anything of their own on the app.
 """
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -16,6 +17,9 @@ from node.service import NodeService
 class ApiContext:
     node: NodeService
     consensus: Consensus | None  # None where tests drive block production themselves
+    # One light path computed at a time: each is pairing checks and block reads in a thread,
+    # and a node must not be made to run many at once by anyone who can reach its API.
+    light_paths: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 API = web.AppKey("api", ApiContext)

@@ -55,10 +55,13 @@ class PathSchema(Schema):
     to = fields.Integer(required=True, validate=validate.Range(min=0, max=MAX_HEIGHT))
 
 
+MAX_PATH_BLOCKS = 1_000  # light blocks in one answer; a client asks again from the last
+
+
 def light_path(snap: Snapshot, chain_id: str, start: int, target: int) -> list[LightBlock]:
     """The light blocks a client trusting height `start` verifies to reach `target`: as few
     as the validator set's changes allow (chain/light/verify.py's bisection, run here on the
-    node's own blocks)."""
+    node's own blocks), at most MAX_PATH_BLOCKS of them."""
     if target < start:
         raise RuleViolation(f"to ({target}) is below from ({start})")
     trusted = light_block_at(snap, start)
@@ -71,7 +74,7 @@ def light_path(snap: Snapshot, chain_id: str, start: int, target: int) -> list[L
         return block
 
     path: list[LightBlock] = []
-    verify_to(chain_id, trusted, target, fetch, path.append)
+    verify_to(chain_id, trusted, target, fetch, path.append, MAX_PATH_BLOCKS)
     return path
 
 
@@ -79,12 +82,16 @@ async def get_light_path(request: web.Request) -> web.Response:
     query = PathSchema().load(dict(request.query))
     node = request.app[API].node
     start, target = query["from_height"], query["to"]
-    with node.store.snapshot() as snap:
-        path = await asyncio.to_thread(light_path, snap, node.chain_id, start, target)
+    async with request.app[API].light_paths:
+        with node.store.snapshot() as snap:
+            path = await asyncio.to_thread(light_path, snap, node.chain_id, start, target)
+    reached = path[-1].height if path else start
     return web.json_response(
         {
             "from": start,
             "to": target,
+            "reached": reached,
+            "complete": reached == target,
             "heights": [block.height for block in path],
             "light_blocks": [encode_light_block(block).hex() for block in path],
         }

@@ -202,7 +202,8 @@ def openapi_spec(version: str) -> dict[str, Any]:
                 "get": {
                     "summary": "The light blocks a light client trusting height `from` "
                     "(default 0, genesis) verifies to reach height `to`, in order: as few as "
-                    "the validator set's changes allow",
+                    "the validator set's changes allow, at most 1,000 per answer (`reached` is "
+                    "the last one's height, `complete` whether it is `to`; ask again from it)",
                     "parameters": [
                         _query_param("from", "integer", "trusted height (default 0)"),
                         _query_param("to", "integer", "height to reach", required=True),

@@ -1,6 +1,7 @@
 """`gridchain tx`: sign and send transfers, unjails and the council's validator changes, and
 wait for them."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -330,12 +331,23 @@ def tx_sign(
     passphrase_file: Path | None,
     as_json: bool,
 ) -> None:
-    """Add the signatures of KEYs to the transaction in FILE (offline: no node needed)."""
+    """Add the signatures of KEYs to the transaction in FILE (offline: no node needed).
+
+    Shows what was signed as decoded from the transaction's canonical body (never the file's
+    readable view, which anyone could have edited)."""
     signed = signed_by(read_tx_file(file), _load_keys(keys, keystore, passphrase_file))
     target = out or file
     write_tx_file(target, signed)
     view = _file_view(target, signed)
-    emit(as_json, view, f"{target}: {signed.id.hex()}, {len(signed.signatures)} signature(s)")
+    emit(
+        as_json,
+        view,
+        [
+            f"{target}: {signed.id.hex()}, {len(signed.signatures)} signature(s)",
+            "signed (decoded from the body):",
+            json.dumps(view["transaction"], indent=2),
+        ],
+    )
 
 
 @tx.command("combine")

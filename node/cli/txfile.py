@@ -5,7 +5,8 @@ not; each other member adds a signature on their own machine (`gridchain tx sign
 the files are merged (`tx combine`) and the result sent (`tx send`). A file holds the canonical
 body (what every signature covers, through the transaction id), the signatures so far, and a
 readable view; every signature in it is checked whenever a file is read, so a file never passes
-on a signature that does not verify.
+on a signature that does not verify. The view is for people reading the file and is never read
+back: what a signer is shown is decoded from the body, which is what the signature covers.
 """
 
 import json
@@ -55,8 +56,10 @@ def read_tx_file(path: Path) -> SignedTx:
     try:
         body = body_from_value(decode(bytes.fromhex(str(document.get("body")))))
         signatures = tuple(_signature(item) for item in document.get("signatures") or [])
-    except (ValueError, TypeError, AttributeError):
-        raise CliError(f"{path}: the body or a signature is not hex", "invalid_tx_file") from None
+    except (ValueError, TypeError, AttributeError, KeyError):
+        raise CliError(
+            f"{path}: the body or a signature is missing or not hex", "invalid_tx_file"
+        ) from None
     except RuleViolation as exc:
         raise CliError(f"{path}: {exc.message}", "invalid_tx_file") from None
     tx = with_signatures(SignedTx(body, ()), signatures)

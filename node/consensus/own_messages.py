@@ -42,10 +42,31 @@ class OwnMessages:
         self.gossip = gossip
         self.misbehave = misbehave  # test-only misbehaviour: "double-prevote"
         self.me = node.key.public_key
+        self._refused_at = -1  # the height whose refusal to vote was last logged
+
+    def may_vote(self, hs: HeightState) -> bool:
+        """We are in the height's set, under the BLS key the chain holds for us: a precommit
+        under another key (a key file swapped after joining) fails every peer's check and its
+        signature cannot enter a certificate, so such a node says why and stays silent."""
+        mine = hs.vset.get(self.me)
+        if mine is None or mine.blockstake <= 0:
+            return False
+        if mine.bls_key != self.privval.bls_key.public_key:
+            if self._refused_at != hs.height:
+                self._refused_at = hs.height
+                log.error(
+                    "not voting at height %d: the chain holds BLS key %s for this validator, "
+                    "its key file derives %s",
+                    hs.height,
+                    mine.bls_key.hex(),
+                    self.privval.bls_key.public_key.hex(),
+                )
+            return False
+        return True
 
     async def vote(self, hs: HeightState, vote: Vote) -> None:
-        """Cast a vote the machine asks for, if it is ours and we are a validator."""
-        if hs.vset.power_of(self.me) <= 0 or vote.sender != self.me:
+        """Cast a vote the machine asks for, if it is ours and we may vote."""
+        if vote.sender != self.me or not self.may_vote(hs):
             return
         vote_type = vote.kind
         block_hash = vote.value if vote.value is not None else NIL

@@ -247,9 +247,11 @@ def test_a_jailed_validator_can_be_restaked_then_removed(tmp_path: Path) -> None
         entry = next(j for j in jailed_validators(chain.store) if j.public_key == D.public_key)
         assert entry.blockstake == 321
         assert D.public_key not in chain.power()
+        assert signing_info(chain.store, D.public_key) is not None
         chain.decide(ValidatorRemove(D.public_key))
         chain.produce()
         assert jailed_validators(chain.store) == ()
+        assert signing_info(chain.store, D.public_key) is None  # a fresh record if it returns
         assert "is not a validator" in chain.refused(ValidatorRemove(D.public_key))
     finally:
         chain.store.close()

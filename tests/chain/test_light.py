@@ -38,6 +38,8 @@ from chain.staking.validators import (
     validator_set_hash,
     validator_with_key,
 )
+from node.api import light as light_api
+from node.api.light import light_path
 from tests.kit.councilkit import (
     CHAIN,
     NEWCOMERS,
@@ -118,6 +120,28 @@ def test_a_light_client_reaches_the_head_from_genesis_skipping(changed: CouncilC
     # bisection needs far fewer certificates than one per height.
     assert len(verified) > 1
     assert len(set(fetched)) < top // 3, fetched
+
+
+def test_a_path_is_served_in_bounded_parts_that_join_up(
+    changed: CouncilChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node answers at most MAX_PATH_BLOCKS light blocks at a time (GET /v1/light/path); the
+    parts, each asked from the last block of the one before, are the whole path."""
+    top = changed.head.height
+    with changed.store.snapshot() as snap:
+        whole = light_path(snap, CHAIN, 0, top)
+        assert len(whole) >= 2
+        monkeypatch.setattr(light_api, "MAX_PATH_BLOCKS", 1)
+        parts: list[LightBlock] = []
+        start = 0
+        while start < top:
+            part = light_path(snap, CHAIN, start, top)
+            assert len(part) == 1
+            parts += part
+            start = part[-1].height
+    assert [b.height for b in parts] == [b.height for b in whole]
+    stopped = verify_to(CHAIN, root(changed), top, lambda h: at(changed, h), max_blocks=1)
+    assert stopped.height == whole[0].height < top
 
 
 def test_a_skip_the_trusted_set_cannot_vouch_for_is_not_enough_trust(

@@ -17,7 +17,7 @@ from chain.encoding import encode
 from chain.keys import KeyPair
 from chain.store import ChainStore
 from consensus.double_sign import DoubleSignRefused
-from consensus.tendermint import Step
+from consensus.tendermint import Step, Vote
 from genesis.schema import genesis_document, parse_genesis, validator_document
 from node.config import NodeConfig
 from node.consensus.privval import PrivValidator
@@ -31,11 +31,17 @@ CHAIN = "gridchain-replay"
 KEYS = [dev_key(f"replay-validator-{i}") for i in range(4)]
 
 
-def make_node(tmp_path: Path, key: KeyPair) -> NodeService:
+def make_node(tmp_path: Path, key: KeyPair, bls_of_first: KeyPair | None = None) -> NodeService:
+    """One of the four validators' nodes; `bls_of_first` registers another key's BLS key (with
+    its valid proof) for the first validator, as a swapped key file would leave it."""
+    validators = [validator_document(k, 10, f"v{i}") for i, k in enumerate(KEYS)]
+    if bls_of_first is not None:
+        other = validator_document(bls_of_first, 10, "other")
+        validators[0] |= {"bls_key": other["bls_key"], "bls_pop": other["bls_pop"]}
     doc = genesis_document(
         CHAIN,
         datetime(2026, 1, 1, tzinfo=UTC),
-        [validator_document(k, 10, f"v{i}") for i, k in enumerate(KEYS)],
+        validators,
         {"signers": [{"public_key": KEYS[0].public_key.hex(), "weight": 1}], "threshold": 1},
     )
     store = ChainStore(str(tmp_path / "chain.db"))
@@ -107,6 +113,31 @@ async def test_records_of_committed_heights_are_ignored(
     try:
         assert reactor.status()["round"] == 0
         assert not reactor._hs.votes
+    finally:
+        await reactor.stop()
+        node.close()
+
+
+@pytest.mark.parametrize("swapped", [False, True], ids=["own-key", "swapped-bls-key"])
+async def test_a_validator_whose_bls_key_is_not_the_chains_does_not_vote(
+    tmp_path: Path, files: tuple[Path, Path], swapped: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its precommits could never enter a certificate: it says why once, and signs nothing."""
+    signer_file, wal_file = files
+    node = make_node(tmp_path, KEYS[0], dev_key("someone-else") if swapped else None)
+    reactor = Reactor(node, PrivValidator(KEYS[0], signer_file), WriteAheadLog(wal_file))
+    await reactor.start()
+    try:
+        hs = reactor._hs
+        for kind in (VoteType.PREVOTE, VoteType.PRECOMMIT):  # what the machine asks, in turn
+            await reactor.own.vote(hs, Vote(kind, hs.height, 0, None, KEYS[0].public_key))
+        mine = [v for vs in hs.votes.values() for v in vs if v.validator == KEYS[0].public_key]
+        if swapped:
+            assert mine == [] and reactor.privval.last_signed is None
+            assert caplog.text.count("the chain holds BLS key") == 1
+        else:
+            assert [v.vote_type for v in mine] == [VoteType.PREVOTE, VoteType.PRECOMMIT]
+            assert "the chain holds BLS key" not in caplog.text
     finally:
         await reactor.stop()
         node.close()

@@ -71,3 +71,25 @@ def test_what_is_not_a_transaction_file_is_refused(tmp_path: Path, content: str)
     with pytest.raises(CliError) as caught:
         read_tx_file(path)
     assert caught.value.code == "invalid_tx_file"
+
+
+@pytest.mark.parametrize("field", ["public_key", "signature"])
+def test_a_signature_entry_missing_a_field_is_refused_by_name(tmp_path: Path, field: str) -> None:
+    path = tmp_path / "tx.json"
+    write_tx_file(path, sign_tx(body(), [A]))
+    document = json.loads(path.read_text())
+    del document["signatures"][0][field]
+    path.write_text(json.dumps(document))
+    with pytest.raises(CliError, match="missing or not hex") as caught:
+        read_tx_file(path)
+    assert caught.value.code == "invalid_tx_file"
+
+
+def test_the_readable_view_is_never_read_back(tmp_path: Path) -> None:
+    """Editing the view changes nothing: what is read (and shown to a signer) is the body."""
+    path = tmp_path / "tx.json"
+    write_tx_file(path, sign_tx(body(5), []))
+    document = json.loads(path.read_text())
+    document["view"]["payload"]["amount"] = 1
+    path.write_text(json.dumps(document))
+    assert read_tx_file(path).body == body(5)
