@@ -23,10 +23,11 @@ from chain.deployment.begin import begin_deployment
 from chain.env import BlockEnv
 from chain.errors import InvalidBlock, RuleViolation, StoreError, present
 from chain.farming.liveness import begin_liveness
-from chain.farming.rewards import rewards_root
+from chain.farming.rewards import NodeReward, rewards_root
 from chain.farming.rules import begin_farming, check_rewards
 from chain.genesis_state import GenesisState, genesis_hash, genesis_header, genesis_state_root
 from chain.genesis_state import genesis_writes as initial_records
+from chain.governance.rules import expire_proposals
 from chain.ledger.audit import (
     AUDIT_KEY,
     AuditEntry,
@@ -132,6 +133,17 @@ def check_header_links(parent: Header, header: Header, state: Overlay, block: Bl
         raise InvalidBlock("rewards_root does not match the block's rewards")
 
 
+def block_steps(env: BlockEnv, state: Overlay) -> tuple[NodeReward, ...]:
+    """What every block does before its transactions, after its evidence: the validator
+    changes the parent decided, expired proposals closed, the epoch's farming rewards (which
+    it returns) and the grid's placements and healing."""
+    apply_validator_changes(env, state)
+    expire_proposals(env, state)
+    rewards = begin_farming(env, state)
+    begin_deployment(env, state, begin_liveness(env, state))
+    return rewards
+
+
 def validate_block(
     reader: NodeStateReader,
     parent: Header,
@@ -156,9 +168,7 @@ def validate_block(
         _, punished = begin_block(env, state, block.last_commit, block.evidence, strict=True)
     except RuleViolation as exc:
         raise InvalidBlock(f"invalid evidence: {exc.message}") from None
-    apply_validator_changes(env, state)
-    check_rewards(block.rewards, begin_farming(env, state))
-    begin_deployment(env, state, begin_liveness(env, state))
+    check_rewards(block.rewards, block_steps(env, state))
     receipts = []
     for index, tx in enumerate(block.txs):
         try:
@@ -211,9 +221,7 @@ def build_block(
         prev_hash=parent.hash,
     )
     included_evidence, punished = begin_block(env, state, last_commit, evidence, strict=False)
-    apply_validator_changes(env, state)
-    rewards = begin_farming(env, state)
-    begin_deployment(env, state, begin_liveness(env, state))
+    rewards = block_steps(env, state)
     included: list[SignedTx] = []
     receipts: list[Receipt] = []
     rejected: list[Rejected] = []

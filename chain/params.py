@@ -12,6 +12,8 @@ from chain.errors import InvalidParams
 BASIS_POINTS = 10_000
 MAX_DOWNTIME_WINDOW = 10_000
 MAX_PARAM = 2**63 - 1
+MAX_PARAM_BLOCKS = 10**12
+MAX_PRICE = 10**12
 # Farming limits (fixed by the code, not by genesis).
 RECENT_HASHES = 64  # block hashes the state keeps for heartbeats and compute challenges
 MAX_EPOCH_BLOCKS = 1_000_000
@@ -89,15 +91,27 @@ class ChainParams:
 
 PARAM_NAMES = tuple(f.name for f in fields(ChainParams))
 
-# Bounds every stored or genesis value must respect (genesis/schema.py may be stricter).
+# The bounds of every parameter: what a genesis file may set, what a council proposal may
+# change it to, and what a stored value must respect. One table, so the three never differ.
 PARAM_BOUNDS: dict[str, tuple[int, int]] = {
     **{name: (0, MAX_PARAM) for name in PARAM_NAMES},
+    "max_block_txs": (1, 100_000),
+    "max_block_bytes": (1024, 32 * 1024 * 1024),
+    "block_interval_ms": (50, 600_000),
+    "empty_block_interval_ms": (50, 3_600_000),
     "double_sign_slash_bp": (0, BASIS_POINTS),
     "downtime_window": (1, MAX_DOWNTIME_WINDOW),
     "downtime_min_signed_bp": (0, BASIS_POINTS),
     "downtime_slash_bp": (0, BASIS_POINTS),
-    "evidence_max_age": (1, MAX_PARAM),
-    "billing_period_blocks": (1, MAX_PARAM),
+    "downtime_jail_blocks": (0, MAX_PARAM_BLOCKS),
+    "evidence_max_age": (1, MAX_PARAM_BLOCKS),
+    "gas_price": (0, 10**6),
+    "max_tx_gas": (10_000, 10**9),
+    "billing_period_blocks": (1, MAX_PARAM_BLOCKS),
+    "grace_period_blocks": (0, MAX_PARAM_BLOCKS),
+    "price_cu": (0, MAX_PRICE),
+    "price_su": (0, MAX_PRICE),
+    "price_ipv4": (0, MAX_PRICE),
     "epoch_blocks": (4, MAX_EPOCH_BLOCKS),
     "heartbeat_interval_blocks": (1, RECENT_HASHES),
     "min_uptime_bp": (0, BASIS_POINTS),
@@ -109,12 +123,12 @@ PARAM_BOUNDS: dict[str, tuple[int, int]] = {
     "compute_samples": (1, MAX_COMPUTE_SAMPLES),
     "compute_deadline_blocks": (1, RECENT_HASHES // 2),
     "compute_reveal_blocks": (1, RECENT_HASHES // 2),
-    "reward_per_gib": (0, 10**12),
-    "reward_per_core": (0, 10**12),
+    "reward_per_gib": (0, MAX_PRICE),
+    "reward_per_core": (0, MAX_PRICE),
     "farm_slash_bp": (0, BASIS_POINTS),
-    "node_down_blocks": (1, MAX_PARAM),
-    "placement_retry_blocks": (1, MAX_PARAM),
-    "replica_retry_blocks": (1, MAX_PARAM),
+    "node_down_blocks": (1, MAX_PARAM_BLOCKS),
+    "placement_retry_blocks": (1, MAX_PARAM_BLOCKS),
+    "replica_retry_blocks": (1, MAX_PARAM_BLOCKS),
     "replica_max_failures": (1, 100),
 }
 

@@ -79,6 +79,7 @@ DEVNET_FILE = "devnet.json"
 CHAIN_ID = "gridchain-devnet"
 ALICE_BALANCE = 1_000_000_000_000
 BOB_BALANCE = 1_000_000
+MEMBER_BALANCE = 1_000_000
 PARAMS = {
     "block_interval_ms": 500,
     # An idle chain still makes a block a second: liveness is counted in blocks, so a dead farm
@@ -279,6 +280,11 @@ def _ensure_genesis(
         [
             {"address": accounts["alice"].address, "amount": ALICE_BALANCE},
             {"address": accounts["bob"].address, "amount": BOB_BALANCE},
+            # Members propose and approve from their own accounts, paying the fees.
+            *(
+                {"address": accounts[name].address, "amount": MEMBER_BALANCE}
+                for name in COUNCIL_MEMBERS
+            ),
         ],
         {**PARAMS, **params},
     )
@@ -488,7 +494,8 @@ def up(
         _wait_ready(entry, process, gen_hash, say)
     for entry in to_start:
         _wait_linked(entry, say)
-    _wait_first_block(to_start[0], say)
+    if to_start:
+        _wait_first_block(to_start[0], say)
     devnet.save()
     started = _up_farmers(devnet, store, farmers, say)
     return UpResult(devnet, [e.name for e in to_start] + started, already_running=False)

@@ -27,9 +27,8 @@ from chain.keys import KeyPair
 from chain.ledger.policy import MAX_SIGNERS, MAX_WEIGHT, Signer, make_policy
 from chain.ledger.transactions import MAX_AMOUNT, MAX_CODE_SIZE
 from chain.params import (
-    BASIS_POINTS,
-    MAX_DOWNTIME_WINDOW,
     PARAM_BOUNDS,
+    PARAM_NAMES,
     ChainParams,
     check_epoch_layout,
 )
@@ -115,80 +114,35 @@ class PolicySchema(StrictSchema):
     threshold = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
 
 
-BASIS_POINTS_RANGE = validate.Range(
-    0, BASIS_POINTS, error="must be basis points, {min}..{max} (10000 = 100%)"
-)
+BASIS_POINTS_ERROR = "must be basis points, {min}..{max} (10000 = 100%)"
 BLOCKS_ERROR = "must be a number of blocks, {min}..{max}"
-MAX_PARAM_BLOCKS = 10**12
 
 
-def _bounded(name: str, error: str = "must be {min}..{max}") -> fields.Integer:
-    """An integer parameter within the bounds the chain itself enforces (chain/params.py)."""
+def _bounded(name: str) -> fields.Integer:
+    """An integer parameter within the bounds the chain itself enforces (chain/params.py),
+    the same a council proposal is held to."""
     low, high = PARAM_BOUNDS[name]
+    if name.endswith("_bp"):
+        error = BASIS_POINTS_ERROR
+    elif name.endswith(("_blocks", "_window", "_age")):
+        error = BLOCKS_ERROR
+    else:
+        error = "must be {min}..{max}"
     return fields.Integer(strict=True, validate=validate.Range(low, high, error=error))
 
 
-class ParamsSchema(StrictSchema):
-    min_fee = fields.Integer(strict=True, validate=validate.Range(0, MAX_AMOUNT))
-    max_block_txs = fields.Integer(strict=True, validate=validate.Range(1, 100_000))
-    max_block_bytes = fields.Integer(strict=True, validate=validate.Range(1024, 32 * 1024 * 1024))
-    block_interval_ms = fields.Integer(strict=True, validate=validate.Range(50, 600_000))
-    empty_block_interval_ms = fields.Integer(strict=True, validate=validate.Range(50, 3_600_000))
-    double_sign_slash_bp = fields.Integer(strict=True, validate=BASIS_POINTS_RANGE)
-    downtime_window = fields.Integer(
-        strict=True, validate=validate.Range(1, MAX_DOWNTIME_WINDOW, error=BLOCKS_ERROR)
-    )
-    downtime_min_signed_bp = fields.Integer(strict=True, validate=BASIS_POINTS_RANGE)
-    downtime_slash_bp = fields.Integer(strict=True, validate=BASIS_POINTS_RANGE)
-    downtime_jail_blocks = fields.Integer(
-        strict=True, validate=validate.Range(0, MAX_PARAM_BLOCKS, error=BLOCKS_ERROR)
-    )
-    evidence_max_age = fields.Integer(
-        strict=True, validate=validate.Range(1, MAX_PARAM_BLOCKS, error=BLOCKS_ERROR)
-    )
-    gas_price = fields.Integer(strict=True, validate=validate.Range(0, 10**6))
-    max_tx_gas = fields.Integer(strict=True, validate=validate.Range(10_000, 10**9))
-    billing_period_blocks = fields.Integer(
-        strict=True, validate=validate.Range(1, MAX_PARAM_BLOCKS, error=BLOCKS_ERROR)
-    )
-    grace_period_blocks = fields.Integer(
-        strict=True, validate=validate.Range(0, MAX_PARAM_BLOCKS, error=BLOCKS_ERROR)
-    )
-    price_cu = fields.Integer(strict=True, validate=validate.Range(0, 10**12))
-    price_su = fields.Integer(strict=True, validate=validate.Range(0, 10**12))
-    price_ipv4 = fields.Integer(strict=True, validate=validate.Range(0, 10**12))
-    epoch_blocks = _bounded("epoch_blocks", BLOCKS_ERROR)
-    heartbeat_interval_blocks = _bounded("heartbeat_interval_blocks", BLOCKS_ERROR)
-    min_uptime_bp = fields.Integer(strict=True, validate=BASIS_POINTS_RANGE)
-    storage_challenges = _bounded("storage_challenges")
-    plot_min_k = _bounded("plot_min_k")
-    compute_units_per_core = _bounded("compute_units_per_core")
-    compute_scrypt_log_n = _bounded("compute_scrypt_log_n")
-    compute_scrypt_r = _bounded("compute_scrypt_r")
-    compute_samples = _bounded("compute_samples")
-    compute_deadline_blocks = _bounded("compute_deadline_blocks", BLOCKS_ERROR)
-    compute_reveal_blocks = _bounded("compute_reveal_blocks", BLOCKS_ERROR)
-    reward_per_gib = _bounded("reward_per_gib")
-    reward_per_core = _bounded("reward_per_core")
-    farm_min_bond = fields.Integer(strict=True, validate=validate.Range(0, MAX_AMOUNT))
-    farm_slash_bp = fields.Integer(strict=True, validate=BASIS_POINTS_RANGE)
-    node_down_blocks = fields.Integer(
-        strict=True, validate=validate.Range(1, MAX_PARAM_BLOCKS, error=BLOCKS_ERROR)
-    )
-    placement_retry_blocks = fields.Integer(
-        strict=True, validate=validate.Range(1, MAX_PARAM_BLOCKS, error=BLOCKS_ERROR)
-    )
-    replica_retry_blocks = fields.Integer(
-        strict=True, validate=validate.Range(1, MAX_PARAM_BLOCKS, error=BLOCKS_ERROR)
-    )
-    replica_max_failures = _bounded("replica_max_failures")
-
+class _ParamsRules(StrictSchema):
     @validates_schema
     def check_epoch(self, data: dict[str, Any], **_: Any) -> None:
         try:
             check_epoch_layout(replace(ChainParams(), **data))
         except RuleViolation as exc:
             raise ValidationError(exc.message, "epoch_blocks") from None
+
+
+ParamsSchema = _ParamsRules.from_dict(
+    {name: _bounded(name) for name in PARAM_NAMES}, name="ParamsSchema"
+)
 
 
 class ContractSchema(StrictSchema):

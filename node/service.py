@@ -34,6 +34,7 @@ from chain.ledger.transactions import (
     check_signatures,
     decode_tx,
 )
+from chain.params import ChainParams
 from chain.state import Account, Overlay, read_account
 from chain.store import ChainStore, Snapshot
 from node.config import ConfigError, NodeConfig
@@ -72,6 +73,8 @@ class NodeService:
         self.last_commit: Commit | None = store.commit_at(self.head.height)
         # Admission reads the state the mempool was last reconciled with.
         self.view: Snapshot = store.snapshot()
+        # The chain's parameters as of that state: the council changes them on chain.
+        self.params: ChainParams = Overlay(self.view).params()
         # Why recently admitted transactions were left out of a block, for GET /v1/txs/{id}.
         self.rejected: OrderedDict[bytes, RuleViolation] = OrderedDict()
         self._block_committed = asyncio.Condition()
@@ -102,7 +105,7 @@ class NodeService:
         if location is not None:
             raise DuplicateTx(f"transaction {tx.id.hex()} is already in block {location[0]}")
         payload = tx.body.payload
-        params = self.genesis.params
+        params = self.params
         if isinstance(payload, Transfer):
             check_recipient(Overlay(self.view), payload.to)
         elif isinstance(payload, Deploy | Call):
@@ -166,8 +169,7 @@ class NodeService:
         self, time_ms: int, evidence: Sequence[DuplicateVoteEvidence] = ()
     ) -> BlockResult:
         """Assemble the next block from the mempool; transactions that fail are dropped."""
-        params = self.genesis.params
-        candidates = list(self.mempool.select(params.max_block_txs))
+        candidates = list(self.mempool.select(self.params.max_block_txs))
         build = functools.partial(build_block, evidence=evidence, runtime=self.runtime)
         result, rejected = await asyncio.to_thread(
             build, self.store, self.head, self.last_commit, self.key.public_key, time_ms, candidates
@@ -265,6 +267,7 @@ class NodeService:
     def _reconcile_mempool(self, included: Sequence[SignedTx]) -> None:
         old_view, self.view = self.view, self.store.snapshot()
         old_view.close()
+        self.params = Overlay(self.view).params()
         touched = {tx.body.sender for tx in included}
         self.mempool.update(self.account, touched)
         self._update_mempool_metrics()

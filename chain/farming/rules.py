@@ -85,7 +85,6 @@ from chain.farming.txs import (
     NodeRegister,
     NodeRemove,
     NodeUpdate,
-    SetRewards,
     StorageProofs,
 )
 from chain.genesis_state import COUNCIL_ADDRESS
@@ -94,7 +93,7 @@ from chain.keys import verify_signature
 from chain.ledger.transactions import SignedTx, payload_as
 from chain.merkle import verify_inclusion
 from chain.params import BASIS_POINTS, RECENT_HASHES, ChainParams
-from chain.state import MAX_BALANCE, PARAMS_KEY, Overlay, increase_balance, params_record
+from chain.state import MAX_BALANCE, Overlay, increase_balance
 
 MAX_PROOFS_PER_CHALLENGE = 8  # a plot holds ~Poisson(1) proofs per challenge: 8 is 1e-6 rare
 GB = 10**9
@@ -565,21 +564,6 @@ def reveal_compute(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
         slash_farm(state, params, node.farm, info.epoch)
 
 
-# Governance
-
-
-def set_rewards(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
-    sender, payload = tx.body.sender, payload_as(tx, SetRewards)
-    if sender != COUNCIL_ADDRESS:
-        raise NotOwner(f"only the governance council ({COUNCIL_ADDRESS}) sets reward rates")
-    params = replace(
-        state.params(),
-        reward_per_gib=payload.reward_per_gib,
-        reward_per_core=payload.reward_per_core,
-    )
-    state.set_state(PARAMS_KEY, params_record(params))
-
-
 FARM_RULES: dict[type, Callable[[BlockEnv, Overlay, SignedTx], None]] = {
     FarmCreate: create_farm,
     FarmUpdate: update_farm,
@@ -590,7 +574,6 @@ FARM_RULES: dict[type, Callable[[BlockEnv, Overlay, SignedTx], None]] = {
     StorageProofs: prove_storage,
     ComputeCommit: commit_compute,
     ComputeReveal: reveal_compute,
-    SetRewards: set_rewards,
 }
 """The rule of each farming kind (fee, nonce and bond are moved by the caller first).
 NodeRemove's rule is remove_idle_node in chain/deployment/rules.py: a node holding replicas

@@ -182,14 +182,6 @@ class ComputeReveal:
     openings: tuple[Opening, ...]
 
 
-@dataclass(frozen=True)
-class SetRewards:
-    """Change the reward rates; only the governance council's multisig may send it."""
-
-    reward_per_gib: int
-    reward_per_core: int
-
-
 FarmPayload = (
     FarmCreate
     | FarmUpdate
@@ -201,9 +193,9 @@ FarmPayload = (
     | StorageProofs
     | ComputeCommit
     | ComputeReveal
-    | SetRewards
 )
-# Payloads the node key sends (the rest come from the farm owner, or the council).
+# Payloads the node key sends (the rest come from the farm owner; reward rates are changed by
+# a council proposal, chain/governance/).
 NODE_SENT = (Heartbeat, StorageProofs, ComputeCommit, ComputeReveal)
 
 
@@ -395,18 +387,6 @@ def _compute_reveal_from_value(value: Any) -> ComputeReveal:
     )
 
 
-def _set_rewards_to_value(payload: SetRewards) -> dict[str, Any]:
-    return {"reward_per_gib": payload.reward_per_gib, "reward_per_core": payload.reward_per_core}
-
-
-def _set_rewards_from_value(value: Any) -> SetRewards:
-    f = expect_map(value, "set_rewards", ("reward_per_gib", "reward_per_core"))
-    return SetRewards(
-        expect_int(f["reward_per_gib"], "reward_per_gib", 0, 10**12),
-        expect_int(f["reward_per_core"], "reward_per_core", 0, 10**12),
-    )
-
-
 FARM_CODECS: tuple[PayloadCodec, ...] = (
     PayloadCodec("farm_create", FarmCreate, _farm_create_to_value, _farm_create_from_value),
     PayloadCodec("farm_update", FarmUpdate, _farm_update_to_value, _farm_update_from_value),
@@ -424,7 +404,6 @@ FARM_CODECS: tuple[PayloadCodec, ...] = (
     PayloadCodec(
         "compute_reveal", ComputeReveal, _compute_reveal_to_value, _compute_reveal_from_value
     ),
-    PayloadCodec("set_rewards", SetRewards, _set_rewards_to_value, _set_rewards_from_value),
 )
 FARM_CODECS_BY_KIND = {c.kind: c for c in FARM_CODECS}
 FARM_PAYLOADS: dict[str, type[FarmPayload]] = {c.kind: c.cls for c in FARM_CODECS}

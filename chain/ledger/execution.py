@@ -28,6 +28,7 @@ from chain.errors import (
     present,
 )
 from chain.farming.rules import FARM_RULES
+from chain.governance.rules import GOVERNANCE_RULES
 from chain.ledger.audit import AuditEntry
 from chain.ledger.contracts import (
     OK,
@@ -267,6 +268,7 @@ RULES: dict[type, TxRule] = {
     ValidatorSetStake: decide_validator_change,
     **FARM_RULES,
     **DEPLOYMENT_RULES,
+    **GOVERNANCE_RULES,
 }
 """The rule of every kind that moves its amount and fee up front (all but Deploy and Call,
 whose fee depends on the gas they use: process_contract_tx)."""

@@ -35,6 +35,13 @@ from chain.farming.txs import (
     FarmUpdate,
     farm_payload_to_json,
 )
+from chain.governance.txs import (
+    GOVERNANCE_CODECS,
+    GovApprove,
+    GovernancePayload,
+    GovPropose,
+    governance_payload_to_json,
+)
 from chain.hashing import tagged_hash
 from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair, verify_signature
 from chain.ledger.codec import PayloadCodec
@@ -126,6 +133,7 @@ Payload = (
     | FarmPayload
     | DeploymentPayload
     | ValidatorChange
+    | GovernancePayload
 )
 FARM_TYPES = tuple(FARM_PAYLOADS.values())
 
@@ -289,6 +297,7 @@ CODECS: tuple[PayloadCodec, ...] = (
     *FARM_CODECS,
     *DEPLOYMENT_CODECS,
     *STAKING_CODECS,
+    *GOVERNANCE_CODECS,
 )
 CODECS_BY_KIND = {c.kind: c for c in CODECS}
 CODEC_OF_TYPE = {c.cls: c for c in CODECS}
@@ -464,6 +473,8 @@ def tx_to_json(tx: SignedTx) -> dict[str, Any]:
         view = {"to": str(payload.to), "amount": payload.amount}
     elif isinstance(payload, ValidatorChange):
         view = validator_change_to_json(payload)
+    elif isinstance(payload, GovPropose | GovApprove):
+        view = governance_payload_to_json(payload)
     elif isinstance(payload, Unjail):
         view = {"validator": payload.validator.hex()}
     elif isinstance(payload, Deploy):

@@ -259,9 +259,17 @@ def decide_validator_change(env: BlockEnv, state: Overlay, tx: SignedTx) -> None
         raise InvalidTransaction(f"a {type(change).__name__} is not a validator change")
     if tx.body.sender != COUNCIL_ADDRESS:
         raise NotOwner(f"only the governance council ({COUNCIL_ADDRESS}) changes the validators")
+    decide_change(env, state, tx.id, change)
+
+
+def decide_change(
+    env: BlockEnv, state: Overlay, decided_by: bytes, change: ValidatorChange
+) -> None:
+    """Keep `change` as pending, checked against the roster the pending changes before it
+    will leave; `decided_by` names what decided it (a transaction or a council proposal)."""
     pending = pending_changes(state)
     check_change(projected(read_roster(state), pending), change)
-    item = PendingChange(env.height, tx.id, change)
+    item = PendingChange(env.height, decided_by, change)
     state.set_state(PENDING_CHANGES_KEY, encode([pending_to_value(p) for p in (*pending, item)]))
     record(env, state, "validator_change_decided", item, effective_height=env.height + 2)
 

@@ -43,6 +43,7 @@ from node.api.context import API, ApiContext
 from node.api.contracts import add_contract_routes
 from node.api.deployments import add_deployment_routes
 from node.api.farming import add_farming_routes
+from node.api.governance import add_governance_routes
 from node.api.light import add_light_routes
 from node.api.openapi import openapi_spec
 from node.consensus.wiring import Consensus
@@ -349,9 +350,9 @@ async def get_status(request: web.Request) -> web.Response:
             "mempool": {"txs": len(node.mempool), "bytes": node.mempool.bytes},
             "validator": node.key.public_key.hex(),
             "fees": {
-                "min_fee": node.genesis.params.min_fee,
-                "gas_price": node.genesis.params.gas_price,
-                "max_tx_gas": node.genesis.params.max_tx_gas,
+                "min_fee": node.params.min_fee,
+                "gas_price": node.params.gas_price,
+                "max_tx_gas": node.params.max_tx_gas,
             },
             "consensus": consensus.reactor.status() if consensus is not None else None,
             "version": VERSION,
@@ -408,4 +409,5 @@ def make_app(
     add_light_routes(app)
     add_farming_routes(app)
     add_deployment_routes(app)
+    add_governance_routes(app)
     return app

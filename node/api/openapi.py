@@ -219,6 +219,30 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     "responses": {"200": _json(obj, "light block"), **_errors(400, 404)},
                 }
             },
+            "/v1/proposals": {
+                "get": {
+                    "summary": "The council (its members, weights and threshold), its open "
+                    "proposals and the latest closed ones, newest first, each with the weight "
+                    "approved so far",
+                    "responses": {"200": _json(obj, "proposals")},
+                }
+            },
+            "/v1/proposals/{proposal_id}": {
+                "get": {
+                    "summary": "One proposal by the id of the transaction that submitted it: "
+                    "its content, approvals, status (open, executed, failed, expired) and why "
+                    "it failed",
+                    "parameters": [_path_param("proposal_id", "64 hex characters")],
+                    "responses": {"200": _json(obj, "proposal"), **_errors(400, 404)},
+                }
+            },
+            "/v1/upgrade": {
+                "get": {
+                    "summary": "The software upgrade the council planned, if any: name, "
+                    "height, version, artifact URL and sha256",
+                    "responses": {"200": _json(obj, "upgrade plan")},
+                }
+            },
             "/v1/validator-sets/{set_hash}": {
                 "get": {
                     "summary": "A validator set the chain has had, by the hash headers name it "

@@ -13,6 +13,7 @@ from node.cli.contract import contract
 from node.cli.devnet import devnet
 from node.cli.farmer import farmer
 from node.cli.genesis import genesis
+from node.cli.gov import gov
 from node.cli.keys import keys
 from node.cli.light import light
 from node.cli.node_home import node_group
@@ -36,6 +37,7 @@ for command in (
     genesis,
     node_group,
     tx,
+    gov,
     query,
     status,
     workload,

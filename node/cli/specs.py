@@ -3,6 +3,10 @@ checked once, so `genesis new` and the council's transactions read a validator a
 
 from typing import Any
 
+from chain.errors import RuleViolation
+from chain.keys import PUBLIC_KEY_SIZE
+from chain.staking.txs import ValidatorAdd
+from chain.staking.validators import check_bls_registration
 from node.cli.common import CliError
 
 VALIDATOR_SHAPE = "PUBKEY_HEX:BLS_KEY_HEX:BLS_POP_HEX:BLOCKSTAKE[:NAME]"
@@ -33,3 +37,34 @@ def validator_document(spec: str, option: str, default_name: str) -> dict[str, A
         "bls_pop": parts[2].lower(),
         "blockstake": spec_integer(parts[3], option, spec),
     }
+
+
+def validator_add_from_spec(spec: str, option: str) -> ValidatorAdd:
+    """The council's change adding the validator of a VALIDATOR_SHAPE spec, its proof of
+    possession checked here, before anything is signed."""
+    doc = validator_document(spec, option, "")
+    try:
+        change = ValidatorAdd(
+            bytes.fromhex(doc["public_key"]),
+            bytes.fromhex(doc["bls_key"]),
+            bytes.fromhex(doc["bls_pop"]),
+            doc["blockstake"],
+            doc["name"],
+        )
+    except ValueError:
+        raise CliError(f"{option} {spec!r}: the keys and the proof must be hex") from None
+    try:
+        check_bls_registration(change.bls_key, change.bls_pop)
+    except RuleViolation as exc:
+        raise CliError(f"{option} {spec!r}: {exc.message}") from None
+    return change
+
+
+def validator_key_from_hex(text: str, option: str) -> bytes:
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) != PUBLIC_KEY_SIZE:
+        raise CliError(f"{option} {text!r} must be a validator's 32-byte ed25519 key in hex")
+    return key

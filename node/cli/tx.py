@@ -8,9 +8,8 @@ from typing import Any
 import click
 
 from chain.address import key_address, parse_address
-from chain.errors import RuleViolation
 from chain.genesis_state import COUNCIL_ADDRESS
-from chain.keys import PUBLIC_KEY_SIZE, KeyPair
+from chain.keys import KeyPair
 from chain.ledger.transactions import (
     PAYLOAD_NAMES,
     SignedTx,
@@ -21,14 +20,12 @@ from chain.ledger.transactions import (
     tx_to_json,
 )
 from chain.staking.txs import (
-    ValidatorAdd,
     ValidatorChange,
     ValidatorRemove,
     ValidatorSetStake,
     validator_change_to_json,
 )
-from chain.staking.validators import check_bls_registration
-from node.api.client import answer_field
+from node.api.client import NodeClient, answer_field
 from node.cli.common import (
     CliError,
     F,
@@ -39,7 +36,7 @@ from node.cli.common import (
     wait_for_commit,
 )
 from node.cli.output import emit, json_option, progress
-from node.cli.specs import VALIDATOR_SHAPE, validator_document
+from node.cli.specs import VALIDATOR_SHAPE, validator_add_from_spec, validator_key_from_hex
 from node.cli.txfile import combined, read_tx_file, signed_by, write_tx_file
 from node.config import (
     Home,
@@ -171,7 +168,7 @@ def _send_council_change(
     `out`, write it to a transaction file instead, for the other members to sign."""
     if not signers and out is None:
         raise CliError("at least one --signer (a council member's keystore key) is needed")
-    keys = _load_keys(signers, keystore, passphrase_file) if signers else []
+    keys = load_keys(signers, keystore, passphrase_file) if signers else []
     client = node_client(node_url)
     chain_id = answer_field(client.status(), "chain_id", str)
     nonce = answer_field(client.account(str(COUNCIL_ADDRESS)), "next_nonce", int)
@@ -245,22 +242,7 @@ def tx_validator_add(spec: str, signers: tuple[str, ...], **common: Any) -> None
     """Add the validator SPEC (the spec `gridchain node show-validator` prints, then
     :BLOCKSTAKE[:NAME]), signed by the council; it votes from the second block after this
     one commits."""
-    doc = validator_document(spec, "SPEC", "")
-    try:
-        change = ValidatorAdd(
-            bytes.fromhex(doc["public_key"]),
-            bytes.fromhex(doc["bls_key"]),
-            bytes.fromhex(doc["bls_pop"]),
-            doc["blockstake"],
-            doc["name"],
-        )
-    except ValueError:
-        raise CliError(f"SPEC {spec!r}: the keys and the proof must be hex") from None
-    try:
-        check_bls_registration(change.bls_key, change.bls_pop)
-    except RuleViolation as exc:
-        raise CliError(f"SPEC {spec!r}: {exc.message}") from None
-    _send_council_change(change, signers, **common)
+    _send_council_change(validator_add_from_spec(spec, "SPEC"), signers, **common)
 
 
 @tx.command("validator-remove")
@@ -268,7 +250,8 @@ def tx_validator_add(spec: str, signers: tuple[str, ...], **common: Any) -> None
 @council_options
 def tx_validator_remove(public_key: str, signers: tuple[str, ...], **common: Any) -> None:
     """Remove the validator PUBKEY_HEX (active or jailed), signed by the council."""
-    _send_council_change(ValidatorRemove(_validator_key(public_key)), signers, **common)
+    change = ValidatorRemove(validator_key_from_hex(public_key, "PUBKEY_HEX"))
+    _send_council_change(change, signers, **common)
 
 
 @tx.command("validator-stake")
@@ -279,21 +262,11 @@ def tx_validator_stake(
     public_key: str, blockstake: int, signers: tuple[str, ...], **common: Any
 ) -> None:
     """Give the validator PUBKEY_HEX the voting power BLOCKSTAKE, signed by the council."""
-    change = ValidatorSetStake(_validator_key(public_key), blockstake)
+    change = ValidatorSetStake(validator_key_from_hex(public_key, "PUBKEY_HEX"), blockstake)
     _send_council_change(change, signers, **common)
 
 
-def _validator_key(text: str) -> bytes:
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        key = b""
-    if len(key) != PUBLIC_KEY_SIZE:
-        raise CliError(f"PUBKEY_HEX {text!r} must be a validator's 32-byte ed25519 key in hex")
-    return key
-
-
-def _load_keys(
+def load_keys(
     names: tuple[str, ...], keystore: Path | None, passphrase_file: Path | None
 ) -> list[KeyPair]:
     store = open_keystore(keystore)
@@ -335,7 +308,7 @@ def tx_sign(
 
     Shows what was signed as decoded from the transaction's canonical body (never the file's
     readable view, which anyone could have edited)."""
-    signed = signed_by(read_tx_file(file), _load_keys(keys, keystore, passphrase_file))
+    signed = signed_by(read_tx_file(file), load_keys(keys, keystore, passphrase_file))
     target = out or file
     write_tx_file(target, signed)
     view = _file_view(target, signed)
@@ -379,13 +352,24 @@ def tx_combine(files: tuple[Path, ...], out: Path, as_json: bool) -> None:
 def tx_send(file: Path, wait: bool, timeout: float, node_url: str | None, as_json: bool) -> None:
     """Send the transaction in FILE once it has the signatures its sender's policy needs."""
     signed = read_tx_file(file)
-    client = node_client(node_url)
+    result = submit(node_client(node_url), signed, wait, timeout, as_json)
+    emit(as_json, result, [f"submitted {result['id']} from {file}", *committed_line(result)])
+
+
+def submit(
+    client: NodeClient, signed: SignedTx, wait: bool, timeout: float, as_json: bool
+) -> dict[str, Any]:
+    """Send `signed` and, with `wait`, wait until it is committed: its id, status, and then
+    its block and receipt."""
     answer = client.submit_tx(signed.encoded)
     tx_id = str(answer.get("id", signed.id.hex()))
     result: dict[str, Any] = {"id": tx_id, "status": answer.get("status", "pending")}
-    lines = [f"submitted {tx_id} from {file}"]
     if wait:
         view = wait_for_commit(client, tx_id, timeout, progress(as_json))
-        result.update(status="committed", block=view.get("block"))
-        lines.append(f"committed in block {(view.get('block') or {}).get('height')}")
-    emit(as_json, result, lines)
+        result.update(status="committed", block=view.get("block"), receipt=view.get("receipt"))
+    return result
+
+
+def committed_line(result: dict[str, Any]) -> list[str]:
+    block = result.get("block")
+    return [f"committed in block {block.get('height')}"] if isinstance(block, dict) else []

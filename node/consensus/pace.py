@@ -52,7 +52,7 @@ class Pace:
 
     def idle_build_delay(self) -> float:
         """How much longer a proposer with no work waits before it builds an empty block."""
-        idle = self.node.genesis.params.empty_block_interval_ms / 1000
+        idle = self.node.params.empty_block_interval_ms / 1000
         return max(0.0, idle - (time.monotonic() - self.last_block_at))
 
     def idle_proposer_wait(self, hs: HeightState, timeout: Timeout) -> float:
@@ -74,5 +74,5 @@ class Pace:
         proposer = hs.proposer(0)
         if proposer != self.me and proposer not in self.gossip.connected():
             return 0.0
-        idle_ms = timeout.duration_ms + self.node.genesis.params.empty_block_interval_ms
+        idle_ms = timeout.duration_ms + self.node.params.empty_block_interval_ms
         return max(0.0, hs.started + idle_ms / 1000 - now)

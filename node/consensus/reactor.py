@@ -530,7 +530,7 @@ class Reactor:
         if self.is_validator and not signed_last:
             self.node.metrics.votes_missed.inc()
         log.info("committed block %d (%d txs) round %d", block.height, len(block.txs), commit.round)
-        interval = self.node.genesis.params.block_interval_ms / 1000
+        interval = self.node.params.block_interval_ms / 1000
         loop = asyncio.get_running_loop()
         loop.call_later(interval, self.events.put_nowait, NextHeight(block.height + 1))
 

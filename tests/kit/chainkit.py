@@ -8,6 +8,7 @@ from typing import Any
 from chain.address import Address, key_address
 from chain.blockchain import BlockResult, Rejected, build_block, env_for, open_chain, validate_block
 from chain.blocks.commit import Commit, sign_commit
+from chain.errors import RuleViolation
 from chain.genesis_state import GenesisContract, GenesisState
 from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed
@@ -80,6 +81,14 @@ class ContractChain:
             list(txs),
             runtime=self.runtime,
         )
+
+    def refusal(self, tx: SignedTx) -> RuleViolation:
+        """Build a block with `tx` alone; it must be left out (its nonce is given back).
+        Returns why."""
+        result, rejected = self.build_only([tx])
+        assert result.block.txs == () and [r.tx for r in rejected] == [tx]
+        self.nonces[tx.body.sender] = tx.body.nonce
+        return rejected[0].error
 
     def produce(self, txs: Sequence[SignedTx] = ()) -> BlockResult:
         result, rejected = self.build_only(txs)

@@ -36,11 +36,19 @@ from chain.farming.txs import (
     NodeUpdate,
     Opening,
     Resources,
-    SetRewards,
     SpaceProof,
     StorageProofs,
 )
 from chain.genesis_state import genesis_hash
+from chain.governance.txs import (
+    GovApprove,
+    GovPropose,
+    ParamsChange,
+    RewardsChange,
+    TextProposal,
+    UpgradePlan,
+    ValidatorsChange,
+)
 from chain.hashing import hash32
 from chain.ledger.policy import Signer, make_policy
 from chain.ledger.transactions import (
@@ -119,7 +127,6 @@ def payloads() -> dict[str, Payload]:
         "storage_proofs": StorageProofs(1, 2, (SpaceProof(H, 18, 3, b"\x07" * 144),)),
         "compute_commit": ComputeCommit(1, 2, 64, H),
         "compute_reveal": ComputeReveal(1, 2, (Opening(5, H, (H, hash32(H))),)),
-        "set_rewards": SetRewards(10**9, 10**6),
         "replica_report": ReplicaReport(
             1, workload_address(), 3, 2, "web", 1, True, "running", "10.200.0.6"
         ),
@@ -133,6 +140,18 @@ def payloads() -> dict[str, Payload]:
         ),
         "validator_remove": ValidatorRemove(VALIDATOR.public_key),
         "validator_set_stake": ValidatorSetStake(VALIDATOR.public_key, 2_000),
+        "gov_propose": GovPropose("min fee to 5", ParamsChange((("min_fee", 5),)), 100),
+        "gov_propose_rewards": GovPropose("rates", RewardsChange(10**9, 10**6), 100),
+        "gov_propose_validators": GovPropose(
+            "restake", ValidatorsChange((ValidatorSetStake(VALIDATOR.public_key, 7),)), 100
+        ),
+        "gov_propose_upgrade": GovPropose(
+            "release 0.2.0",
+            UpgradePlan("v2", 1_000, "0.2.0", H, "https://example.org/gridchain-0.2.0.whl"),
+            100,
+        ),
+        "gov_propose_text": GovPropose("statement", TextProposal("we meet on Mondays"), 100),
+        "gov_approve": GovApprove(H),
     }
 
 
