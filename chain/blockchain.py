@@ -27,7 +27,8 @@ from chain.farming.rewards import NodeReward, rewards_root
 from chain.farming.rules import begin_farming, check_rewards
 from chain.genesis_state import GenesisState, genesis_hash, genesis_header, genesis_state_root
 from chain.genesis_state import genesis_writes as initial_records
-from chain.governance.rules import expire_proposals
+from chain.governance.rules import expire_proposals, switch_release
+from chain.governance.upgrade import required_release
 from chain.ledger.audit import (
     AUDIT_KEY,
     AuditEntry,
@@ -104,6 +105,12 @@ def check_header_links(parent: Header, header: Header, state: Overlay, block: Bl
         raise InvalidBlock("prev_hash is not the parent's hash")
     if header.time_ms <= parent.time_ms:
         raise InvalidBlock("block time must be after the parent's time")
+    release = required_release(state, header.height)
+    if release is not None and header.version != release.version:
+        raise InvalidBlock(
+            f"block made by release {header.version!r}; from height {release.height} the chain "
+            f"runs {release.version!r}"
+        )
     vset = state.validator_set()  # the active set: it votes on this block
     if header.validators_hash != validator_set_hash(vset):
         raise InvalidBlock("validators_hash does not match the validator set")
@@ -134,9 +141,11 @@ def check_header_links(parent: Header, header: Header, state: Overlay, block: Bl
 
 
 def block_steps(env: BlockEnv, state: Overlay) -> tuple[NodeReward, ...]:
-    """What every block does before its transactions, after its evidence: the validator
-    changes the parent decided, expired proposals closed, the epoch's farming rewards (which
-    it returns) and the grid's placements and healing."""
+    """What every block does before its transactions, after its evidence: the release the
+    council planned for this height taken up, the validator changes the parent decided,
+    expired proposals closed, the epoch's farming rewards (which it returns) and the grid's
+    placements and healing."""
+    switch_release(env, state)
     apply_validator_changes(env, state)
     expire_proposals(env, state)
     rewards = begin_farming(env, state)
@@ -203,15 +212,20 @@ def build_block(
     *,
     evidence: Sequence[DuplicateVoteEvidence] = (),
     runtime: ContractRuntime | None = None,
+    version: str = "",
 ) -> tuple[BlockResult, list[Rejected]]:
     """Assemble the next block from signature-checked candidates, leaving out any that fail.
 
     `evidence` is what the node gathered: what does not check out (or would exceed
-    MAX_EVIDENCE_PER_BLOCK) is left out silently."""
+    MAX_EVIDENCE_PER_BLOCK) is left out silently. `version` is the release making the block
+    (a node's own; it stops rather than build under a release the chain does not run); tools
+    that make chains without one stamp the release the chain requires."""
     state = Overlay(reader)
     time_ms = max(time_ms, parent.time_ms + 1)
     params = state.params()
     vset_hash = validator_set_hash(state.validator_set())  # before this block changes it
+    release = required_release(state, parent.height + 1)
+    version = version or ("" if release is None else release.version)
     env = BlockEnv(
         parent.chain_id,
         parent.height + 1,
@@ -256,6 +270,7 @@ def build_block(
         last_commit_hash=commit_hash(last_commit),
         evidence_hash=evidence_hash(included_evidence),
         rewards_root=rewards_root(rewards),
+        version=version,
     )
     block = Block(header, tuple(included), last_commit, included_evidence, rewards)
     result = BlockResult(block, writes, nodes, tuple(receipts), punished, tuple(state.audit))

@@ -9,6 +9,7 @@ from chain.blocks.evidence import EMPTY_EVIDENCE_HASH
 from chain.blocks.header import Header
 from chain.encoding import encode
 from chain.errors import RuleViolation
+from chain.governance.upgrade import RELEASE_KEY, genesis_release, release_record
 from chain.hashing import ZERO_HASH, tagged_hash
 from chain.ledger.contracts import code_key
 from chain.ledger.policy import Policy, policy_to_value
@@ -66,6 +67,7 @@ class GenesisState:
     council: Policy
     params: ChainParams
     contracts: tuple[GenesisContract, ...] = ()
+    software_version: str = ""  # the release blocks must be made by, until an upgrade; "": any
 
 
 def genesis_value(gen: GenesisState) -> dict[str, Any]:
@@ -77,6 +79,7 @@ def genesis_value(gen: GenesisState) -> dict[str, Any]:
         "council": policy_to_value(gen.council),
         "params": params_to_value(gen.params),
         "contracts": [[c.name, c.code] for c in gen.contracts],
+        "software_version": gen.software_version,
     }
 
 
@@ -114,6 +117,8 @@ def genesis_writes(gen: GenesisState) -> dict[bytes, bytes]:
     for v in gen.validators.validators:
         writes[signing_info_key(v.public_key)] = signing_info_record(SigningInfo(1))
     writes[PARAMS_KEY] = params_record(gen.params)
+    if gen.software_version:
+        writes[RELEASE_KEY] = release_record(genesis_release(gen.software_version))
     names = [c.name for c in gen.contracts]
     if len(set(names)) != len(names):
         raise InvalidGenesis("a contract name appears twice")
@@ -140,6 +145,7 @@ def genesis_header(gen: GenesisState, state_root: bytes) -> Header:
         next_validators_hash=validator_set_hash(gen.validators),
         last_commit_hash=ZERO_HASH,
         evidence_hash=EMPTY_EVIDENCE_HASH,
+        version=gen.software_version,
     )
 
 

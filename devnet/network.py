@@ -73,6 +73,7 @@ from node.config import (
     write_validator_key,
 )
 from node.keystore import DEVNET_PASSPHRASE, KeyInfo, Keystore
+from node.release import VERSION
 
 DEFAULT_DIR = Path(".devnet")
 DEVNET_FILE = "devnet.json"
@@ -287,6 +288,9 @@ def _ensure_genesis(
             ),
         ],
         {**PARAMS, **params},
+        # One release for the whole network: the one installed here, until the council
+        # approves another (docs/governance.md).
+        software_version=VERSION,
     )
     parse_genesis(document)
     write_file_atomically(path, json.dumps(document, indent=2) + "\n")

@@ -23,6 +23,7 @@ from marshmallow import (
 from chain.address import parse_address
 from chain.errors import LocalFault, RuleViolation
 from chain.genesis_state import COUNCIL_ADDRESS, GenesisContract, GenesisState, genesis_writes
+from chain.governance.txs import VERSION_RE
 from chain.keys import KeyPair
 from chain.ledger.policy import MAX_SIGNERS, MAX_WEIGHT, Signer, make_policy
 from chain.ledger.transactions import MAX_AMOUNT, MAX_CODE_SIZE
@@ -184,6 +185,11 @@ class GenesisSchema(StrictSchema):
     council = fields.Nested(PolicySchema, required=True)
     params = fields.Nested(ParamsSchema, load_default=dict)
     contracts = fields.List(fields.Nested(ContractSchema), load_default=list)
+    # The release every block must be made by until the council plans an upgrade; absent, any.
+    software_version = fields.String(
+        load_default="",
+        validate=validate.Regexp(VERSION_RE, error="must be a release version, like 0.2.0"),
+    )
 
     @post_load
     def build(self, data: dict[str, Any], **_: Any) -> GenesisState:
@@ -225,6 +231,7 @@ class GenesisSchema(StrictSchema):
             contracts=tuple(
                 GenesisContract(c["name"], bytes.fromhex(c["code"])) for c in data["contracts"]
             ),
+            software_version=data["software_version"],
         )
         try:
             genesis_writes(gen)
@@ -288,11 +295,15 @@ def genesis_document(
     balances: list[dict[str, Any]] | None = None,
     params: dict[str, int] | None = None,
     contracts: list[dict[str, str]] | None = None,
+    software_version: str = "",
 ) -> dict[str, Any]:
     """A genesis file body; run it through parse_genesis before writing it.
 
-    `contracts` defaults to the standard contracts (contracts_std), compiled here."""
+    `contracts` defaults to the standard contracts (contracts_std), compiled here;
+    `software_version` pins the release blocks are made by (none: any)."""
+    extra = {"software_version": software_version} if software_version else {}
     return {
+        **extra,
         "chain_id": chain_id,
         "genesis_time": genesis_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "balances": balances or [],

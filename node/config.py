@@ -132,6 +132,16 @@ class Home:
     def pid_file(self) -> Path:
         return self.root / "node.pid"
 
+    @property
+    def upgrade_info_file(self) -> Path:
+        """Written by a node that stopped because the chain needs another release: which."""
+        return self.root / "data" / "upgrade-info.json"
+
+    @property
+    def releases_dir(self) -> Path:
+        """The supervisor's releases, one folder per version, and its record of the current."""
+        return self.root / "releases"
+
 
 def load_config(home: Home) -> NodeConfig:
     if not home.config_file.exists():

@@ -3,6 +3,7 @@
 import logging
 import shutil
 import tempfile
+from typing import NoReturn
 
 from aiohttp import web
 
@@ -12,6 +13,7 @@ from genesis.schema import load_genesis
 from node.api.app import make_app
 from node.config import ConfigError, Home, load_config, load_validator_key
 from node.consensus.wiring import build_consensus
+from node.release import UpgradeNeeded, write_upgrade_info
 from node.service import NodeService
 
 
@@ -58,11 +60,26 @@ def run_node(home: Home) -> None:
         config.p2p_host,
         config.p2p_port,
     )
-    web.run_app(app, host=config.api_host, port=config.api_port, print=None, access_log=None)
+    try:
+        web.run_app(app, host=config.api_host, port=config.api_port, print=None, access_log=None)
+    except UpgradeNeeded as needed:  # at start: the head is already at the upgrade's height
+        stop_for_upgrade(home, needed)
     failure = consensus.reactor.failure
+    if isinstance(failure, UpgradeNeeded):
+        stop_for_upgrade(home, failure)
     if failure is not None:  # stopped by the failure, not by an operator: exit non-zero
         code = failure.code if isinstance(failure, GridchainError) else "internal"
         raise NodeFailed(f"the node stopped on a failure ({code}): {failure}")
+
+
+def stop_for_upgrade(home: Home, needed: UpgradeNeeded) -> NoReturn:
+    """Say which release the chain needs, where the supervisor looks, and exit with
+    UPGRADE_EXIT_CODE (the CLI turns the error into that code)."""
+    write_upgrade_info(home, needed)
+    logging.getLogger("gridchain.node").critical(
+        "UPGRADE NEEDED: %s; wrote %s", needed.message, home.upgrade_info_file
+    )
+    raise needed
 
 
 class NodeFailed(LocalFault):

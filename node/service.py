@@ -40,6 +40,7 @@ from chain.store import ChainStore, Snapshot
 from node.config import ConfigError, NodeConfig
 from node.mempool import DuplicateTx, Mempool, MempoolFull
 from node.metrics import NodeMetrics
+from node.release import VERSION, check_release
 from node.verifier import SignatureVerifier
 from vm.machine import load_program
 from vm.runtime import VmRuntime
@@ -169,8 +170,11 @@ class NodeService:
         self, time_ms: int, evidence: Sequence[DuplicateVoteEvidence] = ()
     ) -> BlockResult:
         """Assemble the next block from the mempool; transactions that fail are dropped."""
+        check_release(self.store, self.head.height + 1)
         candidates = list(self.mempool.select(self.params.max_block_txs))
-        build = functools.partial(build_block, evidence=evidence, runtime=self.runtime)
+        build = functools.partial(
+            build_block, evidence=evidence, runtime=self.runtime, version=VERSION
+        )
         result, rejected = await asyncio.to_thread(
             build, self.store, self.head, self.last_commit, self.key.public_key, time_ms, candidates
         )
@@ -181,7 +185,10 @@ class NodeService:
         return result
 
     async def validate(self, block: Block) -> BlockResult:
-        """Check a peer's block on top of our head; signatures the mempool checked are skipped."""
+        """Check a peer's block on top of our head; signatures the mempool checked are skipped.
+        A block of a height whose release this node does not run is not judged at all: the
+        node stops (UpgradeNeeded) instead of calling it invalid."""
+        check_release(self.store, block.height)
         return await asyncio.to_thread(
             validate_block, self.store, self.head, block, self._verify, self.runtime
         )

@@ -4,7 +4,8 @@ A header commits to everything an auditor needs: the transactions (a Certificate
 Merkle root of their hashes), the state after them (the sparse Merkle root), the audit log, the
 validator set that signs it and the one that signs the next block (so a light client follows
 every change of the set from header to header), the commit that finalized the parent, the
-evidence of misbehaviour and the farming rewards the block carries.
+evidence of misbehaviour, the farming rewards the block carries, and the software release that
+made it.
 """
 
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from chain.keys import PUBLIC_KEY_SIZE
 from chain.ledger.transactions import MAX_CHAIN_ID
 
 MAX_HEIGHT = 2**63 - 1
+MAX_VERSION = 64
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,9 @@ class Header:
     last_commit_hash: bytes
     evidence_hash: bytes
     rewards_root: bytes = merkle.EMPTY_ROOT
+    # The software release that made the block: the one the chain requires at its height
+    # (chain/governance/upgrade.py), or anything while the genesis file pins none.
+    version: str = ""
 
     @cached_property
     def hash(self) -> bytes:
@@ -59,6 +64,7 @@ HEADER_FIELDS = (
     "last_commit_hash",
     "evidence_hash",
     "rewards_root",
+    "version",
 )
 
 
@@ -86,6 +92,7 @@ def header_from_value(value: Any) -> Header:
         last_commit_hash=expect_bytes(f["last_commit_hash"], "last_commit_hash", HASH_SIZE),
         evidence_hash=expect_bytes(f["evidence_hash"], "evidence_hash", HASH_SIZE),
         rewards_root=expect_bytes(f["rewards_root"], "rewards_root", HASH_SIZE),
+        version=expect_text(f["version"], "version", MAX_VERSION),
     )
 
 

@@ -15,7 +15,8 @@ closes as failed, with the reason, and changes nothing. A proposal is checked wh
 submitted too, so the council is not asked to approve what cannot apply.
 
 Every step is an audit entry of the council's account: proposal_submitted,
-proposal_approved, proposal_executed, proposal_failed, proposal_expired.
+proposal_approved, proposal_executed, proposal_failed, proposal_expired, and upgrade_switched
+when a planned release takes over.
 """
 
 from dataclasses import replace
@@ -51,7 +52,13 @@ from chain.governance.txs import (
     content_kind,
     content_to_value,
 )
-from chain.governance.upgrade import set_upgrade_plan
+from chain.governance.upgrade import (
+    PLAN_KEY,
+    RELEASE_KEY,
+    release_record,
+    set_upgrade_plan,
+    upgrade_plan,
+)
 from chain.ledger.audit import BLOCK_STEP, NO_TX, AuditEntry
 from chain.ledger.policy import Policy, require_satisfied
 from chain.ledger.transactions import SignedTx, payload_as
@@ -264,6 +271,20 @@ def expire_proposals(env: BlockEnv, state: Overlay) -> None:
         closed = replace(proposal, status=EXPIRED, closed_at=env.height)
         record(env, state, "proposal_expired", closed)
         close(state, closed)
+
+
+def switch_release(env: BlockEnv, state: Overlay) -> None:
+    """At the plan's height, before anything else of the block: the planned release becomes
+    the one the chain runs (this block is the first it must make)."""
+    plan = upgrade_plan(state)
+    if plan is None or env.height < plan.height:
+        return
+    state.set_state(RELEASE_KEY, release_record(plan))
+    state.delete_state(PLAN_KEY)
+    data = encode(content_to_value(plan))
+    state.audit.append(
+        AuditEntry(env.height, BLOCK_STEP, NO_TX, COUNCIL_ADDRESS.raw, "upgrade_switched", data)
+    )
 
 
 GOVERNANCE_RULES = {GovPropose: propose, GovApprove: approve}

@@ -35,7 +35,7 @@ MAX_VALIDATOR_CHANGES = 16
 MAX_VOTING_BLOCKS = 1_000_000
 MAX_UPGRADE_NAME = 64
 MAX_URL = 512
-VERSION_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+!_-]{0,63}")  # a PEP 440 version, loosely
+VERSION_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+!_-]{0,63}\Z")  # a PEP 440 version, loosely
 
 
 @dataclass(frozen=True)

@@ -47,11 +47,11 @@ from node.api.governance import add_governance_routes
 from node.api.light import add_light_routes
 from node.api.openapi import openapi_spec
 from node.consensus.wiring import Consensus
+from node.release import VERSION
 from node.service import NodeService
 
 log = logging.getLogger("gridchain.api")
 
-VERSION = "0.1.0"
 MAX_BATCH = 10_000
 HEX = r"^[0-9a-fA-F]*$"
 

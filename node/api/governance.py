@@ -16,11 +16,12 @@ from chain.governance.proposals import (
     recent_ids,
 )
 from chain.governance.rules import council_policy, is_satisfied
-from chain.governance.upgrade import plan_to_json, upgrade_plan
+from chain.governance.upgrade import plan_to_json, running_release, upgrade_plan
 from chain.hashing import HASH_SIZE
 from chain.ledger.policy import Policy
 from chain.state import Overlay
 from node.api.context import API
+from node.release import VERSION
 
 
 def council_to_json(policy: Policy) -> dict[str, Any]:
@@ -95,12 +96,20 @@ async def get_proposal(request: web.Request) -> web.Response:
 
 
 async def get_upgrade(request: web.Request) -> web.Response:
+    """The release the chain runs (the upgrade that installed it), the planned one, and the
+    release this node runs."""
     node = request.app[API].node
     with node.store.snapshot() as snap:
         plan = upgrade_plan(snap)
+        running = running_release(snap)
         head = snap.head()
     return web.json_response(
-        {"height": None if head is None else head.height, "plan": plan_to_json(plan)}
+        {
+            "height": None if head is None else head.height,
+            "running": plan_to_json(running),
+            "plan": plan_to_json(plan),
+            "node_version": VERSION,
+        }
     )
 
 

@@ -1,7 +1,6 @@
 """What every command shares: the error type and its rendering, the root group class, option sets
 (node, keystore, home) and small helpers."""
 
-import importlib.metadata
 import json
 import sys
 import time
@@ -141,13 +140,6 @@ def node_client(node_url: str | None, timeout: float = 10.0) -> NodeClient:
 
 def open_keystore(directory: Path | None) -> Keystore:
     return Keystore(directory or default_keystore_dir())
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("gridchain")
-    except importlib.metadata.PackageNotFoundError:  # running from a source tree
-        return "0.1.0+source"
 
 
 def wait_for_commit(

@@ -8,7 +8,7 @@ import click
 
 from node.cli.audit import audit
 from node.cli.bench import bench
-from node.cli.common import GridchainGroup, _version
+from node.cli.common import GridchainGroup
 from node.cli.contract import contract
 from node.cli.devnet import devnet
 from node.cli.farmer import farmer
@@ -20,10 +20,11 @@ from node.cli.node_home import node_group
 from node.cli.query import query, status
 from node.cli.tx import tx
 from node.cli.workload import workload
+from node.release import VERSION
 
 
 @click.group(cls=GridchainGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version=_version(), message="%(prog)s %(version)s")
+@click.version_option(version=VERSION, message="%(prog)s %(version)s")
 def cli() -> None:
     """gridchain: a permissioned proof-of-stake chain for IT infrastructure."""
 

@@ -1,7 +1,10 @@
 """`gridchain node`: make a node home, run the node, show its validator key, verify its database."""
 
+import json
+import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -69,6 +72,35 @@ def node_run(home: Path, as_json: bool) -> None:
     if not Home(home).genesis_file.exists():
         raise CliError(f"{home} is not a node home (run `gridchain node init` first)", "no_home")
     run_node(Home(home))
+
+
+@node_group.command("supervise")
+@home_option
+@click.option(
+    "--retry-seconds",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="How often a release that cannot be had (refused, unreachable) is tried again.",
+)
+@json_option
+def node_supervise(home: Path, retry_seconds: float, as_json: bool) -> None:
+    """Run the node, and switch it to each release the council approves at its height:
+    fetch the artifact, refuse it unless its sha256 is the approved one, restart the node on it
+    (docs/governance.md). Exits with the node's exit code when it stops for another reason."""
+    from node.supervisor import Supervisor
+
+    if not Home(home).genesis_file.exists():
+        raise CliError(f"{home} is not a node home (run `gridchain node init` first)", "no_home")
+
+    def say(event: dict[str, Any]) -> None:
+        if as_json:
+            click.echo(json.dumps(event), err=False)
+        else:
+            click.echo(f"supervisor: {event['state']}: {event['message']}", err=True)
+
+    code = Supervisor(Home(home), say, retry_seconds).run()
+    sys.exit(code)
 
 
 @node_group.command("show-validator")

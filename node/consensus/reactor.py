@@ -87,6 +87,7 @@ from node.p2p.messages import (
     VoteMsg,
     decode_message,
 )
+from node.release import check_release
 from node.service import NodeService
 
 log = logging.getLogger("gridchain.consensus")
@@ -300,6 +301,7 @@ class Reactor:
     # Heights
 
     def _enter_height(self, height: int) -> None:
+        check_release(self.node.store, height)  # never vote at a height of another release
         vset = Overlay(self.node.store).validator_set()
         modifier = stake_modifier(height, self._hash_at)
         machine = Tendermint(self.me, {}, lambda h, r: b"", self.timeouts)

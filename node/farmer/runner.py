@@ -6,7 +6,10 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from chain.address import key_address
+from chain.errors import LocalFault
 from chain.farming.compute import challenge_height
 from chain.farming.records import COMMITTED, NONE
 from chain.keys import KeyPair
@@ -14,6 +17,20 @@ from chain.ledger.transactions import PAYLOAD_NAMES, Payload, TxBody, sign_tx
 from node.api.client import ApiError, NodeClient, answer_field
 from node.farmer.agent import ChainView, FarmerAgent
 from node.farmer.views import chain_view
+from node.release import UPGRADE_EXIT_CODE, VERSION
+
+
+class ReleaseMismatch(LocalFault):
+    code = "release_mismatch"
+    exit_code = UPGRADE_EXIT_CODE
+
+
+def is_newer(version: str, than: str) -> bool:
+    """PEP 440 order; a version that does not parse counts as different, so newer."""
+    try:
+        return Version(version) > Version(than)
+    except InvalidVersion:
+        return version != than
 
 
 class Runner:
@@ -45,6 +62,7 @@ class Runner:
         self.failure: Exception | None = None
         self.last_view: ChainView | None = None
         self.waiting = False
+        self.announced: str | None = None  # the upgrade plan last announced
 
     def say(self, event: str, text: str, **data: Any) -> None:
         """One line per event: text for people, a JSON object with --json."""
@@ -99,8 +117,33 @@ class Runner:
         if view is not None:
             self.submit(self.agent.heartbeat(view), view)
 
+    def check_release(self) -> None:
+        """The chain's release against this agent's: say once when an upgrade is planned to a
+        release this agent does not run; stop once the chain runs a newer one than this agent
+        (its rules may have moved on). An agent upgraded ahead of the switch goes on."""
+        try:
+            view = self.client.get("/v1/upgrade")
+        except ApiError:
+            return
+        plan = view.get("plan") or {}
+        if plan.get("version") not in (None, VERSION) and self.announced != plan.get("name"):
+            self.announced = plan.get("name")
+            self.say(
+                "upgrade",
+                f"the chain switches to release {plan['version']} at height {plan.get('height')} "
+                f"(upgrade {plan.get('name')!r}); this agent runs {VERSION}: upgrade it",
+                **plan,
+            )
+        running = (view.get("running") or {}).get("version")
+        if running and is_newer(running, VERSION):
+            raise ReleaseMismatch(
+                f"the chain runs release {running}; this agent runs {VERSION}, older: it stops "
+                "rather than farm under rules it may not hold (upgrade it and start it again)"
+            )
+
     def work(self) -> None:
         """Storage proofs and compute answers as they fall due, and the rewards settled."""
+        self.check_release()
         view = self.view()
         if view is None:
             return
@@ -121,6 +164,8 @@ class Runner:
     def _submit(self, payloads: Sequence[Payload], view: ChainView | None) -> None:
         try:
             nonce = answer_field(self.client.account(str(self.address)), "next_nonce", int)
+            # The council may change the minimum fee: pay what it is now.
+            self.fee = int((self.client.status().get("fees") or {}).get("min_fee", self.fee))
         except ApiError as exc:
             self.say("error", f"reading the node's nonce: {exc.message}", code=exc.code)
             return

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from chain.blockchain import build_block, validate_block
 from chain.encoding import decode
-from chain.errors import EncodingError, InvalidParams
+from chain.errors import EncodingError, InvalidBlock, InvalidParams
 from chain.genesis_state import COUNCIL_ADDRESS
 from chain.governance.proposals import (
     EXECUTED,
@@ -43,7 +44,12 @@ from chain.governance.txs import (
     content_from_value,
     content_to_value,
 )
-from chain.governance.upgrade import upgrade_plan
+from chain.governance.upgrade import (
+    genesis_release,
+    required_release,
+    running_release,
+    upgrade_plan,
+)
 from chain.hashing import hash32
 from chain.keys import KeyPair
 from chain.ledger.policy import Signer, make_policy
@@ -249,3 +255,55 @@ def test_proposals_round_trip_and_show(chain: ContractChain, content: ProposalCo
 def test_malformed_proposals_are_refused_by_name(kind: str, value: object, message: str) -> None:
     with pytest.raises(EncodingError, match=message):
         content_from_value(kind, value)
+
+
+# Releases
+
+
+def test_blocks_carry_the_release_the_chain_runs_and_switch_at_the_plans_height(
+    tmp_path: Path,
+) -> None:
+    council = make_policy([Signer(k.public_key, 1) for k in (ALICE, BOB, CAROL)], 2)
+    genesis = replace(make_genesis(), council=council, software_version="1.0")
+    chain = ContractChain(tmp_path / "chain", genesis)
+    try:
+        assert running_release(chain.store) == genesis_release("1.0")
+        chain.produce()
+        assert chain.head.version == "1.0"
+        # A block made by another release than the chain runs is invalid.
+        stray, _ = build_block(
+            chain.store,
+            chain.head,
+            chain.last_commit,
+            VALIDATOR.public_key,
+            chain.head.time_ms + 1000,
+            [],
+            version="2.0",
+        )
+        with pytest.raises(InvalidBlock, match=r"made by release '2\.0'"):
+            validate_block(chain.store, chain.head, stray.block, runtime=chain.runtime)
+
+        start = chain.store.audit_size()
+        plan = UpgradePlan("two", chain.head.height + 5, "2.0", hash32(b"w"), "file:///w.whl")
+        approve(chain, BOB, propose(chain, ALICE, plan))
+        while chain.head.height < plan.height - 1:
+            chain.produce()
+            assert chain.head.version == "1.0"
+        assert required_release(chain.store, plan.height) == plan
+        old, _ = build_block(
+            chain.store,
+            chain.head,
+            chain.last_commit,
+            VALIDATOR.public_key,
+            chain.head.time_ms + 1000,
+            [],
+            version="1.0",
+        )
+        with pytest.raises(InvalidBlock, match=r"from height \d+ the chain runs '2\.0'"):
+            validate_block(chain.store, chain.head, old.block, runtime=chain.runtime)
+        chain.produce()  # made by the new release
+        assert (chain.head.height, chain.head.version) == (plan.height, "2.0")
+        assert running_release(chain.store) == plan and upgrade_plan(chain.store) is None
+        assert [t for t, _ in council_entries(chain, start)][-1] == "upgrade_switched"
+    finally:
+        chain.close()

@@ -57,7 +57,7 @@ def good_document() -> dict[str, Any]:
 # (Changed on purpose: when the slashing parameters, then the contract parameters and the
 # genesis contracts, then the farming parameters, then the validators' BLS keys, joined what it
 # covers.)
-GOOD_GENESIS_HASH = "6393928bdb4e9db3eec61fbe6259a4280cf51fc618134aece14814e4d62f030a"
+GOOD_GENESIS_HASH = "aefa2ea2b9a9968811731c7ed579a04527561d9b2adcb6f7695ba5eb022a22de"
 
 
 # --- a good document ----------------------------------------------------------------------------
