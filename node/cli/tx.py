@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from chain.address import key_address, parse_address
+from chain.address import Address, AddressType, key_address, parse_address
+from chain.errors import RuleViolation
 from chain.genesis_state import COUNCIL_ADDRESS
 from chain.keys import KeyPair
 from chain.ledger.transactions import (
@@ -51,7 +52,13 @@ def tx() -> None:
 
 
 @tx.command("transfer")
-@click.option("--from", "sender", required=True, metavar="KEY", help="Keystore key that pays.")
+@click.option(
+    "--from",
+    "sender",
+    required=True,
+    metavar="KEY|ADDR",
+    help="Keystore key that pays, or a multisig account's address (with --signer or --out).",
+)
 @click.option("--to", "recipient", required=True, metavar="ADDR", help="Recipient address.")
 @click.option("--amount", required=True, type=click.IntRange(min=1), help="Base units to send.")
 @click.option("--fee", default=1, show_default=True, type=click.IntRange(min=0), help="Fee.")
@@ -66,6 +73,19 @@ def tx() -> None:
     type=click.FloatRange(min=0),
     help="Seconds --wait waits.",
 )
+@click.option(
+    "--signer",
+    "signers",
+    multiple=True,
+    metavar="KEY",
+    help="From a multisig account: a member's keystore key (repeat until its policy is met).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write it to a transaction file instead of sending it, for the other signers "
+    "(`tx sign`, `tx combine`, `tx send`).",
+)
 @keystore_options
 @node_option
 @json_option
@@ -77,28 +97,44 @@ def tx_transfer(
     nonce: int | None,
     wait: bool,
     timeout: float,
+    signers: tuple[str, ...],
+    out: Path | None,
     keystore: Path | None,
     passphrase_file: Path | None,
     node_url: str | None,
     as_json: bool,
 ) -> None:
-    """Send AMOUNT base units from key KEY to ADDR."""
+    """Send AMOUNT base units from key KEY (or from the multisig account ADDR) to ADDR."""
     to = parse_address(recipient)
     client = node_client(node_url)
     store = open_keystore(keystore)
-    info = store.show(sender)
-    key = store.load(sender, read_passphrase(passphrase_file))  # local checks before the network
-    from_address = parse_address(info.address)
+    multisig = _multisig_address(sender)
+    if multisig is None:
+        if signers:
+            raise CliError("--signer is for a multisig --from; a key signs for itself")
+        info = store.show(sender)
+        keys = [store.load(sender, read_passphrase(passphrase_file))]  # checked before the network
+        from_address = parse_address(info.address)
+    else:
+        if not signers and out is None:
+            raise CliError("a multisig --from needs --signer KEY (its members) or --out FILE")
+        keys = load_keys(signers, keystore, passphrase_file)
+        from_address = multisig
     chain_id = answer_field(client.status(), "chain_id", str)
     if nonce is None:
-        nonce = answer_field(client.account(info.address), "next_nonce", int)
-    signed = sign_tx(TxBody(chain_id, from_address, nonce, fee, Transfer(to, amount)), [key])
+        nonce = answer_field(client.account(str(from_address)), "next_nonce", int)
+    signed = sign_tx(TxBody(chain_id, from_address, nonce, fee, Transfer(to, amount)), keys)
+    if out is not None:
+        write_tx_file(out, signed)
+        written = _file_view(out, signed)
+        emit(as_json, written, f"wrote {out}: {signed.id.hex()}, {len(keys)} signature(s)")
+        return
     answer = client.submit_tx(signed.encoded)
     tx_id = str(answer.get("id", signed.id.hex()))
     result: dict[str, Any] = {
         "id": tx_id,
         "status": answer.get("status", "pending"),
-        "from": info.address,
+        "from": str(from_address),
         "to": str(to),
         "amount": amount,
         "fee": fee,
@@ -354,6 +390,17 @@ def tx_send(file: Path, wait: bool, timeout: float, node_url: str | None, as_jso
     signed = read_tx_file(file)
     result = submit(node_client(node_url), signed, wait, timeout, as_json)
     emit(as_json, result, [f"submitted {result['id']} from {file}", *committed_line(result)])
+
+
+def _multisig_address(text: str) -> Address | None:
+    """`text` as a multisig account's address; None if it is no address (a key's name)."""
+    try:
+        address = parse_address(text)
+    except RuleViolation:
+        return None
+    if address.type != AddressType.MULTISIG:
+        raise CliError(f"--from {text!r}: a key address pays as its keystore key (--from NAME)")
+    return address
 
 
 def submit(

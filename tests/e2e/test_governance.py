@@ -6,6 +6,7 @@ council member types it."""
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,3 +111,58 @@ def test_an_expired_proposal_does_nothing(net: Net, env: dict[str, str]) -> None
     statuses = {p["id"]: p["status"] for p in listed["proposals"]}
     assert statuses[proposed["id"]] == "expired"
     assert sorted(statuses.values()).count("executed") >= 1
+
+
+def test_the_council_spends_from_its_account_with_signatures_gathered_offline(
+    net: Net, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Offline multisig for a transfer: one member writes the file, another signs it on their
+    own machine, the files are combined and sent; one signature alone is refused."""
+    node = net.clients["node0"]
+    fee = str(node.status()["fees"]["min_fee"])
+    tx = ("tx", "transfer")
+    as_json(
+        gridchain(
+            *tx,
+            "--from",
+            "alice",
+            "--to",
+            str(COUNCIL_ADDRESS),
+            "--amount",
+            "1000",
+            "--fee",
+            fee,
+            "--wait",
+            "--json",
+            env=env,
+        )
+    )
+    before = node.account(str(net.bob))["balance"]
+    first, second, both = (str(tmp_path / n) for n in ("c1.json", "c3.json", "both.json"))
+    as_json(
+        gridchain(
+            *tx,
+            "--from",
+            str(COUNCIL_ADDRESS),
+            "--to",
+            str(net.bob),
+            "--amount",
+            "7",
+            "--fee",
+            fee,
+            "--signer",
+            "council1",
+            "--out",
+            first,
+            "--json",
+            env=env,
+        )
+    )
+    alone = gridchain("tx", "send", first, "--json", env=env, check=False)
+    assert alone.returncode != 0
+    assert json.loads(alone.stdout)["error"]["code"] == "policy_not_satisfied"
+    as_json(gridchain("tx", "sign", first, "--key", "council3", "--out", second, "--json", env=env))
+    as_json(gridchain("tx", "combine", first, second, "--out", both, "--json", env=env))
+    sent = as_json(gridchain("tx", "send", both, "--wait", "--json", env=env))
+    assert sent["status"] == "committed"
+    assert node.account(str(net.bob))["balance"] == before + 7
