@@ -33,6 +33,26 @@ def is_newer(version: str, than: str) -> bool:
         return version != than
 
 
+def release_verdict(upgrade: dict[str, Any], version: str) -> tuple[str | None, str | None]:
+    """From GET /v1/upgrade: what to say about a planned release this agent does not run, and
+    why to stop if the chain already runs a newer one than `version`."""
+    plan = upgrade.get("plan") or {}
+    announcement = None
+    if plan.get("version") not in (None, version):
+        announcement = (
+            f"the chain switches to release {plan['version']} at height {plan.get('height')} "
+            f"(upgrade {plan.get('name')!r}); this agent runs {version}: upgrade it"
+        )
+    running = (upgrade.get("running") or {}).get("version")
+    stop = None
+    if running and is_newer(running, version):
+        stop = (
+            f"the chain runs release {running}; this agent runs {version}, older: it stops "
+            "rather than farm under rules it may not hold (upgrade it and start it again)"
+        )
+    return announcement, stop
+
+
 class Runner:
     """One farming node: read the chain, ask the agent, sign and send, report.
 
@@ -125,21 +145,13 @@ class Runner:
             view = self.client.get("/v1/upgrade")
         except ApiError:
             return
+        announcement, stop = release_verdict(view, VERSION)
         plan = view.get("plan") or {}
-        if plan.get("version") not in (None, VERSION) and self.announced != plan.get("name"):
+        if announcement is not None and self.announced != plan.get("name"):
             self.announced = plan.get("name")
-            self.say(
-                "upgrade",
-                f"the chain switches to release {plan['version']} at height {plan.get('height')} "
-                f"(upgrade {plan.get('name')!r}); this agent runs {VERSION}: upgrade it",
-                **plan,
-            )
-        running = (view.get("running") or {}).get("version")
-        if running and is_newer(running, VERSION):
-            raise ReleaseMismatch(
-                f"the chain runs release {running}; this agent runs {VERSION}, older: it stops "
-                "rather than farm under rules it may not hold (upgrade it and start it again)"
-            )
+            self.say("upgrade", announcement, **plan)
+        if stop is not None:
+            raise ReleaseMismatch(stop)
 
     def work(self) -> None:
         """Storage proofs and compute answers as they fall due, and the rewards settled."""
