@@ -182,3 +182,15 @@ def wait_for_commit(
             say(f"  still {view.get('status')} after {now - start:.0f} s")
             last_report = now
         time.sleep(0.25)
+
+
+def wait_options(f: F) -> F:
+    """--wait and --timeout, as every command that sends a transaction takes them."""
+    f = click.option(
+        "--timeout",
+        default=30.0,
+        show_default=True,
+        type=click.FloatRange(min=0),
+        help="Seconds --wait waits.",
+    )(f)
+    return click.option("--wait", is_flag=True, help="Wait until the transaction is committed.")(f)

@@ -30,7 +30,14 @@ from chain.ledger.transactions import TxBody, sign_tx
 from chain.params import PARAM_BOUNDS
 from chain.staking.txs import ValidatorChange, ValidatorRemove, ValidatorSetStake
 from node.api.client import ApiError, answer_field
-from node.cli.common import CliError, F, keystore_options, node_client, node_option
+from node.cli.common import (
+    CliError,
+    F,
+    keystore_options,
+    node_client,
+    node_option,
+    wait_options,
+)
 from node.cli.output import emit, json_option
 from node.cli.specs import (
     VALIDATOR_SHAPE,
@@ -65,14 +72,7 @@ def member_options(f: F) -> F:
                 type=click.IntRange(min=0),
                 help="Fee [default: the chain's minimum fee now].",
             ),
-            click.option("--wait", is_flag=True, help="Wait until the transaction is committed."),
-            click.option(
-                "--timeout",
-                default=30.0,
-                show_default=True,
-                type=click.FloatRange(min=0),
-                help="Seconds --wait waits.",
-            ),
+            wait_options,
             keystore_options,
             node_option,
             json_option,

@@ -35,6 +35,7 @@ from node.cli.common import (
     node_option,
     open_keystore,
     wait_for_commit,
+    wait_options,
 )
 from node.cli.output import emit, json_option, progress
 from node.cli.specs import VALIDATOR_SHAPE, validator_add_from_spec, validator_key_from_hex
@@ -65,14 +66,7 @@ def tx() -> None:
 @click.option(
     "--nonce", type=click.IntRange(min=0), help="Sender nonce [default: fetched from the node]."
 )
-@click.option("--wait", is_flag=True, help="Wait until the transaction is committed.")
-@click.option(
-    "--timeout",
-    default=30.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Seconds --wait waits.",
-)
+@wait_options
 @click.option(
     "--signer",
     "signers",
@@ -159,8 +153,7 @@ def tx_transfer(
     help="Node home whose validator key signs (and whose key address pays the fee).",
 )
 @click.option("--fee", default=1, show_default=True, type=click.IntRange(min=0), help="Fee.")
-@click.option("--wait", is_flag=True, help="Wait until the transaction is committed.")
-@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0))
+@wait_options
 @node_option
 @json_option
 def tx_unjail(
@@ -248,19 +241,12 @@ def council_options(f: F) -> F:
             click.option(
                 "--fee", default=1, show_default=True, type=click.IntRange(min=0), help="Fee."
             ),
-            click.option("--wait", is_flag=True, help="Wait until the transaction is committed."),
+            wait_options,
             click.option(
                 "--out",
                 type=click.Path(dir_okay=False, path_type=Path),
                 help="Write it to a transaction file instead of sending it, for the other "
                 "members to sign (`tx sign`, `tx combine`, `tx send`).",
-            ),
-            click.option(
-                "--timeout",
-                default=30.0,
-                show_default=True,
-                type=click.FloatRange(min=0),
-                help="Seconds --wait waits.",
             ),
             keystore_options,
             node_option,
@@ -375,14 +361,7 @@ def tx_combine(files: tuple[Path, ...], out: Path, as_json: bool) -> None:
 
 @tx.command("send")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--wait", is_flag=True, help="Wait until the transaction is committed.")
-@click.option(
-    "--timeout",
-    default=30.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Seconds --wait waits.",
-)
+@wait_options
 @node_option
 @json_option
 def tx_send(file: Path, wait: bool, timeout: float, node_url: str | None, as_json: bool) -> None:
