@@ -19,6 +19,7 @@ from chain.blocks.commit import Commit, commit_to_json
 from chain.blocks.evidence import evidence_to_json
 from chain.blocks.header import header_to_json
 from chain.errors import GridchainError, LocalFault, RuleViolation
+from chain.governance.upgrade import plan_to_json, running_release, upgrade_plan
 from chain.hashing import HASH_SIZE
 from chain.ledger.execution import Receipt, created_address, receipt_to_json
 from chain.ledger.transactions import MAX_TX_SIZE, tx_to_json
@@ -339,6 +340,7 @@ async def get_status(request: web.Request) -> web.Response:
     node = request.app[API].node
     consensus = request.app[API].consensus
     head = node.head
+    running, plan = running_release(node.view), upgrade_plan(node.view)
     return web.json_response(
         {
             "chain_id": node.chain_id,
@@ -356,6 +358,10 @@ async def get_status(request: web.Request) -> web.Response:
             },
             "consensus": consensus.reactor.status() if consensus is not None else None,
             "version": VERSION,
+            "release": {
+                "running": None if running is None else running.version,
+                "plan": plan_to_json(plan),
+            },
         }
     )
 

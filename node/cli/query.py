@@ -218,4 +218,13 @@ def status(node_url: str | None, as_json: bool) -> None:
         f"validator:    {view.get('validator')}",
         f"version:      {view.get('version')}",
     ]
+    release = view.get("release") or {}
+    if release.get("running") not in (None, view.get("version")):
+        lines.append(f"the chain runs release {release.get('running')}")
+    plan = release.get("plan")
+    if plan:
+        lines.append(
+            f"upgrade:      {plan.get('name')} to release {plan.get('version')} at height "
+            f"{plan.get('height')}"
+        )
     emit(as_json, {"node": client.url, **view}, lines)

@@ -68,3 +68,12 @@ async def test_a_farmer_agent_hears_of_a_plan_and_stops_once_it_is_older(api: An
 )
 def test_release_order_is_pep_440(version: str, than: str, newer: bool) -> None:
     assert is_newer(version, than) is newer
+
+
+async def test_status_shows_the_release_and_the_plan(api: Any) -> None:
+    client, node, th = api
+    status = await (await client.get("/v1/status")).json()
+    assert status["version"] == VERSION and status["release"] == {"running": None, "plan": None}
+    await plan_upgrade(node, th.alice, "9.9.9", node.head.height + 10)
+    status = await (await client.get("/v1/status")).json()
+    assert status["release"]["plan"]["version"] == "9.9.9"
