@@ -27,7 +27,7 @@ from chain.farming.rewards import NodeReward, rewards_root
 from chain.farming.rules import begin_farming, check_rewards
 from chain.genesis_state import GenesisState, genesis_hash, genesis_header, genesis_state_root
 from chain.genesis_state import genesis_writes as initial_records
-from chain.governance.rules import expire_proposals, switch_release
+from chain.governance.rules import expire_proposals, switch_release, take_up_epoch_params
 from chain.governance.upgrade import required_release
 from chain.ledger.audit import (
     AUDIT_KEY,
@@ -143,11 +143,13 @@ def check_header_links(parent: Header, header: Header, state: Overlay, block: Bl
 def block_steps(env: BlockEnv, state: Overlay) -> tuple[NodeReward, ...]:
     """What every block does before its transactions, after its evidence: the release the
     council planned for this height taken up, the validator changes the parent decided,
-    expired proposals closed, the epoch's farming rewards (which it returns) and the grid's
-    placements and healing."""
+    expired proposals closed, on an epoch's first block the epoch parameters the council
+    decided, the epoch's farming rewards (which it returns) and the grid's placements and
+    healing."""
     switch_release(env, state)
     apply_validator_changes(env, state)
     expire_proposals(env, state)
+    take_up_epoch_params(env, state)
     rewards = begin_farming(env, state)
     begin_deployment(env, state, begin_liveness(env, state))
     return rewards

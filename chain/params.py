@@ -14,6 +14,10 @@ MAX_DOWNTIME_WINDOW = 10_000
 MAX_PARAM = 2**63 - 1
 MAX_PARAM_BLOCKS = 10**12
 MAX_PRICE = 10**12
+# Bounds that keep the chain governable: whatever the council sets, a transaction (a proposal
+# undoing it among them) stays payable and fits in a block.
+MAX_MIN_FEE = 10**9
+MIN_BLOCK_BYTES = 128 * 1024  # the largest transaction (chain/ledger/transactions.py)
 # Farming limits (fixed by the code, not by genesis).
 RECENT_HASHES = 64  # block hashes the state keeps for heartbeats and compute challenges
 MAX_EPOCH_BLOCKS = 1_000_000
@@ -95,8 +99,9 @@ PARAM_NAMES = tuple(f.name for f in fields(ChainParams))
 # change it to, and what a stored value must respect. One table, so the three never differ.
 PARAM_BOUNDS: dict[str, tuple[int, int]] = {
     **{name: (0, MAX_PARAM) for name in PARAM_NAMES},
+    "min_fee": (0, MAX_MIN_FEE),
     "max_block_txs": (1, 100_000),
-    "max_block_bytes": (1024, 32 * 1024 * 1024),
+    "max_block_bytes": (MIN_BLOCK_BYTES, 32 * 1024 * 1024),
     "block_interval_ms": (50, 600_000),
     "empty_block_interval_ms": (50, 3_600_000),
     "double_sign_slash_bp": (0, BASIS_POINTS),

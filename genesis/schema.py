@@ -23,7 +23,7 @@ from marshmallow import (
 from chain.address import parse_address
 from chain.errors import LocalFault, RuleViolation
 from chain.genesis_state import COUNCIL_ADDRESS, GenesisContract, GenesisState, genesis_writes
-from chain.governance.txs import VERSION_RE
+from chain.governance.txs import check_release_version
 from chain.keys import KeyPair
 from chain.ledger.policy import MAX_SIGNERS, MAX_WEIGHT, Signer, make_policy
 from chain.ledger.transactions import MAX_AMOUNT, MAX_CODE_SIZE
@@ -132,6 +132,13 @@ def _bounded(name: str) -> fields.Integer:
     return fields.Integer(strict=True, validate=validate.Range(low, high, error=error))
 
 
+def _release_version(version: str) -> None:
+    try:
+        check_release_version(version)
+    except RuleViolation as exc:
+        raise ValidationError(exc.message) from None
+
+
 class _ParamsRules(StrictSchema):
     @validates_schema
     def check_epoch(self, data: dict[str, Any], **_: Any) -> None:
@@ -186,10 +193,7 @@ class GenesisSchema(StrictSchema):
     params = fields.Nested(ParamsSchema, load_default=dict)
     contracts = fields.List(fields.Nested(ContractSchema), load_default=list)
     # The release every block must be made by until the council plans an upgrade; absent, any.
-    software_version = fields.String(
-        load_default="",
-        validate=validate.Regexp(VERSION_RE, error="must be a release version, like 0.2.0"),
-    )
+    software_version = fields.String(load_default="", validate=lambda v: _release_version(v))
 
     @post_load
     def build(self, data: dict[str, Any], **_: Any) -> GenesisState:

@@ -15,6 +15,7 @@ The installed release (the supervisor's own) needs no folder.
 """
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -55,6 +56,12 @@ class UpgradeInfo:
     version: str
     sha256: str
     url: str
+
+    @property
+    def approved(self) -> bool:
+        """Whether the chain holds the artifact's hash (every upgrade; not the genesis
+        release, which the genesis file names by version alone)."""
+        return self.sha256.strip("0") != ""
 
 
 def read_upgrade_info(path: Path) -> UpgradeInfo | None:
@@ -113,9 +120,16 @@ class Releases:
         """Where a release's packages are; None for the installed one."""
         return None if version == VERSION else self.root / version
 
-    def has(self, version: str) -> bool:
-        folder = self.folder(version)
-        return folder is None or (folder / ".sha256").exists()
+    def has(self, info: UpgradeInfo) -> bool:
+        """The release is here, and is the artifact this plan approved (a later plan may name
+        a version again with another artifact: that one is fetched and checked anew)."""
+        folder = self.folder(info.version)
+        if folder is None:
+            return True
+        marker = folder / ".sha256"
+        if not marker.exists():
+            return False
+        return not info.approved or marker.read_text().strip() == info.sha256.lower()
 
     def set_current(self, version: str) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -123,9 +137,10 @@ class Releases:
 
     def install(self, info: UpgradeInfo, artifact: bytes) -> None:
         """Unpack the artifact as release `info.version`, after checking it is the one the
-        chain approved: its sha256, and the version its metadata declares."""
+        chain approved: its sha256, and the version its metadata declares. (The genesis
+        release has no hash on chain: only the operator's own --artifact can be it.)"""
         digest = hashlib.sha256(artifact).hexdigest()
-        if digest != info.sha256.lower():
+        if info.approved and digest != info.sha256.lower():
             raise ReleaseRefused(
                 f"the artifact at {info.url} has sha256 {digest}; upgrade {info.name!r} "
                 f"approved {info.sha256}: refused"
@@ -159,9 +174,14 @@ class Releases:
 
 class Supervisor:
     def __init__(
-        self, home: Home, say: Callable[[dict[str, Any]], None], retry_seconds: float = 5.0
+        self,
+        home: Home,
+        say: Callable[[dict[str, Any]], None],
+        retry_seconds: float = 5.0,
+        artifacts: tuple[Path, ...] = (),
     ) -> None:
         self.home = home
+        self.artifacts = artifacts  # wheels the operator provides: used before any URL
         self.releases = Releases(home)
         self.say = say
         self.retry_seconds = retry_seconds
@@ -180,6 +200,8 @@ class Supervisor:
                 if not self.prepare():
                     self._sleep(self.retry_seconds)
                     continue
+                if self.stopping:  # told to stop while fetching
+                    break
                 code = self.run_node()
                 if self.stopping or code != UPGRADE_EXIT_CODE:
                     self.event("stopped", f"the node exited with code {code}")
@@ -203,10 +225,10 @@ class Supervisor:
         info = read_upgrade_info(self.home.upgrade_info_file)
         if info is None or info.version == self.releases.current():
             return True
-        if not self.releases.has(info.version):
+        if not self.releases.has(info):
             self.event("fetching", f"upgrade {info.name!r}: release {info.version} from {info.url}")
             try:
-                self.releases.install(info, fetch(info.url))
+                self.releases.install(info, self.artifact(info))
             except LocalFault as exc:
                 state = "refused" if isinstance(exc, ReleaseRefused) else "unavailable"
                 self.event(state, f"{exc.message}; the node stays stopped, trying again")
@@ -216,6 +238,23 @@ class Supervisor:
             "switched", f"upgrade {info.name!r}: release {info.version} from height {info.height}"
         )
         return True
+
+    def artifact(self, info: UpgradeInfo) -> bytes:
+        """The operator's own wheel of that version if given (--artifact), else the plan's URL."""
+        for path in self.artifacts:
+            data = path.read_bytes()
+            try:
+                with zipfile.ZipFile(io.BytesIO(data)) as wheel:
+                    if wheel_version(wheel) == info.version:
+                        return data
+            except (zipfile.BadZipFile, ReleaseRefused):
+                continue
+        if not info.url:
+            raise ReleaseRefused(
+                f"release {info.version} ({info.name}) has no URL on chain: give its wheel with "
+                "--artifact"
+            )
+        return fetch(info.url)
 
     def run_node(self) -> int:
         version = self.releases.current()
@@ -229,6 +268,8 @@ class Supervisor:
         # cwd: the home, so no source tree of ours shadows the release (python -m puts the
         # working directory first on the path).
         self.child = subprocess.Popen(command, env=env, cwd=self.home.root)
+        if self.stopping:  # a signal between the start and here reached no child
+            self.child.terminate()
         self.event("running", f"release {version}, pid {self.child.pid}")
         code = self.child.wait()
         self.child = None

@@ -35,6 +35,7 @@ from chain.state import Overlay, StateReader
 OPEN, EXECUTED, FAILED, EXPIRED = "open", "executed", "failed", "expired"
 STATUSES = (OPEN, EXECUTED, FAILED, EXPIRED)
 MAX_OPEN = 64  # open proposals at once: a council that needs more is not deciding
+MAX_OPEN_PER_MEMBER = 8
 MAX_RECENT = 256
 MAX_REASON = 512
 

@@ -26,11 +26,13 @@ from chain.encoding import encode
 from chain.env import BlockEnv
 from chain.errors import InvalidTransaction, PolicyNotSatisfied, RuleViolation, present
 from chain.genesis_state import COUNCIL_ADDRESS
+from chain.governance.params import apply_pending_params, change_params, planned_params
 from chain.governance.proposals import (
     EXECUTED,
     EXPIRED,
     FAILED,
     MAX_OPEN,
+    MAX_OPEN_PER_MEMBER,
     MAX_REASON,
     OPEN,
     Proposal,
@@ -62,7 +64,6 @@ from chain.governance.upgrade import (
 from chain.ledger.audit import BLOCK_STEP, NO_TX, AuditEntry
 from chain.ledger.policy import Policy, require_satisfied
 from chain.ledger.transactions import SignedTx, payload_as
-from chain.params import ChainParams, validate_params
 from chain.staking.council import (
     apply_change,
     check_change,
@@ -71,7 +72,7 @@ from chain.staking.council import (
     projected,
     read_roster,
 )
-from chain.state import PARAMS_KEY, Overlay, params_record
+from chain.state import Overlay
 
 
 class NotCouncilMember(InvalidTransaction):
@@ -130,24 +131,19 @@ def is_satisfied(policy: Policy, approvals: tuple[bytes, ...]) -> bool:
 # What
 
 
-def changed_params(params: ChainParams, content: ParamsChange | RewardsChange) -> ChainParams:
-    """`params` with the proposal's values, checked as a genesis file's are."""
+def param_changes(content: ParamsChange | RewardsChange) -> dict[str, int]:
     if isinstance(content, RewardsChange):
-        changes = {
+        return {
             "reward_per_gib": content.reward_per_gib,
             "reward_per_core": content.reward_per_core,
         }
-    else:
-        changes = dict(content.changes)
-    new = replace(params, **changes)
-    validate_params(new)
-    return new
+    return dict(content.changes)
 
 
 def check_content(env: BlockEnv, state: Overlay, content: ProposalContent) -> None:
     """Raise the rule error that stops `content` applying now."""
     if isinstance(content, ParamsChange | RewardsChange):
-        changed_params(state.params(), content)
+        planned_params(state, param_changes(content))
     elif isinstance(content, ValidatorsChange):
         roster = projected(read_roster(state), pending_changes(state))
         for change in content.changes:
@@ -163,7 +159,7 @@ def execute(env: BlockEnv, state: Overlay, proposal: Proposal) -> None:
     content = proposal.content
     check_content(env, state, content)
     if isinstance(content, ParamsChange | RewardsChange):
-        state.set_state(PARAMS_KEY, params_record(changed_params(state.params(), content)))
+        change_params(state, param_changes(content))
     elif isinstance(content, ValidatorsChange):
         for change in content.changes:
             decide_change(env, state, proposal.id, change)
@@ -192,6 +188,12 @@ def propose(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
     opened = open_index(state)
     if len(opened) >= MAX_OPEN:
         raise TooManyProposals(f"the council already has {MAX_OPEN} open proposals")
+    mine = [i for _, i in opened if proposer_of(state, i) == member]
+    if len(mine) >= MAX_OPEN_PER_MEMBER:
+        raise TooManyProposals(
+            f"{key_address(member)} already has {MAX_OPEN_PER_MEMBER} open proposals: one "
+            "member cannot fill the council's agenda"
+        )
     check_content(env, state, payload.content)
     proposal = Proposal(
         id=tx.id,
@@ -227,11 +229,25 @@ def approve(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
         raise ProposalClosed(
             f"proposal {proposal.id.hex()} is {proposal.status} since block {proposal.closed_at}"
         )
+    policy = council_policy(state)
     if member in proposal.approvals:
-        raise AlreadyApproved(f"{key_address(member)} already approved {proposal.id.hex()}")
-    proposal = replace(proposal, approvals=tuple(sorted((*proposal.approvals, member))))
+        if not is_satisfied(policy, proposal.approvals):
+            raise AlreadyApproved(f"{key_address(member)} already approved {proposal.id.hex()}")
+        # The council's policy changed (a lower threshold) and its approvals now suffice:
+        # approving again executes it.
+        settle(env, state, proposal)
+        return
+    # Only members count, and only members are kept: a proposal holds at most a policy's
+    # signers, however often the council changes.
+    members = {s.public_key for s in policy.signers}
+    approvals = tuple(sorted(k for k in {*proposal.approvals, member} if k in members))
+    proposal = replace(proposal, approvals=approvals)
     record(env, state, "proposal_approved", proposal, approver=member)
     settle(env, state, proposal)
+
+
+def proposer_of(state: Overlay, proposal_id: bytes) -> bytes:
+    return present(read_proposal(state, proposal_id), f"open proposal {proposal_id.hex()}").proposer
 
 
 def settle(env: BlockEnv, state: Overlay, proposal: Proposal) -> None:
@@ -285,6 +301,16 @@ def switch_release(env: BlockEnv, state: Overlay) -> None:
     state.audit.append(
         AuditEntry(env.height, BLOCK_STEP, NO_TX, COUNCIL_ADDRESS.raw, "upgrade_switched", data)
     )
+
+
+def take_up_epoch_params(env: BlockEnv, state: Overlay) -> None:
+    """On an epoch's first block: the epoch parameters the council decided take effect."""
+    applied = apply_pending_params(env, state)
+    if applied:
+        data = encode(dict(sorted(applied.items())))
+        state.audit.append(
+            AuditEntry(env.height, BLOCK_STEP, NO_TX, COUNCIL_ADDRESS.raw, "params_applied", data)
+        )
 
 
 GOVERNANCE_RULES = {GovPropose: propose, GovApprove: approve}

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from chain.encoding import expect_bytes, expect_int, expect_list, expect_map, expect_text
 from chain.errors import EncodingError
 from chain.hashing import HASH_SIZE
@@ -36,6 +38,19 @@ MAX_VOTING_BLOCKS = 1_000_000
 MAX_UPGRADE_NAME = 64
 MAX_URL = 512
 VERSION_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+!_-]{0,63}\Z")  # a PEP 440 version, loosely
+
+
+def check_release_version(version: str) -> None:
+    """A release version in PEP 440's normal form: the form a built wheel declares, so the
+    supervisor can match an artifact to the plan (`v0.2.0` or `0.2.0-rc1` would never match)."""
+    if not VERSION_RE.fullmatch(version):
+        raise EncodingError(f"release version {version!r} is not a version")
+    try:
+        normal = str(Version(version))
+    except InvalidVersion:
+        raise EncodingError(f"release version {version!r} is not a PEP 440 version") from None
+    if normal != version:
+        raise EncodingError(f"release version {version!r} is not in normal form: {normal!r}")
 
 
 @dataclass(frozen=True)
@@ -155,8 +170,7 @@ def _upgrade_from_value(value: Any) -> UpgradePlan:
     url = expect_text(f["url"], "upgrade url", MAX_URL)
     if not name:
         raise EncodingError("an upgrade needs a name")
-    if not VERSION_RE.fullmatch(version):
-        raise EncodingError(f"upgrade version {version!r} is not a release version")
+    check_release_version(version)
     if not url.startswith(("https://", "http://", "file://")):
         raise EncodingError(f"upgrade url {url!r} is not an http(s) or file URL")
     return UpgradePlan(

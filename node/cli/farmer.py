@@ -52,7 +52,7 @@ from node.farmer.agent import FarmerAgent
 from node.farmer.deployer import Deployer
 from node.farmer.gateway import Gateway, GatewayError
 from node.farmer.plots import Plot, PlotError, create_plot, load_plots
-from node.farmer.runner import Runner
+from node.farmer.runner import ReleaseMismatch, Runner
 from node.farmer.views import field_of, find_node, node_from_json, params_from_json
 from node.farmer.workloads import WorkloadRoles
 from node.keystore import Keystore
@@ -411,6 +411,7 @@ def farmer_run(
         plots=len(plots),
     )
     stop, force, done = threading.Event(), threading.Event(), threading.Event()
+    mismatch: ReleaseMismatch | None = None
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
@@ -428,7 +429,11 @@ def farmer_run(
             beats.start()
             workloads.start()
         while True:
-            runner.work()
+            try:
+                runner.work()
+            except ReleaseMismatch as exc:  # stop as on a signal: a commitment is opened first
+                mismatch = exc
+                stop.set()
             if stop.is_set() or once:
                 if force.is_set() or not runner.owes_reveal():
                     break
@@ -444,6 +449,8 @@ def farmer_run(
             signal.signal(s, handler)
     if runner.failure is not None:
         raise CliError(f"heartbeats stopped: {runner.failure!r}", "farmer_failed")
+    if mismatch is not None:
+        raise mismatch
     runner.say("stop", f"stopped: {runner.sent} transactions sent", sent=runner.sent)
 
 

@@ -6,6 +6,7 @@ the council's policy. `gov status` and `gov list` read what the chain holds.
 """
 
 import hashlib
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import click
 
 from chain.address import key_address
 from chain.governance.txs import (
+    MAX_TITLE,
     MAX_VOTING_BLOCKS,
     GovApprove,
     GovernancePayload,
@@ -47,6 +49,7 @@ from node.cli.specs import (
     validator_key_from_hex,
 )
 from node.cli.tx import committed_line, load_keys, submit
+from node.supervisor import ReleaseRefused, wheel_version
 
 DEFAULT_VOTING_BLOCKS = 1_000
 
@@ -161,7 +164,7 @@ def propose_options(f: F) -> F:
 def _propose(
     content: ProposalContent, title: str | None, voting_blocks: int, **common: Any
 ) -> None:
-    title = title or _default_title(content)
+    title = title or _default_title(content)[:MAX_TITLE]
     result = _send(GovPropose(title, content, voting_blocks), **common)
     result.update(kind=content_kind(content), title=title, content=content_to_json(content))
     lines = [f"proposed {result['id']} ({content_kind(content)}: {title})"]
@@ -257,6 +260,7 @@ def propose_upgrade(
 ) -> None:
     """A software release every node switches to at HEIGHT (see docs/governance.md)."""
     if artifact is not None:
+        _check_wheel(artifact, release)
         computed = hashlib.sha256(artifact.read_bytes()).hexdigest()
         if digest is not None and digest.lower() != computed:
             raise CliError(f"--sha256 {digest} is not the sha256 of {artifact} ({computed})")
@@ -270,6 +274,20 @@ def propose_upgrade(
     if len(sha) != 32:
         raise CliError(f"--sha256 {digest!r} is not 64 hex characters")
     _propose(UpgradePlan(upgrade_name, height, release, sha, url), **common)
+
+
+def _check_wheel(artifact: Path, release: str) -> None:
+    """What every supervisor will check, checked before anyone approves: an artifact of
+    another version would halt the chain at the upgrade's height."""
+    try:
+        with zipfile.ZipFile(artifact) as wheel:
+            declared = wheel_version(wheel)
+    except zipfile.BadZipFile:
+        raise CliError(f"--artifact {artifact} is not a wheel") from None
+    except ReleaseRefused as exc:
+        raise CliError(f"--artifact {artifact}: {exc.message}") from None
+    if declared != release:
+        raise CliError(f"--artifact {artifact} declares version {declared!r}, not {release!r}")
 
 
 @propose.command("text")

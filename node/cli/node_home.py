@@ -83,8 +83,18 @@ def node_run(home: Path, as_json: bool) -> None:
     type=click.FloatRange(min=0.1),
     help="How often a release that cannot be had (refused, unreachable) is tried again.",
 )
+@click.option(
+    "--artifact",
+    "artifacts",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A release wheel to use instead of fetching it (still checked against the approved "
+    "sha256): when the URL is unreachable, or for the genesis release, which has none.",
+)
 @json_option
-def node_supervise(home: Path, retry_seconds: float, as_json: bool) -> None:
+def node_supervise(
+    home: Path, retry_seconds: float, artifacts: tuple[Path, ...], as_json: bool
+) -> None:
     """Run the node, and switch it to each release the council approves at its height:
     fetch the artifact, refuse it unless its sha256 is the approved one, restart the node on it
     (docs/governance.md). Exits with the node's exit code when it stops for another reason."""
@@ -99,8 +109,8 @@ def node_supervise(home: Path, retry_seconds: float, as_json: bool) -> None:
         else:
             click.echo(f"supervisor: {event['state']}: {event['message']}", err=True)
 
-    code = Supervisor(Home(home), say, retry_seconds).run()
-    sys.exit(code)
+    code = Supervisor(Home(home), say, retry_seconds, artifacts).run()
+    sys.exit(code if code >= 0 else 128 - code)  # killed by a signal: as a shell reports it
 
 
 @node_group.command("show-validator")

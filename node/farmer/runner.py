@@ -16,7 +16,7 @@ from chain.keys import KeyPair
 from chain.ledger.transactions import PAYLOAD_NAMES, Payload, TxBody, sign_tx
 from node.api.client import ApiError, NodeClient, answer_field
 from node.farmer.agent import ChainView, FarmerAgent
-from node.farmer.views import chain_view
+from node.farmer.views import chain_view, field_of, params_from_json
 from node.release import UPGRADE_EXIT_CODE, VERSION
 
 
@@ -83,6 +83,7 @@ class Runner:
         self.last_view: ChainView | None = None
         self.waiting = False
         self.announced: str | None = None  # the upgrade plan last announced
+        self.stopping_for_release = False
 
     def say(self, event: str, text: str, **data: Any) -> None:
         """One line per event: text for people, a JSON object with --json."""
@@ -93,6 +94,8 @@ class Runner:
         """The chain as the agent sees it; None if it cannot be read consistently just now."""
         try:
             farming = self.client.farming()
+            # The council changes parameters on chain: the agent proves by today's.
+            self.agent.params = params_from_json(field_of(farming, "params"))
             return chain_view(farming, self.client.node(self.agent.node.id))
         except ApiError as exc:
             self.say(
@@ -150,7 +153,9 @@ class Runner:
         if announcement is not None and self.announced != plan.get("name"):
             self.announced = plan.get("name")
             self.say("upgrade", announcement, **plan)
-        if stop is not None:
+        if stop is not None and not self.stopping_for_release:
+            # Raised once: the loop then stops as on a signal, opening a commitment first.
+            self.stopping_for_release = True
             raise ReleaseMismatch(stop)
 
     def work(self) -> None:

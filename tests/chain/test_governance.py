@@ -12,10 +12,12 @@ from chain.blockchain import build_block, validate_block
 from chain.encoding import decode
 from chain.errors import EncodingError, InvalidBlock, InvalidParams
 from chain.genesis_state import COUNCIL_ADDRESS
+from chain.governance.params import FixedParameter, pending_params
 from chain.governance.proposals import (
     EXECUTED,
     EXPIRED,
     FAILED,
+    MAX_OPEN_PER_MEMBER,
     OPEN,
     Proposal,
     open_index,
@@ -30,6 +32,7 @@ from chain.governance.rules import (
     InvalidProposal,
     NotCouncilMember,
     ProposalClosed,
+    TooManyProposals,
     UnknownProposal,
 )
 from chain.governance.txs import (
@@ -168,9 +171,9 @@ def test_an_expired_proposal_does_nothing(chain: ContractChain) -> None:
 
 
 def test_what_cannot_apply_is_refused_when_proposed(chain: ContractChain) -> None:
-    bad_layout = ParamsChange((("epoch_blocks", 601),))  # not a multiple of the heartbeat slot
-    refused = chain.refusal(chain.tx(ALICE, GovPropose("x", bad_layout, 5)))
-    assert isinstance(refused, InvalidParams) and "heartbeat_interval_blocks" in refused.message
+    too_low = ParamsChange((("min_fee", -1),))  # a decoder refuses it too; the rule holds alone
+    refused = chain.refusal(chain.tx(ALICE, GovPropose("x", too_low, 5)))
+    assert isinstance(refused, InvalidParams) and "min_fee" in refused.message
     past = UpgradePlan("v2", chain.head.height, "0.2.0", bytes(32), "https://example.org/w.whl")
     refused = chain.refusal(chain.tx(ALICE, GovPropose("x", past, 5)))
     assert isinstance(refused, InvalidProposal)
@@ -307,3 +310,88 @@ def test_blocks_carry_the_release_the_chain_runs_and_switch_at_the_plans_height(
         assert [t for t, _ in council_entries(chain, start)][-1] == "upgrade_switched"
     finally:
         chain.close()
+
+
+# What keeps the council from breaking the chain
+
+
+def test_approvals_keep_only_members_so_a_record_stays_readable(chain: ContractChain) -> None:
+    proposal_id = propose(chain, ALICE, RewardsChange(3, 3))
+    smaller = make_policy([Signer(k.public_key, 1) for k in (BOB, CAROL, MALLORY)], 3)
+    body = TxBody(chain.genesis.chain_id, COUNCIL_ADDRESS, 0, 1, UpdateMultisig(smaller))
+    chain.produce([chain.tx(ALICE, Transfer(COUNCIL_ADDRESS, 1_000))])
+    chain.produce([sign_tx(body, [ALICE, BOB, CAROL, MALLORY])])
+    approve(chain, BOB, proposal_id)
+    assert proposal(chain, proposal_id).approvals == (BOB.public_key,)  # ALICE left: dropped
+
+
+def test_one_member_cannot_fill_the_agenda(chain: ContractChain) -> None:
+    for i in range(MAX_OPEN_PER_MEMBER):
+        chain.produce([chain.tx(ALICE, GovPropose(f"p{i}", TextProposal(f"{i}"), 100))])
+    refused = chain.refusal(chain.tx(ALICE, GovPropose("more", TextProposal("x"), 100)))
+    assert isinstance(refused, TooManyProposals) and "already has" in refused.message
+    propose(chain, BOB, TextProposal("another member still can"))
+
+
+def test_a_lowered_threshold_lets_a_member_approve_again_to_execute(chain: ContractChain) -> None:
+    proposal_id = propose(chain, ALICE, RewardsChange(5, 5))
+    one = make_policy([Signer(k.public_key, 1) for k in (ALICE, BOB, CAROL)], 1)
+    body = TxBody(chain.genesis.chain_id, COUNCIL_ADDRESS, 0, 1, UpdateMultisig(one))
+    chain.produce([chain.tx(ALICE, Transfer(COUNCIL_ADDRESS, 1_000))])
+    chain.produce([sign_tx(body, [ALICE, BOB])])
+    assert proposal(chain, proposal_id).status == OPEN
+    approve(chain, ALICE, proposal_id)
+    assert proposal(chain, proposal_id).status == EXECUTED
+
+
+def test_the_epoch_layout_is_fixed_and_epoch_parameters_wait_for_the_next_epoch(
+    tmp_path: Path,
+) -> None:
+    council = make_policy([Signer(ALICE.public_key, 1)], 1)
+    genesis = replace(
+        make_genesis(
+            epoch_blocks=20,
+            heartbeat_interval_blocks=5,
+            compute_deadline_blocks=4,
+            compute_reveal_blocks=4,
+        ),
+        council=council,
+    )
+    chain = ContractChain(tmp_path / "chain", genesis)
+    try:
+        for name in ("epoch_blocks", "heartbeat_interval_blocks"):
+            refused = chain.refusal(
+                chain.tx(ALICE, GovPropose("x", ParamsChange(((name, 40),)), 5))
+            )
+            assert isinstance(refused, FixedParameter) and name in refused.message
+        propose(chain, ALICE, ParamsChange((("min_fee", 2), ("storage_challenges", 7))))
+        params = Overlay(chain.store).params()
+        assert (params.min_fee, params.storage_challenges) == (2, 32)  # fees now, proofs later
+        assert pending_params(chain.store) == {"storage_challenges": 7}
+        start = chain.store.audit_size()
+        while (chain.head.height) % 20:
+            chain.produce([])
+        chain.produce([])  # the next epoch's first block
+        assert Overlay(chain.store).params().storage_challenges == 7
+        assert pending_params(chain.store) == {}
+        assert "params_applied" in [t for t, _ in council_entries(chain, start)]
+    finally:
+        chain.close()
+
+
+def test_bounds_keep_the_chain_governable(chain: ContractChain) -> None:
+    for name, value in (("min_fee", 2**63 - 1), ("max_block_bytes", 1024)):
+        with pytest.raises(EncodingError, match=name):
+            content_from_value("params", {name: value})
+        refused = chain.refusal(chain.tx(ALICE, GovPropose("x", ParamsChange(((name, value),)), 5)))
+        assert isinstance(refused, InvalidParams) and name in refused.message
+
+
+@pytest.mark.parametrize("version", ["v0.2.0", "0.2.0-rc1", "0.2", "0.2.0 "])
+def test_an_upgrade_names_its_version_in_normal_form(version: str) -> None:
+    value = {**content_to_value(CONTENTS[3]), "version": version}
+    if version == "0.2":
+        assert content_from_value("upgrade", value).version == "0.2"  # already normal
+        return
+    with pytest.raises(EncodingError, match="version"):
+        content_from_value("upgrade", value)

@@ -17,6 +17,7 @@ from node.release import VERSION
 from node.supervisor import (
     ReleaseRefused,
     Releases,
+    Supervisor,
     UpgradeInfo,
     fetch,
     read_upgrade_info,
@@ -42,12 +43,14 @@ def info(artifact: bytes, version: str = NEXT) -> UpgradeInfo:
 
 def test_the_approved_artifact_is_installed_and_made_current(tmp_path: Path) -> None:
     releases = Releases(Home(tmp_path))
-    assert releases.current() == VERSION and releases.has(VERSION)
+    assert releases.current() == VERSION and releases.has(info(b"", VERSION))
     artifact = wheel(NEXT)
     releases.install(info(artifact), artifact)
     folder = releases.folder(NEXT)
     assert folder is not None and (folder / "node" / "__init__.py").exists()
-    assert releases.has(NEXT) and releases.current() == VERSION  # installed, not yet current
+    assert releases.has(info(artifact)) and releases.current() == VERSION  # not yet current
+    # A later plan naming the same version with another artifact is not this one.
+    assert not releases.has(info(artifact + b"other"))
     releases.set_current(NEXT)
     assert releases.current() == NEXT
 
@@ -69,7 +72,7 @@ def test_anything_else_is_refused_and_nothing_is_installed(
     approved = info(wheel(NEXT)) if message == "has sha256" else info(artifact, version)
     with pytest.raises(ReleaseRefused, match=message):
         releases.install(approved, artifact)
-    assert not releases.has(NEXT) and releases.current() == VERSION
+    assert not releases.has(approved) and releases.current() == VERSION
     assert not (tmp_path / "releases" / NEXT).exists()
 
 
@@ -102,3 +105,20 @@ def test_upgrade_info_files(tmp_path: Path) -> None:
     path.write_text("{}")
     with pytest.raises(LocalFault, match="not an upgrade-info file"):
         read_upgrade_info(path)
+
+
+def test_the_genesis_release_comes_only_from_the_operators_wheel(tmp_path: Path) -> None:
+    """The genesis file names its release by version alone: no hash, no URL on chain."""
+    genesis = UpgradeInfo("genesis", 1, NEXT, "00" * 32, "")
+    assert not genesis.approved and info(b"x").approved
+    supervisor = Supervisor(Home(tmp_path), lambda event: None)
+    with pytest.raises(ReleaseRefused, match="has no URL on chain"):
+        supervisor.artifact(genesis)
+    given = tmp_path / "given.whl"
+    given.write_bytes(wheel(NEXT))
+    other = tmp_path / "other.whl"
+    other.write_bytes(wheel("1.2.3"))
+    supervisor = Supervisor(Home(tmp_path), lambda event: None, artifacts=(other, given))
+    assert supervisor.artifact(genesis) == given.read_bytes()
+    supervisor.releases.install(genesis, supervisor.artifact(genesis))
+    assert supervisor.releases.has(genesis)
