@@ -77,7 +77,11 @@ def stop_for_upgrade(home: Home, needed: UpgradeNeeded) -> NoReturn:
     UPGRADE_EXIT_CODE (the CLI turns the error into that code)."""
     write_upgrade_info(home, needed)
     logging.getLogger("gridchain.node").critical(
-        "UPGRADE NEEDED: %s; wrote %s", needed.message, home.upgrade_info_file
+        'UPGRADE "%s" NEEDED at height %d: %s; wrote %s',
+        needed.release.name,
+        needed.height,
+        needed.message,
+        home.upgrade_info_file,
     )
     raise needed
 
