@@ -151,7 +151,7 @@ async def test_request_errors_are_json(api: Any) -> None:
         body = await response.json()
         assert (response.status, body["error"]["code"]) == (status, code), path
     response = await client.post("/v1/txs", data=b"{not json")
-    assert response.status == 400 and (await response.json())["error"]["code"] == "invalid"
+    assert response.status == 400 and (await response.json())["error"]["code"] == "invalid_request"
     response = await client.post("/v1/txs", json={"tx": "zz", "extra": 1})
     body = await response.json()
     assert response.status == 400 and body["error"]["code"] == "invalid_request"
@@ -233,3 +233,15 @@ async def test_a_transaction_left_out_of_a_block_reports_why(api: Any) -> None:
     assert body["status"] == "rejected"
     assert body["error"]["code"] == "insufficient_balance"
     assert overspend.id not in node.mempool
+
+
+async def test_json_nested_too_deep_is_a_clear_400(api: Any) -> None:
+    """A 2 KiB body of 1,000 nested lists once made the JSON reader recurse into a 500."""
+    client, _, _ = api
+    for body in ("[" * 1000 + "]" * 1000, '{"tx": ' + "[" * 5000 + "]" * 5000 + "}"):
+        response = await client.post(
+            "/v1/txs", data=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status == 400
+        error = (await response.json())["error"]
+        assert error["code"] == "invalid_request" and "nested too deep" in error["message"]
