@@ -1,9 +1,11 @@
 """Prometheus metrics of one node, in a registry of its own (no process-global state)."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from chain.encoding import decode
 from chain.ledger.audit import AuditEntry
@@ -87,5 +89,32 @@ class NodeMetrics:
                 if left_ms is not None:
                     self.heal_seconds.observe(max(0, time_ms - left_ms) / 1000)
 
+    def watch_peer_counts(self, refused: Mapping[str, int], dropped: Mapping[str, int]) -> None:
+        """Expose the peer manager's counts, by reason, read when scraped: handshakes and dials
+        refused (bad signature, not allowed, timeout, unreachable...) and links dropped."""
+        self.registry.register(
+            _ReasonCounts(
+                "gridchain_peer_handshakes_refused",
+                "Peer handshakes and dials that failed",
+                refused,
+            )
+        )
+        self.registry.register(
+            _ReasonCounts("gridchain_peer_links_dropped", "Peer links ended", dropped)
+        )
+
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))
+
+
+class _ReasonCounts(Collector):
+    """A counter by reason kept elsewhere (a collections.Counter), read at each scrape."""
+
+    def __init__(self, name: str, documentation: str, counts: Mapping[str, int]) -> None:
+        self.name, self.documentation, self.counts = name, documentation, counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=["reason"])
+        for reason, count in sorted(self.counts.items()):
+            family.add_metric([reason], count)
+        yield family

@@ -78,6 +78,7 @@ def build_consensus(node: NodeService, home: Home, config: NodeConfig) -> Consen
         heartbeat=PEER_HEARTBEAT_SECONDS,
     )
     reactor.peers = peers
+    node.metrics.watch_peer_counts(peers.refused, peers.dropped)
     return Consensus(reactor, peers, config.p2p_host, config.p2p_port)
 
 

@@ -47,6 +47,7 @@ P2P_PATH = "/p2p"
 DEFAULT_MAX_MESSAGE = 32 * MiB
 DEFAULT_MAX_QUEUE = 64 * MiB
 # Why links end in normal operation; any other reason is logged as a warning.
+REFUSAL_LOG_SECONDS = 10.0
 ORDINARY_REASONS = frozenset({"closed", "duplicate", "shutdown", "no_longer_allowed"})
 
 T = TypeVar("T")
@@ -151,6 +152,7 @@ class PeerManager:
         self.max_message_bytes = max_message_bytes
         self.dropped: Counter[str] = Counter()  # links lost, by reason
         self.refused: Counter[str] = Counter()  # handshakes or dials that failed, by reason
+        self._refusal_log: dict[str, tuple[float, int]] = {}  # reason: last line, lines saved
         self._allowed = allowed
         self._persistent = tuple(by_key.values())
         self._on_message = on_message
@@ -352,7 +354,7 @@ class PeerManager:
             return await task
         except LinkError as exc:
             self.refused[exc.reason] += 1
-            log.info("handshake with %s failed: %s", where, exc)
+            self._log_refusal(where, exc)
             return None
         except asyncio.CancelledError:
             current = asyncio.current_task()
@@ -379,6 +381,19 @@ class PeerManager:
         self._latest[key] = peer
         peer.task = self._spawn(self._run(peer), f"peer-{short(key)}")
         return peer
+
+    def _log_refusal(self, where: str, exc: LinkError) -> None:
+        """One line per reason per REFUSAL_LOG_SECONDS, with how many were not logged: anyone
+        can dial the peer port, and must not be able to fill the log (the counts are in
+        /metrics)."""
+        now = time.monotonic()
+        last, quiet = self._refusal_log.get(exc.reason, (-REFUSAL_LOG_SECONDS, 0))
+        if now - last < REFUSAL_LOG_SECONDS:
+            self._refusal_log[exc.reason] = (last, quiet + 1)
+            return
+        self._refusal_log[exc.reason] = (now, 0)
+        more = f" ({quiet} more refused for {exc.reason} since the last line)" if quiet else ""
+        log.info("handshake with %s failed: %s%s", where, exc, more)
 
     def _drop(self, peer: _Peer, reason: str, detail: str) -> None:
         """End the peer's link (idempotent); the first reason is the one counted and logged."""

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from aiohttp import web
 from chain.encoding import decode, encode
 from chain.hashing import hash32
 from chain.keys import KeyPair
+from node.metrics import NodeMetrics
 from node.p2p.link import (
     FRAME_OVERHEAD,
     LinkClosed,
@@ -452,6 +454,29 @@ async def test_a_key_that_is_not_allowed_gets_no_link(cluster: Cluster) -> None:
     assert a.peers.refused["rejected"] >= 2
     assert a.peers.connected() == [] and b.peers.connected() == []
     assert a.events == [] and b.events == []
+
+
+async def test_refusals_are_counted_in_metrics_and_logged_sparingly(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone can dial the peer port: each refusal is counted, but a line is logged per reason
+    at most every REFUSAL_LOG_SECONDS, so refusals cannot fill the log."""
+    caplog.set_level(logging.INFO, "gridchain.peers")
+    a_key = dev_key("peer-a").public_key
+    b = await cluster.start("b", allowed=lambda key: key != a_key)
+    await cluster.start("a", persistent=("b",))
+    await eventually(lambda: b.peers.refused["not_allowed"] >= 3)
+    lines = [
+        r
+        for r in caplog.records
+        if "failed: " in r.getMessage() and "not_allowed" in r.getMessage()
+    ]
+    assert len(lines) == 1  # three or more refusals, one line within the window
+    metrics = NodeMetrics()
+    metrics.watch_peer_counts(b.peers.refused, b.peers.dropped)
+    text = metrics.render().decode()
+    count = b.peers.refused["not_allowed"]
+    assert f'gridchain_peer_handshakes_refused_total{{reason="not_allowed"}} {float(count)}' in text
 
 
 async def test_a_peer_on_another_network_gets_no_link(cluster: Cluster) -> None:
