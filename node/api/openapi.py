@@ -60,6 +60,12 @@ def openapi_spec(version: str) -> dict[str, Any]:
             "them with the gridchain CLI or library.",
         },
         "paths": {
+            "/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": _json(obj, "the OpenAPI 3.1 document of this API")},
+                }
+            },
             "/v1/status": {
                 "get": {
                     "summary": "Chain id, head block and mempool of this node",
@@ -69,12 +75,14 @@ def openapi_spec(version: str) -> dict[str, Any]:
             "/v1/contracts/{address}": {
                 "get": {
                     "summary": "A contract's balance, code hash, public functions and disassembly",
+                    "parameters": [_path_param("address", "a contract address")],
                     "responses": {"200": _json(obj, "contract"), "404": _json(obj, "no contract")},
                 }
             },
             "/v1/contracts/{address}/query": {
                 "post": {
                     "summary": "Run a public function read-only on the head state (metered)",
+                    "parameters": [_path_param("address", "a contract address")],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -110,6 +118,7 @@ def openapi_spec(version: str) -> dict[str, Any]:
             "/v1/audit/contracts/{address}/entries": {
                 "get": {
                     "summary": "The audit entries one contract emitted (start, limit)",
+                    "parameters": [_path_param("address", "the emitting contract's address")],
                     "responses": {"200": _json(obj, "entries")},
                 }
             },
@@ -117,6 +126,7 @@ def openapi_spec(version: str) -> dict[str, Any]:
                 "get": {
                     "summary": "Inclusion proof of an entry (size: default latest), with the "
                     "header committing that size",
+                    "parameters": [_path_param("index", "the entry's position in the log")],
                     "responses": {"200": _json(obj, "proof bundle")},
                 }
             },

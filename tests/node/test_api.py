@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from chain import smt
 from chain.address import key_address, multisig_address
@@ -245,3 +246,17 @@ async def test_json_nested_too_deep_is_a_clear_400(api: Any) -> None:
         assert response.status == 400
         error = (await response.json())["error"]
         assert error["code"] == "invalid_request" and "nested too deep" in error["message"]
+
+
+async def test_the_openapi_document_is_valid_and_lists_every_route(api: Any) -> None:
+    client, _, _ = api
+    spec = await (await client.get("/v1/openapi.json")).json()
+    errors = [str(e).splitlines()[0] for e in OpenAPIV31SpecValidator(spec).iter_errors()]
+    assert errors == []
+    served = {
+        (route.method.lower(), route.resource.canonical)
+        for route in client.server.app.router.routes()
+        if route.resource is not None and route.method != "HEAD"
+    }
+    documented = {(method, path) for path, ops in spec["paths"].items() for method in ops}
+    assert served - documented == set(), "served but not documented"
