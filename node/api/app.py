@@ -115,7 +115,10 @@ async def errors_middleware(
         if exc.status < 400:
             raise
         code = "not_found" if exc.status == 404 else exc.reason.lower().replace(" ", "_")
-        return error_response(exc.status, code, exc.text or exc.reason)
+        response = error_response(exc.status, code, exc.text or exc.reason)
+        if "Allow" in exc.headers:  # a 405 says which methods the resource takes
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path)
         return error_response(500, "internal", "internal error; see the node log")

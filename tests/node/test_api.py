@@ -260,3 +260,10 @@ async def test_the_openapi_document_is_valid_and_lists_every_route(api: Any) -> 
     }
     documented = {(method, path) for path, ops in spec["paths"].items() for method in ops}
     assert served - documented == set(), "served but not documented"
+
+
+async def test_a_wrong_method_is_a_json_405_that_says_what_is_allowed(api: Any) -> None:
+    client, _, _ = api
+    response = await client.delete("/v1/txs")
+    assert response.status == 405 and "POST" in response.headers["Allow"]
+    assert (await response.json())["error"]["code"] == "method_not_allowed"
