@@ -48,6 +48,8 @@ DEFAULT_MAX_MESSAGE = 32 * MiB
 DEFAULT_MAX_QUEUE = 64 * MiB
 # Why links end in normal operation; any other reason is logged as a warning.
 REFUSAL_LOG_SECONDS = 10.0
+PEER_KEEPALIVE_SECONDS = 10.0
+MAX_PENDING_PER_ADDRESS = 8  # inbound handshakes at once from one address (of 32 in all)
 ORDINARY_REASONS = frozenset({"closed", "duplicate", "shutdown", "no_longer_allowed"})
 
 T = TypeVar("T")
@@ -170,6 +172,7 @@ class PeerManager:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cancel_on_stop: set[asyncio.Task[Any]] = set()  # dialers and handshakes
         self._pending_inbound = 0
+        self._pending_from: Counter[str] = Counter()  # inbound handshakes by remote address
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._stopping = True  # until the app starts
@@ -236,8 +239,14 @@ class PeerManager:
         """Serve GET /p2p on host:port and start dialing the persistent peers."""
         if self._runner is not None:
             raise RuntimeError("the peer manager is already running")
+        # Only websocket upgrades come here: a connection that has not asked for one within
+        # PEER_KEEPALIVE_SECONDS (idle, or a request half sent) is closed (aiohttp's default
+        # keeps it an hour).
         runner = web.AppRunner(
-            make_p2p_app(self), access_log=None, shutdown_timeout=self._close_timeout
+            make_p2p_app(self),
+            access_log=None,
+            shutdown_timeout=self._close_timeout,
+            keepalive_timeout=PEER_KEEPALIVE_SECONDS,
         )
         await runner.setup()
         try:
@@ -310,6 +319,10 @@ class PeerManager:
             raise web.HTTPServiceUnavailable(text="node is stopping")
         if self._pending_inbound >= self._max_pending:
             raise web.HTTPServiceUnavailable(text="too many handshakes in progress")
+        remote = request.remote or "?"
+        if self._pending_from[remote] >= MAX_PENDING_PER_ADDRESS:
+            self.refused["too_many_from_address"] += 1
+            raise web.HTTPServiceUnavailable(text="too many handshakes from this address")
         ws = web.WebSocketResponse(
             max_msg_size=self.max_message_bytes + FRAME_OVERHEAD,
             heartbeat=self._heartbeat,
@@ -318,10 +331,14 @@ class PeerManager:
         )
         await ws.prepare(request)
         self._pending_inbound += 1
+        self._pending_from[remote] += 1
         try:
             link = await self._handshake(ws, f"inbound from {request.remote}", None)
         finally:
             self._pending_inbound -= 1
+            self._pending_from[remote] -= 1
+            if not self._pending_from[remote]:
+                del self._pending_from[remote]
         if link is not None:
             peer = self._register(link)
             if peer is None:

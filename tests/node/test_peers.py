@@ -16,6 +16,7 @@ from chain.encoding import decode, encode
 from chain.hashing import hash32
 from chain.keys import KeyPair
 from node.metrics import NodeMetrics
+from node.p2p import manager as manager_module
 from node.p2p.link import (
     FRAME_OVERHEAD,
     LinkClosed,
@@ -27,7 +28,14 @@ from node.p2p.link import (
     auth_sign_bytes,
     handshake,
 )
-from node.p2p.manager import BadMessage, PeerAddress, PeerManager, keep_new_link
+from node.p2p.manager import (
+    MAX_PENDING_PER_ADDRESS,
+    P2P_PATH,
+    BadMessage,
+    PeerAddress,
+    PeerManager,
+    keep_new_link,
+)
 from tests.kit.support import dev_key, free_port
 
 NET = hash32(b"test-network")
@@ -660,3 +668,31 @@ async def test_stop_does_not_wait_for_a_stuck_consumer(cluster: Cluster) -> None
     await a.peers.stop()
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert others == []
+
+
+async def test_one_address_cannot_hold_every_pending_handshake(cluster: Cluster) -> None:
+    """Upgrades that never say hello: one address gets MAX_PENDING_PER_ADDRESS of them at
+    once, not the whole node's 32, so others still get through."""
+    b = await cluster.start("b", handshake_timeout=30.0)
+    url = f"http://127.0.0.1:{b.port}{P2P_PATH}"
+    async with aiohttp.ClientSession() as session:
+        silent = [await session.ws_connect(url) for _ in range(MAX_PENDING_PER_ADDRESS)]
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(url)
+        assert refused.value.status == 503
+        assert b.peers.refused["too_many_from_address"] == 1
+        for ws in silent:
+            await ws.close()
+
+
+async def test_an_idle_or_half_sent_connection_is_closed(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(manager_module, "PEER_KEEPALIVE_SECONDS", 0.5)
+    b = await cluster.start("b")
+    for payload in (b"", b"GET /p2p HTTP/1.1\r\nHost: x\r\n"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", b.port)
+        writer.write(payload)
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the node
+        writer.close()
