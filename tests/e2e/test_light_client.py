@@ -61,6 +61,9 @@ def test_light_client_syncs_and_catches_a_conflicting_witness(
     assert shown["hash"] == NodeClient(left.th.url).block(height)["header"]["hash"]
 
     # A witness whose header is certified only by a set of its own: faulty, no fork.
+    for node in (right, impostor):  # a witness not that far yet would only be "behind"
+        client = NodeClient(node.th.url)
+        wait_until(lambda c=client: int(c.status()["height"]) >= height, 60, "the witness")
     impostor_says = as_json(
         gridchain(
             "light",
