@@ -16,6 +16,7 @@ TYPE_CHECKING counted too, so a cycle cannot hide behind a late import.
 """
 
 import ast
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -217,3 +218,39 @@ def test_every_hash_tag_is_distinct_within_blake2bs_16_bytes() -> None:
                 other = seen.setdefault(tag[:16], tag)
                 assert other == tag, f"{path}: tag {tag!r} shares its first 16 bytes with {other!r}"
     assert len(seen) > 20  # the scan found the tags
+
+
+# Codes that never reach an API client: judged inside the node (blocks, evidence, peers,
+# elections), or only by the CLI and tools (light clients, genesis files).
+NOT_API_CODES = {
+    "bad_peer_message",
+    "invalid_block",
+    "invalid_election_input",
+    "invalid_evidence",
+    "invalid_genesis",
+    "invalid_light_block",
+    "invalid_proof",
+    "invalid_validator_set",
+    "not_enough_trust",
+    "reverted",  # a contract's revert is a receipt's status (`revert`), never a refusal
+}
+
+
+def test_every_rule_error_code_the_api_can_return_is_in_docs_api_md() -> None:
+    import importlib
+    import pkgutil
+
+    import chain
+    import contracts_std
+    from chain.errors import RuleViolation
+
+    for package in (chain, contracts_std):
+        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            importlib.import_module(module.name)
+
+    def subclasses(cls: type) -> list[type]:
+        return [s for c in cls.__subclasses__() for s in (c, *subclasses(c))]
+
+    codes = {c.code for c in (RuleViolation, *subclasses(RuleViolation))}
+    documented = set(re.findall(r"`([a-z_]+)`", (ROOT / "docs" / "api.md").read_text()))
+    assert sorted(codes - documented - NOT_API_CODES) == []
