@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: devnet devnet-down test lint bench clean install system-packages
+.PHONY: devnet devnet-down test lint bench fuzz clean install system-packages
 
 # The commands the sandbox runtime (node/runtime/) and the gateway (node/farmer/gateway.py)
 # run, each as command:Debian package.
@@ -52,6 +52,21 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Coverage-guided fuzzing of every decoder that reads outside bytes (tests/fuzz/), FUZZ_SECONDS
+# per target; what the fuzzers find joins the corpus in the repository.
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := tx block commit vote evidence light_block validator_set peer_message wal spec \
+	spec_file genesis keystore
+fuzz: $(STAMP)
+	@mkdir -p .fuzz
+	@for target in $(FUZZ_TARGETS); do \
+		echo "fuzzing $$target for $(FUZZ_SECONDS) s (log: .fuzz/$$target.log)"; \
+		$(BIN)/python -m tests.fuzz.run $$target -max_total_time=$(FUZZ_SECONDS) \
+			-artifact_prefix=.fuzz/crash-$$target- -print_final_stats=1 \
+			> .fuzz/$$target.log 2>&1 || { tail -40 .fuzz/$$target.log; exit 1; }; \
+		grep "stat::number_of_executed_units" .fuzz/$$target.log; \
+	done
 
 bench: $(STAMP)
 	$(BIN)/gridchain bench chain --txs 40000

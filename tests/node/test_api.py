@@ -237,15 +237,18 @@ async def test_a_transaction_left_out_of_a_block_reports_why(api: Any) -> None:
 
 
 async def test_json_nested_too_deep_is_a_clear_400(api: Any) -> None:
-    """A 2 KiB body of 1,000 nested lists once made the JSON reader recurse into a 500."""
+    """A 2 KiB body of 1,000 nested lists once made the JSON reader recurse into a 500. How
+    deep the reader gets depends on the stack it starts from: whatever it reads is refused by
+    the schema, and what it cannot read is refused as too deep, never a 500."""
     client, _, _ = api
-    for body in ("[" * 1000 + "]" * 1000, '{"tx": ' + "[" * 5000 + "]" * 5000 + "}"):
+    for depth in (1000, 100_000):
+        body = '{"tx": ' + "[" * depth + "]" * depth + "}"
         response = await client.post(
             "/v1/txs", data=body, headers={"Content-Type": "application/json"}
         )
-        assert response.status == 400
         error = (await response.json())["error"]
-        assert error["code"] == "invalid_request" and "nested too deep" in error["message"]
+        assert (response.status, error["code"]) == (400, "invalid_request")
+    assert "nested too deep" in error["message"]
 
 
 async def test_the_openapi_document_is_valid_and_lists_every_route(api: Any) -> None:
