@@ -76,7 +76,7 @@ def openapi_spec(version: str) -> dict[str, Any]:
                 "get": {
                     "summary": "A contract's balance, code hash, public functions and disassembly",
                     "parameters": [_path_param("address", "a contract address")],
-                    "responses": {"200": _json(obj, "contract"), "404": _json(obj, "no contract")},
+                    "responses": {"200": _json(obj, "contract"), **_errors(400, 404)},
                 }
             },
             "/v1/contracts/{address}/query": {
@@ -100,7 +100,10 @@ def openapi_spec(version: str) -> dict[str, Any]:
                             }
                         },
                     },
-                    "responses": {"200": _json(obj, "status, value, gas used, message")},
+                    "responses": {
+                        "200": _json(obj, "status, value, gas used, message"),
+                        **_errors(400, 404),
+                    },
                 }
             },
             "/v1/audit": {
@@ -119,7 +122,7 @@ def openapi_spec(version: str) -> dict[str, Any]:
                 "get": {
                     "summary": "The audit entries one contract emitted (start, limit)",
                     "parameters": [_path_param("address", "the emitting contract's address")],
-                    "responses": {"200": _json(obj, "entries")},
+                    "responses": {"200": _json(obj, "entries"), **_errors(400)},
                 }
             },
             "/v1/audit/entries/{index}/proof": {
@@ -127,13 +130,13 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     "summary": "Inclusion proof of an entry (size: default latest), with the "
                     "header committing that size",
                     "parameters": [_path_param("index", "the entry's position in the log")],
-                    "responses": {"200": _json(obj, "proof bundle")},
+                    "responses": {"200": _json(obj, "proof bundle"), **_errors(400, 404)},
                 }
             },
             "/v1/audit/consistency": {
                 "get": {
                     "summary": "Consistency proof between two log sizes, with both headers",
-                    "responses": {"200": _json(obj, "proof bundle")},
+                    "responses": {"200": _json(obj, "proof bundle"), **_errors(400, 404)},
                 }
             },
             "/v1/farming": {
