@@ -13,6 +13,7 @@ from chain.keys import KeyPair
 from chain.ledger.transactions import SignedTx, TxSignature
 from chain.staking.validators import decode_validator_set, validator_set_hash
 from chain.state import Account
+from node.api.body import MAX_JSON_DEPTH, nesting_depth
 from tests.kit.support import CHAIN_ID, dev_key, transfer
 
 
@@ -237,18 +238,34 @@ async def test_a_transaction_left_out_of_a_block_reports_why(api: Any) -> None:
 
 
 async def test_json_nested_too_deep_is_a_clear_400(api: Any) -> None:
-    """A 2 KiB body of 1,000 nested lists once made the JSON reader recurse into a 500. How
-    deep the reader gets depends on the stack it starts from: whatever it reads is refused by
-    the schema, and what it cannot read is refused as too deep, never a 500."""
+    """A 2 KiB body of 1,000 nested lists once made the JSON reader recurse into a 500, and
+    100,000 of them overflowed the C stack once py_ecc had raised the recursion limit: the
+    depth is checked before the reader runs."""
+    import py_ecc  # noqa: F401 - raises the recursion limit to 100,000, as in a node with it
+
     client, _, _ = api
-    for depth in (1000, 100_000):
+    for depth in (65, 1000, 100_000):
         body = '{"tx": ' + "[" * depth + "]" * depth + "}"
         response = await client.post(
             "/v1/txs", data=body, headers={"Content-Type": "application/json"}
         )
         error = (await response.json())["error"]
         assert (response.status, error["code"]) == (400, "invalid_request")
-    assert "nested too deep" in error["message"]
+        assert "nested too deep" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        ('{"a": [1, {"b": []}]}', 3),
+        ('{"a": "[[[[[[[[[[[[[[[["}', 1),  # brackets inside strings do not count
+        ('["\\", [""[["]]', 2),  # nor escaped quotes
+        ("[" * 70 + "]" * 70, 70),
+        ("[[]," * 40 + "]" * 40, 41),  # siblings closed between levels
+    ],
+)
+def test_nesting_depth(text: str, depth: int) -> None:
+    assert nesting_depth(text) >= depth if depth <= MAX_JSON_DEPTH else nesting_depth(text) == depth
 
 
 async def test_the_openapi_document_is_valid_and_lists_every_route(api: Any) -> None:
