@@ -38,7 +38,10 @@ async def read_json(request: web.Request, schema: Schema) -> dict[str, Any]:
     """The validated body; a body that is not JSON (or nests too deep to read) is an
     InvalidRequest, a wrong field a ValidationError (the API's middleware turns both into
     JSON errors)."""
-    text = await request.text()
+    try:
+        text = await request.text()
+    except UnicodeDecodeError:
+        raise InvalidRequest("request body is not UTF-8 text") from None
     if nesting_depth(text) > MAX_JSON_DEPTH:
         raise InvalidRequest(f"request body is nested too deep to read (over {MAX_JSON_DEPTH})")
     try:

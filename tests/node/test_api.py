@@ -154,6 +154,11 @@ async def test_request_errors_are_json(api: Any) -> None:
         assert (response.status, body["error"]["code"]) == (status, code), path
     response = await client.post("/v1/txs", data=b"{not json")
     assert response.status == 400 and (await response.json())["error"]["code"] == "invalid_request"
+    for path in ("/v1/txs", "/v1/txs/batch"):  # found by schemathesis: once a 500
+        response = await client.post(
+            path, data=b"\xff&7", headers={"Content-Type": "application/json"}
+        )
+        assert response.status == 400 and "UTF-8" in (await response.json())["error"]["message"]
     response = await client.post("/v1/txs", json={"tx": "zz", "extra": 1})
     body = await response.json()
     assert response.status == 400 and body["error"]["code"] == "invalid_request"
