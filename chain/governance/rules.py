@@ -61,12 +61,12 @@ from chain.governance.upgrade import (
     set_upgrade_plan,
     upgrade_plan,
 )
-from chain.ledger.audit import BLOCK_STEP, NO_TX, AuditEntry
 from chain.ledger.policy import Policy, require_satisfied
 from chain.ledger.transactions import SignedTx, payload_as
 from chain.staking.council import (
     apply_change,
     check_change,
+    council_entry,
     decide_change,
     pending_changes,
     projected,
@@ -156,14 +156,16 @@ def check_content(env: BlockEnv, state: Overlay, content: ProposalContent) -> No
 
 
 def execute(env: BlockEnv, state: Overlay, proposal: Proposal) -> None:
+    """Apply `proposal`, checked again as it applies (change_params and decide_change check
+    what they change themselves), or raise the rule error that stops it."""
     content = proposal.content
-    check_content(env, state, content)
     if isinstance(content, ParamsChange | RewardsChange):
         change_params(state, param_changes(content))
     elif isinstance(content, ValidatorsChange):
-        for change in content.changes:
+        for change in content.changes:  # each against the pending changes before it
             decide_change(env, state, proposal.id, change)
     elif isinstance(content, UpgradePlan):
+        check_content(env, state, content)
         set_upgrade_plan(state, content)
     else:
         assert isinstance(content, TextProposal)  # said, and recorded: nothing to change
@@ -176,7 +178,7 @@ def record(env: BlockEnv, state: Overlay, topic: str, proposal: Proposal, **extr
     """An audit entry of the council's account about `proposal` (a transaction's entries get
     its index and id when the transaction is applied)."""
     data = encode({"id": proposal.id, "kind": content_kind(proposal.content), **extra})
-    state.audit.append(AuditEntry(env.height, BLOCK_STEP, NO_TX, COUNCIL_ADDRESS.raw, topic, data))
+    council_entry(env, state, topic, data)
 
 
 # The transaction rules
@@ -188,7 +190,7 @@ def propose(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
     opened = open_index(state)
     if len(opened) >= MAX_OPEN:
         raise TooManyProposals(f"the council already has {MAX_OPEN} open proposals")
-    mine = [i for _, i in opened if proposer_of(state, i) == member]
+    mine = [i for _, i in opened if open_proposal(state, i).proposer == member]
     if len(mine) >= MAX_OPEN_PER_MEMBER:
         raise TooManyProposals(
             f"{key_address(member)} already has {MAX_OPEN_PER_MEMBER} open proposals: one "
@@ -246,8 +248,9 @@ def approve(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
     settle(env, state, proposal)
 
 
-def proposer_of(state: Overlay, proposal_id: bytes) -> bytes:
-    return present(read_proposal(state, proposal_id), f"open proposal {proposal_id.hex()}").proposer
+def open_proposal(state: Overlay, proposal_id: bytes) -> Proposal:
+    """A proposal the open index names: its record is there, or the store is damaged."""
+    return present(read_proposal(state, proposal_id), f"open proposal {proposal_id.hex()}")
 
 
 def settle(env: BlockEnv, state: Overlay, proposal: Proposal) -> None:
@@ -283,8 +286,7 @@ def expire_proposals(env: BlockEnv, state: Overlay) -> None:
     for expires_after, proposal_id in open_index(state):
         if expires_after >= env.height:
             break
-        proposal = present(read_proposal(state, proposal_id), f"open proposal {proposal_id.hex()}")
-        closed = replace(proposal, status=EXPIRED, closed_at=env.height)
+        closed = replace(open_proposal(state, proposal_id), status=EXPIRED, closed_at=env.height)
         record(env, state, "proposal_expired", closed)
         close(state, closed)
 
@@ -297,20 +299,14 @@ def switch_release(env: BlockEnv, state: Overlay) -> None:
         return
     state.set_state(RELEASE_KEY, release_record(plan))
     state.delete_state(PLAN_KEY)
-    data = encode(content_to_value(plan))
-    state.audit.append(
-        AuditEntry(env.height, BLOCK_STEP, NO_TX, COUNCIL_ADDRESS.raw, "upgrade_switched", data)
-    )
+    council_entry(env, state, "upgrade_switched", encode(content_to_value(plan)))
 
 
 def take_up_epoch_params(env: BlockEnv, state: Overlay) -> None:
     """On an epoch's first block: the epoch parameters the council decided take effect."""
     applied = apply_pending_params(env, state)
     if applied:
-        data = encode(dict(sorted(applied.items())))
-        state.audit.append(
-            AuditEntry(env.height, BLOCK_STEP, NO_TX, COUNCIL_ADDRESS.raw, "params_applied", data)
-        )
+        council_entry(env, state, "params_applied", encode(dict(sorted(applied.items()))))
 
 
 GOVERNANCE_RULES = {GovPropose: propose, GovApprove: approve}

@@ -245,8 +245,13 @@ def record(env: BlockEnv, state: Overlay, topic: str, item: PendingChange, **ext
             **extra,
         }
     )
-    entry = AuditEntry(env.height, BLOCK_STEP, NO_TX, COUNCIL_ADDRESS.raw, topic, data)
-    state.audit.append(entry)
+    council_entry(env, state, topic, data)
+
+
+def council_entry(env: BlockEnv, state: Overlay, topic: str, data: bytes) -> None:
+    """An audit entry of the council's account; one a transaction's rule makes gets that
+    transaction's index and id when the transaction is applied (execution.stamped)."""
+    state.audit.append(AuditEntry(env.height, BLOCK_STEP, NO_TX, COUNCIL_ADDRESS.raw, topic, data))
 
 
 # The transaction rule and the block step
