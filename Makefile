@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: devnet devnet-down test lint bench fuzz clean install system-packages
+.PHONY: devnet devnet-down test lint bench fuzz chaos clean install system-packages
 
-# The commands the sandbox runtime (node/runtime/) and the gateway (node/farmer/gateway.py)
-# run, each as command:Debian package.
+# The commands the sandbox runtime (node/runtime/), the gateway (node/farmer/gateway.py) and
+# the chaos harness's skewed clocks (devnet/chaos/) run, each as command:Debian package.
 SYSTEM_COMMANDS := bwrap:bubblewrap ip:iproute2 mkfs.ext4:e2fsprogs losetup:mount \
-	nsenter:util-linux setpriv:util-linux nginx:nginx-light
+	nsenter:util-linux setpriv:util-linux nginx:nginx-light faketime:faketime
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Idempotent: installs only the packages whose command is missing; runs before every install
@@ -74,3 +74,11 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+
+# A long run of the perturbation harness (devnet/chaos/, needs root): CHAOS_SECONDS of faults
+# drawn from CHAOS_SEED (random if unset), the report in chaos-report.json; exits 1 if an
+# invariant broke, keeping the run's logs under /tmp (the report names the directory).
+CHAOS_SECONDS ?= 3600
+chaos: $(STAMP)
+	$(BIN)/gridchain devnet chaos --seconds $(CHAOS_SECONDS) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED)) \
+		--report chaos-report.json

@@ -39,7 +39,6 @@ from devnet.farmers import (
     check_gateway_port,
     crash_replicas,
     farmer_from_json,
-    farmer_status,
     gateway_of,
     plan_farmer,
     register_farmers,
@@ -123,6 +122,17 @@ LINK_TIMEOUT = 5.0
 FIRST_BLOCK_TIMEOUT = 20.0
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where a node listens: its address, and the network namespace it runs in ("": this one)."""
+
+    host: str
+    netns: str = ""
+
+
+LOOPBACK = Place("127.0.0.1")
+
+
 @dataclass
 class NodeEntry:
     name: str
@@ -132,6 +142,10 @@ class NodeEntry:
     p2p: str = ""
     # Added by `join` after the devnet began: a validator once the council adds it.
     joined: bool = False
+    # The chaos harness (devnet/chaos/): the network namespace the node runs in, and how far
+    # its clock is set off (libfaketime), in seconds.
+    netns: str = ""
+    clock_offset_s: int = 0
 
 
 @dataclass
@@ -188,6 +202,8 @@ def load_devnet(directory: Path) -> Devnet | None:
                     n.get("pid"),
                     n.get("p2p", ""),
                     bool(n.get("joined", False)),
+                    str(n.get("netns", "")),
+                    int(n.get("clock_offset_s", 0)),
                 )
                 for n in body["nodes"]
             ],
@@ -298,7 +314,26 @@ def _ensure_genesis(
     return path
 
 
-def _start_node(entry: NodeEntry) -> subprocess.Popen[bytes]:
+def _netns_prefix(entry: NodeEntry) -> list[str]:
+    """`ip netns exec NS`, which execs the node: it keeps the pid the devnet records."""
+    return ["ip", "netns", "exec", entry.netns] if entry.netns else []
+
+
+def _clock_env(entry: NodeEntry) -> dict[str, str]:
+    """libfaketime preloaded with the node's clock offset (the `faketime` command would fork,
+    and the devnet would then signal the wrapper rather than the node)."""
+    if not entry.clock_offset_s:
+        return {}
+    found = sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))
+    if not found:
+        raise DevnetError(
+            "a clock offset needs libfaketime: install the Debian package faketime "
+            "(`make system-packages`)"
+        )
+    return {"LD_PRELOAD": str(found[0]), "FAKETIME": f"{entry.clock_offset_s:+d}s"}
+
+
+def start_process(entry: NodeEntry) -> subprocess.Popen[bytes]:
     home = Home(Path(entry.home))
     with open(home.log_file, "ab") as log:
         log.write(
@@ -306,17 +341,26 @@ def _start_node(entry: NodeEntry) -> subprocess.Popen[bytes]:
         )
         log.flush()
         return subprocess.Popen(
-            [sys.executable, "-m", "node", "node", "run", "--home", entry.home],
+            [
+                *_netns_prefix(entry),
+                sys.executable,
+                "-m",
+                "node",
+                "node",
+                "run",
+                "--home",
+                entry.home,
+            ],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=node_env(),
+            env=node_env() | _clock_env(entry),
             cwd=entry.home,
         )
 
 
-def _wait_ready(
+def wait_ready(
     entry: NodeEntry, process: subprocess.Popen[bytes], expected_genesis: str, say: Progress
 ) -> None:
     """Until the node's API answers with our genesis; a node that dies shows its log."""
@@ -399,13 +443,15 @@ def up(
     params: dict[str, int] | None = None,
     start: bool = True,
     farmers: int = 0,
+    places: dict[str, Place] | None = None,
 ) -> UpResult:
     """Create (first run) or reuse the devnet in `directory` and start its nodes.
 
     `params` override the devnet's chain parameters when the genesis is first written. With
     `start=False` it only prepares keys, genesis and homes (start nodes later with start_node).
     `farmers` is how many farmers the devnet has at least: those it lacks are registered, and
-    every farmer it has is started.
+    every farmer it has is started. `places` puts nodes elsewhere than on 127.0.0.1 (the chaos
+    harness: each in a network namespace of its own).
     """
     if not 1 <= validators <= MAX_VALIDATORS:
         raise DevnetError(f"--validators {validators}: the devnet runs 1 to {MAX_VALIDATORS}")
@@ -463,22 +509,30 @@ def up(
         for name, home in zip(names, homes, strict=True)
     }
     to_start = []
+    place = {name: (places or {}).get(name, LOOPBACK) for name in names}
     for i, (name, home) in enumerate(zip(names, homes, strict=True)):
         if name in running:
             devnet.nodes.append(previous[name])
             continue
-        port = base_port + i
+        port, host = base_port + i, place[name].host
         init_home(home, genesis_path, port)
         peers = tuple(
-            f"{node_keys[other]}@127.0.0.1:{base_port + P2P_OFFSET + j}"
+            f"{node_keys[other]}@{place[other].host}:{base_port + P2P_OFFSET + j}"
             for j, other in enumerate(names)
             if other != name
         )
-        config = replace(load_config(home), p2p_port=base_port + P2P_OFFSET + i)
+        config = replace(
+            load_config(home), api_host=host, p2p_host=host, p2p_port=base_port + P2P_OFFSET + i
+        )
         write_config(home, replace(config, persistent_peers=peers))
-        p2p = f"127.0.0.1:{base_port + P2P_OFFSET + i}"
+        p2p = f"{host}:{base_port + P2P_OFFSET + i}"
         entry = NodeEntry(
-            name, str(home.root), f"http://127.0.0.1:{port}", p2p=p2p, joined=name in joined
+            name,
+            str(home.root),
+            f"http://{host}:{port}",
+            p2p=p2p,
+            joined=name in joined,
+            netns=place[name].netns,
         )
         devnet.nodes.append(entry)
         to_start.append(entry)
@@ -489,13 +543,13 @@ def up(
     processes = []
     for entry in to_start:
         say(f"starting {entry.name} (log: {Home(Path(entry.home)).log_file})")
-        process = _start_node(entry)
+        process = start_process(entry)
         entry.pid = process.pid
         devnet.save()  # saved at once, so `down` can stop it even if we are interrupted
         processes.append((entry, process))
     for entry, process in processes:
         say(f"waiting for {entry.name} API at {entry.api}")
-        _wait_ready(entry, process, gen_hash, say)
+        wait_ready(entry, process, gen_hash, say)
     for entry in to_start:
         _wait_linked(entry, say)
     if to_start:
@@ -623,7 +677,7 @@ def _entry(devnet: Devnet, name: str) -> NodeEntry | FarmerEntry:
     raise DevnetError(f"no node {name!r} in the devnet (nodes: {known})")
 
 
-def _require(directory: Path) -> Devnet:
+def require(directory: Path) -> Devnet:
     devnet = load_devnet(directory.absolute())
     if devnet is None:
         raise DevnetError(f"no devnet in {directory} (start one with `gridchain devnet up`)")
@@ -636,7 +690,7 @@ def stop_node(
     """Stop one node or farmer (SIGTERM, or SIGKILL with `kill`): returns (was running,
     killed). A farmer's replicas keep running, as they do when a farm node's agent stops;
     with `crash` they are killed too (SIGKILL, records kept): the farm node's machine died."""
-    devnet = _require(directory)
+    devnet = require(directory)
     entry = _entry(devnet, name)
     if isinstance(entry, FarmerEntry):
         was_running = entry.alive()
@@ -671,7 +725,7 @@ def stop_node(
 
 def start_node(directory: Path, name: str, say: Progress = quiet) -> bool:
     """Start one stopped node or farmer of the devnet; False if it was already running."""
-    devnet = _require(directory)
+    devnet = require(directory)
     entry = _entry(devnet, name)
     if isinstance(entry, FarmerEntry):
         return _start_one_farmer(devnet, entry, say)
@@ -679,11 +733,11 @@ def start_node(directory: Path, name: str, say: Progress = quiet) -> bool:
         return False
     check_port_free(int(entry.api.rsplit(":", 1)[1]))
     say(f"starting {name} (log: {Home(Path(entry.home)).log_file})")
-    process = _start_node(entry)
+    process = start_process(entry)
     entry.pid = process.pid
     devnet.save()
     gen_hash = genesis_hash(load_genesis(Path(devnet.genesis))).hex()
-    _wait_ready(entry, process, gen_hash, say)
+    wait_ready(entry, process, gen_hash, say)
     _wait_linked(entry, say)
     return True
 
@@ -695,7 +749,7 @@ def join(directory: Path, say: Progress = quiet) -> NodeEntry:
     It is not a validator: the validators admit its links once the council has decided to add
     it (`gridchain tx validator-add` with the spec `gridchain node show-validator` prints), and
     it votes from the second block after that decision. Start it with `start_node`."""
-    devnet = _require(directory)
+    devnet = require(directory)
     if not devnet.nodes:
         raise DevnetError(f"the devnet in {directory} has no nodes to join")
     index = len(devnet.nodes)
@@ -738,59 +792,3 @@ def _start_one_farmer(devnet: Devnet, entry: FarmerEntry, say: Progress) -> bool
     devnet.save()
     wait_farmer_started(entry, process, offset, say)
     return True
-
-
-# status
-
-
-@dataclass(frozen=True)
-class NodeStatus:
-    name: str
-    pid: int | None
-    alive: bool
-    api: str
-    height: int | None = None
-    block_hash: str | None = None
-    round: int | None = None
-    step: str | None = None
-    peers: int | None = None
-    validator: bool | None = None
-    error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def status(
-    directory: Path = DEFAULT_DIR,
-) -> tuple[Devnet, list[NodeStatus], list[dict[str, Any]]]:
-    """Each node's process and consensus, and each farmer's process and node's activity."""
-    devnet = _require(directory)
-    out = []
-    for entry in devnet.nodes:
-        alive = pid_alive(entry.pid, entry.home)
-        if not alive:
-            out.append(NodeStatus(entry.name, entry.pid, False, entry.api))
-            continue
-        try:
-            view = NodeClient(entry.api, timeout=2.0).status()
-        except ApiError as exc:
-            out.append(NodeStatus(entry.name, entry.pid, True, entry.api, error=exc.message))
-            continue
-        out.append(
-            NodeStatus(
-                entry.name,
-                entry.pid,
-                True,
-                entry.api,
-                height=view.get("height"),
-                block_hash=view.get("block_hash"),
-                round=(view.get("consensus") or {}).get("round"),
-                step=(view.get("consensus") or {}).get("step"),
-                peers=len((view.get("consensus") or {}).get("peers", [])),
-                validator=(view.get("consensus") or {}).get("validator"),
-            )
-        )
-    answering = [n for n in out if n.alive and n.error is None]
-    client = NodeClient(answering[0].api, timeout=2.0) if answering else None
-    return devnet, out, [farmer_status(f, client) for f in devnet.farmers]

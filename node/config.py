@@ -119,6 +119,10 @@ class Home:
         return self.root / "data" / "consensus.wal"
 
     @property
+    def mempool_journal_file(self) -> Path:
+        return self.root / "data" / "mempool.wal"
+
+    @property
     def log_file(self) -> Path:
         return self.root / "node.log"
 

@@ -15,6 +15,7 @@ from node.config import ConfigError, Home, load_config, load_validator_key
 from node.consensus.wiring import build_consensus
 from node.release import UpgradeNeeded, write_upgrade_info
 from node.service import NodeService
+from node.txjournal import TxJournal
 
 
 def build_node(home: Home) -> NodeService:
@@ -26,10 +27,16 @@ def build_node(home: Home) -> NodeService:
     home.db_path.parent.mkdir(parents=True, exist_ok=True)
     store = ChainStore(str(home.db_path))
     try:
-        return NodeService(store, genesis, key, config)
+        node = NodeService(store, genesis, key, config)
     except BaseException:
         store.close()
         raise
+    try:
+        node.restore_mempool(TxJournal(home.mempool_journal_file))
+    except BaseException:
+        node.close()
+        raise
+    return node
 
 
 def use_scratch_dir(home: Home) -> None:

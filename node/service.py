@@ -6,6 +6,7 @@ synced batch. It never decides anything on its own.
 """
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -41,6 +42,7 @@ from node.config import ConfigError, NodeConfig
 from node.mempool import DuplicateTx, Mempool, MempoolFull
 from node.metrics import NodeMetrics
 from node.release import VERSION, check_release
+from node.txjournal import TxJournal
 from node.verifier import SignatureVerifier
 from vm.machine import load_program
 from vm.runtime import VmRuntime
@@ -81,6 +83,8 @@ class NodeService:
         self._block_committed = asyncio.Condition()
         # Called with each newly admitted transaction, so consensus can gossip it (txgossip.py).
         self.on_admitted: Callable[[SignedTx], None] | None = None
+        # What this node admitted, kept across a crash (txjournal.py); set by restore_mempool.
+        self.journal: TxJournal | None = None
         self.metrics.height.set(self.head.height)
 
     @property
@@ -115,6 +119,8 @@ class NodeService:
             if isinstance(payload, Deploy):
                 load_program(payload.code)  # InvalidCode says what is wrong, before a fee is paid
         self.mempool.add(tx, self.account(tx.body.sender), params.min_fee)
+        if self.journal is not None:
+            self.journal.add(tx.encoded)
         if relay and self.on_admitted is not None:
             self.on_admitted(tx)
         self._update_mempool_metrics()
@@ -130,6 +136,8 @@ class NodeService:
         except RuleViolation as exc:
             self.metrics.rejected.labels(exc.code).inc()
             raise
+        if self.journal is not None:
+            self.journal.flush()  # accepted once the journal has it
         return tx.id
 
     async def submit_many(self, items: Sequence[bytes], relay: bool = True) -> list[Admission]:
@@ -162,7 +170,30 @@ class NodeService:
             if error is not None:
                 self.metrics.rejected.labels(error.code).inc()
             results.append(Admission(item.id if isinstance(item, SignedTx) else None, error))
+        if self.journal is not None:
+            self.journal.flush()  # accepted once the journal has them
         return results
+
+    def restore_mempool(self, journal: TxJournal) -> None:
+        """Admit the journal's transactions again (after a restart), then keep journaling:
+        what a block committed meanwhile is dropped, what is no longer valid is remembered as
+        rejected with the reason, the journal is rewritten with what is pending."""
+        restored = 0
+        for data in journal.open():
+            try:
+                self.submit(data)
+                restored += 1
+            except DuplicateTx:
+                continue  # committed, or twice in the journal
+            except (RuleViolation, MempoolFull) as exc:
+                with contextlib.suppress(RuleViolation):
+                    self.rejected[decode_tx(data).id] = (
+                        exc if isinstance(exc, RuleViolation) else RuleViolation(exc.message)
+                    )
+        self.journal = journal
+        journal.rewrite(tx.encoded for tx in self.mempool.select(len(self.mempool)))
+        if restored:
+            log.info("mempool: %d transactions restored from the journal", restored)
 
     # Blocks
 
@@ -278,6 +309,8 @@ class NodeService:
         touched = {tx.body.sender for tx in included}
         self.mempool.update(self.account, touched)
         self._update_mempool_metrics()
+        if self.journal is not None and self.journal.due(len(self.mempool)):
+            self.journal.rewrite(tx.encoded for tx in self.mempool.select(len(self.mempool)))
 
     def _update_mempool_metrics(self) -> None:
         self.metrics.mempool_txs.set(len(self.mempool))
@@ -294,6 +327,8 @@ class NodeService:
         return True
 
     def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
         self.verifier.close()
         self.view.close()
         self.store.close()

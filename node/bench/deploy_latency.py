@@ -23,14 +23,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from devnet.customer import deployment_events, web_spec
 from devnet.processes import Progress
 from node.bench.devnet_kit import (
     NOT_RUNNING,
     BenchNet,
     bench_devnet,
-    deployment_events,
     devnet_params,
-    web_spec,
 )
 from node.bench.timing import machine, percentile
 

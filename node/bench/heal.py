@@ -47,16 +47,14 @@ from typing import Any
 from chain.farming.rules import epoch_start, slot_of
 from chain.params import BASIS_POINTS, ChainParams
 from devnet import network
+from devnet.customer import Event, deployment_events, web_spec
 from devnet.farmers import FarmerEntry
 from devnet.processes import Progress
 from node.bench.devnet_kit import (
     BenchError,
     BenchNet,
-    Event,
     bench_devnet,
-    deployment_events,
     devnet_params,
-    web_spec,
 )
 from node.bench.timing import machine, percentile
 

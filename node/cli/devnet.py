@@ -5,12 +5,18 @@ node/cli/main.py adds this group to the `gridchain` command; its root group rend
 raised here (DevnetError and the chain's own) as clean messages or JSON.
 """
 
+import json
+import os
+import random
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from devnet import network
+from devnet import status as devnet_status
+from devnet.processes import DevnetError
 from node.cli.output import emit, json_option, progress
 from node.config import Home, load_validator_key, validator_spec
 
@@ -143,7 +149,7 @@ def down(directory: Path, purge: bool, as_json: bool) -> None:
 def status(directory: Path, as_json: bool) -> None:
     """Show each node (process alive, height, consensus round and step, peers, head block),
     each farmer (process alive, node, country, heartbeats this epoch) and the gateway."""
-    net, nodes, farmers = network.status(directory)
+    net, nodes, farmers = devnet_status.status(directory)
     lines = [f"devnet {net.directory} (chain {net.chain_id})"]
     for n in nodes:
         if not n.alive:
@@ -225,3 +231,110 @@ def start(directory: Path, name: str, as_json: bool) -> None:
     started = network.start_node(directory, name, progress(as_json))
     line = f"started {name}" if started else f"{name} is already running"
     emit(as_json, {"node": name, "started": started}, [line])
+
+
+@devnet.command("chaos")
+@click.option(
+    "--seconds",
+    default=120.0,
+    show_default=True,
+    type=click.FloatRange(min=10),
+    help="How long faults are drawn; healing, settling and the final checks come after.",
+)
+@click.option("--seed", type=int, default=None, help="The schedule's seed (random if not given).")
+@click.option(
+    "--validators", default=4, show_default=True, type=click.IntRange(4, 7), help="Validators."
+)
+@click.option(
+    "--farmers", default=3, show_default=True, type=click.IntRange(2, 8), help="Farm nodes."
+)
+@click.option(
+    "--workloads",
+    default=2,
+    show_default=True,
+    type=click.IntRange(0, 8),
+    help="Web workloads deployed before the faults (one replica each).",
+)
+@click.option(
+    "--senders",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Senders each keeping one transfer in flight.",
+)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the chaos devnet lives (a new directory under /tmp by default); kept when an "
+    "invariant broke or with --keep.",
+)
+@click.option("--keep", is_flag=True, help="Keep the directory even when every check held.")
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the report (as --json prints it) to this file.",
+)
+@json_option
+def chaos(
+    seconds: float,
+    seed: int | None,
+    validators: int,
+    farmers: int,
+    workloads: int,
+    senders: int,
+    directory: Path | None,
+    keep: bool,
+    report_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Run a devnet under faults drawn from a seed and check its invariants (needs root: the
+    validators run in network namespaces, one on a tmpfs).
+
+    Faults: kill -9 (one node or two at once), pause, restart, a split into two groups, an
+    isolated node, a flapping link, a full disk, a skewed clock, a farm node's machine dying.
+    Invariants: no fork, no final block lost, no evidence or jailing of the (honest)
+    validators, progress within 30 s of a quorum's return, every accepted transaction committed
+    or rejected, every replica running on exactly one live node, no block billed twice or to
+    a node outside its tenure, no process exiting on its own. Exits 1 if any broke; the
+    directory then keeps every log, the events and the report, with the seed to replay."""
+    from devnet.chaos.harness import ChaosConfig, run
+
+    if os.geteuid() != 0:
+        raise DevnetError("devnet chaos needs root (network namespaces, tmpfs, sandboxes)")
+    seed = seed if seed is not None else random.randrange(1 << 31)
+    config = ChaosConfig(seconds, seed, validators, farmers, workloads, senders, directory, keep)
+    report = run(config, progress(as_json))
+    if report_file is not None:
+        report_file.write_text(json.dumps(report, indent=2) + "\n")
+    emit(as_json, report, chaos_lines(report))
+    if report["violations"]:
+        sys.exit(1)
+
+
+def chaos_lines(report: dict[str, Any]) -> list[str]:
+    faults = report["perturbations"]
+    txs = report["txs"]
+    recovery = report["recovery_s"]
+    lines = [
+        f"seed {report['seed']}: {faults['total']} faults in {report['seconds']:g} s, "
+        f"height {report['height']}",
+        "  " + ", ".join(f"{k} {v}" for k, v in faults.items() if k != "total"),
+        f"transactions: {txs['accepted']} accepted, {txs['committed']} committed, "
+        f"{txs['rejected']} rejected, {txs['unresolved']} unresolved",
+        f"recovery after a fault: p50 {recovery.get('p50')} s, p90 {recovery.get('p90')} s, "
+        f"max {recovery.get('max')} s ({report['unrecovered']} not recovered)",
+        "invariants:",
+        *(
+            f"  {name}: {v['checks']} checks, {v['violations']} violations"
+            for name, v in report["invariants"].items()
+        ),
+    ]
+    for v in report["violations"]:
+        lines.append(f"VIOLATION {v['invariant']} at {v['at_s']} s: {v['message']}")
+    if report["violations"]:
+        lines.append(f"logs kept in {report['directory']}; replay: {report['replay']}")
+    return lines

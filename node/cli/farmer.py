@@ -11,11 +11,12 @@ process, so a stop waits for the opening.
 import json
 import signal
 import threading
+import time
 from collections.abc import Callable
 from decimal import Decimal, Inexact, InvalidOperation, localcontext
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -37,7 +38,7 @@ from chain.farming.txs import (
 from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE
 from chain.ledger.transactions import Transfer
 from chain.params import MAX_PLOT_K, MIN_PLOT_K
-from node.api.client import NodeClient, answer_field
+from node.api.client import NodeClient, NodeUnreachable, answer_field
 from node.cli.common import (
     CliError,
     keystore_option,
@@ -54,7 +55,7 @@ from node.farmer.gateway import Gateway, GatewayError
 from node.farmer.plots import Plot, PlotError, create_plot, load_plots
 from node.farmer.runner import ReleaseMismatch, Runner
 from node.farmer.views import field_of, find_node, node_from_json, params_from_json
-from node.farmer.workloads import WorkloadRoles
+from node.farmer.workloads import MAX_BACKOFF, WorkloadRoles
 from node.keystore import Keystore
 from node.runtime import Runtime, SandboxError
 from node.runtime.sandbox import DEFAULT_SUBNET
@@ -111,6 +112,9 @@ def owner_address(store: Keystore, text: str) -> Address:
 
 
 # farmer
+
+
+T = TypeVar("T")
 
 
 @click.group()
@@ -390,17 +394,18 @@ def farmer_run(
         raise CliError(str(exc), "bad_plot") from None
     key = unlock(open_keystore(keystore), node_key, passphrase_file)
     client = node_client(node_url)
-    found = find_node(client, key.public_key)
+    echo = echo_event(as_json)
+    found = patiently(lambda: find_node(client, key.public_key), echo)
     if found is None:
         raise CliError(
             f"node key {node_key} is not registered: run `gridchain farmer register` first",
             "not_registered",
         )
-    farming = client.farming()
+    farming = patiently(client.farming, echo)
     agent = FarmerAgent(
         params_from_json(field_of(farming, "params")), node_from_json(found), plots, workers
     )
-    runner = Runner(client, key, agent, echo_event(as_json))
+    runner = patiently(lambda: Runner(client, key, agent, echo), echo)
     roles = workload_roles(client, runner, agent, runtime_dir, subnet, gateway_listen)
     runner.say(
         "start",
@@ -452,6 +457,20 @@ def farmer_run(
     if mismatch is not None:
         raise mismatch
     runner.say("stop", f"stopped: {runner.sent} transactions sent", sent=runner.sent)
+
+
+def patiently(read: Callable[[], T], echo: Callable[[str, str, dict[str, Any]], None]) -> T:
+    """`read` from the node, again while the node cannot be reached (backing off up to
+    MAX_BACKOFF): a farm node that boots while its validator is down waits for it, its
+    replicas running on, rather than exit and leave nobody to heartbeat once the node is back."""
+    pause = 1.0
+    while True:
+        try:
+            return read()
+        except NodeUnreachable as exc:
+            echo("waiting", f"waiting for the node: {exc.message}", {"message": exc.message})
+        time.sleep(pause)
+        pause = min(2 * pause, MAX_BACKOFF)
 
 
 def workload_roles(

@@ -234,6 +234,7 @@ class Reactor:
     async def on_peer_connect(self, peer: bytes) -> None:
         if self.hs is not None:
             self.gossip.send(self._status(), to=peer)
+        self.txs.welcome(peer)
 
     async def _ticker(self) -> None:
         while True:

@@ -7,7 +7,7 @@ the consensus event loop, so a flood of transactions never delays a vote.
 """
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from chain.ledger.transactions import SignedTx
 from node.consensus.gossip import Gossip
@@ -16,6 +16,7 @@ from node.service import NodeService
 
 TX_FLUSH_SECONDS = 0.02
 TX_BATCH_BYTES = 4 * 1024 * 1024
+WELCOME_TXS = 10_000  # pending transactions sent to a peer when it links
 MAX_TX_BATCHES_WAITING = 500  # beyond this, gossiped batches are dropped (origins keep them)
 
 
@@ -42,19 +43,19 @@ class TxGossip:
     async def flush_loop(self) -> None:
         while True:
             await asyncio.sleep(TX_FLUSH_SECONDS)
-            batch: list[bytes] = []
-            size = 0
-            for raw in self.outbox:  # messages stay far below the peer message limit
-                if batch and (
-                    size + len(raw) > TX_BATCH_BYTES or len(batch) >= MAX_TXS_PER_MESSAGE
-                ):
-                    self.gossip.send(Txs(tuple(batch)))
-                    batch, size = [], 0
-                batch.append(raw)
-                size += len(raw)
-            if batch:
-                self.gossip.send(Txs(tuple(batch)))
+            for batch in batches(self.outbox):
+                self.gossip.send(Txs(batch))
             self.outbox = []
+
+    def welcome(self, peer: bytes) -> None:
+        """A peer that just linked gets what the mempool holds (up to WELCOME_TXS): it may have
+        been cut off when they were gossiped, or this node may have restored them from its
+        journal after a restart, with nobody to tell then."""
+        if not self.gossip.participates(peer):
+            return
+        pending = [tx.encoded for tx in self.node.mempool.select(WELCOME_TXS)]
+        for batch in batches(pending):
+            self.gossip.send(Txs(batch), to=peer)
 
     async def admit_loop(self) -> None:
         while True:
@@ -62,3 +63,17 @@ class TxGossip:
             results = await self.node.submit_many(list(message.raw), relay=False)  # peers have them
             if any(r.error is None for r in results):
                 self.on_work()
+
+
+def batches(raws: list[bytes]) -> Iterator[tuple[bytes, ...]]:
+    """`raws` in Txs-sized batches (messages stay far below the peer message limit)."""
+    batch: list[bytes] = []
+    size = 0
+    for raw in raws:
+        if batch and (size + len(raw) > TX_BATCH_BYTES or len(batch) >= MAX_TXS_PER_MESSAGE):
+            yield tuple(batch)
+            batch, size = [], 0
+        batch.append(raw)
+        size += len(raw)
+    if batch:
+        yield tuple(batch)

@@ -25,10 +25,12 @@ import logging
 import os
 import struct
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
 from chain.errors import LocalFault
+from node.config import write_file_atomically
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,20 @@ class WriteAheadLog:
     def sync(self) -> None:
         """Make every appended record durable."""
         self._sync(self._open_file())
+
+    def flush(self) -> None:
+        """Hand every appended record to the operating system: it survives this process
+        dying (kill -9), not the machine losing power (that takes `sync`)."""
+        self._open_file().flush()
+
+    def rewrite(self, payloads: Iterable[bytes]) -> None:
+        """Replace the whole log with `payloads`, atomically: a crash leaves the old log or
+        the new one, never part of each."""
+        file = self._open_file()
+        file.flush()
+        write_file_atomically(self.path, b"".join(frame(p) for p in payloads), mode=0o600)
+        file.close()
+        self._file = open(self.path, "ab", buffering=BUFFER_SIZE)  # noqa: SIM115 (kept open)
 
     def reset(self) -> None:
         """Empty the log durably (the height it covers is committed)."""

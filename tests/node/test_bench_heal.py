@@ -12,8 +12,9 @@ from click.testing import CliRunner
 
 from chain.params import ChainParams
 from contracts_std.spec import load_spec
+from devnet.customer import web_spec
 from devnet.network import PARAMS
-from node.bench.devnet_kit import NOT_RUNNING, web_spec
+from node.bench.devnet_kit import NOT_RUNNING
 from node.bench.heal import HealBench, Trial, bench_heal, not_eligible
 from node.cli.main import cli
 

@@ -1,0 +1,84 @@
+"""The mempool's journal over a real node home (LevelDB, the journal file): what the node
+accepted survives the node dying, what a block committed meanwhile is not admitted twice, what
+is no longer valid is reported rejected with its reason, and a torn tail loses only itself.
+
+A "crash" here closes the store (LevelDB's lock is per process) but never the journal: the
+journal is left exactly as a kill -9 would leave it, with what the node had flushed."""
+
+from pathlib import Path
+
+from node.server import build_node
+from node.service import NodeService
+from node.txjournal import TxJournal
+from tests.kit.support import make_home, transfer
+
+
+def crash(node: NodeService) -> None:
+    node.verifier.close()
+    node.view.close()
+    node.store.close()
+
+
+async def test_accepted_transactions_survive_a_crash_and_are_committed_after_it(
+    tmp_path: Path,
+) -> None:
+    th = make_home(tmp_path / "home")
+    node = build_node(th.home)
+    txs = [transfer(th.alice, th.bob_address, 5, nonce=n) for n in range(3)]
+    for tx in txs:
+        node.submit(tx.encoded)
+    crash(node)
+
+    node = build_node(th.home)
+    try:
+        assert [node.mempool.get(tx.id) for tx in txs] == txs
+        header = await node.produce_block()
+        assert node.store.block_at(header.height).txs == tuple(txs)  # type: ignore[union-attr]
+    finally:
+        node.close()
+
+
+async def test_committed_transactions_are_dropped_and_invalid_ones_reported_rejected(
+    tmp_path: Path,
+) -> None:
+    th = make_home(tmp_path / "home")
+    node = build_node(th.home)
+    committed = transfer(th.alice, th.bob_address, 5, nonce=0)
+    node.submit(committed.encoded)
+    await node.produce_block()
+    # A transaction with the nonce the block used up, as a journal may hold it when another
+    # node's block took a different transaction of the same sender.
+    stale = transfer(th.alice, th.bob_address, 6, nonce=0)
+    assert node.journal is not None
+    node.journal.add(stale.encoded)
+    node.journal.flush()
+    crash(node)
+
+    node = build_node(th.home)
+    try:
+        assert len(node.mempool) == 0
+        assert node.store.tx_location(committed.id) is not None
+        assert node.rejected[stale.id].code == "stale_nonce"
+        # The rewritten journal holds what is pending: nothing.
+        assert TxJournal(th.home.mempool_journal_file).open() == []
+    finally:
+        node.close()
+
+
+def test_a_torn_tail_loses_only_the_torn_record(tmp_path: Path) -> None:
+    th = make_home(tmp_path / "home")
+    node = build_node(th.home)
+    whole = transfer(th.alice, th.bob_address, 5, nonce=0)
+    node.submit(whole.encoded)
+    torn = transfer(th.alice, th.bob_address, 5, nonce=1)
+    node.submit(torn.encoded)
+    crash(node)
+    path = th.home.mempool_journal_file
+    path.write_bytes(path.read_bytes()[:-7])  # the write of the last record cut short
+
+    node = build_node(th.home)
+    try:
+        assert node.mempool.get(whole.id) == whole
+        assert node.mempool.get(torn.id) is None
+    finally:
+        node.close()
