@@ -121,6 +121,8 @@ class Harness:
             self._apply(fault)
         except (DevnetError, SandboxError, OSError) as exc:
             applied.error = str(exc)
+        except Exception as exc:  # a harness bug: said in the report, the run goes on
+            applied.error = f"{type(exc).__name__}: {exc}"
         finally:
             applied.healed = time.monotonic()
             applied.head_at_heal = self.view.head
@@ -220,12 +222,16 @@ class Harness:
         apis = [n.api for n in self.net.devnet.nodes]
         with ThreadPoolExecutor(len(apis)) as pool:
             while not self.stop.is_set():
-                list(pool.map(self._look, range(len(apis))))
-                with self.lock:
-                    down = set(self.down)
-                quorum = has_quorum(self.net.validators, down, self.net.fabric.connected)
-                self.violate_if("liveness", self.liveness.tick(self.now(), self.view.head, quorum))
-                self._mark_recovered()
+                try:
+                    list(pool.map(self._look, range(len(apis))))
+                    with self.lock:
+                        down = set(self.down)
+                    quorum = has_quorum(self.net.validators, down, self.net.fabric.connected)
+                    now, head = self.now(), self.view.head
+                    self.violate_if("liveness", self.liveness.tick(now, head, quorum))
+                    self._mark_recovered()
+                except Exception as exc:  # a harness bug must not end the watching
+                    self.note("watcher_error", error=f"{type(exc).__name__}: {exc}")
                 self.stop.wait(WATCH_EVERY)
 
     def violate_if(self, invariant: str, problems: list[str]) -> None:
@@ -281,7 +287,10 @@ class Harness:
 
     def watch_grid(self) -> None:
         while not self.stop.wait(GRID_EVERY):
-            self.check_grid()
+            try:
+                self.check_grid()
+            except Exception as exc:  # a harness bug must not end the watching
+                self.note("watcher_error", error=f"{type(exc).__name__}: {exc}")
 
     def check_grid(self) -> None:
         client = self._client()
@@ -454,6 +463,7 @@ class Harness:
             "farmers": self.config.farmers,
             "workloads": len(self.wids),
             "perturbations": {"total": len(self.applied), **dict(sorted(kinds.items()))},
+            "harness_errors": [e for e in self.events if e["event"] == "watcher_error"][:20],
             "fault_errors": [
                 {"fault": a.fault.describe(), "error": a.error} for a in self.applied if a.error
             ],
