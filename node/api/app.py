@@ -39,7 +39,7 @@ from chain.state import (
 from chain.store import Snapshot
 from genesis.schema import flatten_errors
 from node.api.audit import add_audit_routes
-from node.api.body import read_json
+from node.api.body import MAX_BATCH, read_json
 from node.api.context import API, ApiContext
 from node.api.contracts import add_contract_routes
 from node.api.deployments import add_deployment_routes
@@ -53,7 +53,6 @@ from node.service import NodeService
 
 log = logging.getLogger("gridchain.api")
 
-MAX_BATCH = 10_000
 HEX = r"^[0-9a-fA-F]*$"
 
 
@@ -255,7 +254,7 @@ def _find_block(snap: Snapshot, ref: str) -> Block | None:
     if ref == "latest":
         head = snap.head()
         return None if head is None else snap.block(head.block_hash)
-    if ref.isdigit() and len(ref) < 20:
+    if ref.isascii() and ref.isdigit() and len(ref) < 20:  # "²" is a digit int() refuses
         return snap.block_at(int(ref))
     if len(ref) == 64:
         return snap.block(_hex(ref, "block hash"))
@@ -405,7 +404,8 @@ def make_app(
     app.cleanup_ctx.append(node_context(node, consensus))
     app.router.add_post("/v1/txs", submit_tx)
     app.router.add_post("/v1/txs/batch", submit_batch)
-    app.router.add_get("/v1/txs/{tx_id}", get_tx)
+    # Not "batch": GET /v1/txs/batch is a method the batch route does not take (405), not an id.
+    app.router.add_get("/v1/txs/{tx_id:(?!batch$)[^/]+}", get_tx)
     app.router.add_get("/v1/accounts/{address}", get_account)
     app.router.add_get("/v1/blocks/{ref}", get_block)
     app.router.add_get("/v1/status", get_status)

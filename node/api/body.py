@@ -15,6 +15,7 @@ from chain.errors import RuleViolation
 # RecursionError, but a library may raise the limit (py_ecc sets 100,000 on import), and then
 # 100,000 nested brackets overflow the C stack and kill the process.
 MAX_JSON_DEPTH = 64
+MAX_BATCH = 10_000  # transactions in one POST /v1/txs/batch
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}

@@ -20,7 +20,7 @@ def _height(snap: Snapshot, ref: str) -> int:
     if ref == "latest":
         head = snap.head()
         return 0 if head is None else head.height
-    if ref.isdigit() and len(ref) < 20:
+    if ref.isascii() and ref.isdigit() and len(ref) < 20:  # "²" is a digit int() refuses
         return int(ref)
     raise RuleViolation(f"{ref!r} is neither a height nor 'latest'")
 

@@ -2,6 +2,14 @@
 
 from typing import Any
 
+from chain.address import TEXT_SIZE
+from chain.blocks.header import MAX_HEIGHT
+from chain.farming.txs import MAX_ID
+from chain.ledger.transactions import MAX_TX_SIZE
+from chain.store import MAX_AUDIT_RANGE
+from node.api.body import MAX_BATCH
+from node.api.farming import MAX_REWARD_EPOCHS
+
 HEX = {"type": "string", "pattern": "^[0-9a-f]*$"}
 ERROR = {
     "type": "object",
@@ -28,22 +36,45 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(s): _json(_ref("Error"), "error with a machine-readable code") for s in statuses}
 
 
-def _path_param(name: str, description: str) -> dict[str, Any]:
+# What each kind of parameter may be: the handlers refuse the rest with a 400. An address's
+# checksum is beyond a pattern: a well-formed address with a wrong checksum is a 400 too.
+HEX64 = {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}
+# A signed transaction's canonical bytes, hex: what decodes and verifies is beyond a schema.
+SIGNED_TX = {
+    "type": "string",
+    "pattern": "^[0-9a-fA-F]*$",
+    "minLength": 2,
+    "maxLength": 2 * MAX_TX_SIZE,
+}
+ADDRESS = {"type": "string", "pattern": f"^[0-9a-fA-F]{{{TEXT_SIZE}}}$"}
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID - 1}
+INDEX = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+HEIGHT = {"type": "integer", "minimum": 0, "maximum": MAX_HEIGHT}
+BLOCK_REF = {"type": "string", "pattern": "^(latest|[0-9]{1,19}|[0-9a-fA-F]{64})$"}
+LIGHT_REF = {"type": "string", "pattern": "^(latest|[0-9]{1,19})$"}
+SIZE = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+LIMIT = {"type": "integer", "minimum": 1, "maximum": MAX_AUDIT_RANGE}
+EPOCHS = {"type": "integer", "minimum": 1, "maximum": MAX_REWARD_EPOCHS}
+
+
+def _path_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {
         "name": name,
         "in": "path",
         "required": True,
-        "schema": {"type": "string"},
+        "schema": schema,
         "description": description,
     }
 
 
-def _query_param(name: str, kind: str, description: str, required: bool = False) -> dict[str, Any]:
+def _query_param(
+    name: str, schema: dict[str, Any], description: str, required: bool = False
+) -> dict[str, Any]:
     return {
         "name": name,
         "in": "query",
         "required": required,
-        "schema": {"type": kind, "minimum": 0} if kind == "integer" else {"type": kind},
+        "schema": schema,
         "description": description,
     }
 
@@ -75,14 +106,14 @@ def openapi_spec(version: str) -> dict[str, Any]:
             "/v1/contracts/{address}": {
                 "get": {
                     "summary": "A contract's balance, code hash, public functions and disassembly",
-                    "parameters": [_path_param("address", "a contract address")],
+                    "parameters": [_path_param("address", ADDRESS, "a contract address")],
                     "responses": {"200": _json(obj, "contract"), **_errors(400, 404)},
                 }
             },
             "/v1/contracts/{address}/query": {
                 "post": {
                     "summary": "Run a public function read-only on the head state (metered)",
-                    "parameters": [_path_param("address", "a contract address")],
+                    "parameters": [_path_param("address", ADDRESS, "a contract address")],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -115,13 +146,25 @@ def openapi_spec(version: str) -> dict[str, Any]:
             "/v1/audit/entries": {
                 "get": {
                     "summary": "Audit entries by position (start, limit <= 1000)",
-                    "responses": {"200": _json(obj, "entries with their leaf hashes")},
+                    "parameters": [
+                        _query_param("start", INDEX, "the first position (default 0)"),
+                        _query_param("end", INDEX, "stop before this position (default: the size)"),
+                        _query_param("limit", LIMIT, "at most this many (default 100)"),
+                    ],
+                    "responses": {
+                        "200": _json(obj, "entries with their leaf hashes"),
+                        **_errors(400),
+                    },
                 }
             },
             "/v1/audit/contracts/{address}/entries": {
                 "get": {
                     "summary": "The audit entries one contract emitted (start, limit)",
-                    "parameters": [_path_param("address", "the emitting contract's address")],
+                    "parameters": [
+                        _path_param("address", ADDRESS, "the emitting contract's address"),
+                        _query_param("start", INDEX, "skip this many of its entries (default 0)"),
+                        _query_param("limit", LIMIT, "at most this many (default 100)"),
+                    ],
                     "responses": {"200": _json(obj, "entries"), **_errors(400)},
                 }
             },
@@ -129,13 +172,20 @@ def openapi_spec(version: str) -> dict[str, Any]:
                 "get": {
                     "summary": "Inclusion proof of an entry (size: default latest), with the "
                     "header committing that size",
-                    "parameters": [_path_param("index", "the entry's position in the log")],
+                    "parameters": [
+                        _path_param("index", INDEX, "the entry's position in the log"),
+                        _query_param("size", SIZE, "the log size to prove in (default: now)"),
+                    ],
                     "responses": {"200": _json(obj, "proof bundle"), **_errors(400, 404)},
                 }
             },
             "/v1/audit/consistency": {
                 "get": {
                     "summary": "Consistency proof between two log sizes, with both headers",
+                    "parameters": [
+                        _query_param("first", SIZE, "the earlier size", required=True),
+                        _query_param("second", SIZE, "the later size (default: now)"),
+                    ],
                     "responses": {"200": _json(obj, "proof bundle"), **_errors(400, 404)},
                 }
             },
@@ -149,7 +199,7 @@ def openapi_spec(version: str) -> dict[str, Any]:
             "/v1/farms/{farm}": {
                 "get": {
                     "summary": "A farm (owner, payout, bond, last slashed epoch) and its node ids",
-                    "parameters": [_path_param("farm", "farm id")],
+                    "parameters": [_path_param("farm", ID, "farm id")],
                     "responses": {"200": _json(obj, "farm"), **_errors(400, 404)},
                 }
             },
@@ -157,7 +207,10 @@ def openapi_spec(version: str) -> dict[str, Any]:
                 "get": {
                     "summary": "The farm's reward lines of its last settled epochs (epochs: "
                     "default 10, at most 1000), newest first, as the settling blocks carried them",
-                    "parameters": [_path_param("farm", "farm id")],
+                    "parameters": [
+                        _path_param("farm", ID, "farm id"),
+                        _query_param("epochs", EPOCHS, "how many (default 10)"),
+                    ],
                     "responses": {
                         "200": _json(obj, "epochs with lines and total"),
                         **_errors(400, 404),
@@ -167,14 +220,14 @@ def openapi_spec(version: str) -> dict[str, Any]:
             "/v1/nodes/{node}": {
                 "get": {
                     "summary": "A farming node, its activity this epoch and its projected reward",
-                    "parameters": [_path_param("node", "node id")],
+                    "parameters": [_path_param("node", ID, "node id")],
                     "responses": {"200": _json(obj, "node"), **_errors(400, 404)},
                 }
             },
             "/v1/nodes/by-key/{public_key}": {
                 "get": {
                     "summary": "The same, found by the node's public key",
-                    "parameters": [_path_param("public_key", "64 hex characters")],
+                    "parameters": [_path_param("public_key", HEX64, "the node's public key")],
                     "responses": {"200": _json(obj, "node"), **_errors(400, 404)},
                 }
             },
@@ -183,8 +236,8 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     "summary": "A workload's deployment: state, escrow, replicas with their "
                     "nodes and countries, gateway names with their URLs",
                     "parameters": [
-                        _path_param("contract", "the contract's hex address"),
-                        _path_param("wid", "the contract's workload id"),
+                        _path_param("contract", ADDRESS, "the contract's address"),
+                        _path_param("wid", ID, "the contract's workload id"),
                     ],
                     "responses": {"200": _json(obj, "deployment"), **_errors(400, 404)},
                 }
@@ -193,14 +246,14 @@ def openapi_spec(version: str) -> dict[str, Any]:
                 "get": {
                     "summary": "The replicas placed on a node, each with the spec it runs "
                     "(what the node's agent reconciles against)",
-                    "parameters": [_path_param("node", "node id")],
+                    "parameters": [_path_param("node", ID, "node id")],
                     "responses": {"200": _json(obj, "replicas"), **_errors(400, 404)},
                 }
             },
             "/v1/nodes/{node}/routes": {
                 "get": {
                     "summary": "The gateway names a gateway node serves, with their backends now",
-                    "parameters": [_path_param("node", "node id")],
+                    "parameters": [_path_param("node", ID, "node id")],
                     "responses": {"200": _json(obj, "routes"), **_errors(400, 404)},
                 }
             },
@@ -218,8 +271,8 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     "the validator set's changes allow, at most 1,000 per answer (`reached` is "
                     "the last one's height, `complete` whether it is `to`; ask again from it)",
                     "parameters": [
-                        _query_param("from", "integer", "trusted height (default 0)"),
-                        _query_param("to", "integer", "height to reach", required=True),
+                        _query_param("from", HEIGHT, "trusted height (default 0)"),
+                        _query_param("to", HEIGHT, "height to reach", required=True),
                     ],
                     "responses": {"200": _json(obj, "light blocks"), **_errors(400, 404)},
                 }
@@ -228,7 +281,7 @@ def openapi_spec(version: str) -> dict[str, Any]:
                 "get": {
                     "summary": "A height's light block: its header, the validator set that "
                     "signed it and its finality certificate, in canonical bytes (hex)",
-                    "parameters": [_path_param("ref", "height or 'latest'")],
+                    "parameters": [_path_param("ref", LIGHT_REF, "height or 'latest'")],
                     "responses": {"200": _json(obj, "light block"), **_errors(400, 404)},
                 }
             },
@@ -245,7 +298,11 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     "summary": "One proposal by the id of the transaction that submitted it: "
                     "its content, approvals, status (open, executed, failed, expired) and why "
                     "it failed",
-                    "parameters": [_path_param("proposal_id", "64 hex characters")],
+                    "parameters": [
+                        _path_param(
+                            "proposal_id", HEX64, "the id of the transaction that submitted it"
+                        )
+                    ],
                     "responses": {"200": _json(obj, "proposal"), **_errors(400, 404)},
                 }
             },
@@ -260,7 +317,7 @@ def openapi_spec(version: str) -> dict[str, Any]:
                 "get": {
                     "summary": "A validator set the chain has had, by the hash headers name it "
                     "with; its canonical bytes hash to it",
-                    "parameters": [_path_param("set_hash", "64 hex characters")],
+                    "parameters": [_path_param("set_hash", HEX64, "the set's hash")],
                     "responses": {"200": _json(obj, "validator set"), **_errors(400, 404)},
                 }
             },
@@ -294,7 +351,7 @@ def openapi_spec(version: str) -> dict[str, Any]:
             "/v1/txs/{tx_id}": {
                 "get": {
                     "summary": "A transaction with its receipt and block",
-                    "parameters": [_path_param("tx_id", "64 hex characters")],
+                    "parameters": [_path_param("tx_id", HEX64, "the transaction's id")],
                     "responses": {
                         "200": _json(_ref("TxStatus"), "pending or committed"),
                         **_errors(400, 404),
@@ -304,7 +361,7 @@ def openapi_spec(version: str) -> dict[str, Any]:
             "/v1/accounts/{address}": {
                 "get": {
                     "summary": "An account and its sparse Merkle proof against the head state root",
-                    "parameters": [_path_param("address", "hex address with checksum")],
+                    "parameters": [_path_param("address", ADDRESS, "hex address with checksum")],
                     "responses": {
                         "200": _json(_ref("Account"), "account with proof"),
                         **_errors(400),
@@ -314,7 +371,9 @@ def openapi_spec(version: str) -> dict[str, Any]:
             "/v1/blocks/{ref}": {
                 "get": {
                     "summary": "A block by height, hash or 'latest', with its finalizing commit",
-                    "parameters": [_path_param("ref", "height, 64-hex hash or 'latest'")],
+                    "parameters": [
+                        _path_param("ref", BLOCK_REF, "height, 64-hex hash or 'latest'")
+                    ],
                     "responses": {"200": _json(_ref("Block"), "block"), **_errors(400, 404)},
                 }
             },
@@ -337,13 +396,20 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     "type": "object",
                     "required": ["tx"],
                     "additionalProperties": False,
-                    "properties": {"tx": HEX},
+                    "properties": {"tx": SIGNED_TX},
                 },
                 "SubmitBatch": {
                     "type": "object",
                     "required": ["txs"],
                     "additionalProperties": False,
-                    "properties": {"txs": {"type": "array", "items": HEX, "maxItems": 10000}},
+                    "properties": {
+                        "txs": {
+                            "type": "array",
+                            "items": HEX,
+                            "minItems": 1,
+                            "maxItems": MAX_BATCH,
+                        }
+                    },
                 },
                 "Pending": {
                     "type": "object",

@@ -218,6 +218,14 @@ async def test_non_hex_ids_are_client_errors(api: Any) -> None:
         assert response.status == 400 and "not hex" in body["error"]["message"], path
 
 
+async def test_a_digit_int_refuses_is_a_client_error(api: Any) -> None:
+    client, _, _ = api
+    for path in ("/v1/blocks/\u00b2", "/v1/light/\u00b2"):  # "²": str.isdigit says yes
+        response = await client.get(path)
+        assert response.status == 400, path
+        assert (await response.json())["error"]["code"] == "invalid", path
+
+
 async def test_credits_to_a_multisig_address_without_an_account_are_refused(api: Any) -> None:
     client, node, th = api
     squatted = multisig_address(th.alice_address, 5)
@@ -292,3 +300,6 @@ async def test_a_wrong_method_is_a_json_405_that_says_what_is_allowed(api: Any) 
     response = await client.delete("/v1/txs")
     assert response.status == 405 and "POST" in response.headers["Allow"]
     assert (await response.json())["error"]["code"] == "method_not_allowed"
+    # The batch route takes POST only: GET is not a lookup of a transaction named "batch".
+    response = await client.get("/v1/txs/batch")
+    assert response.status == 405 and response.headers["Allow"] == "POST"
