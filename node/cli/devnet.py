@@ -8,6 +8,7 @@ raised here (DevnetError and the chain's own) as clean messages or JSON.
 import json
 import os
 import random
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -305,6 +306,8 @@ def chaos(
 
     if os.geteuid() != 0:
         raise DevnetError("devnet chaos needs root (network namespaces, tmpfs, sandboxes)")
+    # SIGTERM ends the run as Ctrl-C does: the faults stop and the devnet is brought down.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     seed = seed if seed is not None else random.randrange(1 << 31)
     config = ChaosConfig(seconds, seed, validators, farmers, workloads, senders, directory, keep)
     report = run(config, progress(as_json))
