@@ -1,18 +1,25 @@
-"""Authenticated, encrypted links between nodes, over an already-open websocket.
+"""Authenticated, encrypted links between nodes: a handshake carried by two small HTTP
+requests, then a websocket that only an authenticated peer ever gets.
 
-Handshake (both ends, one websocket; the dialer is the key-exchange client):
+Handshake (the dialer is the key-exchange client; the manager carries the messages):
 
-1. hello, in the clear: {"version", "network", "ephemeral"} in canonical CBOR, where
-   "ephemeral" is a fresh X25519 public key. A wrong network or version ends it here.
+1. POST /p2p/hello, the client's hello in the clear: {"version", "network", "ephemeral"} in
+   canonical CBOR (at most MAX_HANDSHAKE_MESSAGE bytes: the peer port reads no bigger body),
+   where "ephemeral" is a fresh X25519 public key. A wrong network or version ends it here.
 2. Directional session keys from libsodium's key exchange (crypto_kx) over the two ephemeral
-   keys; from here on every message is a sealed frame (below).
-3. server -> client: auth {"key", "signature"}; the client checks it, then client -> server its
-   own auth; the server checks it and answers with an empty ack frame.
+   keys; from here on every message is a sealed frame (below). The server answers with its own
+   hello, its auth {"key", "signature"} sealed as frame 0 of its direction, and a token naming
+   the handshake (kept HANDSHAKE_TIMEOUT seconds).
+3. The client checks the server's auth, then asks for the websocket (GET /p2p) with the token
+   and its own auth (frame 0 of its direction) in two headers; the server checks it before it
+   upgrades the connection, so the 101 answer is the ack, and a refusal is a plain 403.
 
 Each auth signs the transcript (network id and both ephemeral keys, client's first) plus the
 signer's role, so a signature is worthless in any other session (fresh ephemeral keys) and cannot
 be reflected back (wrong role). The server proves itself first so a dialer checks the key it
-expected before it reveals its own; the ack means neither end holds a link the other refused.
+expected before it reveals its own. No websocket exists before both ends are authenticated:
+what an unauthenticated peer can make the node hold is a hello's bytes and one small session
+per pending handshake (bounded per address and in all by the manager), never a 32 MiB frame.
 
 Frames: `nacl.secret.SecretBox` under the direction's key, sent as nonce || ciphertext, where
 the nonce is a 24-byte little-endian frame counter from 0 (the auth frames included). The
@@ -23,6 +30,7 @@ link, as does any frame that fails to authenticate.
 import asyncio
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import nacl.bindings
@@ -37,7 +45,7 @@ from chain.errors import EncodingError
 from chain.hashing import tagged_hash
 from chain.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair, verify_signature
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 1: the handshake ran over the websocket
 NONCE_SIZE = nacl.secret.SecretBox.NONCE_SIZE  # 24
 FRAME_OVERHEAD = NONCE_SIZE + nacl.secret.SecretBox.MACBYTES  # 40 bytes on top of a payload
 DEFAULT_MAX_PAYLOAD = 32 * 1024 * 1024
@@ -45,6 +53,7 @@ HANDSHAKE_TIMEOUT = 5.0
 CLOSE_TIMEOUT = 2.0
 MAX_NETWORK_ID = 64
 MAX_HANDSHAKE_MESSAGE = 1024
+TOKEN_SIZE = 16
 OFFLOAD_BYTES = 1 << 20  # bigger frames are sealed and opened in a thread: the loop keeps going
 AUTH_PREFIX = b"gc/p2p-auth\x00"  # the validator key signs votes too: never the same bytes
 CLIENT, SERVER = "client", "server"
@@ -126,7 +135,7 @@ async def _close_quietly(ws: WebSocket, reason: str, timeout: float) -> None:
 
 
 class PeerLink:
-    """An authenticated, encrypted message channel to one peer; made by `handshake`.
+    """An authenticated, encrypted message channel to one peer, once the handshake is done.
 
     One task may `recv` at a time; `send` may be called from several.
     """
@@ -262,129 +271,122 @@ def _read_auth(data: bytes) -> tuple[bytes, bytes]:
     return key, signature
 
 
-async def handshake(
-    ws: WebSocket,
-    identity: KeyPair,
-    network_id: bytes,
-    allowed: Callable[[bytes], bool],
-    *,
-    dialer: bool,
-    expected_key: bytes | None = None,
-    max_payload: int = DEFAULT_MAX_PAYLOAD,
-    timeout: float = HANDSHAKE_TIMEOUT,
-    close_timeout: float = CLOSE_TIMEOUT,
-) -> PeerLink:
-    """Authenticate the peer on `ws` and return the link; on any failure `ws` is closed.
+@dataclass
+class Session:
+    """A handshake once both hellos are known: the two directions' ciphers (each auth frame is
+    frame 0 of its direction) and the transcript both ends sign."""
 
-    Raises LinkError (reasons: version, wrong_network, protocol, bad_signature, self,
-    unexpected_peer, not_allowed, rejected, timeout, ...).
-    """
-    try:
-        async with asyncio.timeout(timeout):
-            return await _handshake(
-                ws, identity, network_id, allowed, dialer, expected_key, max_payload, close_timeout
-            )
-    except LinkError as exc:
-        await _close_quietly(ws, exc.reason, close_timeout)
-        raise
-    except LinkClosed as exc:
-        await _close_quietly(ws, "closed", close_timeout)
-        raise LinkError("rejected", f"handshake ended by the peer ({exc})") from None
-    except TimeoutError:
-        await _close_quietly(ws, "timeout", close_timeout)
-        raise LinkError("timeout", f"handshake took longer than {timeout:g} s") from None
-    except BaseException:
-        await _close_quietly(ws, "error", close_timeout)
-        raise
+    sender: _Cipher
+    receiver: _Cipher
+    transcript: bytes
 
 
-async def _handshake(
-    ws: WebSocket,
-    identity: KeyPair,
-    network_id: bytes,
-    allowed: Callable[[bytes], bool],
-    dialer: bool,
-    expected_key: bytes | None,
-    max_payload: int,
-    close_timeout: float,
-) -> PeerLink:
+def client_hello(network_id: bytes) -> tuple[bytes, nacl.public.PrivateKey]:
+    """The dialer's hello and the ephemeral secret it keeps until the answer comes."""
     ephemeral = nacl.public.PrivateKey.generate()
-    our_ephemeral = bytes(ephemeral.public_key)
-    hello = {"version": PROTOCOL_VERSION, "network": network_id, "ephemeral": our_ephemeral}
-    await _send(ws, encode(hello))
-    their_ephemeral = _read_hello(await _receive_handshake_frame(ws), network_id)
-    if their_ephemeral == our_ephemeral:
-        raise LinkError("protocol", "peer echoed our ephemeral key")
+    return _hello(network_id, bytes(ephemeral.public_key)), ephemeral
 
+
+def answer_hello(
+    hello: bytes, identity: KeyPair, network_id: bytes, token: bytes
+) -> tuple[bytes, Session]:
+    """The server's answer to a client's hello (its hello, its sealed auth, `token`) and the
+    session it keeps until the client's auth comes. LinkError: version, wrong_network,
+    protocol."""
+    theirs = _read_hello(hello, network_id)
+    ephemeral = nacl.public.PrivateKey.generate()
+    ours = bytes(ephemeral.public_key)
+    session = _session(ephemeral, theirs, network_id, dialer=False)
+    answer = {
+        "hello": _hello(network_id, ours),
+        "auth": session.sender.seal(_auth(identity, session.transcript, SERVER)),
+        "token": token,
+    }
+    return encode(answer), session
+
+
+def finish_as_client(
+    answer: bytes,
+    ephemeral: nacl.public.PrivateKey,
+    identity: KeyPair,
+    network_id: bytes,
+    allowed: Callable[[bytes], bool],
+    expected_key: bytes | None,
+) -> tuple[bytes, bytes, bytes, Session]:
+    """Check the server's answer: (its key, the token, our sealed auth, the session).
+
+    LinkError: version, wrong_network, protocol, bad_signature, self, unexpected_peer,
+    not_allowed."""
+    hello, auth, token = _read_answer(answer)
+    session = _session(ephemeral, _read_hello(hello, network_id), network_id, dialer=True)
+    key = _check_auth(session.receiver.open(auth), session.transcript, SERVER, identity, allowed)
+    if expected_key is not None and key != expected_key:
+        raise LinkError("unexpected_peer", f"expected peer {expected_key.hex()}, got {key.hex()}")
+    ours = session.sender.seal(_auth(identity, session.transcript, CLIENT))
+    return key, token, ours, session
+
+
+def finish_as_server(
+    auth: bytes, session: Session, identity: KeyPair, allowed: Callable[[bytes], bool]
+) -> bytes:
+    """The client's key, once its sealed auth checks out (LinkError otherwise)."""
+    if len(auth) > MAX_HANDSHAKE_MESSAGE + FRAME_OVERHEAD:
+        raise LinkError("protocol", f"handshake message of {len(auth)} bytes is too long")
+    return _check_auth(session.receiver.open(auth), session.transcript, CLIENT, identity, allowed)
+
+
+def _hello(network_id: bytes, ephemeral: bytes) -> bytes:
+    return encode({"version": PROTOCOL_VERSION, "network": network_id, "ephemeral": ephemeral})
+
+
+def _session(
+    ephemeral: nacl.public.PrivateKey, theirs: bytes, network_id: bytes, dialer: bool
+) -> Session:
+    ours = bytes(ephemeral.public_key)
+    if theirs == ours:
+        raise LinkError("protocol", "peer echoed our ephemeral key")
+    exchange = (
+        nacl.bindings.crypto_kx_client_session_keys
+        if dialer
+        else nacl.bindings.crypto_kx_server_session_keys
+    )
     try:
-        if dialer:
-            rx, tx = nacl.bindings.crypto_kx_client_session_keys(
-                our_ephemeral, bytes(ephemeral), their_ephemeral
-            )
-        else:
-            rx, tx = nacl.bindings.crypto_kx_server_session_keys(
-                our_ephemeral, bytes(ephemeral), their_ephemeral
-            )
+        rx, tx = exchange(ours, bytes(ephemeral), theirs)
     except nacl.exceptions.CryptoError:
         raise LinkError("protocol", "peer's ephemeral key is unusable") from None
-    sender, receiver = _Cipher(tx), _Cipher(rx)
-    client_eph, server_eph = (
-        (our_ephemeral, their_ephemeral) if dialer else (their_ephemeral, our_ephemeral)
-    )
-    transcript = _transcript(network_id, client_eph, server_eph)
-    our_role, their_role = (CLIENT, SERVER) if dialer else (SERVER, CLIENT)
-    auth = encode(
-        {
-            "key": identity.public_key,
-            "sig": identity.sign(auth_sign_bytes(transcript, our_role)),
-        }
-    )
-
-    async def check_peer() -> bytes:
-        key, signature = _read_auth(receiver.open(await _receive_handshake_frame(ws)))
-        if not verify_signature(key, auth_sign_bytes(transcript, their_role), signature):
-            raise LinkError("bad_signature", "peer's handshake signature does not verify")
-        if key == identity.public_key:
-            raise LinkError("self", "peer claims our own key (did we dial ourselves?)")
-        if expected_key is not None and key != expected_key:
-            raise LinkError(
-                "unexpected_peer", f"expected peer {expected_key.hex()}, got {key.hex()}"
-            )
-        if not allowed(key):
-            raise LinkError(
-                "not_allowed", f"peer {key.hex()} is not a validator or configured peer"
-            )
-        return key
-
-    if dialer:
-        peer_key = await check_peer()
-        await _send(ws, sender.seal(auth))
-        if receiver.open(await _receive_handshake_frame(ws)) != b"":
-            raise LinkError("protocol", "bad handshake ack")
-    else:
-        await _send(ws, sender.seal(auth))
-        peer_key = await check_peer()
-        await _send(ws, sender.seal(b""))
-    return PeerLink(
-        ws,
-        peer_key,
-        dialer=dialer,
-        sender=sender,
-        receiver=receiver,
-        max_payload=max_payload,
-        close_timeout=close_timeout,
-    )
+    client, server = (ours, theirs) if dialer else (theirs, ours)
+    return Session(_Cipher(tx), _Cipher(rx), _transcript(network_id, client, server))
 
 
-async def _send(ws: WebSocket, data: bytes) -> None:
+def _auth(identity: KeyPair, transcript: bytes, role: str) -> bytes:
+    signature = identity.sign(auth_sign_bytes(transcript, role))
+    return encode({"key": identity.public_key, "sig": signature})
+
+
+def _check_auth(
+    auth: bytes, transcript: bytes, role: str, identity: KeyPair, allowed: Callable[[bytes], bool]
+) -> bytes:
+    """The key of an auth message signed for `role` over `transcript`, if we link to it."""
+    key, signature = _read_auth(auth)
+    if not verify_signature(key, auth_sign_bytes(transcript, role), signature):
+        raise LinkError("bad_signature", "peer's handshake signature does not verify")
+    if key == identity.public_key:
+        raise LinkError("self", "peer claims our own key (did we dial ourselves?)")
+    if not allowed(key):
+        raise LinkError("not_allowed", f"peer {key.hex()} is not a validator or configured peer")
+    return key
+
+
+def _read_answer(data: bytes) -> tuple[bytes, bytes, bytes]:
+    """(hello, sealed auth, token) of a server's answer."""
     try:
-        await ws.send_bytes(data)
-    except ConnectionError as exc:
-        raise LinkClosed(str(exc)) from None
-
-
-async def _receive_handshake_frame(ws: WebSocket) -> bytes:
-    frame = await _receive_frame(ws)
-    if len(frame) > MAX_HANDSHAKE_MESSAGE + FRAME_OVERHEAD:
-        raise LinkError("protocol", f"handshake message of {len(frame)} bytes is too long")
-    return frame
+        answer = decode(data, max_size=2 * MAX_HANDSHAKE_MESSAGE)
+        expect_map(answer, "answer", ("hello", "auth", "token"))
+        hello = expect_bytes(answer["hello"], "answer hello", max_size=MAX_HANDSHAKE_MESSAGE)
+        auth = expect_bytes(
+            answer["auth"], "answer auth", max_size=MAX_HANDSHAKE_MESSAGE + FRAME_OVERHEAD
+        )
+        token = expect_bytes(answer["token"], "answer token", size=TOKEN_SIZE)
+    except EncodingError as exc:
+        raise LinkError("protocol", f"bad handshake answer: {exc.message}") from None
+    return hello, auth, token

@@ -1,8 +1,10 @@
 """The peer manager: at most one authenticated link per peer key, kept up for persistent peers.
 
-It serves GET /p2p on its own aiohttp server and dials its persistent peers, redialing with
-exponential backoff and jitter. Every link goes through `node.peer_link.handshake`, so
-`allowed` is asked again for each new link (the validator set changes).
+It serves POST /p2p/hello and GET /p2p on its own aiohttp server and dials its persistent
+peers, redialing with exponential backoff and jitter. Every link goes through the handshake of
+link.py (a hello, then the websocket upgrade carrying the dialer's auth), so `allowed` is asked
+again for each new link (the validator set changes), and no websocket is opened for a peer that
+has not authenticated.
 
 Per peer the callbacks are strictly sequential: on_connect, on_message for each message in
 order, on_disconnect; a later link's on_connect waits for the earlier link's on_disconnect.
@@ -16,8 +18,10 @@ the closed link may be lost, as on any disconnect.
 """
 
 import asyncio
+import json
 import logging
 import random
+import secrets
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
@@ -32,24 +36,34 @@ from node.p2p.link import (
     CLOSE_TIMEOUT,
     FRAME_OVERHEAD,
     HANDSHAKE_TIMEOUT,
+    MAX_HANDSHAKE_MESSAGE,
     MAX_NETWORK_ID,
+    TOKEN_SIZE,
     LinkClosed,
     LinkError,
     PeerLink,
+    Session,
     WebSocket,
-    handshake,
+    answer_hello,
+    client_hello,
+    finish_as_client,
+    finish_as_server,
 )
 
 log = logging.getLogger("gridchain.peers")
 
 MiB = 1024 * 1024
 P2P_PATH = "/p2p"
+HELLO_PATH = "/p2p/hello"
+TOKEN_HEADER = "Gridchain-Token"
+AUTH_HEADER = "Gridchain-Auth"
 DEFAULT_MAX_MESSAGE = 32 * MiB
 DEFAULT_MAX_QUEUE = 64 * MiB
 # Why links end in normal operation; any other reason is logged as a warning.
 REFUSAL_LOG_SECONDS = 10.0
 PEER_KEEPALIVE_SECONDS = 10.0
 MAX_PENDING_PER_ADDRESS = 8  # inbound handshakes at once from one address (of 32 in all)
+MAX_ANSWER = 4 * MAX_HANDSHAKE_MESSAGE  # the most of a hello's answer a dialer reads
 ORDINARY_REASONS = frozenset({"closed", "duplicate", "shutdown", "no_longer_allowed"})
 
 T = TypeVar("T")
@@ -171,8 +185,7 @@ class PeerManager:
         self._latest: dict[bytes, _Peer] = {}  # newest link per key until it has finished
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cancel_on_stop: set[asyncio.Task[Any]] = set()  # dialers and handshakes
-        self._pending_inbound = 0
-        self._pending_from: Counter[str] = Counter()  # inbound handshakes by remote address
+        self._handshakes: dict[bytes, _Pending] = {}  # inbound, by token, until the upgrade
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._stopping = True  # until the app starts
@@ -270,20 +283,72 @@ class PeerManager:
         session = self._session
         if session is None or self._stopping:
             return False
+        task = self._spawn(self._dial(session, address), f"dial {address.url}", True)
+        try:
+            link = await task
+        except LinkError as exc:
+            self.refused[exc.reason] += 1
+            if exc.reason == "unreachable":  # a peer that is down: said at every redial
+                log.debug("cannot reach %s: %s", short(address.public_key), exc)
+            else:
+                self._log_refusal(address.url, exc)
+            return False
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            return False  # we are stopping: the dial itself was cancelled
+        return self._register(link) is not None
+
+    async def _dial(self, session: aiohttp.ClientSession, address: PeerAddress) -> PeerLink:
+        """The hello, the check of the answer, the upgrade with our auth: the link, or
+        LinkError (unreachable, timeout, rejected, and the handshake's own reasons)."""
+        hello, ephemeral = client_hello(self.network_id)
         try:
             async with asyncio.timeout(self._handshake_timeout):
+                async with session.post(
+                    hello_url(address.url),
+                    data=hello,
+                    headers={"Content-Type": "application/cbor"},
+                ) as response:
+                    answer = await response.content.read(MAX_ANSWER)
+                    if response.status != 200:
+                        raise _refusal_of(response.status, answer)
+                key, token, auth, keys = finish_as_client(
+                    answer,
+                    ephemeral,
+                    self.identity,
+                    self.network_id,
+                    self._allowed,
+                    address.public_key,
+                )
                 ws = await session.ws_connect(
                     address.url,
+                    headers={TOKEN_HEADER: token.hex(), AUTH_HEADER: auth.hex()},
                     max_msg_size=self.max_message_bytes + FRAME_OVERHEAD,
                     heartbeat=self._heartbeat,
                     compress=0,
                 )
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            self.refused["unreachable"] += 1
-            log.debug("cannot reach %s at %s: %r", short(address.public_key), address.url, exc)
-            return False
-        link = await self._handshake(ws, address.url, address.public_key)
-        return link is not None and self._register(link) is not None
+        except aiohttp.WSServerHandshakeError as exc:
+            raise LinkError("rejected", f"peer refused the link ({exc.status})") from None
+        except TimeoutError:  # before OSError, its base class (aiohttp's too)
+            raise LinkError(
+                "timeout", f"handshake took longer than {self._handshake_timeout:g} s"
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise LinkError("unreachable", f"cannot reach it: {exc!r}") from None
+        return self._link(ws, key, keys, dialer=True)
+
+    def _link(self, ws: WebSocket, key: bytes, keys: Session, dialer: bool) -> PeerLink:
+        return PeerLink(
+            ws,
+            key,
+            dialer=dialer,
+            sender=keys.sender,
+            receiver=keys.receiver,
+            max_payload=self.max_message_bytes,
+            close_timeout=self._close_timeout,
+        )
 
     # Lifetime, as aiohttp hooks (see make_p2p_app).
 
@@ -314,15 +379,43 @@ class PeerManager:
         while pending := {task for task in self._tasks if not task.done()}:
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _accept(self, request: web.Request) -> web.StreamResponse:
+    async def _hello(self, request: web.Request) -> web.Response:
+        """A dialer's hello: our answer and a token for its upgrade, if it may have one now."""
         if self._stopping:
             raise web.HTTPServiceUnavailable(text="node is stopping")
-        if self._pending_inbound >= self._max_pending:
-            raise web.HTTPServiceUnavailable(text="too many handshakes in progress")
+        now = time.monotonic()
+        self._handshakes = {t: h for t, h in self._handshakes.items() if h.deadline > now}
         remote = request.remote or "?"
-        if self._pending_from[remote] >= MAX_PENDING_PER_ADDRESS:
+        if len(self._handshakes) >= self._max_pending:
+            self.refused["too_many_pending"] += 1
+            raise web.HTTPServiceUnavailable(text="too many handshakes in progress")
+        if sum(h.remote == remote for h in self._handshakes.values()) >= MAX_PENDING_PER_ADDRESS:
             self.refused["too_many_from_address"] += 1
             raise web.HTTPServiceUnavailable(text="too many handshakes from this address")
+        hello = await request.read()  # the app reads at most MAX_HANDSHAKE_MESSAGE
+        token = secrets.token_bytes(TOKEN_SIZE)
+        try:
+            answer, keys = answer_hello(hello, self.identity, self.network_id, token)
+        except LinkError as exc:
+            return self._refuse(f"inbound from {remote}", exc, 400)
+        self._handshakes[token] = _Pending(remote, now + self._handshake_timeout, keys)
+        return web.Response(body=answer, content_type="application/cbor")
+
+    async def _accept(self, request: web.Request) -> web.StreamResponse:
+        """The upgrade: a websocket only for the dialer whose auth checks out."""
+        if self._stopping:
+            raise web.HTTPServiceUnavailable(text="node is stopping")
+        remote = request.remote or "?"
+        where = f"inbound from {remote}"
+        try:
+            token = _header_bytes(request, TOKEN_HEADER, TOKEN_SIZE)
+            auth = _header_bytes(request, AUTH_HEADER, MAX_HANDSHAKE_MESSAGE + FRAME_OVERHEAD)
+            pending = self._handshakes.pop(token, None)
+            if pending is None or pending.remote != remote or pending.deadline < time.monotonic():
+                raise LinkError("unknown_handshake", "no handshake of that token in progress")
+            key = finish_as_server(auth, pending.keys, self.identity, self._allowed)
+        except LinkError as exc:
+            return self._refuse(where, exc, 403)
         ws = web.WebSocketResponse(
             max_msg_size=self.max_message_bytes + FRAME_OVERHEAD,
             heartbeat=self._heartbeat,
@@ -330,54 +423,18 @@ class PeerManager:
             timeout=self._close_timeout,
         )
         await ws.prepare(request)
-        self._pending_inbound += 1
-        self._pending_from[remote] += 1
-        try:
-            link = await self._handshake(ws, f"inbound from {request.remote}", None)
-        finally:
-            self._pending_inbound -= 1
-            self._pending_from[remote] -= 1
-            if not self._pending_from[remote]:
-                del self._pending_from[remote]
-        if link is not None:
-            peer = self._register(link)
-            if peer is None:
-                await link.close()
-            else:
-                await peer.finished.wait()  # the websocket lives as long as this handler
+        peer = self._register(self._link(ws, key, pending.keys, dialer=False))
+        if peer is not None:
+            await peer.finished.wait()  # the websocket lives as long as this handler
         return ws
 
-    # Links
+    def _refuse(self, where: str, exc: LinkError, status: int) -> web.Response:
+        self.refused[exc.reason] += 1
+        self._log_refusal(where, exc)
+        body = {"error": {"code": exc.reason, "message": exc.message}}
+        return web.json_response(body, status=status)
 
-    async def _handshake(
-        self, ws: WebSocket, where: str, expected_key: bytes | None
-    ) -> PeerLink | None:
-        task = self._spawn(
-            handshake(
-                ws,
-                self.identity,
-                self.network_id,
-                self._allowed,
-                dialer=expected_key is not None,
-                expected_key=expected_key,
-                max_payload=self.max_message_bytes,
-                timeout=self._handshake_timeout,
-                close_timeout=self._close_timeout,
-            ),
-            f"handshake {where}",
-            True,
-        )
-        try:
-            return await task
-        except LinkError as exc:
-            self.refused[exc.reason] += 1
-            self._log_refusal(where, exc)
-            return None
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
-            return None  # we are stopping: the handshake itself was cancelled
+    # Links
 
     def _register(self, link: PeerLink) -> _Peer | None:
         """Make `link` the peer's link, or refuse it (stopping, or it loses a tie)."""
@@ -410,7 +467,7 @@ class PeerManager:
             return
         self._refusal_log[exc.reason] = (now, 0)
         more = f" ({quiet} more refused for {exc.reason} since the last line)" if quiet else ""
-        log.info("handshake with %s failed: %s%s", where, exc, more)
+        log.info("handshake with %s failed (%s): %s%s", where, exc.reason, exc, more)
 
     def _drop(self, peer: _Peer, reason: str, detail: str) -> None:
         """End the peer's link (idempotent); the first reason is the one counted and logged."""
@@ -545,11 +602,52 @@ async def _p2p_handler(request: web.Request) -> web.StreamResponse:
     return await request.app[PEER_MANAGER_KEY]._accept(request)
 
 
+async def _hello_handler(request: web.Request) -> web.StreamResponse:
+    return await request.app[PEER_MANAGER_KEY]._hello(request)
+
+
 def make_p2p_app(manager: PeerManager) -> web.Application:
-    """The /p2p endpoint: dialers and links live with the app; links close on its shutdown."""
-    app = web.Application()
+    """The /p2p endpoints: dialers and links live with the app; links close on its shutdown.
+    No request body bigger than a hello is read before a peer is authenticated."""
+    app = web.Application(client_max_size=MAX_HANDSHAKE_MESSAGE)
     app[PEER_MANAGER_KEY] = manager
+    app.router.add_post(HELLO_PATH, _hello_handler)
     app.router.add_get(P2P_PATH, _p2p_handler)
     app.cleanup_ctx.append(manager._lifetime)
     app.on_shutdown.append(manager._close_all)
     return app
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """An inbound handshake between its hello and its upgrade."""
+
+    remote: str
+    deadline: float  # time.monotonic()
+    keys: Session
+
+
+def hello_url(url: str) -> str:
+    """ws://host:port/p2p -> http://host:port/p2p/hello (wss -> https)."""
+    scheme, rest = url.split("://", 1)
+    return f"{'https' if scheme == 'wss' else 'http'}://{rest.rstrip('/')}/hello"
+
+
+def _header_bytes(request: web.Request, name: str, most: int) -> bytes:
+    text = request.headers.get(name, "")
+    try:
+        data = bytes.fromhex(text)
+    except ValueError:
+        data = b""
+    if not data or len(data) > most:
+        raise LinkError("protocol", f"the upgrade has no valid {name} header")
+    return data
+
+
+def _refusal_of(status: int, body: bytes) -> LinkError:
+    """The peer's refusal of our hello, as the LinkError it reported (JSON), or `rejected`."""
+    try:
+        error = json.loads(body)["error"]
+        return LinkError(str(error["code"]), f"peer refused the hello: {error['message']}")
+    except (ValueError, KeyError, TypeError):
+        return LinkError("rejected", f"peer answered the hello with {status}")

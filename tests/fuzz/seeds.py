@@ -14,6 +14,7 @@ from chain.blocks.block import encode_block
 from chain.blocks.commit import VoteType, encode_commit
 from chain.blocks.evidence import encode_evidence, make_evidence
 from chain.blocks.votes import encode_vote, sign_vote
+from chain.encoding import encode
 from chain.light.blocks import encode_light_block, light_block_at
 from chain.staking.validators import encode_validator_set
 from chain.state import Overlay
@@ -21,7 +22,9 @@ from contracts_std.spec import load_spec_file, spec_bytes
 from genesis.schema import genesis_document, validator_document
 from node.consensus.wal import frame
 from node.keystore import Keystore
+from node.p2p.link import PROTOCOL_VERSION, TOKEN_SIZE, answer_hello, client_hello
 from node.p2p.messages import Blocks, GetBlocks, Status, Txs, VoteMsg, encode_message
+from tests.fuzz.targets import CLIENT_EPHEMERAL, NETWORK, SERVER_KEY
 from tests.kit.chainkit import USERS, VALIDATOR, ContractChain, make_genesis
 from tests.kit.support import transfer
 from tests.vectors.golden import compute
@@ -71,12 +74,21 @@ def seeds() -> dict[str, list[bytes]]:
             if commits[0] is not None
             else encode_message(GetBlocks(0, 1)),
         ],
+        "hello": [client_hello(NETWORK)[0]],
+        "handshake_answer": [handshake_answer_seed()],
         "wal": [frame(b"record one") + frame(b"two") + b"\x00torn"],
         "spec": [spec_bytes(spec_document)],
         "spec_file": [json.dumps(spec_document).encode()],
         "genesis": [json.dumps(genesis_seed()).encode()],
         "keystore": [key_file],
     }
+
+
+def handshake_answer_seed() -> bytes:
+    """A server's answer to the fuzz target's fixed dialer."""
+    ours = bytes(CLIENT_EPHEMERAL.public_key)
+    hello = encode({"version": PROTOCOL_VERSION, "network": NETWORK, "ephemeral": ours})
+    return answer_hello(hello, SERVER_KEY, NETWORK, b"t" * TOKEN_SIZE)[0]
 
 
 def genesis_seed() -> dict[str, object]:

@@ -11,6 +11,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import nacl.public
+
 from chain.blocks.block import decode_block, encode_block
 from chain.blocks.commit import decode_commit, encode_commit
 from chain.blocks.evidence import decode_evidence, encode_evidence
@@ -18,7 +20,7 @@ from chain.blocks.votes import decode_vote, encode_vote
 from chain.deployment.spec import decode_spec
 from chain.encoding import encode
 from chain.errors import RuleViolation
-from chain.keys import KeyFileError
+from chain.keys import KeyFileError, keypair_from_seed
 from chain.ledger.transactions import decode_tx, signed_tx_to_value
 from chain.light.blocks import decode_light_block, encode_light_block
 from chain.staking.validators import decode_validator_set, encode_validator_set
@@ -26,6 +28,7 @@ from contracts_std.spec import load_spec
 from genesis.schema import GenesisFileError, parse_genesis
 from node.consensus.wal import MAX_RECORD, parse
 from node.keystore import Keystore, KeystoreError
+from node.p2p.link import TOKEN_SIZE, LinkError, answer_hello, finish_as_client
 from node.p2p.messages import decode_message, encode_message
 
 Target = Callable[[bytes], None]
@@ -95,6 +98,28 @@ def peer_message(data: bytes) -> None:
     assert encode_message(decoded) == data
 
 
+# The handshake's ends, with fixed keys: a peer's hello as the server reads it, and a server's
+# answer as the dialer reads it (the dialer's ephemeral secret fixed, so a seed answer fits).
+NETWORK = b"fuzz-network"
+SERVER_KEY = keypair_from_seed(b"s" * 32)
+CLIENT_KEY = keypair_from_seed(b"c" * 32)
+CLIENT_EPHEMERAL = nacl.public.PrivateKey(b"e" * 32)
+
+
+def hello(data: bytes) -> None:
+    try:
+        answer_hello(data, SERVER_KEY, NETWORK, b"t" * TOKEN_SIZE)
+    except LinkError:
+        return
+
+
+def handshake_answer(data: bytes) -> None:
+    try:
+        finish_as_client(data, CLIENT_EPHEMERAL, CLIENT_KEY, NETWORK, lambda key: True, None)
+    except LinkError:
+        return
+
+
 def wal(data: bytes) -> None:
     """A WAL file as a crash may leave it: never an error, the good records and where they
     end, each within the record limit."""
@@ -162,6 +187,8 @@ TARGETS: dict[str, Target] = {
     "light_block": light_block,
     "validator_set": validator_set,
     "peer_message": peer_message,
+    "hello": hello,
+    "handshake_answer": handshake_answer,
     "wal": wal,
     "spec": spec,
     "spec_file": spec_file,

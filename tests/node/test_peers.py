@@ -19,18 +19,28 @@ from node.metrics import NodeMetrics
 from node.p2p import manager as manager_module
 from node.p2p.link import (
     FRAME_OVERHEAD,
+    MAX_HANDSHAKE_MESSAGE,
+    PROTOCOL_VERSION,
+    TOKEN_SIZE,
     LinkClosed,
     LinkError,
     PeerLink,
+    Session,
     WebSocket,
     _Cipher,
     _transcript,
+    answer_hello,
     auth_sign_bytes,
-    handshake,
+    client_hello,
+    finish_as_client,
+    finish_as_server,
 )
 from node.p2p.manager import (
+    AUTH_HEADER,
+    HELLO_PATH,
     MAX_PENDING_PER_ADDRESS,
     P2P_PATH,
+    TOKEN_HEADER,
     BadMessage,
     PeerAddress,
     PeerManager,
@@ -125,34 +135,42 @@ async def ws_pair() -> AsyncIterator[tuple[Tap, web.WebSocketResponse]]:
 
 
 A, B, C = dev_key("peer-a"), dev_key("peer-b"), dev_key("peer-c")
+TOKEN = b"t" * TOKEN_SIZE
 
 
-async def both_handshakes(
-    client_ws: WebSocket,
-    server_ws: WebSocket,
-    client: dict[str, Any] | None = None,
-    server: dict[str, Any] | None = None,
-) -> tuple[PeerLink | BaseException, PeerLink | BaseException]:
+def handshake(
+    client: dict[str, Any] | None = None, server: dict[str, Any] | None = None
+) -> tuple[tuple[bytes, Session], tuple[bytes, Session]]:
+    """The handshake's three messages passed by hand (what the managers carry over HTTP):
+    ((server's key, client session), (client's key, server session)); LinkError from the end
+    that refuses."""
     c: dict[str, Any] = {"identity": A, "network_id": NET, "allowed": allow_all, **(client or {})}
     s: dict[str, Any] = {"identity": B, "network_id": NET, "allowed": allow_all, **(server or {})}
     c.setdefault("expected_key", s["identity"].public_key)
-    results = await asyncio.gather(
-        handshake(client_ws, dialer=True, close_timeout=1.0, **c),
-        handshake(server_ws, dialer=False, close_timeout=1.0, **s),
-        return_exceptions=True,
+    hello, ephemeral = client_hello(c["network_id"])
+    answer, server_keys = answer_hello(hello, s["identity"], s["network_id"], TOKEN)
+    key, token, auth, client_keys = finish_as_client(
+        answer, ephemeral, c["identity"], c["network_id"], c["allowed"], c["expected_key"]
     )
-    return results[0], results[1]
+    assert token == TOKEN
+    client_key = finish_as_server(auth, server_keys, s["identity"], s["allowed"])
+    return (key, client_keys), (client_key, server_keys)
 
 
 @contextlib.asynccontextmanager
 async def link_pair(
     client_max: int = 1 << 20, server_max: int = 1 << 20
 ) -> AsyncIterator[tuple[PeerLink, PeerLink, Tap]]:
+    (b_key, client_keys), (a_key, server_keys) = handshake()
     async with ws_pair() as (tap, server_ws):
-        client, server = await both_handshakes(
-            tap, server_ws, {"max_payload": client_max}, {"max_payload": server_max}
-        )
-        assert isinstance(client, PeerLink) and isinstance(server, PeerLink)
+        client = PeerLink(
+            tap, b_key, dialer=True, sender=client_keys.sender,
+            receiver=client_keys.receiver, max_payload=client_max, close_timeout=1.0,
+        )  # fmt: skip
+        server = PeerLink(
+            server_ws, a_key, dialer=False, sender=server_keys.sender,
+            receiver=server_keys.receiver, max_payload=server_max, close_timeout=1.0,
+        )  # fmt: skip
         yield client, server, tap
 
 
@@ -254,61 +272,66 @@ async def test_oversized_messages_are_refused_both_ways() -> None:
             await client.send(b"small")
 
 
-async def test_handshake_refusals_are_seen_at_both_ends() -> None:
-    cases: list[tuple[dict[str, Any], dict[str, Any], str, str, str]] = [
-        ({}, {"network_id": OTHER_NET}, "wrong_network", "wrong_network", "on network"),
-        ({}, {"allowed": lambda key: False}, "rejected", "not_allowed", "not a validator"),
-        ({"allowed": lambda key: False}, {}, "not_allowed", "rejected", "not a validator"),
-        ({"expected_key": C.public_key}, {}, "unexpected_peer", "rejected", "expected peer"),
-        ({"identity": B}, {}, "self", "rejected", "our own key"),
-    ]
-    for client_args, server_args, client_reason, server_reason, words in cases:
-        async with ws_pair() as (tap, server_ws):
-            client, server = await both_handshakes(tap, server_ws, client_args, server_args)
-            assert (reason_of(client), reason_of(server)) == (client_reason, server_reason)
-            refusal = client if client_reason != "rejected" else server
-            assert words in str(refusal)
-    async with ws_pair() as (tap, server_ws):
-        client, server = await both_handshakes(tap, server_ws, {}, {"allowed": lambda key: False})
-        assert f"peer {A.public_key.hex()} is not a validator or configured peer" in str(server)
+@pytest.mark.parametrize(
+    ("client", "server", "reason", "words"),
+    [
+        ({}, {"network_id": OTHER_NET}, "wrong_network", "on network"),
+        ({}, {"allowed": lambda key: False}, "not_allowed", "not a validator"),
+        ({"allowed": lambda key: False}, {}, "not_allowed", "not a validator"),
+        ({"expected_key": C.public_key}, {}, "unexpected_peer", "expected peer"),
+        ({"identity": B}, {}, "self", "our own key"),
+    ],
+    ids=["network", "server-refuses", "client-refuses", "unexpected", "self"],
+)
+def test_handshake_refusals_say_why(
+    client: dict[str, Any], server: dict[str, Any], reason: str, words: str
+) -> None:
+    with pytest.raises(LinkError) as refused:
+        handshake(client, server)
+    assert refused.value.reason == reason and words in str(refused.value)
 
 
-async def impostor_server(ws: web.WebSocketResponse, key: KeyPair, role: str) -> None:
-    """A server end written out by hand that signs the transcript under `role`."""
+def test_a_hello_of_another_version_is_refused() -> None:
+    hello = encode({"version": 1, "network": NET, "ephemeral": b"e" * 32})
+    with pytest.raises(LinkError) as refused:
+        answer_hello(hello, B, NET, TOKEN)
+    assert refused.value.reason == "version"
+
+
+def impostor_answer(hello: bytes, key: KeyPair, role: str) -> tuple[bytes, Session]:
+    """A server's answer written out by hand that signs the transcript under `role`."""
     ephemeral = nacl.public.PrivateKey.generate()
     ours = bytes(ephemeral.public_key)
-    await ws.send_bytes(encode({"version": 1, "network": NET, "ephemeral": ours}))
-    theirs = decode((await ws.receive()).data)["ephemeral"]
+    theirs = decode(hello)["ephemeral"]
     rx, tx = nacl.bindings.crypto_kx_server_session_keys(ours, bytes(ephemeral), theirs)
-    sender, receiver = _Cipher(tx), _Cipher(rx)
-    signature = key.sign(auth_sign_bytes(_transcript(NET, theirs, ours), role))
-    await ws.send_bytes(sender.seal(encode({"key": key.public_key, "sig": signature})))
-    message = await ws.receive()
-    if message.type is aiohttp.WSMsgType.BINARY:
-        receiver.open(message.data)
-        await ws.send_bytes(sender.seal(b""))
+    transcript = _transcript(NET, theirs, ours)
+    keys = Session(_Cipher(tx), _Cipher(rx), transcript)
+    signature = key.sign(auth_sign_bytes(transcript, role))
+    auth = keys.sender.seal(encode({"key": key.public_key, "sig": signature}))
+    server_hello = encode({"version": PROTOCOL_VERSION, "network": NET, "ephemeral": ours})
+    return encode({"hello": server_hello, "auth": auth, "token": TOKEN}), keys
 
 
 @pytest.mark.parametrize("role", ["server", "client"])
-async def test_a_signature_for_the_other_role_is_refused(role: str) -> None:
-    """A reflected signature (the client's role) does not authenticate a server."""
-    async with ws_pair() as (tap, server_ws):
-        client, _ = await asyncio.gather(
-            handshake(tap, A, NET, allow_all, dialer=True, close_timeout=1.0),
-            impostor_server(server_ws, B, role),
-            return_exceptions=True,
-        )
-        if role == "server":  # the hand-written server is right when it signs its own role
-            assert isinstance(client, PeerLink) and client.peer_key == B.public_key
-        else:
-            assert reason_of(client) == "bad_signature"
-
-
-async def test_a_silent_peer_times_out_the_handshake() -> None:
-    async with ws_pair() as (tap, _):
-        with pytest.raises(LinkError) as caught:
-            await handshake(tap, A, NET, allow_all, dialer=True, timeout=0.2, close_timeout=0.2)
-        assert caught.value.reason == "timeout"
+def test_a_signature_for_the_other_role_is_refused(role: str) -> None:
+    """A reflected signature (the client's role) does not authenticate a server, nor the
+    server's role a client."""
+    hello, ephemeral = client_hello(NET)
+    answer, server_keys = impostor_answer(hello, B, role)
+    if role == "client":
+        with pytest.raises(LinkError) as refused:
+            finish_as_client(answer, ephemeral, A, NET, allow_all, B.public_key)
+        assert refused.value.reason == "bad_signature"
+        return
+    key, _, _, client_keys = finish_as_client(answer, ephemeral, A, NET, allow_all, B.public_key)
+    assert key == B.public_key
+    # the client's auth, signed as a server, is refused by the server
+    signature = A.sign(auth_sign_bytes(client_keys.transcript, "server"))
+    client_keys.sender.counter = 0  # in place of the honest auth, frame 0
+    reflected = client_keys.sender.seal(encode({"key": A.public_key, "sig": signature}))
+    with pytest.raises(LinkError) as refused:
+        finish_as_server(reflected, server_keys, B, allow_all)
+    assert refused.value.reason == "bad_signature"
 
 
 # Manager level.
@@ -474,11 +497,7 @@ async def test_refusals_are_counted_in_metrics_and_logged_sparingly(
     b = await cluster.start("b", allowed=lambda key: key != a_key)
     await cluster.start("a", persistent=("b",))
     await eventually(lambda: b.peers.refused["not_allowed"] >= 3)
-    lines = [
-        r
-        for r in caplog.records
-        if "failed: " in r.getMessage() and "not_allowed" in r.getMessage()
-    ]
+    lines = [r for r in caplog.records if "failed (not_allowed): " in r.getMessage()]
     assert len(lines) == 1  # three or more refusals, one line within the window
     metrics = NodeMetrics()
     metrics.watch_peer_counts(b.peers.refused, b.peers.dropped)
@@ -671,18 +690,37 @@ async def test_stop_does_not_wait_for_a_stuck_consumer(cluster: Cluster) -> None
 
 
 async def test_one_address_cannot_hold_every_pending_handshake(cluster: Cluster) -> None:
-    """Upgrades that never say hello: one address gets MAX_PENDING_PER_ADDRESS of them at
-    once, not the whole node's 32, so others still get through."""
+    """Hellos never followed by their upgrade: one address gets MAX_PENDING_PER_ADDRESS of
+    them at once, not the whole node's 32, so others still get through."""
     b = await cluster.start("b", handshake_timeout=30.0)
-    url = f"http://127.0.0.1:{b.port}{P2P_PATH}"
+    url = f"http://127.0.0.1:{b.port}{HELLO_PATH}"
     async with aiohttp.ClientSession() as session:
-        silent = [await session.ws_connect(url) for _ in range(MAX_PENDING_PER_ADDRESS)]
-        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-            await session.ws_connect(url)
-        assert refused.value.status == 503
+        for _ in range(MAX_PENDING_PER_ADDRESS):
+            async with session.post(url, data=client_hello(NET)[0]) as answer:
+                assert answer.status == 200
+        async with session.post(url, data=client_hello(NET)[0]) as answer:
+            assert answer.status == 503
         assert b.peers.refused["too_many_from_address"] == 1
-        for ws in silent:
-            await ws.close()
+
+
+async def test_nothing_but_a_hello_is_read_before_a_peer_authenticates(cluster: Cluster) -> None:
+    """A hello bigger than a hello is refused unread; an upgrade without a handshake's token
+    and auth gets a 403 and no websocket; and once authenticated a link takes 2 MiB messages."""
+    b = await cluster.start("b")
+    async with aiohttp.ClientSession() as session:
+        big = b"\xa0" + b"x" * (MAX_HANDSHAKE_MESSAGE + 1)
+        async with session.post(f"http://127.0.0.1:{b.port}{HELLO_PATH}", data=big) as answer:
+            assert answer.status == 413
+        for headers in ({}, {TOKEN_HEADER: "00" * TOKEN_SIZE, AUTH_HEADER: "00" * 64}):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await session.ws_connect(f"ws://127.0.0.1:{b.port}{P2P_PATH}", headers=headers)
+            assert refused.value.status == 403
+    assert b.peers.refused["protocol"] == 1 and b.peers.refused["unknown_handshake"] == 1
+    a = await cluster.start("a", persistent=("b",))
+    await eventually(linked(a, b))
+    big_message = bytes(range(256)) * 8192
+    a.peers.send(b.pk, big_message)
+    await eventually(lambda: b.received_from(a) == [big_message])
 
 
 async def test_an_idle_or_half_sent_connection_is_closed(
@@ -696,3 +734,23 @@ async def test_an_idle_or_half_sent_connection_is_closed(
         await writer.drain()
         assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the node
         writer.close()
+
+
+async def test_a_silent_peer_times_out_the_dial(cluster: Cluster) -> None:
+    """A peer port that takes the connection and never answers: the dial gives up after the
+    handshake timeout, counted as such."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the dialer gives up and closes
+
+    port = free_port()
+    server = await asyncio.start_server(silent, "127.0.0.1", port)
+    try:
+        a = await cluster.start("a", handshake_timeout=0.3)
+        assert not await a.peers.dial(
+            PeerAddress(dev_key("peer-b").public_key, f"ws://127.0.0.1:{port}/p2p")
+        )
+        assert a.peers.refused["timeout"] == 1, a.peers.refused
+    finally:
+        server.close()
+        await server.wait_closed()
