@@ -110,6 +110,7 @@ Votes = dict[bytes, list["Vote"]]
 @dataclass
 class _Round:
     proposal: Proposal | None = None
+    timely: bool = True  # the proposal's time is believable (consensus/timeliness.py)
     prevotes: Votes = field(default_factory=dict)
     precommits: Votes = field(default_factory=dict)
 
@@ -168,7 +169,9 @@ class Tendermint:
         proposal = Proposal(self.height, self.round, value, -1, self.me)
         return [proposal, *self.on_proposal(proposal, valid=True)]
 
-    def on_proposal(self, proposal: Proposal, valid: bool) -> list[Output]:
+    def on_proposal(self, proposal: Proposal, valid: bool, timely: bool = True) -> list[Output]:
+        """`valid`: the block passes every rule; `timely`: its time is believable as we
+        received it (only a fresh proposal's first prevote asks, R1)."""
         if proposal.height != self.height or proposal.sender != self.proposer(
             proposal.height, proposal.round
         ):
@@ -176,7 +179,7 @@ class Tendermint:
         slot = self._round(proposal.round)
         if slot.proposal is not None:
             return []  # one proposal per round; a second one is the proposer's fault
-        slot.proposal = proposal
+        slot.proposal, slot.timely = proposal, timely
         self.validity.setdefault(proposal.value, valid)
         return self._apply_rules()
 
@@ -251,11 +254,14 @@ class Tendermint:
         return None
 
     def _rule_prevote_fresh(self) -> list[Output] | None:  # R1
-        p = self._current().proposal
+        slot = self._current()
+        p = slot.proposal
         if self.step != Step.PROPOSE or p is None or p.valid_round != -1:
             return None
-        ok = self.validity.get(p.value, False) and (
-            self.locked_round == -1 or self.locked_value == p.value
+        ok = (
+            self.validity.get(p.value, False)
+            and slot.timely
+            and (self.locked_round == -1 or self.locked_value == p.value)
         )
         return self._vote(VoteType.PREVOTE, p.value if ok else None)
 

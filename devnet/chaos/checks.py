@@ -5,6 +5,8 @@ Violation with the moment and what was seen.
 - final_kept: a node never answers a lower height than it once did (a block it had is final:
   it must survive any crash), nor another block at a height it had;
 - validators_honest: no evidence in any block, nobody jailed, nobody's blockstake cut;
+- block_time: no node's head is dated further ahead of the true clock than a light client
+  accepts (a proposer's fast clock must not make the chain unverifiable);
 - liveness: with a quorum up and connected, the chain advances within the bound;
 - txs_resolved: every transaction an API accepted is committed or rejected with a reason;
 - replicas: no replica runs on two live nodes (past a grace for the teardown), none is lost;
@@ -20,11 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devnet.customer import Event
+from node.light.client import MAX_CLOCK_DRIFT_MS
 
 INVARIANTS = (
     "no_fork",
     "final_kept",
     "validators_honest",
+    "block_time",
     "liveness",
     "txs_resolved",
     "replicas",
@@ -106,6 +110,13 @@ def validator_problems(view: dict[str, Any], stakes: dict[str, int]) -> list[str
         if key in active and active[key] < stake:
             problems.append(f"validator {key[:12]} lost blockstake: {stake} -> {active[key]}")
     return problems
+
+
+def block_time_problems(node: str, height: int, time_ms: int, now_ms: int) -> list[str]:
+    ahead = time_ms - now_ms
+    if ahead <= MAX_CLOCK_DRIFT_MS:
+        return []
+    return [f"{node}'s head {height} is dated {ahead / 1000:.1f} s ahead: light clients refuse it"]
 
 
 def evidence_problems(height: int, block: dict[str, Any]) -> list[str]:

@@ -28,6 +28,7 @@ from devnet.chaos.checks import (
     Liveness,
     Tally,
     billing_problems,
+    block_time_problems,
     evidence_problems,
     has_quorum,
     replica_of,
@@ -249,6 +250,9 @@ class Harness:
             with self.lock:
                 problems = self.view.height(entry.name, height)
             self.violate_if("final_kept", problems)
+            now_ms = int(time.time() * 1000)
+            dated = block_time_problems(entry.name, height, int(status["time_ms"]), now_ms)
+            self.violate_if("block_time", dated)
             restarted = self.pids.get(i) != entry.pid
             self.pids[i] = entry.pid
             start = self.checked.get(i, 0)

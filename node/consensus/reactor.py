@@ -53,6 +53,7 @@ from consensus.tendermint import (
     Timeouts,
     Vote,
 )
+from consensus.timeliness import is_timely
 from node.consensus.blocksync import BlockSync
 from node.consensus.events import (
     BuildEvent,
@@ -370,11 +371,21 @@ class Reactor:
             raise BadMessage(exc.message) from None
         if block.hash != p.block_hash:
             raise BadMessage("proposal's block does not hash to its block_hash")
-        self.wal.append(encode(["proposal", proposal_to_value(p), msg.block]))
+        received_ms = int(time.time() * 1000)  # logged: a replay judges its time as we did
+        self.wal.append(encode(["proposal", proposal_to_value(p), msg.block, received_ms]))
         hs.proposals[p.round] = msg
         valid = await self._is_valid_proposal(block, p.proposer)
+        timely = is_timely(block.header.time_ms, self.node.head.time_ms, received_ms)
+        if not timely:
+            log.warning(
+                "proposal for height %d round %d is dated %d ms after we received it: "
+                "prevoting nil (a proposer's clock ahead of ours?)",
+                p.height,
+                p.round,
+                block.header.time_ms - received_ms,
+            )
         outputs = hs.machine.on_proposal(
-            Proposal(p.height, p.round, p.block_hash, p.valid_round, p.proposer), valid
+            Proposal(p.height, p.round, p.block_hash, p.valid_round, p.proposer), valid, timely
         )
         await self._run_outputs(outputs)
 
@@ -570,6 +581,12 @@ class Reactor:
         """Feed the machine what it saw of this height before the crash, then resume."""
         entered, self._pending_outputs = self._pending_outputs, []
         self._pending_outputs = await replay_height(
-            records, self._hs, entered, self.me, self.timeouts, self._is_valid_proposal
+            records,
+            self._hs,
+            entered,
+            self.me,
+            self.timeouts,
+            self._is_valid_proposal,
+            self.node.head.time_ms,
         )
         await self._begin()

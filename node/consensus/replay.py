@@ -21,6 +21,7 @@ from chain.blocks.votes import (
 from chain.encoding import decode, expect_int, expect_list, expect_text
 from chain.errors import RuleViolation
 from consensus.tendermint import Output, Proposal, Step, Timeout, Timeouts, Vote
+from consensus.timeliness import is_timely
 from node.consensus.events import HeightState
 from node.p2p.messages import ProposalMsg, VoteMsg, encode_message
 
@@ -36,7 +37,11 @@ def decode_record(raw: bytes) -> tuple[int, str, Any] | None:
         kind = expect_text(items[0], "WAL record kind", 16)
         if kind == "proposal":
             proposal = proposal_from_value(items[1])
-            return proposal.height, kind, (proposal, items[2])
+            # when it came (not logged for our own proposals, timely by construction)
+            received = (
+                expect_int(items[3], "proposal receipt", 0, 2**63) if len(items) > 3 else None
+            )
+            return proposal.height, kind, (proposal, items[2], received)
         if kind == "vote":
             vote = vote_from_value(items[1])
             return vote.height, kind, vote
@@ -59,8 +64,10 @@ async def replay_height(
     me: bytes,
     timeouts: Timeouts,
     check_block: CheckBlock,
+    parent_time_ms: int,
 ) -> list[Output]:
-    """Feed the machine of `hs` what it saw of its height before the crash.
+    """Feed the machine of `hs` what it saw of its height before the crash (`parent_time_ms`:
+    the time of the block it builds on, for judging proposals' times as when they came).
 
     Returns the outputs to run, in this order: `entered` (those of entering the height), those
     of the replayed timeouts, then those of the replayed proposals and votes.
@@ -72,8 +79,9 @@ async def replay_height(
     replayed: list[Output] = []
     for _, kind, payload in inputs:
         if kind == "proposal":
-            proposal, raw = payload
-            replayed += await _replay_proposal(hs, ProposalMsg(proposal, raw), me, check_block)
+            proposal, raw, received = payload
+            msg = ProposalMsg(proposal, raw)
+            replayed += await _replay_proposal(hs, msg, me, check_block, parent_time_ms, received)
         elif kind == "vote":
             replayed += _replay_vote(hs, payload, me)
         else:
@@ -92,7 +100,12 @@ async def replay_height(
 
 
 async def _replay_proposal(
-    hs: HeightState, msg: ProposalMsg, me: bytes, check_block: CheckBlock
+    hs: HeightState,
+    msg: ProposalMsg,
+    me: bytes,
+    check_block: CheckBlock,
+    parent_time_ms: int,
+    received_ms: int | None,
 ) -> list[Output]:
     p = msg.proposal
     if p.round in hs.proposals:
@@ -100,10 +113,11 @@ async def _replay_proposal(
     block = decode_block(msg.block)
     hs.proposals[p.round] = msg
     valid = await check_block(block, p.proposer)
+    timely = received_ms is None or is_timely(block.header.time_ms, parent_time_ms, received_ms)
     if p.proposer == me:
         hs.own.append(encode_message(msg))
     return hs.machine.on_proposal(
-        Proposal(p.height, p.round, p.block_hash, p.valid_round, p.proposer), valid
+        Proposal(p.height, p.round, p.block_hash, p.valid_round, p.proposer), valid, timely
     )
 
 

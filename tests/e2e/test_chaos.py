@@ -36,7 +36,14 @@ def test_a_minute_of_faults_breaks_no_invariant(tmp_path: Path) -> None:
     assert len([k for k in faults if k != "total"]) >= 5, faults  # several kinds, not one
     assert report["unrecovered"] == 0
     checks = report["invariants"]
-    for name in ("no_fork", "final_kept", "validators_honest", "liveness", "replicas"):
+    for name in (
+        "no_fork",
+        "final_kept",
+        "validators_honest",
+        "block_time",
+        "liveness",
+        "replicas",
+    ):
         assert checks[name]["checks"] > 0, name
     txs = report["txs"]
     assert txs["accepted"] > 0 and txs["unresolved"] == 0, txs

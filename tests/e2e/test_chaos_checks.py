@@ -8,12 +8,14 @@ from devnet.chaos.checks import (
     Doubles,
     Liveness,
     billing_problems,
+    block_time_problems,
     has_quorum,
     replica_of,
     validator_problems,
 )
 from devnet.chaos.faults import Schedule, Slots
 from devnet.customer import Event
+from node.light.client import MAX_CLOCK_DRIFT_MS
 
 
 def test_a_fork_and_a_lost_final_block_are_caught() -> None:
@@ -37,6 +39,13 @@ def test_jailing_and_a_cut_stake_are_caught() -> None:
     assert validator_problems(cut, stakes) == ["validator k1 lost blockstake: 1000 -> 990"]
     jailed = {"validators": [], "jailed": [{"public_key": "k2", "reason": "downtime"}]}
     assert validator_problems(jailed, stakes) == ["validator k2 is jailed: downtime"]
+
+
+def test_a_head_dated_beyond_a_light_clients_drift_is_caught() -> None:
+    assert block_time_problems("node1", 7, 1_000 + MAX_CLOCK_DRIFT_MS, 1_000) == []
+    assert block_time_problems("node1", 7, 61_000 + MAX_CLOCK_DRIFT_MS, 1_000) == [
+        "node1's head 7 is dated 70.0 s ahead: light clients refuse it"
+    ]
 
 
 def test_a_quorum_needs_more_than_two_thirds_connected() -> None:
