@@ -172,24 +172,34 @@ class Mempool:
 
     def update(
         self, account_of: Callable[[Address], Account | None], touched: set[Address]
-    ) -> None:
-        """After a block: drop what it included and whatever can no longer be valid."""
+    ) -> list[tuple[SignedTx, str]]:
+        """After a block: drop what it included and whatever can no longer be valid. Returns
+        each dropped transaction with why (those the block included among them: their nonce
+        is below the account's, as a stale one's is; the caller tells them apart)."""
+        dropped: list[tuple[SignedTx, str]] = []
         for address in sorted(touched & self._senders.keys()):
             sender = self._senders[address]
             account = account_of(address)
             keep: list[_Entry] = []
+            why = "its sender's account is gone"
             if account is not None:
                 expected = account.nonce
                 spend = 0
                 for entry in sender.entries:
                     if entry.tx.body.nonce < account.nonce:
+                        dropped.append((entry.tx, "its nonce was used by a committed transaction"))
                         continue
                     spend += entry.tx.spend
-                    if entry.tx.body.nonce != expected or spend > account.balance:
+                    if entry.tx.body.nonce != expected:
+                        why = "an earlier transaction of its sender was dropped"
+                        break
+                    if spend > account.balance:
+                        why = "its sender's balance no longer covers it"
                         break
                     try:
                         check_authorized(entry.tx, account)
                     except RuleViolation:
+                        why = "its sender's policy no longer authorizes it"
                         break
                     keep.append(entry)
                     expected += 1
@@ -197,10 +207,13 @@ class Mempool:
             for entry in sender.entries:
                 if entry.tx.id not in kept_ids:
                     self._forget(entry)
+                    if entry.tx.body.nonce >= (account.nonce if account else 0):
+                        dropped.append((entry.tx, why))
             if keep:
                 sender.set_entries(keep)
             else:
                 del self._senders[address]
+        return dropped
 
     def drop(self, tx: SignedTx) -> None:
         """Remove a transaction a block builder found invalid, and its sender's later ones."""

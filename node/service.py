@@ -6,7 +6,6 @@ synced batch. It never decides anything on its own.
 """
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -20,7 +19,7 @@ from chain.blocks.block import Block
 from chain.blocks.commit import Commit, sign_commit
 from chain.blocks.evidence import DuplicateVoteEvidence
 from chain.blocks.header import Header
-from chain.errors import EncodingError, InvalidSignature, RuleViolation
+from chain.errors import EncodingError, GridchainError, InvalidSignature, RuleViolation
 from chain.farming.liveness import nodes_down
 from chain.genesis_state import GenesisState, genesis_hash
 from chain.keys import KeyPair
@@ -42,7 +41,7 @@ from node.config import ConfigError, NodeConfig
 from node.mempool import DuplicateTx, Mempool, MempoolFull
 from node.metrics import NodeMetrics
 from node.release import VERSION, check_release
-from node.txjournal import TxJournal
+from node.txjournal import JournalError, TxJournal, Verdict
 from node.verifier import SignatureVerifier
 from vm.machine import load_program
 from vm.runtime import VmRuntime
@@ -54,7 +53,7 @@ REJECTED_MEMORY = 10_000
 @dataclass(frozen=True)
 class Admission:
     tx_id: bytes | None
-    error: RuleViolation | MempoolFull | None
+    error: GridchainError | None
 
 
 class NodeService:
@@ -79,7 +78,7 @@ class NodeService:
         # The chain's parameters as of that state: the council changes them on chain.
         self.params: ChainParams = Overlay(self.view).params()
         # Why recently admitted transactions were left out of a block, for GET /v1/txs/{id}.
-        self.rejected: OrderedDict[bytes, RuleViolation] = OrderedDict()
+        self.rejected: OrderedDict[bytes, GridchainError] = OrderedDict()
         self._block_committed = asyncio.Condition()
         # Called with each newly admitted transaction, so consensus can gossip it (txgossip.py).
         self.on_admitted: Callable[[SignedTx], None] | None = None
@@ -120,7 +119,11 @@ class NodeService:
                 load_program(payload.code)  # InvalidCode says what is wrong, before a fee is paid
         self.mempool.add(tx, self.account(tx.body.sender), params.min_fee)
         if self.journal is not None:
-            self.journal.add(tx.encoded)
+            try:
+                self.journal.add(tx.encoded)
+            except JournalError:
+                self.mempool.drop(tx)  # not kept, so not accepted
+                raise
         if relay and self.on_admitted is not None:
             self.on_admitted(tx)
         self._update_mempool_metrics()
@@ -148,6 +151,8 @@ class NodeService:
                 tx = decode_tx(data)
                 check_chain(tx, self.chain_id)
                 check_shape(tx)
+                if tx.id in self.mempool:  # before its signatures: a peer's welcome resends
+                    raise DuplicateTx(f"transaction {tx.id.hex()} is already pending")
                 decoded.append(tx)
             except RuleViolation as exc:
                 decoded.append(exc)
@@ -157,7 +162,7 @@ class NodeService:
         results = []
         for item in decoded:
             if isinstance(item, RuleViolation):
-                error: RuleViolation | MempoolFull | None = item
+                error: GridchainError | None = item
             elif item.id in bad:
                 code, message = bad[item.id]
                 error = _error_from(code, message)
@@ -165,7 +170,7 @@ class NodeService:
                 try:
                     self.admit(item, relay)
                     error = None
-                except (RuleViolation, MempoolFull) as exc:
+                except (RuleViolation, MempoolFull, JournalError) as exc:
                     error = exc
             if error is not None:
                 self.metrics.rejected.labels(error.code).inc()
@@ -175,23 +180,37 @@ class NodeService:
         return results
 
     def restore_mempool(self, journal: TxJournal) -> None:
-        """Admit the journal's transactions again (after a restart), then keep journaling:
-        what a block committed meanwhile is dropped, what is no longer valid is remembered as
-        rejected with the reason, the journal is rewritten with what is pending."""
-        restored = 0
-        for data in journal.open():
+        """Admit the journal's transactions again (after a restart), then keep journaling.
+
+        A transaction whose last record is a verdict stays rejected with it; the others are
+        admitted in the order they were last accepted: what a block committed meanwhile is
+        dropped, what is refused now is rejected with the reason (a full mempool included),
+        and the journal is rewritten with the verdicts and what is pending."""
+        last: dict[bytes, bytes | Verdict] = {}
+        for record in journal.open():
+            if isinstance(record, Verdict):
+                last[record.tx_id] = record
+                continue
             try:
-                self.submit(data)
+                tx_id = decode_tx(record).id
+            except RuleViolation:
+                continue  # not a transaction: nothing we ever accepted
+            last.pop(tx_id, None)  # accepted again after a verdict: the later word counts
+            last[tx_id] = record
+        restored = 0
+        for tx_id, record in last.items():
+            if isinstance(record, Verdict):
+                self._reject(tx_id, Verdicted(record.code, record.message), journal=False)
+                continue
+            try:
+                self.submit(record)
                 restored += 1
             except DuplicateTx:
                 continue  # committed, or twice in the journal
             except (RuleViolation, MempoolFull) as exc:
-                with contextlib.suppress(RuleViolation):
-                    self.rejected[decode_tx(data).id] = (
-                        exc if isinstance(exc, RuleViolation) else RuleViolation(exc.message)
-                    )
+                self._reject(tx_id, exc, journal=False)
         self.journal = journal
-        journal.rewrite(tx.encoded for tx in self.mempool.select(len(self.mempool)))
+        self._rewrite_journal(journal)
         if restored:
             log.info("mempool: %d transactions restored from the journal", restored)
 
@@ -298,19 +317,37 @@ class NodeService:
 
     def _remember_rejected(self, rejections: Sequence[Rejected]) -> None:
         for r in rejections:
-            self.rejected[r.tx.id] = r.error
+            self._reject(r.tx.id, r.error)
+        if rejections and self.journal is not None:
+            self.journal.flush()
+
+    def _reject(self, tx_id: bytes, error: GridchainError, journal: bool = True) -> None:
+        """Remember why a transaction this node had accepted will not be committed (for
+        GET /v1/txs/{id}), in the journal too, so a restart neither forgets nor revives it."""
+        self.rejected[tx_id] = error
+        self.rejected.move_to_end(tx_id)
         while len(self.rejected) > REJECTED_MEMORY:
             self.rejected.popitem(last=False)
+        if journal and self.journal is not None:
+            self.journal.reject(Verdict(tx_id, error.code, error.message))
+
+    def _rewrite_journal(self, journal: TxJournal) -> None:
+        verdicts = [Verdict(i, e.code, e.message) for i, e in self.rejected.items()]
+        journal.rewrite((tx.encoded for tx in self.mempool.select(len(self.mempool))), verdicts)
 
     def _reconcile_mempool(self, included: Sequence[SignedTx]) -> None:
         old_view, self.view = self.view, self.store.snapshot()
         old_view.close()
         self.params = Overlay(self.view).params()
         touched = {tx.body.sender for tx in included}
-        self.mempool.update(self.account, touched)
+        for tx, why in self.mempool.update(self.account, touched):
+            if self.view.tx_location(tx.id) is None:  # not committed: dropped
+                self._reject(tx.id, NoLongerValid(f"{why}: dropped at height {self.head.height}"))
         self._update_mempool_metrics()
-        if self.journal is not None and self.journal.due(len(self.mempool)):
-            self.journal.rewrite(tx.encoded for tx in self.mempool.select(len(self.mempool)))
+        if self.journal is not None:
+            self.journal.flush()
+            if self.journal.due(len(self.mempool) + len(self.rejected)):
+                self._rewrite_journal(self.journal)
 
     def _update_mempool_metrics(self) -> None:
         self.metrics.mempool_txs.set(len(self.mempool))
@@ -332,6 +369,21 @@ class NodeService:
         self.verifier.close()
         self.view.close()
         self.store.close()
+
+
+class NoLongerValid(RuleViolation):
+    """An accepted transaction a block made invalid (its nonce used, its sender's balance or
+    policy changed): dropped from the mempool."""
+
+    code = "no_longer_valid"
+
+
+class Verdicted(GridchainError):
+    """A verdict read back from the journal, with the code it was given."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _error_from(code: str, message: str) -> RuleViolation:

@@ -32,6 +32,7 @@ from devnet.farmers import (
 from devnet.processes import STOP_TIMEOUT, DevnetError, Progress, kill_group, pid_alive, quiet
 from genesis.schema import load_genesis
 from node.runtime.commands import run
+from node.runtime.errors import CommandFailed
 
 # The devnet's parameters, with a downtime window long enough that a validator the schedule
 # takes down for its share of the time (faults.py keeps it under a third) is never jailed for
@@ -219,6 +220,18 @@ def launch(
         places=places,
     )
     return ChaosNet(directory, fabric, result.devnet, disk_node)
+
+
+def abandon(directory: Path, fabric: Fabric) -> None:
+    """Clean up after a launch that failed half way: every process devnet.json records (`down`
+    reads it), the full-disk node's tmpfs, the fabric."""
+    with contextlib.suppress(DevnetError, OSError):
+        network.down(directory)
+    for home in directory.glob("node*"):
+        if _mounted(home):
+            with contextlib.suppress(CommandFailed):
+                run(["umount", "-l", str(home)])
+    fabric.close()
 
 
 def _mounted(path: Path) -> bool:

@@ -34,12 +34,12 @@ from devnet.chaos.checks import (
     replica_of,
     validator_problems,
 )
-from devnet.chaos.cluster import ChaosNet, launch
+from devnet.chaos.cluster import ChaosNet, abandon, launch
 from devnet.chaos.fabric import Fabric
 from devnet.chaos.faults import Fault, Schedule, Slots
 from devnet.chaos.load import Load
 from devnet.customer import Event, Owner, Sender, deployment_events, web_spec
-from devnet.processes import DevnetError, Progress, log_tail, quiet
+from devnet.processes import STOP_TIMEOUT, DevnetError, Progress, log_tail, quiet
 from node.api.client import ApiError, NodeClient
 from node.keystore import Keystore
 from node.runtime.errors import SandboxError
@@ -98,7 +98,8 @@ class Harness:
     pids: dict[int, int | None] = field(default_factory=dict)
     stakes: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    stop: threading.Event = field(default_factory=threading.Event)
+    stop: threading.Event = field(default_factory=threading.Event)  # the watchers end
+    halting: threading.Event = field(default_factory=threading.Event)  # the run ends early
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def now(self) -> float:
@@ -130,62 +131,66 @@ class Harness:
             self.note("healed", number=fault.number, error=applied.error)
 
     def _apply(self, f: Fault) -> None:
+        """Apply the fault, hold it, undo it. What is undone on the network and the disk is
+        undone whatever happens (a fault that fails half way must not leave a partition or a
+        full disk behind); processes are started again unless the run is halting (its cleanup
+        stops them all)."""
         net = self.net
+        self._mark_down(f.validators if f.kind != "split" else ())
         if f.kind in ("kill", "kill_two"):
-            self._mark_down(f.validators)
             for i in f.validators:
                 net.kill_node(i)
-            self.stop.wait(f.seconds)
-            for i in f.validators:
-                self._start(i)
+            self.halting.wait(f.seconds)
+            self._start_all(f.validators)
         elif f.kind == "pause":
-            self._mark_down(f.validators)
-            net.pause_node(f.validators[0])
-            self.stop.wait(f.seconds)
-            net.resume_node(f.validators[0])
-            self._mark_up(f.validators)
+            try:
+                net.pause_node(f.validators[0])
+                self.halting.wait(f.seconds)
+            finally:
+                net.resume_node(f.validators[0])
+                self._mark_up(f.validators)
         elif f.kind == "restart":
-            self._mark_down(f.validators)
             net.stop_node(f.validators[0])
-            self._start(f.validators[0])
+            self._start_all(f.validators)
         elif f.kind == "split":
-            net.fabric.split([list(g) for g in f.groups])
-            self.stop.wait(f.seconds)
-            net.fabric.heal_cuts()
+            try:
+                net.fabric.split([list(g) for g in f.groups])
+                self.halting.wait(f.seconds)
+            finally:
+                net.fabric.heal_cuts()
         elif f.kind == "isolate":
-            self._mark_down(f.validators)
-            net.fabric.isolate(f.validators[0])
-            self.stop.wait(f.seconds)
-            net.fabric.rejoin(f.validators[0])
-            self._mark_up(f.validators)
+            try:
+                net.fabric.isolate(f.validators[0])
+                self.halting.wait(f.seconds)
+            finally:
+                net.fabric.rejoin(f.validators[0])
+                self._mark_up(f.validators)
         elif f.kind == "flap":
             self._flap(f)
         elif f.kind == "disk_full":
             self._disk_full(f)
         elif f.kind == "clock_skew":
-            i = f.validators[0]
+            net.stop_node(f.validators[0])
+            self._start_all(f.validators, f.detail)
+            self.halting.wait(f.seconds)
             self._mark_down(f.validators)
-            net.stop_node(i)
-            self._start(i, f.detail)
-            self.stop.wait(f.seconds)
-            self._mark_down(f.validators)
-            net.stop_node(i)
-            self._start(i)
+            net.stop_node(f.validators[0])
+            self._start_all(f.validators)
         elif f.kind == "farmer_crash":
             net.crash_farmer(f.farmer)
-            self.stop.wait(f.seconds)
-            net.start_farmer(f.farmer)
+            self.halting.wait(f.seconds)
+            if not self.halting.is_set():
+                net.start_farmer(f.farmer)
 
     def _flap(self, f: Fault) -> None:
         i, rng = f.validators[0], random.Random(f.detail)
-        self._mark_down(f.validators)
         end = time.monotonic() + f.seconds
         try:
-            while time.monotonic() < end and not self.stop.is_set():
+            while time.monotonic() < end and not self.halting.is_set():
                 self.net.fabric.isolate(i)
-                self.stop.wait(rng.uniform(0.2, 2.0))
+                self.halting.wait(rng.uniform(0.2, 2.0))
                 self.net.fabric.rejoin(i)
-                self.stop.wait(rng.uniform(0.2, 2.0))
+                self.halting.wait(rng.uniform(0.2, 2.0))
         finally:
             self.net.fabric.rejoin(i)
             self._mark_up(f.validators)
@@ -194,16 +199,30 @@ class Harness:
         """The node may stop on the full disk (it cannot even log why: the log is on that
         disk); it must start again once the disk has room, with every block it had."""
         i = f.validators[0]
-        self._mark_down(f.validators)
-        taken = self.net.fill_disk()
-        self.stop.wait(f.seconds)
-        self.net.free_disk()
+        try:
+            taken = self.net.fill_disk()
+            self.halting.wait(f.seconds)
+        finally:
+            self.net.free_disk()
         stopped = not self.net.running(i)
         self.note("disk_full", number=f.number, taken_bytes=taken, node_stopped=stopped)
         if stopped:
-            self._start(i)
+            self._start_all(f.validators)
         else:
             self._mark_up(f.validators)
+
+    def _start_all(self, validators: tuple[int, ...], clock_offset_s: int = 0) -> None:
+        """Start each again (each tried even if another fails; the first failure raised)."""
+        failure: BaseException | None = None
+        for i in validators:
+            if self.halting.is_set():
+                return
+            try:
+                self._start(i, clock_offset_s)
+            except (DevnetError, OSError) as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     def _start(self, i: int, clock_offset_s: int = 0) -> None:
         self.net.start_node(i, clock_offset_s)
@@ -297,6 +316,7 @@ class Harness:
                 self.note("watcher_error", error=f"{type(exc).__name__}: {exc}")
 
     def check_grid(self) -> None:
+        self._check_processes()  # first: when every node is down it matters most
         client = self._client()
         if client is None:
             return
@@ -305,7 +325,6 @@ class Harness:
             self.violate_if("replicas", self.doubles.tick(self.now(), self._running(client)))
         except (ApiError, KeyError, ValueError, TypeError):
             return
-        self._check_processes()
 
     def _client(self) -> NodeClient | None:
         """A client of a validator that answers now."""
@@ -342,13 +361,15 @@ class Harness:
     def _check_processes(self) -> None:
         """A node or farmer that exited while no fault held it: a violation, then started
         again so the run goes on."""
-        with self.lock:
+        if self.halting.is_set():
+            return
+        with self.lock:  # a fault drawn meanwhile is appended under it before it kills
             held = {i for a in self.applied if a.healed is None for i in a.fault.validators}
             farmers = {a.fault.farmer for a in self.applied if a.healed is None}
-        exited = [
-            i for i in range(self.net.validators) if i not in held and not self.net.running(i)
-        ]
-        gone = [f for f in self.net.devnet.farmers if f.name not in farmers and not f.alive()]
+            exited = [
+                i for i in range(self.net.validators) if i not in held and not self.net.running(i)
+            ]
+            gone = [f for f in self.net.devnet.farmers if f.name not in farmers and not f.alive()]
         problems = [
             f"node{i} exited on its own: {log_tail(Path(self.net.node(i).home) / 'node.log', 15)}"
             for i in exited
@@ -377,20 +398,14 @@ class Harness:
         )
         if not caught_up:
             self.violate("liveness", [f"not every node reached height {target} after the faults"])
-        settle_stop = threading.Event()
-        timer = threading.Timer(max(0.0, deadline - time.monotonic()), settle_stop.set)
-        timer.start()
-        rng = random.Random(self.config.seed)
-        for outcome in self.load.pending():
-            self.load.follow(outcome, rng, settle_stop)
-        timer.cancel()
+        self.load.resolve(deadline)
         lost = [
             f"transaction {o.tx_id[:16]} (nonce {o.nonce} of {o.sender[:12]}) accepted by "
             f"{o.accepted_by} at {o.accepted_at - self.started:.0f} s is neither committed nor "
             f"rejected ({self._whereabouts(o.tx_id)})"
             for o in self.load.pending()
         ]
-        self.violate_if("txs_resolved", lost)
+        self.violate_if("txs_resolved", lost + self._revived())
         placed = self._until(deadline, self._replicas_in_place)
         if not placed:
             self.violate("replicas", [self._replicas_problem() or "replicas not in place"])
@@ -401,6 +416,17 @@ class Harness:
         self.violate_if("billing", billing_problems(*self._billing(client)))
         self.violate_if("validators_honest", self._validator_problems(client))
         return {"seconds": round(time.monotonic() - began, 1), "height": self.view.head}
+
+    def _revived(self) -> list[str]:
+        """Transactions a node reported rejected that some node now has committed."""
+        found = []
+        for o in [o for o in self.load.outcomes if o.status == "rejected"]:
+            said = self._whereabouts(o.tx_id)
+            if "committed" in said:
+                found.append(
+                    f"transaction {o.tx_id[:16]} was reported rejected ({o.reason}), yet {said}"
+                )
+        return found
 
     def _whereabouts(self, tx_id: str) -> str:
         """What each validator says of a transaction."""
@@ -509,7 +535,8 @@ def _distribution(values: list[float]) -> dict[str, Any]:
 
 
 def run(config: ChaosConfig, say: Progress = quiet) -> dict[str, Any]:
-    """The whole run; the report (also written to DIR/report.json)."""
+    """The whole run; the report (also written to DIR/report.json, before the devnet is
+    brought down, so a cleanup that fails loses no finding)."""
     root = config.directory or Path(tempfile.mkdtemp(prefix="gc-chaos-", dir="/tmp"))
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)  # the replicas' own uids walk through it to their disks
@@ -520,15 +547,14 @@ def run(config: ChaosConfig, say: Progress = quiet) -> dict[str, Any]:
     report: dict[str, Any] = {}
     try:
         net = launch(root / "devnet", config.validators, config.farmers, fabric, say)
-        harness = _prepare(config, net, say)
-        report = _drive(harness)
+        report = _drive(_prepare(config, net, say))
+        (root / "report.json").write_text(json.dumps(report, indent=2))
     finally:
+        say("bringing the chaos devnet down")
         if net is not None:
-            say("bringing the chaos devnet down")
             net.close()
-        else:
-            fabric.close()
-    (root / "report.json").write_text(json.dumps(report, indent=2))
+        else:  # launch failed half way: whatever it started, by what devnet.json records
+            abandon(root / "devnet", fabric)
     if not report.get("violations") and not config.keep:
         shutil.rmtree(root, ignore_errors=True)
         report["directory"] = None
@@ -564,15 +590,39 @@ def _prepare(config: ChaosConfig, net: ChaosNet, say: Progress) -> Harness:
 
 
 def _drive(h: Harness) -> dict[str, Any]:
-    """The schedule for the run's length, with the watchers; then settle and report."""
+    """The schedule for the run's length, with the watchers; then settle and report. However
+    it ends (an error, SIGTERM), every thread is stopped before the devnet is brought down,
+    so nothing restarts what the cleanup stops."""
     slots = Slots(h.config.validators, h.net.disk_node, [f.name for f in h.net.devnet.farmers])
     schedule = Schedule(h.config.seed, slots)
     h.started = time.monotonic()
-    h.load.start()
     watchers = [threading.Thread(target=t, daemon=True) for t in (h.watch_chain, h.watch_grid)]
-    for t in watchers:
-        t.start()
     workers: list[threading.Thread] = []
+    try:
+        h.load.start()
+        for t in watchers:
+            t.start()
+        _schedule(h, schedule, slots, workers)
+        h.say("healing every fault")
+        for worker in workers:
+            worker.join()
+        h.say("settling")
+        settled = h.settle()
+    finally:
+        h.halting.set()
+        h.stop.set()
+        h.load.halt()
+        for thread in [*workers, *watchers, *h.load.threads]:
+            thread.join(timeout=STOP_TIMEOUT)
+        events = h.net.directory.parent / "events.jsonl"
+        events.write_text("".join(json.dumps(e) + "\n" for e in h.events))
+    return h.report(settled)
+
+
+def _schedule(
+    h: Harness, schedule: Schedule, slots: Slots, workers: list[threading.Thread]
+) -> None:
+    """Draw faults for the run's length, each run by a thread of its own."""
     end = time.monotonic() + h.config.seconds
     last_said = 0.0
     while time.monotonic() < end:
@@ -581,7 +631,7 @@ def _drive(h: Harness) -> dict[str, Any]:
         if fault is None:
             continue
         applied = Applied(fault, time.monotonic())
-        with h.lock:
+        with h.lock:  # the process check sees it held before it kills anything
             h.applied.append(applied)
         h.note("fault", **fault.to_json())
 
@@ -598,14 +648,3 @@ def _drive(h: Harness) -> dict[str, Any]:
                 f"{h.now():.0f} s: {len(h.applied)} faults, height {h.view.head}, "
                 f"{len(h.tally.violations)} violations; now {fault.describe()}"
             )
-    h.say("healing every fault")
-    for worker in workers:
-        worker.join()
-    h.say("settling")
-    settled = h.settle()
-    h.stop.set()
-    for t in watchers:
-        t.join(timeout=10)
-    events = h.net.directory.parent / "events.jsonl"
-    events.write_text("".join(json.dumps(e) + "\n" for e in h.events))
-    return h.report(settled)

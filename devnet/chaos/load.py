@@ -130,15 +130,33 @@ class Load:
                 view = _ask(api, outcome.tx_id)
                 if view is None:
                     continue
-                status = view.get("status")
-                if status in ("committed", "rejected"):
-                    error = view.get("error") or {}
-                    with self.lock:
-                        outcome.status = str(status)
-                        outcome.reason = f"{error.get('code')}: {error.get('message')}"
-                        outcome.final_at = time.monotonic()
+                if view.get("status") in ("committed", "rejected"):
+                    self._settle(outcome, view)
                     return
             stop.wait(POLL)
+
+    def resolve(self, deadline: float) -> None:
+        """Ask about every pending outcome, round after round, until each is resolved or the
+        deadline passes (always at least one round: none is called lost unasked)."""
+        rng = random.Random(self.seed)
+        never = threading.Event()
+        while True:
+            for outcome in self.pending():
+                for api in rng.sample(self.apis, len(self.apis)):
+                    view = _ask(api, outcome.tx_id)
+                    if view is not None and view.get("status") in ("committed", "rejected"):
+                        self._settle(outcome, view)
+                        break
+            if not self.pending() or time.monotonic() > deadline:
+                return
+            never.wait(POLL)
+
+    def _settle(self, outcome: Outcome, view: dict[str, Any]) -> None:
+        error = view.get("error") or {}
+        with self.lock:
+            outcome.status = str(view["status"])
+            outcome.reason = f"{error.get('code')}: {error.get('message')}"
+            outcome.final_at = time.monotonic()
 
     def _next_nonce(self, address: str, rng: random.Random) -> int:
         while not self.stop.is_set():

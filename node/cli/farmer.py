@@ -395,17 +395,17 @@ def farmer_run(
     key = unlock(open_keystore(keystore), node_key, passphrase_file)
     client = node_client(node_url)
     echo = echo_event(as_json)
-    found = patiently(lambda: find_node(client, key.public_key), echo)
+    found = patiently(lambda: find_node(client, key.public_key), echo, wait=not once)
     if found is None:
         raise CliError(
             f"node key {node_key} is not registered: run `gridchain farmer register` first",
             "not_registered",
         )
-    farming = patiently(client.farming, echo)
+    farming = patiently(client.farming, echo, wait=not once)
     agent = FarmerAgent(
         params_from_json(field_of(farming, "params")), node_from_json(found), plots, workers
     )
-    runner = patiently(lambda: Runner(client, key, agent, echo), echo)
+    runner = patiently(lambda: Runner(client, key, agent, echo), echo, wait=not once)
     roles = workload_roles(client, runner, agent, runtime_dir, subnet, gateway_listen)
     runner.say(
         "start",
@@ -459,15 +459,20 @@ def farmer_run(
     runner.say("stop", f"stopped: {runner.sent} transactions sent", sent=runner.sent)
 
 
-def patiently(read: Callable[[], T], echo: Callable[[str, str, dict[str, Any]], None]) -> T:
+def patiently(
+    read: Callable[[], T], echo: Callable[[str, str, dict[str, Any]], None], wait: bool = True
+) -> T:
     """`read` from the node, again while the node cannot be reached (backing off up to
     MAX_BACKOFF): a farm node that boots while its validator is down waits for it, its
-    replicas running on, rather than exit and leave nobody to heartbeat once the node is back."""
+    replicas running on, rather than exit and leave nobody to heartbeat once the node is back.
+    Without `wait` (`--once`) an unreachable node is an error at once."""
     pause = 1.0
     while True:
         try:
             return read()
         except NodeUnreachable as exc:
+            if not wait:
+                raise
             echo("waiting", f"waiting for the node: {exc.message}", {"message": exc.message})
         time.sleep(pause)
         pause = min(2 * pause, MAX_BACKOFF)

@@ -7,16 +7,21 @@ the consensus event loop, so a flood of transactions never delays a vote.
 """
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterator
 
+from chain.errors import LocalFault
 from chain.ledger.transactions import SignedTx
 from node.consensus.gossip import Gossip
 from node.p2p.messages import MAX_TXS_PER_MESSAGE, Txs
 from node.service import NodeService
 
+log = logging.getLogger("gridchain.consensus")
+
 TX_FLUSH_SECONDS = 0.02
 TX_BATCH_BYTES = 4 * 1024 * 1024
-WELCOME_TXS = 10_000  # pending transactions sent to a peer when it links
+WELCOME_TXS = 10_000  # pending transactions sent to a peer when it links,
+WELCOME_BYTES = 8 * 1024 * 1024  # and at most this many bytes (a peer's queue holds 64 MiB)
 MAX_TX_BATCHES_WAITING = 500  # beyond this, gossiped batches are dropped (origins keep them)
 
 
@@ -53,14 +58,23 @@ class TxGossip:
         journal after a restart, with nobody to tell then."""
         if not self.gossip.participates(peer):
             return
-        pending = [tx.encoded for tx in self.node.mempool.select(WELCOME_TXS)]
+        pending, size = [], 0
+        for tx in self.node.mempool.select(WELCOME_TXS):
+            if size + len(tx.encoded) > WELCOME_BYTES:
+                break
+            pending.append(tx.encoded)
+            size += len(tx.encoded)
         for batch in batches(pending):
             self.gossip.send(Txs(batch), to=peer)
 
     async def admit_loop(self) -> None:
         while True:
             message = await self.inbox.get()
-            results = await self.node.submit_many(list(message.raw), relay=False)  # peers have them
+            try:
+                results = await self.node.submit_many(list(message.raw), relay=False)
+            except LocalFault as exc:  # this machine's fault (the journal's disk): not the peer's
+                log.error("gossiped transactions not admitted: %s", exc.message)
+                continue
             if any(r.error is None for r in results):
                 self.on_work()
 

@@ -311,7 +311,7 @@ class PeerManager:
                     data=hello,
                     headers={"Content-Type": "application/cbor"},
                 ) as response:
-                    answer = await response.content.read(MAX_ANSWER)
+                    answer = await _read_capped(response.content, MAX_ANSWER)
                     if response.status != 200:
                         raise _refusal_of(response.status, answer)
                 key, token, auth, keys = finish_as_client(
@@ -380,29 +380,36 @@ class PeerManager:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def _hello(self, request: web.Request) -> web.Response:
-        """A dialer's hello: our answer and a token for its upgrade, if it may have one now."""
+        """A dialer's hello: our answer and a token for its upgrade, if it may have one now.
+
+        The body is read first and the limits checked after, with no await in between, so
+        concurrent hellos cannot all pass the check. With the table full the oldest pending
+        handshake gives way (a real dialer upgrades within a round trip), so strangers sending
+        hellos they never follow up cannot keep every other peer out."""
         if self._stopping:
             raise web.HTTPServiceUnavailable(text="node is stopping")
+        hello = await request.read()  # the app reads at most MAX_HANDSHAKE_MESSAGE
         now = time.monotonic()
         self._handshakes = {t: h for t, h in self._handshakes.items() if h.deadline > now}
         remote = request.remote or "?"
-        if len(self._handshakes) >= self._max_pending:
-            self.refused["too_many_pending"] += 1
-            raise web.HTTPServiceUnavailable(text="too many handshakes in progress")
         if sum(h.remote == remote for h in self._handshakes.values()) >= MAX_PENDING_PER_ADDRESS:
             self.refused["too_many_from_address"] += 1
             raise web.HTTPServiceUnavailable(text="too many handshakes from this address")
-        hello = await request.read()  # the app reads at most MAX_HANDSHAKE_MESSAGE
         token = secrets.token_bytes(TOKEN_SIZE)
         try:
             answer, keys = answer_hello(hello, self.identity, self.network_id, token)
         except LinkError as exc:
             return self._refuse(f"inbound from {remote}", exc, 400)
+        if len(self._handshakes) >= self._max_pending:
+            self.refused["too_many_pending"] += 1
+            del self._handshakes[next(iter(self._handshakes))]  # the oldest (insertion order)
         self._handshakes[token] = _Pending(remote, now + self._handshake_timeout, keys)
         return web.Response(body=answer, content_type="application/cbor")
 
     async def _accept(self, request: web.Request) -> web.StreamResponse:
-        """The upgrade: a websocket only for the dialer whose auth checks out."""
+        """The upgrade: a websocket only for the dialer whose auth checks out. The token is
+        used up only by an auth that checks out (one who saw it cannot burn it with junk); its
+        remote address is not held to the hello's (the sealed auth is what authenticates)."""
         if self._stopping:
             raise web.HTTPServiceUnavailable(text="node is stopping")
         remote = request.remote or "?"
@@ -410,10 +417,11 @@ class PeerManager:
         try:
             token = _header_bytes(request, TOKEN_HEADER, TOKEN_SIZE)
             auth = _header_bytes(request, AUTH_HEADER, MAX_HANDSHAKE_MESSAGE + FRAME_OVERHEAD)
-            pending = self._handshakes.pop(token, None)
-            if pending is None or pending.remote != remote or pending.deadline < time.monotonic():
+            pending = self._handshakes.get(token)
+            if pending is None or pending.deadline < time.monotonic():
                 raise LinkError("unknown_handshake", "no handshake of that token in progress")
             key = finish_as_server(auth, pending.keys, self.identity, self._allowed)
+            del self._handshakes[token]
         except LinkError as exc:
             return self._refuse(where, exc, 403)
         ws = web.WebSocketResponse(
@@ -574,8 +582,11 @@ class PeerManager:
         delay = low
         while True:
             peer = self._links.get(key)
-            if peer is None and await self.dial(address):
-                peer = self._links.get(key)
+            try:
+                if peer is None and await self.dial(address):
+                    peer = self._links.get(key)
+            except Exception:  # a bug must not end the redialing of a persistent peer
+                log.exception("dialing %s failed unexpectedly", short(key))
             if peer is not None:
                 await peer.gone.wait()
                 if time.monotonic() - peer.since >= self._stable_after:
@@ -644,10 +655,30 @@ def _header_bytes(request: web.Request, name: str, most: int) -> bytes:
     return data
 
 
+# What a peer may say it refused our hello for (it names our counters' labels: nothing else).
+HELLO_REFUSALS = frozenset({"version", "wrong_network", "protocol"})
+
+
 def _refusal_of(status: int, body: bytes) -> LinkError:
-    """The peer's refusal of our hello, as the LinkError it reported (JSON), or `rejected`."""
+    """The peer's refusal of our hello: one of HELLO_REFUSALS if its JSON says so (the
+    message shortened and made one printable line), else `rejected`."""
     try:
         error = json.loads(body)["error"]
-        return LinkError(str(error["code"]), f"peer refused the hello: {error['message']}")
-    except (ValueError, KeyError, TypeError):
+        code, message = str(error["code"]), str(error["message"])
+    except Exception:  # whatever the peer sent (RecursionError for deep JSON included)
         return LinkError("rejected", f"peer answered the hello with {status}")
+    if code not in HELLO_REFUSALS:
+        return LinkError("rejected", f"peer answered the hello with {status}")
+    said = "".join(c if c.isprintable() else "?" for c in message[:200])
+    return LinkError(code, f"peer refused the hello: {said}")
+
+
+async def _read_capped(content: aiohttp.StreamReader, most: int) -> bytes:
+    """The whole body, up to `most` bytes (a read returns what has arrived, not all of it)."""
+    data = b""
+    while len(data) <= most:
+        chunk = await content.read(most + 1 - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data

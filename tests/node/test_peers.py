@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -44,6 +45,7 @@ from node.p2p.manager import (
     BadMessage,
     PeerAddress,
     PeerManager,
+    _refusal_of,
     keep_new_link,
 )
 from tests.kit.support import dev_key, free_port
@@ -754,3 +756,29 @@ async def test_a_silent_peer_times_out_the_dial(cluster: Cluster) -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+def test_a_peers_refusal_names_only_our_own_reasons() -> None:
+    """What answers our hello chooses neither our counters' labels nor our log lines, and
+    JSON nested too deep for the reader is a refusal like any other."""
+    deep = _refusal_of(400, b"[" * 5000)
+    assert deep.reason == "rejected"
+    forged = json.dumps({"error": {"code": "evil\nINFO forged", "message": "m"}}).encode()
+    assert _refusal_of(400, forged).reason == "rejected"
+    said = json.dumps({"error": {"code": "wrong_network", "message": "on x\nINFO forged"}})
+    refusal = _refusal_of(400, said.encode())
+    assert refusal.reason == "wrong_network" and "\n" not in str(refusal)
+
+
+async def test_a_full_table_of_hellos_makes_room_for_the_newest(cluster: Cluster) -> None:
+    """Hellos never followed up cannot keep every other dialer out: with the table full the
+    oldest pending handshake gives way."""
+    b = await cluster.start("b", handshake_timeout=30.0, max_pending_handshakes=2)
+    url = f"http://127.0.0.1:{b.port}{HELLO_PATH}"
+    async with aiohttp.ClientSession() as session:
+        for _ in range(3):
+            async with session.post(url, data=client_hello(NET)[0]) as answer:
+                assert answer.status == 200
+    assert b.peers.refused["too_many_pending"] == 1
+    a = await cluster.start("a", persistent=("b",))
+    await eventually(linked(a, b))

@@ -7,9 +7,10 @@ journal is left exactly as a kill -9 would leave it, with what the node had flus
 
 from pathlib import Path
 
+from chain.state import Account
 from node.server import build_node
-from node.service import NodeService
-from node.txjournal import TxJournal
+from node.service import NodeService, Verdicted
+from node.txjournal import TxJournal, Verdict
 from tests.kit.support import make_home, transfer
 
 
@@ -59,8 +60,15 @@ async def test_committed_transactions_are_dropped_and_invalid_ones_reported_reje
         assert len(node.mempool) == 0
         assert node.store.tx_location(committed.id) is not None
         assert node.rejected[stale.id].code == "stale_nonce"
-        # The rewritten journal holds what is pending: nothing.
-        assert TxJournal(th.home.mempool_journal_file).open() == []
+    finally:
+        node.close()
+    # The rewritten journal holds the verdict and nothing pending: a second restart still
+    # reports the stale transaction rejected, and does not admit it again.
+    records = TxJournal(th.home.mempool_journal_file).open()
+    assert [r.tx_id for r in records if isinstance(r, Verdict)] == [stale.id]
+    node = build_node(th.home)
+    try:
+        assert node.rejected[stale.id].code == "stale_nonce" and len(node.mempool) == 0
     finally:
         node.close()
 
@@ -80,5 +88,31 @@ def test_a_torn_tail_loses_only_the_torn_record(tmp_path: Path) -> None:
     try:
         assert node.mempool.get(whole.id) == whole
         assert node.mempool.get(torn.id) is None
+    finally:
+        node.close()
+
+
+async def test_a_transaction_reported_rejected_is_not_revived_by_a_restart(
+    tmp_path: Path,
+) -> None:
+    """Left out of a block (the builder refused it), it is rejected with the reason; the
+    journal, which accepted it, keeps that verdict, so a restart does not admit it again."""
+    th = make_home(tmp_path / "home")
+    node = build_node(th.home)
+    overspend = transfer(th.bob, th.alice_address, 5000, nonce=0)
+    # in the journal as an accepted transaction would be, then refused by the block builder
+    node.mempool.add(overspend, Account(balance=10**6), min_fee=1)
+    assert node.journal is not None
+    node.journal.add(overspend.encoded)
+    await node.produce_block()
+    assert node.rejected[overspend.id].code == "insufficient_balance"
+    crash(node)
+
+    node = build_node(th.home)
+    try:
+        assert overspend.id not in node.mempool
+        verdict = node.rejected[overspend.id]
+        # the journal's verdict, not a new refusal of a transaction admitted again
+        assert isinstance(verdict, Verdicted) and verdict.code == "insufficient_balance"
     finally:
         node.close()
