@@ -31,6 +31,7 @@ from devnet.farmers import (
 )
 from devnet.processes import STOP_TIMEOUT, DevnetError, Progress, kill_group, pid_alive, quiet
 from genesis.schema import load_genesis
+from node.config import Home
 from node.runtime.commands import run
 from node.runtime.errors import CommandFailed
 
@@ -129,6 +130,20 @@ class ChaosNet:
         if process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=1)
+
+    def tear_wal(self, i: int, cut: int) -> int:
+        """Cut the last `cut` bytes off a stopped node's consensus WAL (Jepsen's WAL
+        truncation: more than a crash can do, since records are fsynced before they count;
+        the signer's state must still keep the node from signing twice); the bytes cut. The
+        mempool journal is left whole: it promises to survive a process's death, not a disk
+        losing written bytes."""
+        path = Home(Path(self.node(i).home)).wal_file
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return 0
+        os.truncate(path, max(0, size - cut))
+        return min(size, cut)
 
     # The full disk
 

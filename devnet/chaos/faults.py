@@ -33,10 +33,11 @@ KINDS: dict[str, tuple[int, float, float]] = {
     "isolate": (15, 3.0, 10.0),  # one validator's link down
     "flap": (10, 5.0, 10.0),  # one validator's link down and up, again and again
     "disk_full": (7, 3.0, 8.0),  # the disk node's home has no free byte
+    "torn_wal": (7, 1.0, 5.0),  # kill -9, the last DETAIL bytes of its WAL cut off, started
     "clock_skew": (7, 10.0, 20.0),  # restarted with its clock off by DETAIL seconds
     "farmer_crash": (15, 5.0, 30.0),  # a farm node's machine dies, comes back later
 }
-PROCESS_KINDS = ("kill", "kill_two", "pause", "restart", "disk_full", "clock_skew")
+PROCESS_KINDS = ("kill", "kill_two", "pause", "restart", "disk_full", "clock_skew", "torn_wal")
 LINK_KINDS = ("split", "isolate", "flap")
 GAP = (0.5, 3.0)  # seconds between draws
 MAX_CLOCK_OFFSET = 120
@@ -52,7 +53,7 @@ class Fault:
     farmer: str = ""
     seconds: float = 0.0
     # split: the first group (the others form the second); flap: the seed of its toggling;
-    # clock_skew: the offset in seconds
+    # clock_skew: the offset in seconds; torn_wal: the bytes cut
     groups: tuple[tuple[int, ...], ...] = ()
     detail: int = 0
 
@@ -172,4 +173,6 @@ class Schedule:
             detail = self.rng.randrange(1 << 30)
         elif kind == "clock_skew":
             detail = self.rng.choice([-1, 1]) * self.rng.randint(5, MAX_CLOCK_OFFSET)
+        elif kind == "torn_wal":
+            detail = self.rng.randint(1, 64)
         return Fault(n, kind, chosen, seconds=seconds, detail=detail)

@@ -149,6 +149,12 @@ class Harness:
             finally:
                 net.resume_node(f.validators[0])
                 self._mark_up(f.validators)
+        elif f.kind == "torn_wal":
+            net.kill_node(f.validators[0])
+            cut = net.tear_wal(f.validators[0], f.detail)
+            self.note("torn_wal", number=f.number, cut=cut)
+            self.halting.wait(f.seconds)
+            self._start_all(f.validators)
         elif f.kind == "restart":
             net.stop_node(f.validators[0])
             self._start_all(f.validators)

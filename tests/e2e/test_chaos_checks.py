@@ -152,4 +152,4 @@ def test_the_schedule_is_the_seeds_and_keeps_its_limits() -> None:
     assert first != draws(8)
     kinds = {d.split()[1] for d in first}
     assert kinds >= {"kill", "kill_two", "pause", "restart", "split", "isolate", "flap",
-                     "disk_full", "clock_skew", "farmer_crash"}  # fmt: skip
+                     "disk_full", "clock_skew", "farmer_crash", "torn_wal"}  # fmt: skip
