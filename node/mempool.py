@@ -35,6 +35,10 @@ class NoncePending(RuleViolation):
     code = "nonce_pending"
 
 
+class Replaced(RuleViolation):
+    code = "replaced"
+
+
 class MempoolFull(GridchainError):
     code = "mempool_full"
 
@@ -95,8 +99,9 @@ class Mempool:
         entry = self._by_id.get(tx_id)
         return None if entry is None else entry.tx
 
-    def add(self, tx: SignedTx, account: Account | None, min_fee: int) -> None:
-        """Admit a signature-checked transaction against the committed `account` of its sender."""
+    def add(self, tx: SignedTx, account: Account | None, min_fee: int) -> SignedTx | None:
+        """Admit a signature-checked transaction against the committed `account` of its
+        sender; returns the transaction it replaced (replace-by-fee), if any."""
         if tx.id in self._by_id:
             raise DuplicateTx(f"transaction {tx.id.hex()} is already pending")
         if tx.body.fee < min_fee:
@@ -117,8 +122,7 @@ class Mempool:
         size = len(tx.encoded)
         if nonce < next_nonce:
             assert sender is not None
-            self._replace(sender, nonce - account.nonce, tx, account, size)
-            return
+            return self._replace(sender, nonce - account.nonce, tx, account, size)
         spend = (sender.spend if sender is not None else 0) + tx.spend
         if spend > account.balance:
             raise InsufficientBalance(
@@ -132,10 +136,11 @@ class Mempool:
         sender.entries.append(entry)
         sender.spend += tx.spend
         self._remember(entry)
+        return None
 
     def _replace(
         self, sender: _Sender, position: int, tx: SignedTx, account: Account, size: int
-    ) -> None:
+    ) -> SignedTx:
         """Replace-by-fee: a pending nonce may be re-sent with a fee at least 10% higher."""
         old = sender.entries[position]
         wanted = old.tx.body.fee + max(1, old.tx.body.fee * REPLACE_FEE_BUMP_PERCENT // 100)
@@ -152,6 +157,7 @@ class Mempool:
         sender.entries[position] = entry
         sender.spend += tx.spend - old.tx.spend
         self._remember(entry)
+        return old.tx
 
     def select(self, limit: int) -> Iterator[SignedTx]:
         """Highest fee first among senders' next transactions; a sender's stay in nonce order."""
@@ -215,14 +221,17 @@ class Mempool:
                 del self._senders[address]
         return dropped
 
-    def drop(self, tx: SignedTx) -> None:
-        """Remove a transaction a block builder found invalid, and its sender's later ones."""
+    def drop(self, tx: SignedTx) -> list[SignedTx]:
+        """Remove a transaction a block builder found invalid, and its sender's later ones;
+        returns those later ones."""
         sender = self._senders.get(tx.body.sender)
         if sender is None or tx.id not in self._by_id:
-            return
+            return []
         position = next(i for i, e in enumerate(sender.entries) if e.tx.id == tx.id)
-        for entry in sender.entries[position:]:
+        removed = sender.entries[position:]
+        for entry in removed:
             self._forget(entry)
         sender.set_entries(sender.entries[:position])
         if not sender.entries:
             del self._senders[tx.body.sender]
+        return [e.tx for e in removed[1:]]

@@ -38,7 +38,7 @@ from chain.params import ChainParams
 from chain.state import Account, Overlay, read_account
 from chain.store import ChainStore, Snapshot
 from node.config import ConfigError, NodeConfig
-from node.mempool import DuplicateTx, Mempool, MempoolFull
+from node.mempool import DuplicateTx, Mempool, MempoolFull, Replaced
 from node.metrics import NodeMetrics
 from node.release import VERSION, check_release
 from node.txjournal import JournalError, TxJournal, Verdict
@@ -117,19 +117,23 @@ class NodeService:
             check_contract_target(Overlay(self.view), tx)
             if isinstance(payload, Deploy):
                 load_program(payload.code)  # InvalidCode says what is wrong, before a fee is paid
-        self.mempool.add(tx, self.account(tx.body.sender), params.min_fee)
+        replaced = self.mempool.add(tx, self.account(tx.body.sender), params.min_fee)
+        self.rejected.pop(tx.id, None)  # accepted again: an earlier verdict no longer holds
+        if replaced is not None:
+            self._reject(replaced.id, Replaced(f"replaced by {tx.id.hex()}, with a higher fee"))
         if self.journal is not None:
-            try:
-                self.journal.add(tx.encoded)
-            except JournalError:
-                self.mempool.drop(tx)  # not kept, so not accepted
-                raise
+            # A failure leaves it pending in memory, and the caller told journal_error: it
+            # may still be committed (resubmitting is safe); the journal is broken until a
+            # rewrite succeeds, and nothing more is accepted meanwhile.
+            self.journal.add(tx.encoded)
         if relay and self.on_admitted is not None:
             self.on_admitted(tx)
         self._update_mempool_metrics()
 
     def submit(self, data: bytes) -> bytes:
         """Decode, verify and admit one transaction; returns its id."""
+        if self.journal is not None:
+            self.journal.check()
         try:
             tx = decode_tx(data)
             check_chain(tx, self.chain_id)
@@ -145,6 +149,8 @@ class NodeService:
 
     async def submit_many(self, items: Sequence[bytes], relay: bool = True) -> list[Admission]:
         """Batch admission: signatures checked on every core, then admitted in order."""
+        if self.journal is not None:
+            self.journal.check()
         decoded: list[SignedTx | RuleViolation] = []
         for data in items:
             try:
@@ -230,7 +236,9 @@ class NodeService:
         )
         for r in rejected:
             log.info("left out %s: %s", r.tx.id.hex(), r.error.message)
-            self.mempool.drop(r.tx)
+            for later in self.mempool.drop(r.tx):
+                why = f"an earlier transaction of its sender ({r.tx.id.hex()}) was left out"
+                self._reject(later.id, NoLongerValid(why))
         self._remember_rejected(rejected)
         return result
 
@@ -318,8 +326,8 @@ class NodeService:
     def _remember_rejected(self, rejections: Sequence[Rejected]) -> None:
         for r in rejections:
             self._reject(r.tx.id, r.error)
-        if rejections and self.journal is not None:
-            self.journal.flush()
+        if rejections:
+            self._journal_quietly(lambda journal: journal.flush())
 
     def _reject(self, tx_id: bytes, error: GridchainError, journal: bool = True) -> None:
         """Remember why a transaction this node had accepted will not be committed (for
@@ -328,8 +336,20 @@ class NodeService:
         self.rejected.move_to_end(tx_id)
         while len(self.rejected) > REJECTED_MEMORY:
             self.rejected.popitem(last=False)
-        if journal and self.journal is not None:
-            self.journal.reject(Verdict(tx_id, error.code, error.message))
+        if journal:
+            verdict = Verdict(tx_id, error.code, error.message)
+            self._journal_quietly(lambda j: j.reject(verdict))
+
+    def _journal_quietly(self, act: Callable[[TxJournal], None]) -> None:
+        """A journal write on the way of blocks: its failure (this machine's disk) must not
+        stop consensus; the journal stays broken, and refuses submissions, until a rewrite
+        at a later block succeeds."""
+        if self.journal is None:
+            return
+        try:
+            act(self.journal)
+        except JournalError as exc:
+            log.error("%s", exc.message)
 
     def _rewrite_journal(self, journal: TxJournal) -> None:
         verdicts = [Verdict(i, e.code, e.message) for i, e in self.rejected.items()]
@@ -344,10 +364,12 @@ class NodeService:
             if self.view.tx_location(tx.id) is None:  # not committed: dropped
                 self._reject(tx.id, NoLongerValid(f"{why}: dropped at height {self.head.height}"))
         self._update_mempool_metrics()
-        if self.journal is not None:
-            self.journal.flush()
-            if self.journal.due(len(self.mempool) + len(self.rejected)):
-                self._rewrite_journal(self.journal)
+        journal = self.journal
+        if journal is not None:
+            if journal.broken is not None or journal.due(len(self.mempool) + len(self.rejected)):
+                self._journal_quietly(self._rewrite_journal)
+            else:
+                self._journal_quietly(lambda j: j.flush())
 
     def _update_mempool_metrics(self) -> None:
         self.metrics.mempool_txs.set(len(self.mempool))

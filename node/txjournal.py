@@ -50,9 +50,21 @@ Record = bytes | Verdict  # a transaction's bytes, or a verdict on one
 
 
 class TxJournal:
+    """The journal; after a write that failed (a full disk), `broken` says why until a whole
+    rewrite succeeds, and the node accepts no transaction meanwhile (`check`)."""
+
     def __init__(self, path: Path) -> None:
         self.wal = WriteAheadLog(path)
         self.appended = 0
+        self.broken: str | None = None
+
+    def check(self) -> None:
+        """JournalError while the journal cannot be written: nothing can be accepted."""
+        if self.broken is not None:
+            raise JournalError(
+                f"the mempool journal cannot be written ({self.broken}): this node accepts "
+                "no transaction until it can"
+            )
 
     def open(self) -> list[Record]:
         """The journal's records, oldest first (an unreadable one is skipped, and said)."""
@@ -69,7 +81,7 @@ class TxJournal:
         self._append(TX + encoded)
 
     def reject(self, verdict: Verdict) -> None:
-        self._append(VERDICT + encode([verdict.tx_id, verdict.code, verdict.message]))
+        self._append(VERDICT + _verdict_bytes(verdict))
 
     def flush(self) -> None:
         """Every record in the operating system's hands (it survives kill -9)."""
@@ -81,12 +93,10 @@ class TxJournal:
     def rewrite(self, pending: Iterable[bytes], verdicts: Iterable[Verdict]) -> None:
         """The journal replaced, atomically, by `verdicts` then `pending` (the mempool's
         transactions, each sender's in nonce order)."""
-        records = [
-            *(VERDICT + encode([v.tx_id, v.code, v.message]) for v in verdicts),
-            *(TX + tx for tx in pending),
-        ]
+        records = [*(VERDICT + _verdict_bytes(v) for v in verdicts), *(TX + tx for tx in pending)]
         self._io("rewrite", lambda: self.wal.rewrite(records))
         self.appended = len(records)
+        self.broken = None
 
     def close(self) -> None:
         self._io("close", self.wal.close)
@@ -99,9 +109,18 @@ class TxJournal:
         try:
             return act()
         except OSError as exc:
+            self.broken = str(exc.strerror or exc)
             raise JournalError(
-                f"cannot {what} the mempool journal {self.wal.path}: {exc.strerror or exc}"
+                f"cannot {what} the mempool journal {self.wal.path}: {self.broken}"
             ) from exc
+
+
+MAX_CODE, MAX_MESSAGE = 64, 1024
+
+
+def _verdict_bytes(v: Verdict) -> bytes:
+    """Within what the reader takes back (a longer message is cut, not lost)."""
+    return encode([v.tx_id, v.code[:MAX_CODE], v.message[:MAX_MESSAGE]])
 
 
 def _decode(raw: bytes) -> Record | None:
@@ -114,8 +133,8 @@ def _decode(raw: bytes) -> Record | None:
         items = expect_list(decode(body), "verdict", 3)
         return Verdict(
             expect_bytes(items[0], "verdict id", size=32),
-            expect_text(items[1], "verdict code", 64),
-            expect_text(items[2], "verdict message", 4096),
+            expect_text(items[1], "verdict code", 4 * MAX_CODE),
+            expect_text(items[2], "verdict message", 4 * MAX_MESSAGE),
         )
     except (RuleViolation, IndexError):
         return None

@@ -138,10 +138,12 @@ class Harness:
         net = self.net
         self._mark_down(f.validators if f.kind != "split" else ())
         if f.kind in ("kill", "kill_two"):
-            for i in f.validators:
-                net.kill_node(i)
-            self.halting.wait(f.seconds)
-            self._start_all(f.validators)
+            try:
+                for i in f.validators:
+                    net.kill_node(i)
+                self.halting.wait(f.seconds)
+            finally:
+                self._start_all(f.validators)
         elif f.kind == "pause":
             try:
                 net.pause_node(f.validators[0])
@@ -150,14 +152,18 @@ class Harness:
                 net.resume_node(f.validators[0])
                 self._mark_up(f.validators)
         elif f.kind == "torn_wal":
-            net.kill_node(f.validators[0])
-            cut = net.tear_wal(f.validators[0], f.detail)
-            self.note("torn_wal", number=f.number, cut=cut)
-            self.halting.wait(f.seconds)
-            self._start_all(f.validators)
+            try:
+                net.kill_node(f.validators[0])
+                cut = net.tear_wal(f.validators[0], f.detail)
+                self.note("torn_wal", number=f.number, cut=cut)
+                self.halting.wait(f.seconds)
+            finally:
+                self._start_all(f.validators)
         elif f.kind == "restart":
-            net.stop_node(f.validators[0])
-            self._start_all(f.validators)
+            try:
+                net.stop_node(f.validators[0])
+            finally:
+                self._start_all(f.validators)
         elif f.kind == "split":
             try:
                 net.fabric.split([list(g) for g in f.groups])
@@ -176,12 +182,14 @@ class Harness:
         elif f.kind == "disk_full":
             self._disk_full(f)
         elif f.kind == "clock_skew":
-            net.stop_node(f.validators[0])
-            self._start_all(f.validators, f.detail)
-            self.halting.wait(f.seconds)
-            self._mark_down(f.validators)
-            net.stop_node(f.validators[0])
-            self._start_all(f.validators)
+            try:
+                net.stop_node(f.validators[0])
+                self._start_all(f.validators, f.detail)
+                self.halting.wait(f.seconds)
+                self._mark_down(f.validators)
+                net.stop_node(f.validators[0])
+            finally:
+                self._start_all(f.validators)  # with the true clock
         elif f.kind == "farmer_crash":
             net.crash_farmer(f.farmer)
             self.halting.wait(f.seconds)
@@ -223,6 +231,9 @@ class Harness:
         for i in validators:
             if self.halting.is_set():
                 return
+            if self.net.running(i):  # a step before failed: it was never stopped
+                self._mark_up((i,))
+                continue
             try:
                 self._start(i, clock_offset_s)
             except (DevnetError, OSError) as exc:
@@ -370,6 +381,8 @@ class Harness:
         if self.halting.is_set():
             return
         with self.lock:  # a fault drawn meanwhile is appended under it before it kills
+            if self.halting.is_set():
+                return
             held = {i for a in self.applied if a.healed is None for i in a.fault.validators}
             farmers = {a.fault.farmer for a in self.applied if a.healed is None}
             exited = [
@@ -383,10 +396,12 @@ class Harness:
         self.violate_if("processes", problems)
         for i in exited:  # started again, so the run goes on
             with contextlib.suppress(DevnetError):
-                self._start(i)
+                if not self.halting.is_set():
+                    self._start(i)
         for farmer in gone:
             with contextlib.suppress(DevnetError):
-                self.net.start_farmer(farmer.name)
+                if not self.halting.is_set():
+                    self.net.start_farmer(farmer.name)
 
     # The end
 

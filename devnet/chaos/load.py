@@ -140,13 +140,17 @@ class Load:
         deadline passes (always at least one round: none is called lost unasked)."""
         rng = random.Random(self.seed)
         never = threading.Event()
+        first = True
         while True:
             for outcome in self.pending():
+                if not first and time.monotonic() > deadline:
+                    return
                 for api in rng.sample(self.apis, len(self.apis)):
                     view = _ask(api, outcome.tx_id)
                     if view is not None and view.get("status") in ("committed", "rejected"):
                         self._settle(outcome, view)
                         break
+            first = False
             if not self.pending() or time.monotonic() > deadline:
                 return
             never.wait(POLL)

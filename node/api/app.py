@@ -185,7 +185,7 @@ async def get_tx(request: web.Request) -> web.Response:
     with node.store.snapshot() as snap:
         location = snap.tx_location(tx_id)
         if location is None:
-            rejected = node.rejected.get(tx_id)
+            rejected = None if pending is not None else node.rejected.get(tx_id)
             if rejected is not None:
                 return web.json_response(
                     {

@@ -64,6 +64,7 @@ REFUSAL_LOG_SECONDS = 10.0
 PEER_KEEPALIVE_SECONDS = 10.0
 MAX_PENDING_PER_ADDRESS = 8  # inbound handshakes at once from one address (of 32 in all)
 MAX_ANSWER = 4 * MAX_HANDSHAKE_MESSAGE  # the most of a hello's answer a dialer reads
+MAX_AUTH_TRIES = 3  # upgrades with an auth that does not check out before a token is dropped
 ORDINARY_REASONS = frozenset({"closed", "duplicate", "shutdown", "no_longer_allowed"})
 
 T = TypeVar("T")
@@ -383,9 +384,9 @@ class PeerManager:
         """A dialer's hello: our answer and a token for its upgrade, if it may have one now.
 
         The body is read first and the limits checked after, with no await in between, so
-        concurrent hellos cannot all pass the check. With the table full the oldest pending
-        handshake gives way (a real dialer upgrades within a round trip), so strangers sending
-        hellos they never follow up cannot keep every other peer out."""
+        concurrent hellos cannot all pass the check. With the table full a pending handshake
+        of the busiest address gives way (a real dialer upgrades within a round trip), so
+        strangers sending hellos they never follow up cannot keep every other peer out."""
         if self._stopping:
             raise web.HTTPServiceUnavailable(text="node is stopping")
         hello = await request.read()  # the app reads at most MAX_HANDSHAKE_MESSAGE
@@ -402,9 +403,16 @@ class PeerManager:
             return self._refuse(f"inbound from {remote}", exc, 400)
         if len(self._handshakes) >= self._max_pending:
             self.refused["too_many_pending"] += 1
-            del self._handshakes[next(iter(self._handshakes))]  # the oldest (insertion order)
+            del self._handshakes[self._evictable()]
         self._handshakes[token] = _Pending(remote, now + self._handshake_timeout, keys)
         return web.Response(body=answer, content_type="application/cbor")
+
+    def _evictable(self) -> bytes:
+        """The token that gives way when the table is full: the oldest of the address holding
+        the most pending handshakes, so a flood from a few addresses evicts its own first."""
+        counts = Counter(h.remote for h in self._handshakes.values())
+        busiest = max(counts.values())
+        return next(t for t, h in self._handshakes.items() if counts[h.remote] == busiest)
 
     async def _accept(self, request: web.Request) -> web.StreamResponse:
         """The upgrade: a websocket only for the dialer whose auth checks out. The token is
@@ -420,7 +428,13 @@ class PeerManager:
             pending = self._handshakes.get(token)
             if pending is None or pending.deadline < time.monotonic():
                 raise LinkError("unknown_handshake", "no handshake of that token in progress")
-            key = finish_as_server(auth, pending.keys, self.identity, self._allowed)
+            try:
+                key = finish_as_server(auth, pending.keys, self.identity, self._allowed)
+            except LinkError:
+                pending.failures += 1  # a few tries (a junk auth cannot burn an honest one)
+                if pending.failures >= MAX_AUTH_TRIES:
+                    self._handshakes.pop(token, None)
+                raise
             del self._handshakes[token]
         except LinkError as exc:
             return self._refuse(where, exc, 403)
@@ -629,13 +643,14 @@ def make_p2p_app(manager: PeerManager) -> web.Application:
     return app
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Pending:
     """An inbound handshake between its hello and its upgrade."""
 
     remote: str
     deadline: float  # time.monotonic()
     keys: Session
+    failures: int = 0  # upgrades whose auth did not check out
 
 
 def hello_url(url: str) -> str:

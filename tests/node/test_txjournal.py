@@ -7,10 +7,12 @@ journal is left exactly as a kill -9 would leave it, with what the node had flus
 
 from pathlib import Path
 
+import pytest
+
 from chain.state import Account
 from node.server import build_node
 from node.service import NodeService, Verdicted
-from node.txjournal import TxJournal, Verdict
+from node.txjournal import JournalError, TxJournal, Verdict
 from tests.kit.support import make_home, transfer
 
 
@@ -114,5 +116,50 @@ async def test_a_transaction_reported_rejected_is_not_revived_by_a_restart(
         verdict = node.rejected[overspend.id]
         # the journal's verdict, not a new refusal of a transaction admitted again
         assert isinstance(verdict, Verdicted) and verdict.code == "insufficient_balance"
+    finally:
+        node.close()
+
+
+async def test_a_broken_journal_refuses_submissions_until_a_block_rewrites_it(
+    tmp_path: Path,
+) -> None:
+    """A journal write that failed (a full disk) is no reason to stop consensus, but nothing
+    can be accepted while the journal cannot keep it: journal_error, until the next block's
+    rewrite succeeds."""
+    th = make_home(tmp_path / "home")
+    node = build_node(th.home)
+    try:
+        assert node.journal is not None
+        node.journal.broken = "No space left on device"  # as a failed write leaves it
+        tx = transfer(th.alice, th.bob_address, 5, nonce=0)
+        with pytest.raises(JournalError):
+            node.submit(tx.encoded)
+        assert tx.id not in node.mempool
+        await node.produce_block()  # the rewrite at the block succeeds: the disk has room
+        assert node.journal.broken is None
+        node.submit(tx.encoded)
+        assert tx.id in node.mempool
+    finally:
+        node.close()
+
+
+def test_a_replaced_transaction_is_reported_and_a_readmitted_one_is_pending(
+    tmp_path: Path,
+) -> None:
+    th = make_home(tmp_path / "home")
+    node = build_node(th.home)
+    try:
+        first = transfer(th.alice, th.bob_address, 5, nonce=0, fee=10)
+        bumped = transfer(th.alice, th.bob_address, 5, nonce=0, fee=20)
+        node.submit(first.encoded)
+        node.submit(bumped.encoded)
+        assert node.rejected[first.id].code == "replaced"
+        # sent again with a higher fee still: accepted, and no longer reported rejected
+        again = transfer(th.alice, th.bob_address, 5, nonce=0, fee=40)
+        node.submit(again.encoded)
+        node.rejected[again.id] = node.rejected[first.id]  # a stale verdict on its id
+        node.mempool.drop(again)
+        node.submit(again.encoded)
+        assert again.id not in node.rejected and again.id in node.mempool
     finally:
         node.close()
