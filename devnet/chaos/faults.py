@@ -39,7 +39,7 @@ KINDS: dict[str, tuple[int, float, float]] = {
 }
 PROCESS_KINDS = ("kill", "kill_two", "pause", "restart", "disk_full", "clock_skew", "torn_wal")
 LINK_KINDS = ("split", "isolate", "flap")
-GAP = (0.5, 3.0)  # seconds between draws
+GAP = (0.2, 1.5)  # seconds between draws
 MAX_CLOCK_OFFSET = 120
 BUDGET_WINDOW = 180.0
 DOWN_SHARE = 0.3
