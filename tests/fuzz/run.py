@@ -5,7 +5,8 @@
 With no corpus folder it reads and grows tests/fuzz/corpus/TARGET. A crash (an exception a
 decoder does not document, or a broken round trip) stops the run and writes the input as
 crash-* in the working folder (or -artifact_prefix=): add it to the corpus with its fix.
-libFuzzer prints its progress and, at the end, the number of inputs executed.
+libFuzzer prints its progress and, at the end, the number of inputs executed. Half the
+mutations are structure-aware (tests/fuzz/mutate.py), half libFuzzer's own.
 """
 
 import sys
@@ -15,6 +16,7 @@ import atheris
 with atheris.instrument_imports(include=["chain", "node", "genesis", "contracts_std"]):
     from tests.fuzz.targets import TARGETS
 
+from tests.fuzz.mutate import mutate
 from tests.fuzz.seeds import CORPUS
 
 
@@ -26,7 +28,7 @@ def main(argv: list[str]) -> None:
     if not any(not arg.startswith("-") for arg in rest):
         rest = [*rest, str(CORPUS / name)]
     target = TARGETS[name]
-    atheris.Setup([argv[0], *rest], target)
+    atheris.Setup([argv[0], *rest], target, custom_mutator=mutate)
     atheris.Fuzz()
 
 
