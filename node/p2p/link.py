@@ -115,7 +115,10 @@ class _Cipher:
 
 
 async def _receive_frame(ws: WebSocket) -> bytes:
-    kind, data, extra = await ws.receive()
+    try:
+        kind, data, extra = await ws.receive()
+    except ConnectionError as exc:  # aiohttp answering a ping on a closing transport
+        raise LinkClosed(f"link closed: {exc}") from None
     if kind is WSMsgType.BINARY:
         return bytes(data)
     if kind in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
