@@ -6,7 +6,10 @@ integer:
   SU = hru/1200 + sru/200                                           (GB)
   cost = (CU * price_cu + SU * price_su) / 1000 + ipv4 * price_ipv4
 A replica is billed for what it reserves (not what it happens to use), for the blocks it was
-deployed, from the escrow of its deployment to the payout address of its node's farm.
+deployed up to its node's latest heartbeat, from the escrow of its deployment to the payout
+address of its node's farm. A heartbeat is the node's proof of life: the blocks after it are
+paid once the next heartbeat proves them, never if the node dies first (so a node that went
+down is never paid for the blocks it was silent, whoever settles the bill).
 """
 
 from dataclasses import replace
@@ -16,7 +19,7 @@ from chain.deployment.records import DEPLOYED, Deployment
 from chain.deployment.spec import Compute, DeploymentSpec
 from chain.env import BlockEnv
 from chain.errors import present
-from chain.farming.records import read_farm, read_node
+from chain.farming.records import read_farm, read_last_seen, read_node
 from chain.params import ChainParams
 from chain.state import Overlay, increase_balance
 
@@ -50,22 +53,22 @@ def cost(params: ChainParams, compute: Compute, blocks: int) -> int:
 # Settling: escrow -> the farm; grace when it runs short
 
 
+def billable_until(env: BlockEnv, state: Overlay, node: int) -> int:
+    """The last height a replica on `node` can be billed for now: its latest heartbeat (0 if
+    it never sent one), never past this block."""
+    return min(env.height, read_last_seen(state, node) or 0)
+
+
 def settle_replica(
-    env: BlockEnv,
-    state: Overlay,
-    d: Deployment,
-    spec: DeploymentSpec,
-    at: int,
-    until: int | None = None,
+    env: BlockEnv, state: Overlay, d: Deployment, spec: DeploymentSpec, at: int
 ) -> Deployment:
-    """Bill replica `at` for the blocks it was deployed since it was last billed, up to now or
-    to `until` (the last height its node was up: a node that went down is not paid for the
-    blocks it was silent): the farm of its node is paid from the escrow. What the escrow
-    cannot pay is not owed later: the deployment pauses instead (grace), so a farm risks at
-    most what ran since its last bill. The caller saves the result (journal.save), which
-    queues the end of a grace period."""
+    """Bill replica `at` for the blocks it was deployed since it was last billed, up to its
+    node's latest heartbeat (billable_until): the farm of its node is paid from the escrow.
+    What the escrow cannot pay is not owed later: the deployment pauses instead (grace), so a
+    farm risks at most what ran since its last bill. The caller saves the result
+    (journal.save), which queues the end of a grace period."""
     replica = d.replicas[at]
-    end = env.height if until is None else until
+    end = billable_until(env, state, replica.node)
     blocks = end - replica.billed_until
     if replica.state != DEPLOYED or d.in_grace or blocks <= 0:
         return d

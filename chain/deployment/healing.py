@@ -69,7 +69,7 @@ def evacuate(env: BlockEnv, state: Overlay, down: Down) -> None:
         d = _deployment(state, held.deployment)
         spec = spec_of(state, d)
         at = _replica_at(d, held.workload, held.index)
-        d = settle_replica(env, state, d, spec, at, until=down.last_seen)
+        d = settle_replica(env, state, d, spec, at)  # up to its last heartbeat: down.last_seen
         left = down.last_seen
         save(env, state, leave(env, state, d, spec, at, DOWN, why, left, env.height))
     for served in load.routes:

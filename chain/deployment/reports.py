@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from chain.address import key_address
-from chain.deployment.billing import settle_replica
+from chain.deployment.billing import billable_until, settle_replica
 from chain.deployment.healing import fail
 from chain.deployment.journal import record, save
 from chain.deployment.records import (
@@ -99,7 +99,8 @@ def report_replica(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
 
 
 def bill_replica(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
-    """The placed node bills a deployed replica for the blocks since its last bill."""
+    """The placed node bills a deployed replica for the blocks since its last bill, up to its
+    latest heartbeat."""
     p = payload_as(tx, ReplicaBill)
     d, at = placed_replica(state, tx, p)
     replica = d.replicas[at]
@@ -107,8 +108,11 @@ def bill_replica(env: BlockEnv, state: Overlay, tx: SignedTx) -> None:
         raise NotDeployed(f"replica {p.workload}/{p.index} is {replica.state}, not deployed")
     if d.in_grace:
         raise NotDeployed(f"workload {p.wid} is paused: its escrow ran short")
-    if replica.billed_until >= env.height:
-        raise AlreadyDone(f"replica {p.workload}/{p.index} is billed up to this height")
+    if replica.billed_until >= billable_until(env, state, replica.node):
+        raise AlreadyDone(
+            f"replica {p.workload}/{p.index} is billed up to height {replica.billed_until}: "
+            f"nothing after it is proven by a heartbeat of node {replica.node} yet"
+        )
     save(env, state, settle_replica(env, state, d, spec_of(state, d), at))
 
 

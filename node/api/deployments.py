@@ -20,7 +20,7 @@ from chain.deployment.records import (
     read_node_load,
 )
 from chain.deployment.spec import backend_workload, decode_spec
-from chain.farming.records import read_node
+from chain.farming.records import read_last_seen, read_node
 from chain.state import Overlay
 from chain.store import Snapshot
 from node.api.context import API
@@ -128,7 +128,10 @@ async def get_node_replicas(request: web.Request) -> web.Response:
             raise web.HTTPNotFound(text=f"node {node_id} does not exist")
         height, _ = head_of(snap)
         replicas = replicas_of(snap, node_id)
-    return web.json_response({"height": height, "node": node_id, "replicas": replicas})
+        last_seen = read_last_seen(snap, node_id)
+    return web.json_response(
+        {"height": height, "node": node_id, "last_seen": last_seen, "replicas": replicas}
+    )
 
 
 async def get_node_routes(request: web.Request) -> web.Response:

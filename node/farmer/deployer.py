@@ -241,20 +241,31 @@ def after_crash(w: Wanted, reason: str, crashes: Iterable[float], now: float, no
     return Send(w, w.report(False, message, "", node), "failed")
 
 
+def billable_height(view: dict[str, Any]) -> int:
+    """The height a bill sent now would cover up to, as the chain bills
+    (chain/deployment/billing.py, billable_until): the node's latest heartbeat, never past the
+    answer's height; none yet is 0. A node that does not say (an older release) bills to its
+    height."""
+    height = int(view["height"])
+    last_seen = view.get("last_seen", height)
+    return 0 if last_seen is None else min(height, int(last_seen))
+
+
 def plan(
     wanted: Sequence[Wanted],
     observed: Mapping[str, Observed],
     node: int,
-    height: int,
+    billable: int,
     bill_every: int,
     *,
     now: float,
     crashes: Mapping[str, Sequence[float]],
     unhealthy: Mapping[str, str],
 ) -> list[Action]:
-    """What to do this round: a pure function of desired and observed state, the time `now`
-    (seconds, any origin, as `crashes` uses), each replica's recent crash times (`crashes`) and
-    why a running replica failed its health check (`unhealthy`). Every Stop comes first: a copy
+    """What to do this round: a pure function of desired and observed state, the height a
+    bill sent now would cover up to (`billable`: billable_height), the time `now` (seconds,
+    any origin, as `crashes` uses), each replica's recent crash times (`crashes`) and why a
+    running replica failed its health check (`unhealthy`). Every Stop comes first: a copy
     the chain no longer wants here (moved away while this node was down, say) is torn down
     before anything is started or sent."""
     actions: list[Action] = []
@@ -280,7 +291,7 @@ def plan(
                 actions.append(after_crash(w, unhealthy[w.key], crashes.get(w.key, ()), now, node))
             elif w.chain_state != DEPLOYED or w.endpoint != o.ip:
                 actions.append(Send(w, w.report(True, "running", o.ip, node), "deployed"))
-            elif height - w.billed_until >= bill_every:
+            elif billable - w.billed_until >= bill_every:
                 actions.append(Send(w, w.bill(node), "bill"))
         elif o.state == ReplicaState.PAUSED:
             if not w.paused:
@@ -366,7 +377,7 @@ class Deployer:
             wanted,
             observed,
             self.node,
-            height,
+            billable_height(view),
             self.bill_every,
             now=now,
             crashes=self.crashes,

@@ -26,6 +26,7 @@ from chain.deployment.rules import (
     request_deployment,
 )
 from chain.deployment.spec import decode_spec
+from chain.encoding import decode
 from chain.env import BlockEnv
 from chain.errors import (
     AlreadyDone,
@@ -36,6 +37,7 @@ from chain.errors import (
     UnknownDeployment,
 )
 from chain.farming.liveness import Down
+from chain.farming.records import read_last_seen
 from chain.state import Overlay, increase_balance
 from tests.kit.deploykit import (
     CONTRACT,
@@ -47,6 +49,7 @@ from tests.kit.deploykit import (
     bill,
     env,
     farm_node,
+    heartbeat,
     node_keypair,
     payout_of,
     report,
@@ -113,6 +116,9 @@ def test_a_bill_pays_the_farm_for_the_blocks_deployed_and_only_while_deployed() 
     with pytest.raises(NotDeployed, match="is assigned, not deployed"):
         bill_replica(env(), state, signed(node_keypair(1), bill(1)))
     report_replica(env(), state, signed(node_keypair(1), report(1)))
+    with pytest.raises(AlreadyDone, match="proven by a heartbeat"):  # none since it deployed
+        bill_replica(env(HEIGHT + 40), state, signed(node_keypair(1), bill(1)))
+    heartbeat(state, 1, HEIGHT + 40)
     bill_replica(env(HEIGHT + 40), state, signed(node_keypair(1), bill(1)))
     owed = cost(PARAMS, decode_spec(SPEC).compute[0], 40)
     assert owed > 0 and balance(state, payout_of(1)) == owed
@@ -121,6 +127,7 @@ def test_a_bill_pays_the_farm_for_the_blocks_deployed_and_only_while_deployed() 
     with pytest.raises(AlreadyDone):
         bill_replica(env(HEIGHT + 40), state, signed(node_keypair(1), bill(1)))
     # Failing bills what ran until then, and stops the meter: the replica leaves the node.
+    heartbeat(state, 1, HEIGHT + 50)
     report_replica(env(HEIGHT + 50), state, signed(node_keypair(1), report(1, ok=False)))
     assert balance(state, payout_of(1)) == owed + cost(PARAMS, decode_spec(SPEC).compute[0], 10)
     with pytest.raises(NotPlacedHere, match="placed nowhere now"):
@@ -132,6 +139,7 @@ def test_an_empty_escrow_pauses_a_top_up_resumes_and_grace_ends_it() -> None:
     per_block = cost(PARAMS, decode_spec(SPEC).compute[0], PARAMS.billing_period_blocks) // 100
     state, _ = placed(escrow=per_block * 5)
     report_replica(env(), state, signed(node_keypair(1), report(1)))
+    heartbeat(state, 1, HEIGHT + 20)
     bill_replica(env(HEIGHT + 20), state, signed(node_keypair(1), bill(1)))  # 20 blocks, 5 paid
     d = read_deployment(state, REF)
     assert d is not None and d.escrow == 0 and d.grace_since == HEIGHT + 20
@@ -147,6 +155,7 @@ def test_an_empty_escrow_pauses_a_top_up_resumes_and_grace_ends_it() -> None:
     assert resumed is not None and resumed.grace_since == 0
     assert resumed.replicas[0].billed_until == HEIGHT + 31  # the paused blocks are not billed
     # Out of funds again, and nobody tops up: after the grace period it ends.
+    heartbeat(state, 1, HEIGHT + 400)
     bill_replica(env(HEIGHT + 400), state, signed(node_keypair(1), bill(1)))
     paused = read_deployment(state, REF)
     assert paused is not None and paused.in_grace
@@ -159,8 +168,9 @@ def test_an_empty_escrow_pauses_a_top_up_resumes_and_grace_ends_it() -> None:
 def test_ending_and_expiring_refund_what_the_escrow_holds() -> None:
     state, _ = placed(escrow=5_000)
     report_replica(env(), state, signed(node_keypair(1), report(1)))
+    heartbeat(state, 1, HEIGHT + 8)  # the last proof of life before the end: what is paid
     end_deployment(env(HEIGHT + 10), state, CONTRACT, 1, "cancelled by the owner")
-    paid = cost(PARAMS, decode_spec(SPEC).compute[0], 10)
+    paid = cost(PARAMS, decode_spec(SPEC).compute[0], 8)
     assert balance(state, payout_of(1)) == paid and balance(state, PAYER) == 5_000 - paid
     # A request no node can take expires, and its escrow goes back to the payer.
     state = state_with([])
@@ -184,7 +194,9 @@ def total(state: Overlay, d: Deployment | None) -> int:
 @given(
     steps=st.lists(
         st.tuples(
-            st.sampled_from(["deployed", "failed", "bill", "fund", "end", "begin", "down"]),
+            st.sampled_from(
+                ["deployed", "failed", "heartbeat", "bill", "fund", "end", "begin", "down"]
+            ),
             st.integers(0, 1),
             st.integers(1, 200),
         ),
@@ -193,9 +205,10 @@ def total(state: Overlay, d: Deployment | None) -> int:
     escrow=st.integers(0, 50_000),
 )
 def test_credits_only_move(steps: list[tuple[str, int, int]], escrow: int) -> None:
-    """Over any sequence of reports, bills, top-ups, nodes going down, moves, grace ends and an
-    end, the credits of the contract, the payer, the farms and the escrow add up to what there
-    was at the start."""
+    """Over any sequence of heartbeats, reports, bills, top-ups, nodes going down, moves, grace
+    ends and an end, the credits of the contract, the payer, the farms and the escrow add up to
+    what there was at the start, and no bill covers a block after its node's latest
+    heartbeat."""
     state, d = placed(escrow=escrow, replicas=2)
     increase_balance(state, CONTRACT, 100_000)
     start = total(state, d)
@@ -211,6 +224,8 @@ def test_credits_only_move(steps: list[tuple[str, int, int]], escrow: int) -> No
             if what in ("deployed", "failed"):
                 payload = replace(report(node, ok=what == "deployed"), index=index)
                 report_replica(at, work, signed(node_keypair(node), payload))
+            elif what == "heartbeat":
+                heartbeat(work, node, height)
             elif what == "bill":
                 bill_replica(at, work, signed(node_keypair(node), bill(node, index)))
             elif what == "fund":
@@ -218,11 +233,15 @@ def test_credits_only_move(steps: list[tuple[str, int, int]], escrow: int) -> No
             elif what == "end":
                 end_deployment(at, work, CONTRACT, 1, "cancelled")
             elif what == "down":  # its node is marked down: what it held moves
-                evacuate(at, work, Down(node, height, max(0, height - gap)))
+                evacuate(at, work, Down(node, height, read_last_seen(work, node) or 0))
             else:
                 begin_deployment(at, work)
         except (AlreadyDone, NotDeployed, NotPlacedHere, UnknownDeployment, InsufficientBalance):
             continue  # refused: nothing of it is merged
+        for entry in work.audit:  # no block billed past its node's last proof of life
+            if entry.topic == "bill":
+                billed = decode(entry.data)
+                assert billed["until"] <= (read_last_seen(work, billed["node"]) or 0)
         work.merge_into_parent()
         assert total(state, read_deployment(state, REF)) == start
     assert total(state, read_deployment(state, REF)) == start

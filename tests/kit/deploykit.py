@@ -95,6 +95,12 @@ def state_with(nodes: list[FarmNode], down: frozenset[int] = frozenset()) -> Ove
     return state
 
 
+def heartbeat(state: Overlay, node_id: int, height: int) -> None:
+    """A heartbeat of `node_id` in block `height`, as the farming rule records it: the node's
+    proof of life, up to which its replicas can be billed."""
+    seen_alive(env(height), state, node_id)
+
+
 def balance(state: Overlay, address: Address) -> int:
     account = state.account(address)
     return 0 if account is None else account.balance

@@ -21,6 +21,7 @@ from node.farmer.deployer import (
     Send,
     Start,
     Stop,
+    billable_height,
     plan,
     wanted_from,
 )
@@ -42,13 +43,14 @@ def decide(
     now: float = 1000.0,
     crashes: dict[str, tuple[float, ...]] | None = None,
     unhealthy: dict[str, str] | None = None,
+    last_seen: int | None = 100,
 ) -> list:  # type: ignore[type-arg]
-    wanted = wanted_from({"height": height, "replicas": replicas})
+    view = {"height": height, "last_seen": last_seen, "replicas": replicas}
     return plan(
-        wanted,
+        wanted_from(view),
         {o.key: o for o in observed},
         NODE,
-        height,
+        billable_height(view),
         bill_every=20,
         now=now,
         crashes=crashes or {},
@@ -70,6 +72,19 @@ def test_a_wanted_replica_is_started_and_then_reported_deployed_with_its_address
     assert decide([steady], [seen(key())]) == []
     (bill,) = decide([steady | {"billed_until": 70}], [seen(key())])
     assert isinstance(bill, Send) and bill.what == "bill"
+
+
+def test_a_replica_is_billed_for_what_the_nodes_heartbeats_proved() -> None:
+    """The chain bills only up to the node's latest heartbeat: a period unbilled by height but
+    not yet proven is not billed (the chain would refuse it), nor is anything by a node never
+    seen; an older node that does not say bills by height."""
+    steady = replica(state="deployed", endpoint="10.213.0.2", billed_until=70)
+    assert decide([steady], [seen(key())], last_seen=85) == []
+    assert decide([steady], [seen(key())], last_seen=None) == []
+    (bill,) = decide([steady], [seen(key())], last_seen=90)
+    assert isinstance(bill, Send) and bill.what == "bill"
+    assert billable_height({"height": 100, "last_seen": 120}) == 100
+    assert billable_height({"height": 100}) == 100
 
 
 def test_what_the_chain_no_longer_wants_is_stopped_whatever_the_reason() -> None:
