@@ -108,6 +108,12 @@ class InvalidProof(RuleViolation):
     code = "invalid_proof"
 
 
+class InvalidSnapshot(RuleViolation):
+    """A state snapshot (its manifest or a chunk) that does not make the verified state root."""
+
+    code = "invalid_snapshot"
+
+
 class InvalidParams(RuleViolation):
     """Chain parameters outside their bounds."""
 

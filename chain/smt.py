@@ -16,7 +16,7 @@ the caller to write; nothing here writes storage.
 """
 
 from bisect import bisect_left, insort
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -28,10 +28,13 @@ __all__ = [
     "KEY_BITS",
     "NodeReader",
     "Proof",
+    "Subtree",
     "check_proof",
     "get",
+    "join",
     "leaf_hash",
     "prove",
+    "subtree",
     "update",
     "verify",
 ]
@@ -194,6 +197,76 @@ def update(
     if not keys:
         return root, new_nodes
     return descend(root, 0, 0, len(keys)), new_nodes
+
+
+# --- subtrees under a key prefix (a state snapshot's chunks) ------------------------------------
+
+
+@dataclass(frozen=True)
+class Subtree:
+    """The part of the tree under one key prefix: its root as the whole tree holds it and how
+    many keys it holds, which is all the tree above needs of it (a part holding one key is a
+    leaf, which rises to where its path is unique; an empty part is ZERO_HASH)."""
+
+    root: bytes
+    count: int
+
+
+class _NoNodes:
+    def get_node(self, node_hash: bytes) -> bytes | None:
+        return None
+
+
+def subtree(
+    prefix: int, depth: int, entries: Mapping[bytes, bytes]
+) -> tuple[Subtree, dict[bytes, bytes]]:
+    """The subtree at `depth` holding `entries` (key -> value_hash), whose keys all begin with
+    the `depth` bits of `prefix`; returns it and its nodes."""
+    for key in entries:
+        if int.from_bytes(key, "big") >> (KEY_BITS - depth) != prefix:
+            raise ValueError(f"key {key.hex()} is not under prefix {prefix} of {depth} bits")
+    root, built = update(_NoNodes(), EMPTY_ROOT, entries)
+    # A tree of keys that share `depth` bits is a chain of nodes with one empty side down to
+    # that depth, and then their subtree, exactly as a larger tree holds it.
+    node = root
+    for level in range(depth):
+        encoding = built.get(node)
+        if encoding is None or encoding[0] == 0:
+            break  # empty, or one key: a leaf, the same at any depth
+        node = encoding[33:65] if (prefix >> (depth - 1 - level)) & 1 else encoding[1:33]
+    nodes: dict[bytes, bytes] = {}
+    stack = [node]
+    while stack:
+        encoding = built.get(stack.pop())
+        if encoding is None:
+            continue  # ZERO_HASH
+        nodes[hash32(encoding)] = encoding
+        if encoding[0] == 1:
+            stack += [encoding[1:33], encoding[33:65]]
+    return Subtree(node, len(entries)), nodes
+
+
+def join(parts: Sequence[Subtree]) -> tuple[bytes, dict[bytes, bytes]]:
+    """The root over the 2**d subtrees at depth d (left to right) and the nodes above them,
+    with the same shape rules as `update`: an empty pair is empty, a pair holding one key is
+    that leaf, anything more an internal node."""
+    if not parts or len(parts) & (len(parts) - 1):
+        raise ValueError(f"{len(parts)} subtrees: not a power of two")
+    nodes: dict[bytes, bytes] = {}
+    level = list(parts)
+    while len(level) > 1:
+        joined = []
+        for left, right in zip(level[::2], level[1::2], strict=True):
+            count = left.count + right.count
+            if count <= 1:
+                joined.append(left if left.count else right)
+                continue
+            encoding = INTERNAL_TAG + left.root + right.root
+            node_hash = hash32(encoding)
+            nodes[node_hash] = encoding
+            joined.append(Subtree(node_hash, count))
+        level = joined
+    return level[0].root, nodes
 
 
 # --- reads and proofs ----------------------------------------------------------------------------

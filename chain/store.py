@@ -18,6 +18,8 @@ Key layout (one byte prefix per table):
                         as headers name it (validators_hash), for commits' signers and light
                         clients
   N node hash(32)    -> sparse Merkle tree node (content-addressed, never rewritten)
+  Mbase              -> the first height this database holds a block of, when it was started
+                        from a snapshot of that height (state sync); absent: genesis
 
 Every block is written in ONE synced WriteBatch together with its state and tree nodes, so a
 crash at any instant leaves either the previous block or this one, complete.
@@ -45,10 +47,16 @@ from chain.ledger import audit
 from chain.ledger.audit import AuditEntry, decode_entry
 from chain.ledger.execution import Receipt, receipt_from_value, receipt_to_value
 from chain.ledger.transactions import Call, Deploy
-from chain.staking.validators import ValidatorSet, decode_validator_set, encoded_set_hash
-from chain.state import VALIDATORS_KEY
+from chain.staking.validators import (
+    ValidatorSet,
+    decode_validator_set,
+    encode_validator_set,
+    encoded_set_hash,
+)
+from chain.state import LAST_VALIDATORS_KEY, VALIDATORS_KEY
 
 HEAD_KEY = b"Mhead"
+BASE_KEY = b"Mbase"
 AUDIT_SIZE_KEY = b"Maudit"
 MAX_AUDIT_RANGE = 1000
 GENESIS_KEY = b"G"
@@ -131,6 +139,16 @@ class ChainReads:
         """Every current state record, in key order."""
         for key, value in self._src.iterator(prefix=b"S"):
             yield key[1:], value
+
+    def state_count(self) -> int:
+        return sum(1 for _ in self._src.iterator(prefix=b"S", include_value=False))
+
+    @stored_record("base height")
+    def base_height(self) -> int:
+        """The first height held: 0, or the snapshot's height for a node that state-synced
+        (blocks, receipts and audit entries before it are not held)."""
+        raw = self._src.get(BASE_KEY)
+        return 0 if raw is None else expect_int(decode(raw), "base height")
 
     # Audit log
 
@@ -267,6 +285,60 @@ class ChainStore(ChainReads):
 
     def snapshot(self) -> Snapshot:
         return Snapshot(self._db.snapshot())
+
+    def put_restored_chunk(
+        self, records: Sequence[tuple[bytes, bytes]], new_nodes: Mapping[bytes, bytes]
+    ) -> None:
+        """Write a checked chunk of a snapshot into a database being restored (not synced:
+        `finish_restore` is, and a restore that did not finish is started again from empty)."""
+        if self.head() is not None:
+            raise StoreError("a snapshot is restored only into an empty database")
+        with self._db.write_batch() as batch:
+            for key, value in records:
+                batch.put(b"S" + key, value)
+            for node_hash, node in new_nodes.items():
+                batch.put(b"N" + node_hash, node)
+
+    def finish_restore(
+        self, block: Block, commit: Commit, signers: ValidatorSet, genesis_hash: bytes
+    ) -> None:
+        """Make the restored state the one after `block`: the block and its commit, the
+        validator sets the rules and light clients look up by hash, the audit log's frontier
+        (the subtrees the next entries are hashed with), the base height and the head, in one
+        synced batch."""
+        frontier_raw = self.get_state(audit.AUDIT_KEY)
+        frontier = (
+            audit.AuditFrontier() if frontier_raw is None else audit.decode_frontier(frontier_raw)
+        )
+        header = block.header
+        if frontier.size != header.audit_size:
+            raise StoreError(
+                f"the restored audit log has {frontier.size} entries; block {block.height} "
+                f"commits to {header.audit_size}"
+            )
+        with self._db.write_batch(transaction=True, sync=True) as batch:
+            batch.put(GENESIS_KEY, genesis_hash)
+            batch.put(b"B" + block.hash, encode_block(block))
+            batch.put(_height_key(b"H", block.height), block.hash)
+            batch.put(_height_key(b"C", block.height), encode_commit(commit))
+            for key in (VALIDATORS_KEY, LAST_VALIDATORS_KEY):
+                encoded = self.get_state(key)
+                if encoded is not None:
+                    batch.put(b"V" + encoded_set_hash(encoded), encoded)
+            signers_encoded = encode_validator_set(signers)
+            batch.put(b"V" + encoded_set_hash(signers_encoded), signers_encoded)
+            start = 0
+            for level, peak in zip(audit.peak_levels(frontier.size), frontier.peaks, strict=True):
+                batch.put(_audit_node_key(level, start >> level), peak)
+                start += 1 << level
+            batch.put(AUDIT_SIZE_KEY, encode(frontier.size))
+            batch.put(BASE_KEY, encode(block.height))
+            batch.put(
+                HEAD_KEY,
+                encode(
+                    {"height": block.height, "hash": block.hash, "state_root": header.state_root}
+                ),
+            )
 
     def replace_commit(self, commit: Commit) -> None:
         """Store a larger commit for the head block (precommits gathered after the decision)."""

@@ -230,6 +230,7 @@ NOT_API_CODES = {
     "invalid_genesis",
     "invalid_light_block",
     "invalid_proof",
+    "invalid_snapshot",  # a peer's snapshot, judged by a node that state-syncs
     "invalid_validator_set",
     "not_enough_trust",
     "reverted",  # a contract's revert is a receipt's status (`revert`), never a refusal

@@ -126,6 +126,12 @@ def append(frontier: AuditFrontier, leaves: Sequence[bytes]) -> AuditFrontier:
     return AuditFrontier(size, tuple(peaks))
 
 
+def peak_levels(size: int) -> list[int]:
+    """The level of each peak of a log of `size` entries, largest first (a peak of level L
+    covers 2**L entries, and begins where the larger ones before it end)."""
+    return [level for level in range(size.bit_length() - 1, -1, -1) if (size >> level) & 1]
+
+
 def frontier_root(frontier: AuditFrontier) -> bytes:
     """MTH of the whole log: fold the peaks from the right (RFC 9162's left-balanced tree)."""
     if not frontier.peaks:
