@@ -38,6 +38,12 @@ def replay_store(
     head = store.head()
     if head is None:
         raise StoreError("database is empty")
+    base = store.base_height()
+    if base > 0:
+        raise StoreError(
+            f"this database began from a snapshot of height {base} (state sync): it holds no "
+            "blocks before it to replay"
+        )
     replica = ChainStore(scratch_path)
     try:
         parent = open_chain(replica, genesis)

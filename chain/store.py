@@ -300,12 +300,18 @@ class ChainStore(ChainReads):
                 batch.put(b"N" + node_hash, node)
 
     def finish_restore(
-        self, block: Block, commit: Commit, signers: ValidatorSet, genesis_hash: bytes
+        self,
+        block: Block,
+        commit: Commit,
+        signers: ValidatorSet,
+        genesis_hash: bytes,
+        earlier: Mapping[int, bytes],
     ) -> None:
-        """Make the restored state the one after `block`: the block and its commit, the
-        validator sets the rules and light clients look up by hash, the audit log's frontier
-        (the subtrees the next entries are hashed with), the base height and the head, in one
-        synced batch."""
+        """Make the restored state the one after `block`: the block and its commit, the hashes
+        of `earlier` blocks (height -> hash: the proposer election reads them; their blocks are
+        not held), the validator sets the rules and light clients look up by hash, the audit
+        log's frontier (the subtrees the next entries are hashed with), the base height and the
+        head, in one synced batch."""
         frontier_raw = self.get_state(audit.AUDIT_KEY)
         frontier = (
             audit.AuditFrontier() if frontier_raw is None else audit.decode_frontier(frontier_raw)
@@ -321,6 +327,8 @@ class ChainStore(ChainReads):
             batch.put(b"B" + block.hash, encode_block(block))
             batch.put(_height_key(b"H", block.height), block.hash)
             batch.put(_height_key(b"C", block.height), encode_commit(commit))
+            for height, block_hash in sorted(earlier.items()):
+                batch.put(_height_key(b"H", height), block_hash)
             for key in (VALIDATORS_KEY, LAST_VALIDATORS_KEY):
                 encoded = self.get_state(key)
                 if encoded is not None:

@@ -6,6 +6,8 @@ HOME/config/validator_key.json  the validator's signing key (mode 0600, as in co
 HOME/data/chain.db/             the LevelDB database
 HOME/data/signer_state.json     the last vote this validator signed (double-sign protection)
 HOME/data/consensus.wal         the write-ahead log of the height being decided
+HOME/data/snapshots/            snapshots of the state served to nodes that join late
+HOME/data/light.db/             the light client that verified the snapshot this node began from
 """
 
 import json
@@ -52,6 +54,15 @@ class NodeConfig:
     p2p_port: int = DEFAULT_P2P_PORT
     persistent_peers: tuple[str, ...] = ()  # "PUBLICKEYHEX@host:port", always redialed
     full_nodes: tuple[str, ...] = ()  # public keys (hex) of non-validators allowed to connect
+    # A snapshot of the state every this many blocks (0: none), the newest `snapshot_keep`
+    # kept and served to nodes that join late.
+    snapshot_interval: int = 0
+    snapshot_keep: int = 2
+    # Where an empty node looks for a snapshot to start from (API URLs: the first is its light
+    # client's primary, the others witnesses); it starts from one only if its height is at
+    # least `state_sync_min_height`, else it replays every block from genesis.
+    state_sync_servers: tuple[str, ...] = ()
+    state_sync_min_height: int = 1000
     misbehave: str = ""
 
 
@@ -80,11 +91,21 @@ class NodeConfigSchema(Schema):
             validate=validate.Regexp(r"^[0-9a-f]{64}$", error="not a 64-hex-digit public key")
         )
     )
+    snapshot_interval = mf.Integer(strict=True, validate=validate.Range(0, 2**40))
+    snapshot_keep = mf.Integer(strict=True, validate=validate.Range(1, 100))
+    state_sync_servers = mf.List(
+        mf.String(
+            validate=validate.Regexp(
+                r"^https?://[^/\s]+/?$", error="server must be an API URL http://HOST:PORT"
+            )
+        )
+    )
+    state_sync_min_height = mf.Integer(strict=True, validate=validate.Range(1, 2**62))
     misbehave = mf.String(validate=validate.OneOf(MISBEHAVIOURS))
 
     @post_load
     def build(self, data: dict[str, Any], **_: Any) -> NodeConfig:
-        for name in ("persistent_peers", "full_nodes"):
+        for name in ("persistent_peers", "full_nodes", "state_sync_servers"):
             if name in data:
                 data[name] = tuple(data[name])
         return NodeConfig(**data)
@@ -109,6 +130,24 @@ class Home:
     @property
     def db_path(self) -> Path:
         return self.root / "data" / "chain.db"
+
+    @property
+    def restoring_db_path(self) -> Path:
+        """Where a snapshot is restored; renamed to db_path once complete."""
+        return self.root / "data" / "chain.db.restoring"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.root / "data" / "snapshots"
+
+    @property
+    def light_db_path(self) -> Path:
+        return self.root / "data" / "light.db"
+
+    @property
+    def state_sync_file(self) -> Path:
+        """What the state sync this home began from did (height, chunks, time), for status."""
+        return self.root / "data" / "state-sync.json"
 
     @property
     def signer_state_file(self) -> Path:

@@ -1,5 +1,6 @@
 """`gridchain node run`: load a home folder and serve the node until SIGINT or SIGTERM."""
 
+import asyncio
 import logging
 import shutil
 import tempfile
@@ -8,13 +9,18 @@ from typing import NoReturn
 from aiohttp import web
 
 from chain.errors import GridchainError, LocalFault
+from chain.genesis_state import GenesisState
 from chain.store import ChainStore
 from genesis.schema import load_genesis
 from node.api.app import make_app
-from node.config import ConfigError, Home, load_config, load_validator_key
+from node.api.statesync import make_syncing_app
+from node.config import ConfigError, Home, NodeConfig, load_config, load_validator_key
 from node.consensus.wiring import build_consensus
 from node.release import UpgradeNeeded, write_upgrade_info
 from node.service import NodeService
+from node.statesync.maker import SnapshotMaker
+from node.statesync.restore import Progress, state_sync
+from node.statesync.snapshots import SnapshotDir
 from node.txjournal import TxJournal
 
 
@@ -33,10 +39,41 @@ def build_node(home: Home) -> NodeService:
         raise
     try:
         node.restore_mempool(TxJournal(home.mempool_journal_file))
+        if config.snapshot_interval:
+            node.snapshots = SnapshotMaker(
+                SnapshotDir(home.snapshots_dir), config.snapshot_interval, config.snapshot_keep
+            )
     except BaseException:
         node.close()
         raise
     return node
+
+
+def state_sync_first(home: Home) -> None:
+    """An empty node that has state sync servers starts from a snapshot when one is offered
+    high enough (node/statesync/restore.py), serving its progress at /v1/status meanwhile; a
+    node that has a database goes on from it (block sync)."""
+    shutil.rmtree(home.restoring_db_path, ignore_errors=True)  # what a crash left half-done
+    config = load_config(home)
+    if not config.state_sync_servers or home.db_path.exists():
+        return
+    if not home.genesis_file.exists():
+        raise ConfigError(f"{home.root} has no genesis file at {home.genesis_file}")
+    genesis = load_genesis(home.genesis_file)
+    asyncio.run(_state_sync_serving_progress(home, genesis, config))
+
+
+async def _state_sync_serving_progress(
+    home: Home, genesis: GenesisState, config: NodeConfig
+) -> None:
+    progress = Progress()
+    runner = web.AppRunner(make_syncing_app(genesis, progress), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, config.api_host, config.api_port).start()
+        await asyncio.to_thread(state_sync, home, genesis, config, progress)
+    finally:
+        await runner.cleanup()
 
 
 def use_scratch_dir(home: Home) -> None:
@@ -54,6 +91,7 @@ def run_node(home: Home) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     use_scratch_dir(home)
+    state_sync_first(home)
     node = build_node(home)
     config = node.config
     consensus = build_consensus(node, home, config)

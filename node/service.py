@@ -41,6 +41,7 @@ from node.config import ConfigError, NodeConfig
 from node.mempool import DuplicateTx, Mempool, MempoolFull, Replaced
 from node.metrics import NodeMetrics
 from node.release import VERSION, check_release
+from node.statesync.maker import SnapshotMaker
 from node.txjournal import JournalError, TxJournal, Verdict
 from node.verifier import SignatureVerifier
 from vm.machine import load_program
@@ -84,6 +85,9 @@ class NodeService:
         self.on_admitted: Callable[[SignedTx], None] | None = None
         # What this node admitted, kept across a crash (txjournal.py); set by restore_mempool.
         self.journal: TxJournal | None = None
+        # Snapshots of the state for nodes that join late (node/statesync/); set by the server
+        # when the node's settings ask for them.
+        self.snapshots: SnapshotMaker | None = None
         self.metrics.height.set(self.head.height)
 
     @property
@@ -277,6 +281,8 @@ class NodeService:
             result.new_nodes,
         )
         self.head, self.last_commit = block.header, commit
+        if self.snapshots is not None:
+            self.snapshots.block_committed(self.store, block.header)
         self._reconcile_mempool(block.txs)
         self.metrics.height.set(block.height)
         self.metrics.blocks.inc()
@@ -386,6 +392,8 @@ class NodeService:
         return True
 
     def close(self) -> None:
+        if self.snapshots is not None:
+            self.snapshots.close()
         if self.journal is not None:
             self.journal.close()
         self.verifier.close()

@@ -9,11 +9,12 @@ against its line in the manifest as it arrives (chain/snapshot/chunks.py): a pee
 one wrong record is caught at that chunk.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from chain import smt
-from chain.blocks.header import Header
+from chain.blocks.header import Header, header_from_value, header_to_value
 from chain.encoding import (
     decode,
     encode,
@@ -29,6 +30,10 @@ from chain.hashing import HASH_SIZE, ZERO_HASH, hash32
 MAX_BITS = 16  # at most 65,536 chunks
 RECORDS_PER_CHUNK = 1024  # what a snapshot aims at: chunks of about 100 KiB
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # 65,536 chunks of 40 bytes, and room
+# The headers before a snapshot's height a joining node is served: the proposer election reads
+# the hashes of the 256 blocks below a height (consensus/election.py's stake modifier).
+EARLIER_HEADERS = 256
+MAX_HEADERS_BYTES = EARLIER_HEADERS * 4096
 
 
 @dataclass(frozen=True)
@@ -108,3 +113,30 @@ def check_manifest(manifest: Manifest, header: Header) -> None:
         raise InvalidSnapshot(
             f"the manifest's chunks make state root {root.hex()}, not block {header.height}'s"
         )
+
+
+def encode_headers(headers: Sequence[Header]) -> bytes:
+    return encode([header_to_value(header) for header in headers])
+
+
+def decode_headers(data: bytes) -> tuple[Header, ...]:
+    items = expect_list(decode(data, MAX_HEADERS_BYTES), "headers", EARLIER_HEADERS)
+    return tuple(header_from_value(item) for item in items)
+
+
+def earlier_hashes(headers: Sequence[Header], trusted: Header) -> dict[int, bytes]:
+    """The hashes of the blocks before `trusted`, from `headers` (oldest first, ending at the
+    one before it), each checked as the parent named by the header after it."""
+    hashes = {}
+    child = trusted
+    for header in reversed(headers):
+        if header.height != child.height - 1 or header.hash != child.prev_hash:
+            raise InvalidSnapshot(
+                f"header {header.height} is not the parent of block {child.height}"
+            )
+        hashes[header.height] = header.hash
+        child = header
+    wanted = min(EARLIER_HEADERS, trusted.height)
+    if len(hashes) != wanted:
+        raise InvalidSnapshot(f"{len(hashes)} headers before block {trusted.height}, not {wanted}")
+    return hashes

@@ -47,6 +47,7 @@ from node.api.farming import add_farming_routes
 from node.api.governance import add_governance_routes
 from node.api.light import add_light_routes
 from node.api.openapi import openapi_spec
+from node.api.snapshots import add_snapshot_routes
 from node.consensus.wiring import Consensus
 from node.release import VERSION
 from node.service import NodeService
@@ -348,6 +349,8 @@ async def get_status(request: web.Request) -> web.Response:
             "chain_id": node.chain_id,
             "genesis_hash": node.genesis_hash.hex(),
             "height": head.height,
+            # the first height held: above 0 for a node that began from a snapshot
+            "base_height": node.view.base_height(),
             "block_hash": head.hash.hex(),
             "state_root": head.state_root.hex(),
             "time_ms": head.time_ms,
@@ -419,4 +422,5 @@ def make_app(
     add_farming_routes(app)
     add_deployment_routes(app)
     add_governance_routes(app)
+    add_snapshot_routes(app)
     return app

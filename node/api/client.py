@@ -121,6 +121,23 @@ class NodeClient:
                 return path
             start = blocks[-1].height
 
+    def snapshots(self) -> list[dict[str, Any]]:
+        """The snapshots the node serves, newest first (what they claim: nothing checked)."""
+        found = self.get("/v1/snapshots").get("snapshots")
+        return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
+
+    def snapshot_manifest(self, height: int) -> bytes:
+        return self.get_bytes(f"/v1/snapshots/{int(height)}/manifest")
+
+    def snapshot_chunk(self, height: int, index: int) -> bytes:
+        return self.get_bytes(f"/v1/snapshots/{int(height)}/chunks/{int(index)}")
+
+    def snapshot_block(self, height: int) -> bytes:
+        return self.get_bytes(f"/v1/snapshots/{int(height)}/block")
+
+    def snapshot_headers(self, height: int) -> bytes:
+        return self.get_bytes(f"/v1/snapshots/{int(height)}/headers")
+
     def audit(self) -> dict[str, Any]:
         return self.get("/v1/audit")
 
@@ -187,16 +204,30 @@ class NodeClient:
     def post(self, path: str, body: Any) -> dict[str, Any]:
         return self._request("POST", path, json.dumps(body).encode())
 
+    def get_bytes(self, path: str) -> bytes:
+        """An answer in canonical bytes (application/cbor), as the snapshot routes give."""
+        return self._fetch("GET", path, None, "application/cbor")[1]
+
     def _request(self, method: str, path: str, data: bytes | None) -> dict[str, Any]:
+        status, raw = self._fetch(method, path, data, "application/json")
+        body = _json(raw)
+        if not isinstance(body, dict):
+            raise ApiError(
+                "bad_response",
+                f"{method} {self.url + path} answered {status} without a JSON object",
+                status,
+            )
+        return body
+
+    def _fetch(self, method: str, path: str, data: bytes | None, accept: str) -> tuple[int, bytes]:
         url = self.url + path
         request = urllib.request.Request(url, data=data, method=method)
-        request.add_header("Accept", "application/json")
+        request.add_header("Accept", accept)
         if data is not None:
             request.add_header("Content-Type", "application/json")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                status = int(response.status)
-                raw = response.read(MAX_RESPONSE_BYTES)
+                return int(response.status), response.read(MAX_RESPONSE_BYTES)
         except urllib.error.HTTPError as exc:
             raise _error_from_response(method, url, exc.code, exc.read(64 * 1024)) from None
         except urllib.error.URLError as exc:
@@ -205,12 +236,6 @@ class NodeClient:
             raise NodeUnreachable(self.url, f"no answer within {self.timeout:g} s") from None
         except (OSError, http.client.HTTPException) as exc:
             raise NodeUnreachable(self.url, _reason(exc)) from None
-        body = _json(raw)
-        if not isinstance(body, dict):
-            raise ApiError(
-                "bad_response", f"{method} {url} answered {status} without a JSON object", status
-            )
-        return body
 
 
 def _segment(text: str) -> str:

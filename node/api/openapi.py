@@ -6,6 +6,7 @@ from chain.address import TEXT_SIZE
 from chain.blocks.header import MAX_HEIGHT
 from chain.farming.txs import MAX_ID
 from chain.ledger.transactions import MAX_TX_SIZE
+from chain.snapshot.manifest import MAX_BITS
 from chain.store import MAX_AUDIT_RANGE
 from node.api.body import MAX_BATCH
 from node.api.farming import MAX_REWARD_EPOCHS
@@ -26,6 +27,11 @@ ERROR = {
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _cbor(description: str) -> dict[str, Any]:
+    binary = {"type": "string", "format": "binary"}
+    return {"description": description, "content": {"application/cbor": {"schema": binary}}}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -55,6 +61,7 @@ LIGHT_REF = {"type": "string", "pattern": "^(latest|[0-9]{1,19})$"}
 SIZE = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 LIMIT = {"type": "integer", "minimum": 1, "maximum": MAX_AUDIT_RANGE}
 EPOCHS = {"type": "integer", "minimum": 1, "maximum": MAX_REWARD_EPOCHS}
+CHUNK_INDEX = {"type": "integer", "minimum": 0, "maximum": (1 << MAX_BITS) - 1}
 
 
 def _path_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -277,6 +284,48 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     "responses": {"200": _json(obj, "light blocks"), **_errors(400, 404)},
                 }
             },
+            "/v1/snapshots": {
+                "get": {
+                    "summary": "The snapshots of the state this node serves to nodes that join "
+                    "late (state sync), newest first: height, manifest hash, state root, chunks",
+                    "responses": {"200": _json(obj, "snapshots")},
+                }
+            },
+            "/v1/snapshots/{height}/manifest": {
+                "get": {
+                    "summary": "A snapshot's manifest in canonical bytes: each chunk's subtree "
+                    "of the state tree and how many records it holds",
+                    "parameters": [_path_param("height", HEIGHT, "the snapshot's height")],
+                    "responses": {"200": _cbor("manifest"), **_errors(400, 404)},
+                }
+            },
+            "/v1/snapshots/{height}/chunks/{index}": {
+                "get": {
+                    "summary": "One chunk of a snapshot in canonical bytes: the state records "
+                    "under its key prefix, in key order",
+                    "parameters": [
+                        _path_param("height", HEIGHT, "the snapshot's height"),
+                        _path_param("index", CHUNK_INDEX, "the chunk's index"),
+                    ],
+                    "responses": {"200": _cbor("chunk"), **_errors(400, 404)},
+                }
+            },
+            "/v1/snapshots/{height}/block": {
+                "get": {
+                    "summary": "The block a snapshot is the state after, in canonical bytes",
+                    "parameters": [_path_param("height", HEIGHT, "the snapshot's height")],
+                    "responses": {"200": _cbor("block"), **_errors(400, 404)},
+                }
+            },
+            "/v1/snapshots/{height}/headers": {
+                "get": {
+                    "summary": "The headers of the 256 blocks before a snapshot's (fewer near "
+                    "genesis), oldest first, in canonical bytes: the hashes the proposer "
+                    "election reads",
+                    "parameters": [_path_param("height", HEIGHT, "the snapshot's height")],
+                    "responses": {"200": _cbor("headers"), **_errors(400, 404)},
+                }
+            },
             "/v1/light/{ref}": {
                 "get": {
                     "summary": "A height's light block: its header, the validator set that "
@@ -469,6 +518,8 @@ def openapi_spec(version: str) -> dict[str, Any]:
                         "validator": HEX,
                         "consensus": obj,
                         "version": {"type": "string"},
+                        "base_height": {"type": "integer", "minimum": 0},
+                        "state_sync": obj,
                     },
                 },
             }

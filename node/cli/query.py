@@ -198,6 +198,18 @@ def query_tx(tx_id: str, node_url: str | None, as_json: bool) -> None:
     emit(as_json, view, lines)
 
 
+def state_sync_lines(url: str, progress: dict[str, Any]) -> list[str]:
+    lines = [
+        f"node:         {url}",
+        f"state sync:   {progress.get('phase')}",
+        f"snapshot:     height {progress.get('height')}",
+        f"chunks:       {progress.get('chunks_done')} of {progress.get('chunks')}, "
+        f"{progress.get('records')} records, {progress.get('seconds')} s",
+    ]
+    lines += [f"left out:     {why}" for why in progress.get("refused") or []]
+    return lines
+
+
 @click.command("status")
 @node_option
 @json_option
@@ -205,6 +217,10 @@ def status(node_url: str | None, as_json: bool) -> None:
     """Show the node's chain, head block and mempool."""
     client = node_client(node_url)
     view = client.status()
+    syncing = view.get("state_sync")
+    if isinstance(syncing, dict):  # starting from a snapshot: no chain to show yet
+        emit(as_json, {"node": client.url, **view}, state_sync_lines(client.url, syncing))
+        return
     mempool = view.get("mempool") or {}
     lines = [
         f"node:         {client.url}",
@@ -218,6 +234,8 @@ def status(node_url: str | None, as_json: bool) -> None:
         f"validator:    {view.get('validator')}",
         f"version:      {view.get('version')}",
     ]
+    if view.get("base_height"):
+        lines.append(f"began from:   a snapshot of height {view.get('base_height')}")
     release = view.get("release") or {}
     if release.get("running") not in (None, view.get("version")):
         lines.append(f"the chain runs release {release.get('running')}")

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from chain import smt
 from chain.blockchain import genesis_block, validate_block
 from chain.blocks.header import Header
-from chain.errors import EncodingError, InvalidSnapshot, RuleViolation, StoreError
+from chain.errors import EncodingError, InvalidSnapshot, RuleViolation, StoreError, present
 from chain.hashing import ZERO_HASH, hash32
+from chain.integrity import replay_store
 from chain.snapshot.chunks import (
     Record,
     check_chunk,
@@ -25,7 +26,10 @@ from chain.snapshot.manifest import (
     Manifest,
     check_manifest,
     chunk_bits,
+    decode_headers,
     decode_manifest,
+    earlier_hashes,
+    encode_headers,
     encode_manifest,
 )
 from chain.store import ChainReads, ChainStore
@@ -191,7 +195,8 @@ def restore(source: ChainReads, path: Path, genesis_hash: bytes) -> ChainStore:
     target.put_restored_chunk((), smt.join(manifest.chunks)[1])
     signers = source.validator_set(block.header.validators_hash)
     assert signers is not None
-    target.finish_restore(block, commit, signers, genesis_hash)
+    earlier = {h: present(source.block_hash_at(h), "hash") for h in range(head.height)}
+    target.finish_restore(block, commit, signers, genesis_hash, earlier)
     return target
 
 
@@ -207,6 +212,8 @@ def test_a_restored_store_carries_the_chain_on_like_the_original(
         assert restored.head() == chain.store.head()
         assert restored.base_height() == chain.head.height and chain.store.base_height() == 0
         assert restored.block_at(chain.head.height - 1) is None
+        before = chain.head.height - 1
+        assert restored.block_hash_at(before) == chain.store.block_hash_at(before)
         assert list(restored.state_items()) == list(chain.store.state_items())
         assert smt.count_leaves(restored, chain.head.state_root) == restored.state_count()
         # the next block, with a new audit entry, validated and committed on both
@@ -232,6 +239,8 @@ def test_a_restored_store_carries_the_chain_on_like_the_original(
             last, size
         )
         assert restored.audit_entry(0) is None  # before the snapshot: not held
+        with pytest.raises(StoreError, match="began from a snapshot of height"):
+            replay_store(restored, chain.genesis, str(tmp_path / "replay"))
     finally:
         restored.close()
 
@@ -239,3 +248,22 @@ def test_a_restored_store_carries_the_chain_on_like_the_original(
 def test_a_snapshot_is_restored_only_into_an_empty_store(chain: ContractChain) -> None:
     with pytest.raises(StoreError, match="only into an empty database"):
         chain.store.put_restored_chunk((), {})
+
+
+def test_the_headers_before_a_snapshot_are_checked_as_a_chain_ending_at_it(
+    chain: ContractChain,
+) -> None:
+    chain.advance(5)
+    headers = [present(chain.store.block_at(h), "block").header for h in range(chain.head.height)]
+    decoded = decode_headers(encode_headers(headers))
+    hashes = earlier_hashes(decoded, chain.head)
+    assert hashes == {h.height: h.hash for h in headers}
+    forged = replace(headers[2], time_ms=headers[2].time_ms + 1)
+    wrong = [
+        ([*headers[:2], forged, *headers[3:]], "header 2 is not the parent of block 3"),
+        (headers[:-1], "header 3 is not the parent of block 5"),
+        (headers[1:], "4 headers before block 5, not 5"),
+    ]
+    for given_headers, message in wrong:
+        with pytest.raises(InvalidSnapshot, match=message):
+            earlier_hashes(given_headers, chain.head)
