@@ -18,6 +18,7 @@ Afterwards an offline replay of the same blocks times each step of the sync path
 write), to tell where the time goes. Figures are measured, never asserted.
 """
 
+import hashlib
 import os
 import re
 import shutil
@@ -59,9 +60,10 @@ STALL_SECONDS = 60.0  # node3's height not moving for this long fails the run
 SERVE_BATCH = 200  # blocks per GetBlocks answer, as node/consensus/blocksync.py's SYNC_BATCH
 FEE = 1
 HEADERS_CHECKED = 5
+FAN_OUT_PER_BLOCK = 5_000  # new accounts funded per generated block
 
 
-def _quiet(message: str) -> None:
+def quiet(message: str) -> None:
     pass
 
 
@@ -168,11 +170,13 @@ def generate_chain(
     recipient: Address,
     blocks: int,
     txs_per_block: int,
-    say: Progress = _quiet,
+    say: Progress = quiet,
+    accounts: int = 0,
 ) -> Generated:
     """Blocks 1..`blocks` on a fresh database, each with `txs_per_block` transfers of 1 from
     `sender` to `recipient`, proposed by the validators in turn and finalized by all of them;
-    block k + 1 carries block k's commit as its last_commit."""
+    block k + 1 carries block k's commit as its last_commit. With `accounts`, the first blocks
+    instead fund that many new accounts, FAN_OUT_PER_BLOCK a block (a state of that size)."""
     started = time.perf_counter()
     sender_address = key_address(sender.public_key)
     nonce = 0
@@ -182,17 +186,23 @@ def generate_chain(
         head = open_chain(store, gen)
         last_commit: Commit | None = None
         report = max(1, blocks // 10)
+        funded = 0
         for height in range(1, blocks + 1):
+            recipients = [recipient] * txs_per_block
+            if funded < accounts:
+                count = min(FAN_OUT_PER_BLOCK, accounts - funded)
+                recipients = [new_account(funded + i) for i in range(count)]
+                funded += count
             txs: list[SignedTx] = []
-            for _ in range(txs_per_block):
-                body = TxBody(gen.chain_id, sender_address, nonce, FEE, Transfer(recipient, 1))
+            for to in recipients:
+                body = TxBody(gen.chain_id, sender_address, nonce, FEE, Transfer(to, 1))
                 txs.append(sign_tx(body, [sender]))
                 nonce += 1
             proposer = validators[height % len(validators)].public_key
             result, rejected = build_block(
                 store, head, last_commit, proposer, head.time_ms + 1, txs
             )
-            if rejected or len(result.block.txs) != txs_per_block:
+            if rejected or len(result.block.txs) != len(txs):
                 reason = rejected[0].error.message if rejected else "block is full"
                 raise processes.DevnetError(
                     f"generated block {height} left out a transfer: {reason}"
@@ -208,10 +218,15 @@ def generate_chain(
     return Generated(blocks, nonce, time.perf_counter() - started)
 
 
+def new_account(index: int) -> Address:
+    """The `index`th account a generated chain funds (nobody holds its key)."""
+    return key_address(hashlib.blake2b(b"bench/account/%d" % index, digest_size=32).digest())
+
+
 # Running the devnet
 
 
-def _height(client: NodeClient) -> int | None:
+def api_height(client: NodeClient) -> int | None:
     try:
         return int(client.status()["height"])
     except (ApiError, KeyError, TypeError, ValueError):
@@ -226,7 +241,7 @@ def synced_blocks(api: str) -> int:
     return int(float(match.group(1))) if match else 0
 
 
-def _wait_for_height(
+def wait_for_height(
     client: NodeClient, target: int, log: Path, say: Progress
 ) -> list[tuple[float, int]]:
     """(monotonic time, height) every POLL_SECONDS until `target`; fails if it stalls."""
@@ -234,7 +249,7 @@ def _wait_for_height(
     last_height, last_move = -1, time.monotonic()
     next_report = time.monotonic() + 2
     while True:
-        height = _height(client)
+        height = api_height(client)
         now = time.monotonic()
         if height is not None:
             samples.append((now, height))
@@ -253,7 +268,7 @@ def _wait_for_height(
         time.sleep(POLL_SECONDS)
 
 
-def _cpu_seconds(pid: int | None) -> float | None:
+def cpu_seconds(pid: int | None) -> float | None:
     """User + system CPU time of a process and its threads (Linux /proc), None elsewhere."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -359,7 +374,7 @@ def bench_sync(
     blocks: int = 10_000,
     txs_per_block: int = 10,
     breakdown_blocks: int = 2_000,
-    say: Progress = _quiet,
+    say: Progress = quiet,
 ) -> SyncBench:
     with tempfile.TemporaryDirectory(prefix="gridchain-bench-sync-") as tmp:
         directory = Path(tmp) / "devnet"
@@ -401,7 +416,7 @@ def _run(devnet: network.Devnet, blocks: int, txs_per_block: int, say: Progress)
         network.start_node(directory, entry.name, say)
     clients = [NodeClient(n.api, timeout=5) for n in devnet.nodes]
     for name, client in zip(("node0", "node1", "node2"), clients[:3], strict=True):
-        height = _height(client)
+        height = api_height(client)
         if height is None or height < blocks:
             raise processes.DevnetError(f"{name} answers at height {height}, expected {blocks}")
 
@@ -410,13 +425,13 @@ def _run(devnet: network.Devnet, blocks: int, txs_per_block: int, say: Progress)
     spawned = time.monotonic()
     network.start_node(directory, "node3", say)
     answered = time.monotonic()
-    height_at_api = _height(clients[3]) or 0
+    height_at_api = api_height(clients[3]) or 0
     pid = next(n.pid for n in (network.load_devnet(directory) or devnet).nodes if n.name == "node3")
-    cpu_at_api = _cpu_seconds(pid)
+    cpu_at_api = cpu_seconds(pid)
     say(f"node3 answers after {answered - spawned:.2f} s at height {height_at_api}")
-    samples = _wait_for_height(clients[3], blocks, homes[3].log_file, say)
+    samples = wait_for_height(clients[3], blocks, homes[3].log_file, say)
     reached = samples[-1][0]
-    cpu_at_target = _cpu_seconds(pid)
+    cpu_at_target = cpu_seconds(pid)
     cpu_s = None if cpu_at_api is None or cpu_at_target is None else cpu_at_target - cpu_at_api
     say(f"node3 reached height {blocks} {reached - answered:.2f} s after its API answered")
     return SyncBench(

@@ -144,6 +144,37 @@ def bench_sync_command(
     emit(as_json, result, lines)
 
 
+@bench.command("statesync")
+@click.option("--blocks", type=click.IntRange(10, 10_000_000), default=100_000, show_default=True)
+@click.option(
+    "--accounts",
+    type=click.IntRange(0, 10_000_000),
+    default=100_000,
+    show_default=True,
+    help="New accounts the generated chain funds (the state's size).",
+)
+@json_option
+def bench_statesync_command(blocks: int, accounts: int, as_json: bool) -> None:
+    """State sync: a validator joining a chain of that many blocks from a snapshot."""
+    from node.bench.statesync import bench_statesync
+
+    result = bench_statesync(blocks, accounts, progress(as_json)).to_json()
+    node3, snapshot = result["node3"], result["snapshot"]
+    restore = node3["restore"]
+    lines = [
+        f"{blocks} blocks funding {accounts} accounts, generated in {result['generate_s']} s; "
+        f"snapshot of {snapshot['records']} records in {snapshot['chunks']} chunks made in "
+        f"{snapshot['seconds']} s",
+        f"node3 joined in {node3['spawn_to_target_s']} s from its spawn (restore "
+        f"{restore.get('seconds')} s: {restore.get('chunks')} chunks, {restore.get('records')} "
+        f"records; base height {node3['base_height']}), CPU {node3['cpu_s']} s, peak RSS "
+        f"{node3['peak_rss_mb']} MB",
+        f"headers match node0: {result['headers_match']}; accounts match: "
+        f"{result['accounts_match']}",
+    ]
+    emit(as_json, result, lines)
+
+
 @bench.command("vm")
 @click.option("--iterations", default=2_000_000, show_default=True, type=click.IntRange(1000))
 @click.option(
