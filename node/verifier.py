@@ -67,18 +67,26 @@ def _worker_pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _verify_chunk(encoded: list[bytes]) -> "Verdicts":
-    results: Verdicts = []
-    for data in encoded:
-        try:
-            check_signatures(decode_tx(data))
-        except RuleViolation as exc:
-            results.append((exc.code, exc.message))
-        else:
-            results.append(None)
-    return results
+    """In a worker: the transactions travel as bytes, so they are decoded here."""
+    return [_verdict(data) for data in encoded]
 
 
-Verdicts = list[tuple[str, str] | None]
+def _verify_decoded(txs: Sequence[SignedTx]) -> "Verdicts":
+    """In the caller: the transactions are decoded already (decoding again costs about as
+    much as checking a signature)."""
+    return [_verdict(tx) for tx in txs]
+
+
+def _verdict(tx: SignedTx | bytes) -> "Verdict":
+    try:
+        check_signatures(decode_tx(tx) if isinstance(tx, bytes) else tx)
+    except RuleViolation as exc:
+        return (exc.code, exc.message)
+    return None
+
+
+Verdict = tuple[str, str] | None
+Verdicts = list[Verdict]
 
 
 @dataclass
@@ -120,10 +128,10 @@ class SignatureVerifier:
 
     def start(self, txs: Sequence[SignedTx]) -> "Pending":
         """Begin verifying in the workers; the caller may do other work before `result()`."""
-        encoded = [tx.encoded for tx in txs]
         pool = self._pool
-        if pool is None or len(encoded) < 2 * CHUNK:
-            return Pending(done=_verify_chunk(encoded))
+        if pool is None or len(txs) < 2 * CHUNK:
+            return Pending(done=_verify_decoded(txs))
+        encoded = [tx.encoded for tx in txs]
         size = max(CHUNK, -(-len(encoded) // (self.workers * 4)))
         chunks = [encoded[i : i + size] for i in range(0, len(encoded), size)]
         try:
