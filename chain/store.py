@@ -252,10 +252,12 @@ class ChainStore(ChainReads):
     def closed(self) -> bool:
         return bool(self._db.closed)
 
-    def _append_audit(self, batch: Any, block: Block, entries: Sequence[AuditEntry]) -> None:
+    def _append_audit(
+        self, batch: Any, block: Block, entries: Sequence[AuditEntry], log: "_AuditLog"
+    ) -> None:
         """Store the block's entries, refusing them unless they make the log its header says:
         a caller that dropped or changed an entry would serve wrong proofs from then on."""
-        first = self.audit_size()
+        first = log.size
         header = block.header
         if first + len(entries) != header.audit_size:
             raise StoreError(
@@ -267,19 +269,16 @@ class ChainStore(ChainReads):
                 batch.put(_height_key(b"Z", 0), encode(0))
             return
         leaves = [audit.entry_leaf(e) for e in entries]
-        nodes = audit.complete_nodes(first, leaves, self.audit_node)
-
-        def node(level: int, index: int) -> bytes:
-            found = nodes.get((level, index))
-            return self.audit_node(level, index) if found is None else found
-
-        if audit.range_hash(node, 0, header.audit_size) != header.audit_root:
+        nodes = audit.complete_nodes(first, leaves, log.node)
+        log.nodes.update(nodes)
+        if audit.range_hash(log.node, 0, header.audit_size) != header.audit_root:
             raise StoreError(f"block {block.height}'s audit entries do not give its audit_root")
         for offset, entry in enumerate(entries):
             batch.put(_height_key(b"A", first + offset), audit.encode_entry(entry))
             batch.put(b"I" + entry.contract + (first + offset).to_bytes(8, "big"), b"")
         for (level, index), value in nodes.items():
             batch.put(_audit_node_key(level, index), value)
+        log.size = header.audit_size
         batch.put(AUDIT_SIZE_KEY, encode(header.audit_size))
         batch.put(_height_key(b"Z", header.audit_size), encode(block.height))
 
@@ -367,39 +366,112 @@ class ChainStore(ChainReads):
         audit_entries: Sequence[AuditEntry] = (),
     ) -> None:
         """Write the block, its commit, its state and tree nodes atomically and durably."""
+        item = BlockWrite(block, commit, writes, new_nodes, receipts, audit_entries)
+        self.commit_blocks([item], genesis_hash)
+
+    def commit_blocks(
+        self, items: Sequence["BlockWrite"], genesis_hash: bytes | None = None
+    ) -> None:
+        """Write blocks that follow one another, each with all it writes, atomically and
+        durably in one synced batch, the head at the last (block sync writes a batch of
+        finalized blocks at once: one fsync, not one a block)."""
+        if not items:
+            return
         head = self.head()
-        expected = 0 if head is None else head.height + 1
-        if block.height != expected:
-            raise StoreError(f"block {block.height} does not follow the stored head {expected - 1}")
-        if head is not None and block.header.prev_hash != head.block_hash:
-            raise StoreError(f"block {block.height} is not a child of the stored head")
-        header = block.header
+        height = -1 if head is None else head.height
+        parent_hash = None if head is None else head.block_hash
+        log = _AuditLog(self)
         with self._db.write_batch(transaction=True, sync=True) as batch:
             if genesis_hash is not None:
                 batch.put(GENESIS_KEY, genesis_hash)
-            batch.put(b"B" + block.hash, encode_block(block))
-            batch.put(_height_key(b"H", block.height), block.hash)
-            if commit is not None:
-                batch.put(_height_key(b"C", block.height), encode_commit(commit))
-            for index, tx in enumerate(block.txs):
-                batch.put(b"T" + tx.id, encode([block.height, index]))
-            self._append_audit(batch, block, audit_entries)
-            for receipt in receipts:
-                if isinstance(block.txs[receipt.index].body.payload, Deploy | Call):
-                    batch.put(b"R" + receipt.tx_id, encode(receipt_to_value(receipt)))
-            for key, value in writes.items():
-                if value is None:
-                    batch.delete(b"S" + key)
-                else:
-                    batch.put(b"S" + key, value)
-            for node_hash, node in new_nodes.items():
-                batch.put(b"N" + node_hash, node)
-            new_set = writes.get(VALIDATORS_KEY)
-            if new_set is not None:
-                batch.put(b"V" + encoded_set_hash(new_set), new_set)
+            for item in items:
+                block = item.block
+                if block.height != height + 1:
+                    raise StoreError(
+                        f"block {block.height} does not follow the stored head {height}"
+                    )
+                if parent_hash is not None and block.header.prev_hash != parent_hash:
+                    raise StoreError(f"block {block.height} is not a child of the stored head")
+                self._put_block(batch, item, log)
+                height, parent_hash = block.height, block.hash
+            last = items[-1].block
             batch.put(
                 HEAD_KEY,
                 encode(
-                    {"height": block.height, "hash": block.hash, "state_root": header.state_root}
+                    {"height": last.height, "hash": last.hash, "state_root": last.header.state_root}
                 ),
             )
+
+    def _put_block(self, batch: Any, item: "BlockWrite", log: "_AuditLog") -> None:
+        block = item.block
+        batch.put(b"B" + block.hash, encode_block(block))
+        batch.put(_height_key(b"H", block.height), block.hash)
+        if item.commit is not None:
+            batch.put(_height_key(b"C", block.height), encode_commit(item.commit))
+        for index, tx in enumerate(block.txs):
+            batch.put(b"T" + tx.id, encode([block.height, index]))
+        self._append_audit(batch, block, item.audit_entries, log)
+        for receipt in item.receipts:
+            if isinstance(block.txs[receipt.index].body.payload, Deploy | Call):
+                batch.put(b"R" + receipt.tx_id, encode(receipt_to_value(receipt)))
+        for key, value in item.writes.items():
+            if value is None:
+                batch.delete(b"S" + key)
+            else:
+                batch.put(b"S" + key, value)
+        for node_hash, node in item.new_nodes.items():
+            batch.put(b"N" + node_hash, node)
+        new_set = item.writes.get(VALIDATORS_KEY)
+        if new_set is not None:
+            batch.put(b"V" + encoded_set_hash(new_set), new_set)
+
+
+@dataclass(frozen=True)
+class BlockWrite:
+    """What committing one block writes: the block, the commit that finalized it (none for
+    genesis), its state writes and new tree nodes, its receipts and audit entries."""
+
+    block: Block
+    commit: Commit | None
+    writes: Mapping[bytes, bytes | None]
+    new_nodes: Mapping[bytes, bytes]
+    receipts: Sequence[Receipt] = ()
+    audit_entries: Sequence[AuditEntry] = ()
+
+
+class _AuditLog:
+    """The audit log as the blocks of one batch leave it: its size, and the subtree hashes
+    they added over those stored."""
+
+    def __init__(self, store: ChainReads) -> None:
+        self.store = store
+        self.size = store.audit_size()
+        self.nodes: dict[tuple[int, int], bytes] = {}
+
+    def node(self, level: int, index: int) -> bytes:
+        found = self.nodes.get((level, index))
+        return self.store.audit_node(level, index) if found is None else found
+
+
+class PendingWrites:
+    """The state as if blocks validated but not yet written were: their records and tree nodes
+    over the store's (block sync validates a batch of blocks on top of one another, then
+    writes them with `commit_blocks`)."""
+
+    def __init__(self, base: ChainReads) -> None:
+        self.base = base
+        self.records: dict[bytes, bytes | None] = {}
+        self.nodes: dict[bytes, bytes] = {}
+
+    def add(self, writes: Mapping[bytes, bytes | None], new_nodes: Mapping[bytes, bytes]) -> None:
+        self.records.update(writes)
+        self.nodes.update(new_nodes)
+
+    def get_state(self, key: bytes) -> bytes | None:
+        if key in self.records:
+            return self.records[key]
+        return self.base.get_state(key)
+
+    def get_node(self, node_hash: bytes) -> bytes | None:
+        found = self.nodes.get(node_hash)
+        return self.base.get_node(node_hash) if found is None else found

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from chain.address import Address
 from chain.blockchain import BlockResult, Rejected, build_block, open_chain, validate_block
 from chain.blocks.block import Block
-from chain.blocks.commit import Commit, sign_commit
+from chain.blocks.commit import Commit, check_commit, sign_commit
 from chain.blocks.evidence import DuplicateVoteEvidence
 from chain.blocks.header import Header
 from chain.errors import EncodingError, GridchainError, InvalidSignature, RuleViolation
@@ -36,14 +36,14 @@ from chain.ledger.transactions import (
 )
 from chain.params import ChainParams
 from chain.state import Account, Overlay, read_account
-from chain.store import ChainStore, Snapshot
+from chain.store import BlockWrite, ChainStore, PendingWrites, Snapshot
 from node.config import ConfigError, NodeConfig
 from node.mempool import DuplicateTx, Mempool, MempoolFull, Replaced
 from node.metrics import NodeMetrics
-from node.release import VERSION, check_release
+from node.release import VERSION, UpgradeNeeded, check_release
 from node.statesync.maker import SnapshotMaker
 from node.txjournal import JournalError, TxJournal, Verdict
-from node.verifier import SignatureVerifier
+from node.verifier import Pending, SignatureVerdict, SignatureVerifier
 from vm.machine import load_program
 from vm.runtime import VmRuntime
 
@@ -256,45 +256,111 @@ class NodeService:
         )
 
     def _verify(self, txs: Iterable[SignedTx]) -> None:
-        unknown = []
-        for tx in txs:
-            pooled = self.mempool.get(tx.id)
-            if pooled is None or pooled.encoded != tx.encoded:
-                unknown.append(tx)
+        unknown = [tx for tx in txs if not self._pooled(tx)]
         for verdict in self.verifier.verify(unknown):
             if verdict is not None:
                 raise _error_from(*verdict)
 
+    def _pooled(self, tx: SignedTx) -> bool:
+        """Whether the mempool holds these very bytes: their signatures were checked then."""
+        pooled = self.mempool.get(tx.id)
+        return pooled is not None and pooled.encoded == tx.encoded
+
     async def apply(self, result: BlockResult, commit: Commit) -> Header:
         """Durably commit a finalized block with the commit that proves it, then move on."""
         started = time.perf_counter()
-        block = result.block
-        await asyncio.to_thread(
-            functools.partial(
-                self.store.commit_block,
-                receipts=result.receipts,
-                audit_entries=result.audit_entries,
-            ),
-            block,
-            commit,
-            result.writes,
-            result.new_nodes,
+        await asyncio.to_thread(self._write, [(result, commit)])
+        await self._committed([(result, commit)], started)
+        return result.block.header
+
+    async def apply_synced(self, items: Sequence[tuple[Block, Commit]]) -> "SyncOutcome":
+        """Check each synced block's commit, validate it on top of the one before and commit
+        them, all in one worker thread and in one synced write (split at snapshot heights,
+        whose state a snapshot must see): no hand-off and no fsync per block. The blocks
+        before one that fails are final, and committed; the outcome says what stopped it."""
+        started = time.perf_counter()
+        unknown = [tx for block, _ in items for tx in block.txs if not self._pooled(tx)]
+        verifying = self.verifier.start(unknown)
+        outcome = await asyncio.to_thread(self._sync_batch, items, unknown, verifying)
+        if outcome.applied:
+            await self._committed(outcome.applied, started)
+        return outcome
+
+    def _sync_batch(
+        self, items: Sequence[tuple[Block, Commit]], unknown: Sequence[SignedTx], verifying: Pending
+    ) -> "SyncOutcome":
+        """In a worker thread: nothing of the node's in-memory state is touched here."""
+        pending = PendingWrites(self.store)
+        verdicts: dict[bytes, SignatureVerdict] | None = None
+
+        def verify(txs: Iterable[SignedTx]) -> None:
+            nonlocal verdicts
+            if verdicts is None:
+                verdicts = {tx.id: v for tx, v in zip(unknown, verifying.result(), strict=True)}
+            for tx in txs:
+                verdict = verdicts.get(tx.id)
+                if verdict is not None:
+                    raise _error_from(*verdict)
+
+        parent, unwritten, applied = self.head, list[tuple[BlockResult, Commit]](), []
+        failure: GridchainError | None = None
+        bad_commit = False
+        try:
+            for block, commit in items:
+                if block.height != parent.height + 1:
+                    break
+                check_release(pending, block.height)
+                vset = Overlay(pending).validator_set()
+                try:
+                    check_commit(self.chain_id, vset, commit, block.header)
+                except RuleViolation:
+                    bad_commit = True
+                    raise
+                result = validate_block(pending, parent, block, verify, self.runtime)
+                pending.add(result.writes, result.new_nodes)
+                unwritten.append((result, commit))
+                parent = block.header
+                if self.snapshots is not None and self.snapshots.due(block.height):
+                    self._write(unwritten)
+                    applied += unwritten
+                    unwritten = []
+        except (RuleViolation, UpgradeNeeded) as exc:
+            failure = exc
+        if unwritten:
+            self._write(unwritten)
+            applied += unwritten
+        return SyncOutcome(applied, failure, bad_commit)
+
+    def _write(self, results: Sequence[tuple[BlockResult, Commit]]) -> None:
+        """Commit blocks in one synced batch (in a worker thread), then let the snapshot
+        maker see the state of the last before another block can change it."""
+        self.store.commit_blocks(
+            [
+                BlockWrite(r.block, c, r.writes, r.new_nodes, r.receipts, r.audit_entries)
+                for r, c in results
+            ]
         )
-        self.head, self.last_commit = block.header, commit
         if self.snapshots is not None:
-            self.snapshots.block_committed(self.store, block.header)
-        self._reconcile_mempool(block.txs)
-        self.metrics.height.set(block.height)
-        self.metrics.blocks.inc()
-        self.metrics.txs_applied.inc(len(block.txs))
+            self.snapshots.block_committed(self.store, results[-1][0].block.header)
+
+    async def _committed(
+        self, results: Sequence[tuple[BlockResult, Commit]], started: float
+    ) -> None:
+        """The in-memory side of committed blocks: head, mempool, metrics, waiters."""
+        last, commit = results[-1]
+        self.head, self.last_commit = last.block.header, commit
+        self._reconcile_mempool([tx for r, _ in results for tx in r.block.txs])
+        self.metrics.height.set(last.block.height)
+        self.metrics.blocks.inc(len(results))
+        self.metrics.txs_applied.inc(sum(len(r.block.txs) for r, _ in results))
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
-        self.metrics.observe_deployments(
-            result.audit_entries, block.header.time_ms, self.time_ms_at
-        )
+        for result, _ in results:
+            self.metrics.observe_deployments(
+                result.audit_entries, result.block.header.time_ms, self.time_ms_at
+            )
         self.metrics.nodes_down.set(nodes_down(self.store))
         async with self._block_committed:
             self._block_committed.notify_all()
-        return block.header
 
     def time_ms_at(self, height: int) -> int | None:
         """The time of the committed block at `height` (None: not held, e.g. pruned)."""
@@ -399,6 +465,16 @@ class NodeService:
         self.verifier.close()
         self.view.close()
         self.store.close()
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """What a batch of synced blocks came to: those committed, and what stopped the rest
+    (`bad_commit`: the block's commit failed, so the peer that sent it is faulty)."""
+
+    applied: list[tuple[BlockResult, Commit]]
+    failure: GridchainError | None = None
+    bad_commit: bool = False
 
 
 class NoLongerValid(RuleViolation):

@@ -77,7 +77,7 @@ def _verify_decoded(txs: Sequence[SignedTx]) -> "Verdicts":
     return [_verdict(tx) for tx in txs]
 
 
-def _verdict(tx: SignedTx | bytes) -> "Verdict":
+def _verdict(tx: SignedTx | bytes) -> "SignatureVerdict":
     try:
         check_signatures(decode_tx(tx) if isinstance(tx, bytes) else tx)
     except RuleViolation as exc:
@@ -85,8 +85,8 @@ def _verdict(tx: SignedTx | bytes) -> "Verdict":
     return None
 
 
-Verdict = tuple[str, str] | None
-Verdicts = list[Verdict]
+SignatureVerdict = tuple[str, str] | None
+Verdicts = list[SignatureVerdict]
 
 
 @dataclass

@@ -13,14 +13,14 @@ reaches consensus through the `Deciding` protocol, not by importing the reactor.
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Protocol
 
 from chain.blockchain import BlockResult
 from chain.blocks.block import decode_block
-from chain.blocks.commit import Commit, check_commit, decode_commit, encode_commit
+from chain.blocks.commit import Commit, decode_commit, encode_commit
 from chain.errors import RuleViolation
 from chain.staking.validators import ValidatorSet
-from chain.state import Overlay
 from node.consensus.gossip import Gossip
 from node.consensus.relay import quorum_height
 from node.p2p.manager import BadMessage
@@ -47,8 +47,8 @@ class Deciding(Protocol):
         """Whether the height being decided has not moved for a while."""
         ...
 
-    async def commit_synced(self, result: BlockResult, commit: Commit) -> None:
-        """Apply one synced block, its commit checked and the block validated."""
+    async def commit_synced(self, applied: Sequence[tuple[BlockResult, Commit]]) -> None:
+        """Synced blocks were committed (their commits checked, the blocks validated)."""
         ...
 
     async def resume_after_sync(self, applied: int) -> None:
@@ -141,25 +141,24 @@ class BlockSync:
     async def apply_synced(self, peer: bytes, message: Blocks) -> None:
         if self.syncing is None or self.syncing[0] != peer:
             return
-        applied = 0
+        items = []
         for raw_block, raw_commit in message.items:
             try:
-                block = decode_block(raw_block)
-                commit = decode_commit(raw_commit)
+                items.append((decode_block(raw_block), decode_commit(raw_commit)))
             except RuleViolation as exc:
                 raise BadMessage(f"synced block: {exc.message}") from None
-            if block.height != self.node.head.height + 1:
-                break
-            vset = Overlay(self.node.store).validator_set()
-            try:
-                check_commit(self.node.chain_id, vset, commit, block.header)
-            except RuleViolation as exc:
-                raise BadMessage(f"synced block {block.height}: {exc.message}") from None
-            result = await self.node.validate(block)
-            await self.consensus.commit_synced(result, commit)
-            applied += 1
-            self.node.metrics.synced_blocks.inc()
+        outcome = await self.node.apply_synced(items)
+        applied = outcome.applied
         self.syncing = None
         if applied:
-            await self.consensus.resume_after_sync(applied)
+            self.node.metrics.synced_blocks.inc(len(applied))
+            await self.consensus.commit_synced(applied)
+            await self.consensus.resume_after_sync(len(applied))
+        failure = outcome.failure
+        if failure is not None:
+            height = self.node.head.height + 1
+            if outcome.bad_commit:
+                raise BadMessage(f"synced block {height}: {failure.message}")
+            raise failure  # a block with a valid commit that fails here: logged, not the peer's
+        if applied:
             await self.maybe_sync()

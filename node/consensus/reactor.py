@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from chain.blockchain import BlockResult
@@ -560,11 +561,11 @@ class Reactor:
 
     # Block sync's hooks (blocksync.Deciding)
 
-    async def commit_synced(self, result: BlockResult, commit: Commit) -> None:
-        """Apply a block others decided, its commit checked by block sync."""
+    async def commit_synced(self, applied: Sequence[tuple[BlockResult, Commit]]) -> None:
+        """Blocks others decided were committed by block sync (node.apply_synced)."""
         self._hs.decided = True
-        await self.node.apply(result, commit)
-        self._hashes[result.block.height] = result.block.hash
+        for result, _ in applied:
+            self._hashes[result.block.height] = result.block.hash
 
     async def resume_after_sync(self, applied: int) -> None:
         """Synced blocks were applied: enter the height after them."""

@@ -61,9 +61,13 @@ class SnapshotMaker:
         self._thread: threading.Thread | None = None
         directory.clear_unfinished()
 
+    def due(self, height: int) -> bool:
+        """Whether the state of `height` is to be kept (block sync writes it on its own)."""
+        return height % self.interval == 0
+
     def block_committed(self, store: ChainStore, header: Header) -> None:
         """Called right after `header`'s block is committed, before the next can be."""
-        if header.height % self.interval:
+        if not self.due(header.height):
             return
         if self._thread is not None and self._thread.is_alive():
             log.warning(
