@@ -116,8 +116,7 @@ def check_header_links(parent: Header, header: Header, state: Overlay, block: Bl
         raise InvalidBlock("validators_hash does not match the validator set")
     if vset.power_of(header.proposer) == 0:
         raise InvalidBlock(f"proposer {header.proposer.hex()} is not a validator")
-    if header.last_commit_hash != commit_hash(block.last_commit):
-        raise InvalidBlock("last_commit_hash does not match the block's last commit")
+    check_body(block)
     if parent.height >= 1:
         if block.last_commit is None:
             raise InvalidBlock(f"block {header.height} lacks the commit for its parent")
@@ -126,10 +125,20 @@ def check_header_links(parent: Header, header: Header, state: Overlay, block: Bl
     elif block.last_commit is not None:
         raise InvalidBlock("the genesis block has no commit to carry")
     params = state.params()
-    if len(block.txs) != header.tx_count or header.tx_count > params.max_block_txs:
-        raise InvalidBlock(f"tx_count {header.tx_count} is wrong or above {params.max_block_txs}")
+    if header.tx_count > params.max_block_txs:
+        raise InvalidBlock(f"tx_count {header.tx_count} is above {params.max_block_txs}")
     if sum(len(tx.encoded) for tx in block.txs) > params.max_block_bytes:
         raise InvalidBlock(f"transactions exceed {params.max_block_bytes} bytes")
+
+
+def check_body(block: Block) -> None:
+    """The block's body is the one its header commits to (a header verified alone, by a light
+    client, vouches for the block only with this)."""
+    header = block.header
+    if header.last_commit_hash != commit_hash(block.last_commit):
+        raise InvalidBlock("last_commit_hash does not match the block's last commit")
+    if len(block.txs) != header.tx_count:
+        raise InvalidBlock(f"tx_count {header.tx_count} is not the {len(block.txs)} transactions")
     if header.tx_root != tx_root(block.txs):
         raise InvalidBlock("tx_root does not match the transactions")
     if len(block.evidence) > MAX_EVIDENCE_PER_BLOCK:

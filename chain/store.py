@@ -326,6 +326,8 @@ class ChainStore(ChainReads):
             batch.put(b"B" + block.hash, encode_block(block))
             batch.put(_height_key(b"H", block.height), block.hash)
             batch.put(_height_key(b"C", block.height), encode_commit(commit))
+            for index, tx in enumerate(block.txs):
+                batch.put(b"T" + tx.id, encode([block.height, index]))
             for height, block_hash in sorted(earlier.items()):
                 batch.put(_height_key(b"H", height), block_hash)
             for key in (VALIDATORS_KEY, LAST_VALIDATORS_KEY):
@@ -339,6 +341,9 @@ class ChainStore(ChainReads):
                 batch.put(_audit_node_key(level, start >> level), peak)
                 start += 1 << level
             batch.put(AUDIT_SIZE_KEY, encode(frontier.size))
+            # The base block commits to that size (an earlier block may have first): proofs
+            # of the log at that size are given against it.
+            batch.put(_height_key(b"Z", frontier.size), encode(block.height))
             batch.put(BASE_KEY, encode(block.height))
             batch.put(
                 HEAD_KEY,

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
 
+from chain.errors import present
 from chain.farming.liveness import down_to_json, read_down
 from chain.farming.records import (
     NO_EPOCH,
@@ -156,7 +157,8 @@ async def get_node_by_key(request: web.Request) -> web.Response:
 
 async def get_farm_rewards(request: web.Request) -> web.Response:
     """The last settled epochs' reward lines of the farm's nodes, newest first, as carried by
-    each epoch's settling block (the first block of the next epoch)."""
+    each epoch's settling block (the first block of the next epoch); a node that began from a
+    snapshot holds those of the epochs settled since (`complete` false when more were asked)."""
     farm_id = path_id(request, "farm")
     count: int = RewardsSchema().load(dict(request.query))["epochs"]
     with request.app[API].node.store.snapshot() as snap:
@@ -166,15 +168,18 @@ async def get_farm_rewards(request: web.Request) -> web.Response:
         info = read_epoch(state)
         params = state.params()
         settled = [] if info is None else range(info.epoch - 1, max(-1, info.epoch - 1 - count), -1)
+        base = snap.base_height()
         epochs = []
         for epoch in settled:
             height = epoch_start(params, epoch + 1)
-            block = snap.block_at(height)
-            assert block is not None, f"the running epoch's first block {height} is committed"
+            if height < base:
+                break  # before the snapshot this node began from: not held
+            block = present(snap.block_at(height), f"block {height}, which settled epoch {epoch}")
             lines = [reward_to_json(r) for r in block.rewards if r.farm == farm_id]
             total = sum(line["amount"] for line in lines)
             epochs.append({"epoch": epoch, "height": height, "lines": lines, "total": total})
-    return web.json_response({"farm": farm_id, "epochs": epochs})
+    complete = len(epochs) == len(settled)
+    return web.json_response({"farm": farm_id, "epochs": epochs, "complete": complete})
 
 
 def add_farming_routes(app: web.Application) -> None:

@@ -18,6 +18,7 @@ from chain.snapshot.manifest import (
     decode_manifest,
     encode_headers,
 )
+from chain.store import ChainReads
 from node.api.context import API
 from node.api.paths import path_int
 from node.statesync.snapshots import SnapshotDir
@@ -92,7 +93,8 @@ async def get_snapshot_block(request: web.Request) -> web.Response:
     if directory is not None and height in await asyncio.to_thread(directory.heights):
         store = request.app[API].node.store
         block_hash = store.block_hash_at(height)
-        raw = None if block_hash is None else store.block_bytes(block_hash)
+        if block_hash is not None:
+            raw = await asyncio.to_thread(store.block_bytes, block_hash)
     return _cbor(raw, f"snapshot of height {height}")
 
 
@@ -104,11 +106,15 @@ async def get_earlier_headers(request: web.Request) -> web.Response:
     directory = _directory(request)
     raw = None
     if directory is not None and height in await asyncio.to_thread(directory.heights):
-        store = request.app[API].node.store
-        blocks = [store.block_at(h) for h in range(max(0, height - EARLIER_HEADERS), height)]
-        if all(block is not None for block in blocks):
-            raw = encode_headers([block.header for block in blocks if block is not None])
+        raw = await asyncio.to_thread(_earlier_headers, request.app[API].node.store, height)
     return _cbor(raw, f"headers before a snapshot of height {height}")
+
+
+def _earlier_headers(store: ChainReads, height: int) -> bytes | None:
+    blocks = [store.block_at(h) for h in range(max(0, height - EARLIER_HEADERS), height)]
+    if any(block is None for block in blocks):
+        return None  # a node that began from a snapshot less than 256 blocks before
+    return encode_headers([block.header for block in blocks if block is not None])
 
 
 def add_snapshot_routes(app: web.Application) -> None:

@@ -10,6 +10,8 @@ import logging
 import threading
 import time
 
+import plyvel
+
 from chain.blocks.header import Header
 from chain.errors import GridchainError, StoreError
 from chain.smt import join
@@ -86,7 +88,7 @@ class SnapshotMaker:
             manifest = make_snapshot(view, header, self.directory, self.keep, self._stop)
         except Stopped:
             return
-        except (GridchainError, OSError) as exc:
+        except (GridchainError, OSError, plyvel.Error) as exc:
             log.error("snapshot of height %d failed: %s", header.height, exc)
             return
         finally:

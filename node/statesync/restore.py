@@ -11,10 +11,12 @@ renamed into place only once its head is written: a crash leaves no database, an
 start begins again, or the whole state.
 """
 
+import functools
 import json
 import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,8 +24,9 @@ from dataclasses import asdict, dataclass, field
 from typing import TypeVar
 
 from chain import smt
+from chain.blockchain import check_body
 from chain.blocks.block import Block, decode_block
-from chain.errors import LocalFault, RuleViolation
+from chain.errors import InvalidSnapshot, LocalFault, RuleViolation
 from chain.genesis_state import GenesisState, genesis_hash
 from chain.light.blocks import LightBlock
 from chain.snapshot.chunks import Record, check_chunk, decode_chunk
@@ -35,7 +38,7 @@ from chain.snapshot.manifest import (
     earlier_hashes,
 )
 from chain.store import ChainStore
-from node.api.client import ApiError, NodeClient
+from node.api.client import ApiError, NodeClient, NodeUnreachable
 from node.config import Home, NodeConfig, write_file_atomically
 from node.light.client import LightSyncError, initialize, sync
 from node.light.store import LightStore
@@ -44,6 +47,9 @@ log = logging.getLogger("gridchain.statesync")
 
 FETCHERS = 4  # chunks fetched at once, from the servers in turn
 SERVER_TIMEOUT = 30.0
+RETRIES = 3  # tries of a request that failed for a transient reason
+RETRY_SECONDS = 0.5
+OFFERS_PER_SERVER = 8
 T = TypeVar("T")
 
 
@@ -81,48 +87,80 @@ class Offer:
 
 def offers(clients: Sequence[NodeClient], min_height: int) -> list[Offer]:
     """The snapshots the servers say they have, at least `min_height` high: the highest first,
-    and of one height the one most servers offer."""
+    and of one height the one most servers offer (at most OFFERS_PER_SERVER of each server's:
+    a server cannot make the node try snapshots without end). Raises StateSyncFailed when no
+    server answered at all (replaying from genesis is not what the operator asked for)."""
     found: dict[tuple[int, str], list[NodeClient]] = {}
+    answered = 0
     for client in clients:
         try:
-            listed = client.snapshots()
+            listed = retrying(client.snapshots)
         except ApiError as exc:
             log.warning("state sync: %s lists no snapshots: %s", client.url, exc.message)
             continue
-        for item in listed:
+        answered += 1
+        for item in listed[:OFFERS_PER_SERVER]:
             height, manifest_hash = item.get("height"), item.get("hash")
             if isinstance(height, int) and height >= min_height and isinstance(manifest_hash, str):
                 found.setdefault((height, manifest_hash), []).append(client)
+    if not answered:
+        raise StateSyncFailed("no state sync server answered: " + ", ".join(c.url for c in clients))
     ranked = sorted(found.items(), key=lambda item: (item[0][0], len(item[1])), reverse=True)
     return [Offer(height, digest, tuple(servers)) for (height, digest), servers in ranked]
 
 
+def transient(exc: ApiError) -> bool:
+    """A failure worth asking again: the server unreachable or failing, not refusing."""
+    return isinstance(exc, NodeUnreachable) or (exc.status or 0) >= 500
+
+
+def retrying(read: Callable[[], T]) -> T:
+    """`read`, asked again after a transient failure (RETRIES times, backing off)."""
+    for attempt in range(RETRIES):
+        try:
+            return read()
+        except ApiError as exc:
+            if not transient(exc) or attempt == RETRIES - 1:
+                raise
+        time.sleep(RETRY_SECONDS * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 class Servers:
-    """The servers of one offer still trusted to serve it, taken in turn."""
+    """The servers of one offer still trusted to serve it, taken in turn (by the chunk
+    fetchers' threads too: the list is guarded)."""
 
     def __init__(self, servers: Sequence[NodeClient], progress: Progress) -> None:
-        self.good = list(servers)
+        self._good = list(servers)
+        self._lock = threading.Lock()
         self.progress = progress
 
     def pick(self, turn: int) -> NodeClient:
-        if not self.good:
-            raise StateSyncFailed("every server of the snapshot failed or served a wrong part")
-        return self.good[turn % len(self.good)]
+        with self._lock:
+            if not self._good:
+                raise StateSyncFailed("every server of the snapshot failed or served a wrong part")
+            return self._good[turn % len(self._good)]
+
+    def trusted(self, server: NodeClient) -> bool:
+        with self._lock:
+            return server in self._good
 
     def refuse(self, server: NodeClient, why: str) -> None:
         log.warning("state sync: %s left out: %s", server.url, why)
-        self.progress.refused.append(f"{server.url}: {why}")
-        if server in self.good:
-            self.good.remove(server)
+        with self._lock:
+            self.progress.refused.append(f"{server.url}: {why}")
+            if server in self._good:
+                self._good.remove(server)
 
 
 def ask(servers: Servers, what: str, read: Callable[[NodeClient], T]) -> T:
-    """`read` of the first server that answers it without fault."""
+    """`read` of the first server that answers it without fault (transient failures asked
+    again first)."""
     turn = 0
     while True:
         server = servers.pick(turn)
         try:
-            return read(server)
+            return retrying(functools.partial(read, server))
         except (ApiError, RuleViolation) as exc:
             servers.refuse(server, f"{what}: {exc.message}")
         turn += 1
@@ -153,9 +191,15 @@ def verified_header(
     raise StateSyncFailed(f"height {offer.height} could not be verified: {'; '.join(failures)}")
 
 
-def fetch_manifest(servers: Servers, trusted: LightBlock) -> Manifest:
+def fetch_manifest(servers: Servers, offer: Offer, trusted: LightBlock) -> Manifest:
+    """The offer's manifest, checked against the verified header. It must be the one the
+    offer's servers named: a manifest that makes the root with lying record counts would
+    otherwise fail every honest server's chunks, and leave them out in its place."""
+
     def read(server: NodeClient) -> Manifest:
         manifest = decode_manifest(server.snapshot_manifest(trusted.height))
+        if manifest.hash.hex() != offer.manifest_hash:
+            raise InvalidSnapshot("the manifest is not the one the server listed")
         check_manifest(manifest, trusted.header)
         return manifest
 
@@ -165,8 +209,9 @@ def fetch_manifest(servers: Servers, trusted: LightBlock) -> Manifest:
 def fetch_block(servers: Servers, trusted: LightBlock) -> Block:
     def read(server: NodeClient) -> Block:
         block = decode_block(server.snapshot_block(trusted.height))
-        if block.hash != trusted.header.hash:
-            raise RuleViolation(f"block {trusted.height} is not the verified one")
+        if block.header != trusted.header:
+            raise InvalidSnapshot(f"block {trusted.height} is not the verified one")
+        check_body(block)
         return block
 
     return ask(servers, "block", read)
@@ -190,7 +235,9 @@ def fetch_chunks(
     def fetch(index: int, turn: int) -> tuple[NodeClient, bytes | ApiError]:
         server = servers.pick(turn)
         try:
-            return server, server.snapshot_chunk(manifest.height, index)
+            return server, retrying(
+                functools.partial(server.snapshot_chunk, manifest.height, index)
+            )
         except ApiError as exc:
             return server, exc
 
@@ -207,7 +254,7 @@ def fetch_chunks(
             server, answer = ahead.pop(index).result()
             turn = index
             while True:
-                if server in servers.good:
+                if servers.trusted(server):
                     try:
                         if isinstance(answer, ApiError):
                             raise answer
@@ -241,17 +288,16 @@ def restore_offer(
     trusted = verified_header(home, genesis, offer, witnesses)
     assert trusted.commit is not None  # a height above 0 has its certificate
     servers = Servers(offer.servers, progress)
-    progress.phase = "fetching the manifest"
-    manifest = fetch_manifest(servers, trusted)
+    progress.phase = "fetching the manifest, the block and the headers before it"
+    manifest = fetch_manifest(servers, offer, trusted)
+    block = fetch_block(servers, trusted)
+    earlier = fetch_earlier_hashes(servers, trusted)
     progress.phase, progress.chunks = "fetching chunks", len(manifest.chunks)
     progress.chunks_done = progress.records = 0
     shutil.rmtree(home.restoring_db_path, ignore_errors=True)
     store = ChainStore(str(home.restoring_db_path))
     try:
         fetch_chunks(servers, manifest, store, progress)
-        progress.phase = "fetching the block and the headers before it"
-        block = fetch_block(servers, trusted)
-        earlier = fetch_earlier_hashes(servers, trusted)
         store.finish_restore(
             block, trusted.commit, trusted.validators, genesis_hash(genesis), earlier
         )

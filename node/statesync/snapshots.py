@@ -59,7 +59,12 @@ class SnapshotWriter:
         os.replace(self.path, final)
         _fsync_dir(self.root)
         for old in SnapshotDir(self.root).heights()[self.keep :]:
-            shutil.rmtree(self.root / str(old), ignore_errors=True)
+            # Out of the listing first: a crash while deleting must not leave a snapshot
+            # listed with chunks missing (a .tmp folder is removed at the next start).
+            doomed = self.root / f"{old}.tmp"
+            shutil.rmtree(doomed, ignore_errors=True)
+            os.replace(self.root / str(old), doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
 
     def abandon(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

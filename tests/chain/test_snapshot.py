@@ -9,11 +9,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chain import smt
-from chain.blockchain import genesis_block, validate_block
+from chain.address import key_address
+from chain.blockchain import check_body, genesis_block, validate_block
 from chain.blocks.header import Header
-from chain.errors import EncodingError, InvalidSnapshot, RuleViolation, StoreError, present
+from chain.errors import (
+    EncodingError,
+    InvalidBlock,
+    InvalidSnapshot,
+    RuleViolation,
+    StoreError,
+    present,
+)
+from chain.farming.rewards import NodeReward
 from chain.hashing import ZERO_HASH, hash32
 from chain.integrity import replay_store
+from chain.ledger.transactions import Transfer
 from chain.snapshot.chunks import (
     Record,
     check_chunk,
@@ -204,11 +214,13 @@ def test_a_restored_store_carries_the_chain_on_like_the_original(
     chain: ContractChain, tmp_path: Path
 ) -> None:
     authorize_one(chain)  # 5 audit entries: peaks of 4 and 1
-    chain.produce()  # the placement's first try: an "unplaceable" entry (6)
+    pay = chain.tx(USERS["bob"], Transfer(key_address(USERS["carol"].public_key), 5))
+    chain.produce([pay])  # the placement's first try: an "unplaceable" entry (6)
     genesis_hash = chain.store.genesis_hash()
     assert genesis_hash is not None
     restored = restore(chain.store, tmp_path / "restored", genesis_hash)
     try:
+        assert restored.tx_location(pay.id) == (chain.head.height, 0)  # the base block's
         assert restored.head() == chain.store.head()
         assert restored.base_height() == chain.head.height and chain.store.base_height() == 0
         assert restored.block_at(chain.head.height - 1) is None
@@ -267,3 +279,20 @@ def test_the_headers_before_a_snapshot_are_checked_as_a_chain_ending_at_it(
     for given_headers, message in wrong:
         with pytest.raises(InvalidSnapshot, match=message):
             earlier_hashes(given_headers, chain.head)
+
+
+def test_a_block_body_must_be_the_one_its_header_commits_to(chain: ContractChain) -> None:
+    chain.advance(1)  # so the block carries a last commit
+    pay = chain.tx(USERS["bob"], Transfer(key_address(USERS["carol"].public_key), 5))
+    block = chain.produce([pay]).block
+    check_body(block)
+    other = chain.tx(USERS["bob"], Transfer(key_address(USERS["dave"].public_key), 5))
+    wrong = [
+        (replace(block, txs=(other,)), "tx_root"),
+        (replace(block, txs=()), "tx_count"),
+        (replace(block, last_commit=None), "last_commit_hash"),
+        (replace(block, rewards=(NodeReward(0, 1, 1, 1, 1, 1, 1),)), "rewards_root"),
+    ]
+    for forged, message in wrong:
+        with pytest.raises(InvalidBlock, match=message):
+            check_body(forged)
