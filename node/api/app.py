@@ -39,7 +39,7 @@ from chain.state import (
 from chain.store import Snapshot
 from genesis.schema import flatten_errors
 from node.api.audit import add_audit_routes
-from node.api.body import MAX_BATCH, read_json
+from node.api.body import CBOR, MAX_BATCH, read_cbor_batch, read_json
 from node.api.context import API, ApiContext
 from node.api.contracts import add_contract_routes
 from node.api.deployments import add_deployment_routes
@@ -154,9 +154,14 @@ async def submit_tx(request: web.Request) -> web.Response:
 
 
 async def submit_batch(request: web.Request) -> web.Response:
-    body = await read_json(request, SubmitBatchSchema())
+    """Up to MAX_BATCH transactions: JSON ({"txs": [hex, ...]}) or, for bulk senders, one
+    CBOR array of their bytes (Content-Type: application/cbor); the same answer either way."""
+    if request.content_type == CBOR:
+        items = await read_cbor_batch(request)
+    else:
+        body = await read_json(request, SubmitBatchSchema())
+        items = [_hex(item, f"txs[{i}]") for i, item in enumerate(body["txs"])]
     check_relaying(request)
-    items = [_hex(item, f"txs[{i}]") for i, item in enumerate(body["txs"])]
     results = await request.app[API].node.submit_many(items)
     out: list[dict[str, Any]] = []
     for r in results:

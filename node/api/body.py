@@ -1,4 +1,5 @@
-"""Reading a JSON request body through a marshmallow schema, for every API module."""
+"""Reading a request body: JSON through a marshmallow schema, for every API module, and the
+binary form of a batch of transactions."""
 
 import json
 import re
@@ -8,7 +9,9 @@ from typing import Any
 from aiohttp import web
 from marshmallow import Schema
 
-from chain.errors import RuleViolation
+from chain.encoding import decode, expect_bytes, expect_list
+from chain.errors import EncodingError, RuleViolation
+from chain.ledger.transactions import MAX_TX_SIZE
 
 # No body the API takes nests deeper than a few levels. The check comes before the JSON reader,
 # which recurses in C once per level: with the default recursion limit a deep body is a
@@ -53,3 +56,19 @@ async def read_json(request: web.Request, schema: Schema) -> dict[str, Any]:
         raise InvalidRequest("request body is nested too deep to read") from None
     data: dict[str, Any] = schema.load(body)
     return data
+
+
+CBOR = "application/cbor"
+
+
+async def read_cbor_batch(request: web.Request) -> list[bytes]:
+    """A batch of signed transactions as one canonical CBOR array of byte strings (what a
+    bulk sender submits without the JSON and hex layer: same limits, same checks after)."""
+    data = await request.read()  # at most the app's client_max_size (a 413 past it)
+    try:
+        items = expect_list(decode(data, len(data)), "txs", MAX_BATCH)
+        return [expect_bytes(t, f"txs[{i}]", max_size=MAX_TX_SIZE) for i, t in enumerate(items)]
+    except EncodingError as exc:
+        raise InvalidRequest(
+            f"request body is not a CBOR array of transactions: {exc.message}"
+        ) from None

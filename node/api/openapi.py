@@ -386,10 +386,14 @@ def openapi_spec(version: str) -> dict[str, Any]:
             "/v1/txs/batch": {
                 "post": {
                     "summary": "Submit up to 10,000 signed transactions; signatures are checked "
-                    "on every core",
+                    "on every core. JSON (hex strings), or one canonical CBOR array of their "
+                    "bytes (application/cbor) for bulk senders",
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": _ref("SubmitBatch")}},
+                        "content": {
+                            "application/json": {"schema": _ref("SubmitBatch")},
+                            "application/cbor": {"schema": {"type": "string", "format": "binary"}},
+                        },
                     },
                     "responses": {
                         "200": _json(obj, "one result (id or error) per transaction, in order"),

@@ -8,6 +8,7 @@ asserted; they go to docs/benchmarks.md.
 """
 
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from chain.address import Address, key_address
+from chain.encoding import encode
 from chain.hashing import hash32
 from chain.keys import KeyPair, keypair_from_seed
 from chain.ledger.transactions import SignedTx, Transfer, TxBody, sign_tx
@@ -46,6 +48,15 @@ class ConsensusBench:
     max_s: float
     blocks: int
     mean_block_txs: float
+    submit: str = "json"
+    cpu_s: float | None = None  # CPU of the validators' process groups over the load window
+    peak_rss_mb: tuple[float, ...] = ()  # each validator's node process, at the end
+
+    @property
+    def cpu_us_per_tx_per_validator(self) -> float | None:
+        if self.cpu_s is None or not self.finalized_in_window:
+            return None
+        return self.cpu_s / self.validators / self.finalized_in_window * 1e6
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,12 +74,21 @@ class ConsensusBench:
             },
             "blocks": self.blocks,
             "mean_block_txs": round(self.mean_block_txs, 1),
+            "submit": self.submit,
+            "cpu_s": None if self.cpu_s is None else round(self.cpu_s, 2),
+            "cpu_us_per_tx_per_validator": None
+            if self.cpu_us_per_tx_per_validator is None
+            else round(self.cpu_us_per_tx_per_validator),
+            "peak_rss_mb": list(self.peak_rss_mb),
         }
 
 
 def _post(url: str, body: Any, timeout: float = 30) -> Any:
-    data = json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    return _post_bytes(url, json.dumps(body).encode(), "application/json", timeout)
+
+
+def _post_bytes(url: str, data: bytes, content_type: str, timeout: float = 30) -> Any:
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
 
@@ -150,6 +170,7 @@ def bench_consensus(
     validators: int = 4,
     senders: int = 400,
     say: Progress = lambda _: None,
+    binary: bool = False,
 ) -> ConsensusBench:
     offered_total = int(rate * seconds)
     per_sender = -(-offered_total // senders) + 1
@@ -159,13 +180,19 @@ def bench_consensus(
         say(f"starting {validators} validators on 127.0.0.1:{base}..")
         result = network.up(directory, validators, base, say=say)
         try:
-            return _run(result.devnet, seconds, rate, senders, per_sender, say)
+            return _run(result.devnet, seconds, rate, senders, per_sender, say, binary)
         finally:
             network.down(directory)
 
 
 def _run(
-    devnet: network.Devnet, seconds: float, rate: int, senders: int, per_sender: int, say: Progress
+    devnet: network.Devnet,
+    seconds: float,
+    rate: int,
+    senders: int,
+    per_sender: int,
+    say: Progress,
+    binary: bool,
 ) -> ConsensusBench:
     apis = [n.api for n in devnet.nodes]
     alice = Keystore(Path(devnet.keystore)).load("alice", DEVNET_PASSPHRASE)
@@ -184,13 +211,17 @@ def _run(
     done = threading.Event()
     submitters = [
         threading.Thread(
-            target=_submitter, args=(api, queues[i], lock, done, submitted_at), daemon=True
+            target=_submitter,
+            args=(api, queues[i], lock, done, submitted_at, binary),
+            daemon=True,
         )
         for i, api in enumerate(apis)
     ]
     for t in submitters:
         t.start()
     say(f"offering {rate} tx/s for {seconds:g} s")
+    groups = [n.pid for n in devnet.nodes if n.pid is not None]
+    cpu_before = sum(group_cpu_seconds(g) for g in groups)
     started = time.monotonic()
     next_report = started + 10
     tick = 0
@@ -219,6 +250,8 @@ def _run(
     for t in submitters:
         t.join()
     load_end = time.monotonic()
+    cpu_s = sum(group_cpu_seconds(g) for g in groups) - cpu_before
+    peak_rss = tuple(peak_rss_mb(g) or 0.0 for g in groups)
     accepted = len(submitted_at)
     say("waiting for the last transactions to finalize")
     deadline = time.monotonic() + 60
@@ -246,7 +279,35 @@ def _run(
         max_s=latencies[-1] if latencies else 0.0,
         blocks=len(sizes),
         mean_block_txs=statistics.fmean(sizes) if sizes else 0.0,
+        submit="cbor" if binary else "json",
+        cpu_s=cpu_s,
+        peak_rss_mb=peak_rss,
     )
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time of the live processes of a process group (a node, its signature
+    workers and their fork server), from /proc."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[2]) == pgid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The process's peak resident size (VmHWM), from /proc."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
 
 
 def _submitter(
@@ -255,6 +316,7 @@ def _submitter(
     lock: threading.Lock,
     done: threading.Event,
     submitted_at: dict[str, float],
+    binary: bool,
 ) -> None:
     """Sends whatever is due for one node, as one batch per request, until the load ends."""
     while True:
@@ -267,7 +329,11 @@ def _submitter(
             time.sleep(TICK / 5)
             continue
         now = time.monotonic()
-        answer = _post(f"{api}/v1/txs/batch", {"txs": [tx.encoded.hex() for tx in txs]})
+        if binary:
+            body = encode([tx.encoded for tx in txs])
+            answer = _post_bytes(f"{api}/v1/txs/batch", body, "application/cbor")
+        else:
+            answer = _post(f"{api}/v1/txs/batch", {"txs": [tx.encoded.hex() for tx in txs]})
         for tx, result in zip(txs, answer["results"], strict=True):
             if result.get("status") == "pending":
                 submitted_at[tx.id.hex()] = now

@@ -28,6 +28,7 @@ from chain.store import ChainStore
 from devnet import network
 from genesis.schema import load_genesis
 from node.api.client import NodeClient
+from node.bench.consensus import peak_rss_mb
 from node.bench.sync import (
     Generated,
     Progress,
@@ -88,16 +89,6 @@ class StateSyncBench:
             "headers_match": self.headers_match,
             "accounts_match": self.accounts_match,
         }
-
-
-def _peak_rss_mb(pid: int | None) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
 
 
 def bench_statesync(
@@ -193,5 +184,5 @@ def _run(devnet: network.Devnet, blocks: int, accounts: int, say: Progress) -> S
         headers_match=headers_match,
         accounts_match=accounts_match,
         cpu_s=cpu_s,
-        peak_rss_mb=_peak_rss_mb(pid),
+        peak_rss_mb=None if pid is None else peak_rss_mb(pid),
     )

@@ -57,14 +57,24 @@ def bench_chain_command(
 )
 @click.option("--validators", type=click.IntRange(1, 16), default=4, show_default=True)
 @click.option("--senders", type=click.IntRange(1, 100_000), default=400, show_default=True)
+@click.option(
+    "--submit",
+    type=click.Choice(["cbor", "json"]),
+    default="cbor",
+    show_default=True,
+    help="How the load is sent to the batch API: one CBOR array, or JSON with hex.",
+)
 @json_option
 def bench_consensus_command(
-    seconds: float, rate: int, validators: int, senders: int, as_json: bool
+    seconds: float, rate: int, validators: int, senders: int, submit: str, as_json: bool
 ) -> None:
-    """Finalized transfers/s and submit-to-final latency on a local multi-validator devnet."""
+    """Finalized transfers/s, submit-to-final latency, and CPU per finalized transfer per
+    validator (from /proc) on a local multi-validator devnet."""
     from node.bench.consensus import bench_consensus
 
-    result = bench_consensus(seconds, rate, validators, senders, progress(as_json)).to_json()
+    result = bench_consensus(
+        seconds, rate, validators, senders, progress(as_json), submit == "cbor"
+    ).to_json()
     latency = result["latency_s"]
     emit(
         as_json,
@@ -77,6 +87,9 @@ def bench_consensus_command(
             f"{result['mean_block_txs']} txs per block)",
             f"submit to final: p50 {latency['p50']} s, p99 {latency['p99']} s, "
             f"max {latency['max']} s",
+            f"CPU: {result['cpu_us_per_tx_per_validator']} us per finalized transfer per "
+            f"validator ({result['cpu_s']} s in all, load sent as {result['submit']}); peak "
+            f"RSS per node {result['peak_rss_mb']} MB",
         ],
     )
 

@@ -8,6 +8,7 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from chain import smt
 from chain.address import key_address, multisig_address
+from chain.encoding import encode
 from chain.hashing import hash32
 from chain.keys import KeyPair
 from chain.ledger.transactions import SignedTx, TxSignature
@@ -136,6 +137,32 @@ async def test_batch_submission_reports_each_transaction(api: Any) -> None:
     header = await node.produce_block()
     assert header.tx_count == 600
     assert (await account(client, th.bob_address))["balance"] == 1600
+
+
+async def test_a_binary_batch_is_checked_and_answered_as_the_json_one(api: Any) -> None:
+    client, node, th = api
+    good = [transfer(th.alice, th.bob_address, 1, nonce=n) for n in range(3)]
+    bad = transfer(th.alice, th.bob_address, 1, nonce=3, chain_id="elsewhere")
+    body = encode([tx.encoded for tx in [*good, bad]] + [b"\xa0"])
+    cbor = {"Content-Type": "application/cbor"}
+    response = await client.post("/v1/txs/batch", data=body, headers=cbor)
+    answer = await response.json()
+    assert response.status == 200 and answer["accepted"] == 3
+    assert [r["id"] for r in answer["results"][:3]] == [tx.id.hex() for tx in good]
+    codes = [r.get("error", {}).get("code") for r in answer["results"][3:]]
+    assert codes == ["wrong_chain", "malformed_encoding"]
+    assert (await node.produce_block()).tx_count == 3
+    for wrong, why in [
+        (b"\xff\x00", "not a CBOR array"),
+        (encode({"txs": []}), "not a CBOR array"),
+        (encode(["hex, not bytes"]), "txs[0]"),
+        (encode([b"x"] * 10_001), "txs"),
+    ]:
+        response = await client.post("/v1/txs/batch", data=wrong, headers=cbor)
+        error = (await response.json())["error"]
+        assert (response.status, error["code"]) == (400, "invalid_request") and why in error[
+            "message"
+        ]
 
 
 async def test_request_errors_are_json(api: Any) -> None:
