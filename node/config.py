@@ -150,6 +150,11 @@ class Home:
         return self.root / "data" / "state-sync.json"
 
     @property
+    def conflict_evidence_file(self) -> Path:
+        """Two certified headers of one height met while state-syncing: who signed both."""
+        return self.root / "data" / "conflicting-headers.json"
+
+    @property
     def signer_state_file(self) -> Path:
         return self.root / "data" / "signer_state.json"
 

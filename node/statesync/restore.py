@@ -40,7 +40,7 @@ from chain.snapshot.manifest import (
 from chain.store import ChainStore
 from node.api.client import ApiError, NodeClient, NodeUnreachable
 from node.config import Home, NodeConfig, write_file_atomically
-from node.light.client import LightSyncError, initialize, sync
+from node.light.client import ConflictingHeaders, LightSyncError, initialize, sync
 from node.light.store import LightStore
 
 log = logging.getLogger("gridchain.statesync")
@@ -331,6 +331,14 @@ def state_sync(home: Home, genesis: GenesisState, config: NodeConfig, progress: 
         )
         try:
             restore_offer(home, genesis, offer, clients, progress)
+        except ConflictingHeaders as conflict:
+            # An attack on the chain or on this node: the evidence is kept for the operator.
+            evidence = json.dumps(conflict.evidence, indent=2) + "\n"
+            write_file_atomically(home.conflict_evidence_file, evidence)
+            log.critical(
+                "state sync: %s; evidence in %s", conflict.message, home.conflict_evidence_file
+            )
+            raise
         except StateSyncFailed as exc:
             failures.append(f"height {offer.height}: {exc.message}")
             log.warning("state sync: snapshot of height %d failed: %s", offer.height, exc.message)
