@@ -69,7 +69,7 @@ def decode(data: bytes, max_size: int = 1 << 20) -> Any:
     except Exception as exc:  # cbor2 raises several types; all mean malformed input
         raise EncodingError(f"not valid CBOR: {exc}") from None
     _check(value, 0)
-    if encode(value) != data:
+    if cbor2.dumps(value, canonical=True) != data:  # `encode` without checking it twice
         raise EncodingError("not in canonical form (re-encoding differs)")
     return value
 
