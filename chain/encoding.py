@@ -55,6 +55,11 @@ def encode(value: Any) -> bytes:
     return bytes(cbor2.dumps(value, canonical=True))
 
 
+def encode_decoded(value: Any) -> bytes:
+    """Canonical bytes of (a part of) a value `decode` returned: its types are checked already."""
+    return bytes(cbor2.dumps(value, canonical=True))
+
+
 def decode(data: bytes, max_size: int = 1 << 20) -> Any:
     """Decode canonical bytes; anything that would not re-encode identically is refused."""
     if not isinstance(data, bytes | bytearray | memoryview):
@@ -69,7 +74,7 @@ def decode(data: bytes, max_size: int = 1 << 20) -> Any:
     except Exception as exc:  # cbor2 raises several types; all mean malformed input
         raise EncodingError(f"not valid CBOR: {exc}") from None
     _check(value, 0)
-    if cbor2.dumps(value, canonical=True) != data:  # `encode` without checking it twice
+    if encode_decoded(value) != data:
         raise EncodingError("not in canonical form (re-encoding differs)")
     return value
 

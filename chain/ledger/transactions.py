@@ -20,6 +20,7 @@ from chain.deployment.txs import (
 from chain.encoding import (
     decode,
     encode,
+    encode_decoded,
     expect_bytes,
     expect_int,
     expect_list,
@@ -395,7 +396,7 @@ _BODY_PREFIX = b"\xa2\x64body"  # map of 2, then the text key "body" (canonical:
 def _body_bytes(data: bytes, signatures: list[Any]) -> bytes:
     """The body's canonical bytes, cut out of the (canonical) transaction rather than encoded
     again: the transaction is the map header, "body", the body, "signatures", the list."""
-    suffix = b"\x6asignatures" + encode(signatures)
+    suffix = b"\x6asignatures" + encode_decoded(signatures)
     if not data.startswith(_BODY_PREFIX) or not data.endswith(suffix):
         raise EncodingError("transaction fields are not in canonical order")
     return data[len(_BODY_PREFIX) : len(data) - len(suffix)]
