@@ -56,7 +56,8 @@ lint: $(STAMP)
 # Coverage-guided fuzzing of every decoder that reads outside bytes (tests/fuzz/), FUZZ_SECONDS
 # per target; what the fuzzers find joins the corpus in the repository.
 FUZZ_SECONDS ?= 300
-FUZZ_TARGETS := tx block commit vote evidence light_block validator_set peer_message hello \
+FUZZ_TARGETS := tx block commit vote evidence light_block validator_set manifest chunk headers \
+	peer_message hello \
 	handshake_answer wal spec \
 	spec_file genesis keystore
 fuzz: $(STAMP)

@@ -16,6 +16,8 @@ from chain.blocks.evidence import encode_evidence, make_evidence
 from chain.blocks.votes import encode_vote, sign_vote
 from chain.encoding import encode
 from chain.light.blocks import encode_light_block, light_block_at
+from chain.snapshot.chunks import chunk_subtree, cut_into_chunks, encode_chunk
+from chain.snapshot.manifest import Manifest, encode_headers, encode_manifest
 from chain.staking.validators import encode_validator_set
 from chain.state import Overlay
 from contracts_std.spec import load_spec_file, spec_bytes
@@ -49,6 +51,15 @@ def seeds() -> dict[str, list[bytes]]:
             commits = [chain.store.commit_at(b.height) for b in blocks]
             light = [light_block_at(chain.store, h) for h in (0, 1, 2)]
             vset = Overlay(chain.store).validator_set()
+            records = list(chain.store.state_items())
+            head = blocks[-1].header
+            parts = list(cut_into_chunks(records, 1))
+            snapshot = Manifest(
+                head.height,
+                head.state_root,
+                1,
+                tuple(chunk_subtree(i, 1, c) for i, c in enumerate(parts)),
+            )
         finally:
             chain.close()
     one = sign_vote(VALIDATOR, "c", VoteType.PREVOTE, 3, 0, bytes(32))
@@ -65,6 +76,9 @@ def seeds() -> dict[str, list[bytes]]:
         "evidence": [encode_evidence(make_evidence(one, two))],
         "light_block": [encode_light_block(b) for b in light if b is not None],
         "validator_set": [encode_validator_set(vset)],
+        "manifest": [encode_manifest(snapshot)],
+        "chunk": [encode_chunk(c[:3]) for c in parts],
+        "headers": [encode_headers([b.header for b in blocks])],
         "peer_message": [
             encode_message(Status(4, 1, 2)),
             encode_message(Txs(tuple(txs[:2]))),

@@ -23,6 +23,13 @@ from chain.errors import RuleViolation
 from chain.keys import KeyFileError, keypair_from_seed
 from chain.ledger.transactions import decode_tx, signed_tx_to_value
 from chain.light.blocks import decode_light_block, encode_light_block
+from chain.snapshot.chunks import decode_chunk, encode_chunk
+from chain.snapshot.manifest import (
+    decode_headers,
+    decode_manifest,
+    encode_headers,
+    encode_manifest,
+)
 from chain.staking.validators import decode_validator_set, encode_validator_set
 from contracts_std.spec import load_spec
 from genesis.schema import GenesisFileError, parse_genesis
@@ -80,6 +87,30 @@ def light_block(data: bytes) -> None:
     except RuleViolation:
         return
     assert encode_light_block(decoded) == data
+
+
+def manifest(data: bytes) -> None:
+    try:
+        decoded = decode_manifest(data)
+    except RuleViolation:
+        return
+    assert encode_manifest(decoded) == data
+
+
+def chunk(data: bytes) -> None:
+    try:
+        decoded = decode_chunk(data)
+    except RuleViolation:
+        return
+    assert encode_chunk(decoded) == data
+
+
+def headers(data: bytes) -> None:
+    try:
+        decoded = decode_headers(data)
+    except RuleViolation:
+        return
+    assert encode_headers(decoded) == data
 
 
 def validator_set(data: bytes) -> None:
@@ -186,6 +217,9 @@ TARGETS: dict[str, Target] = {
     "evidence": evidence,
     "light_block": light_block,
     "validator_set": validator_set,
+    "manifest": manifest,
+    "chunk": chunk,
+    "headers": headers,
     "peer_message": peer_message,
     "hello": hello,
     "handshake_answer": handshake_answer,
