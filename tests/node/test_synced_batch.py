@@ -1,0 +1,44 @@
+"""Block sync's batches (NodeService.apply_synced) on real nodes over real LevelDB: a batch is
+committed as one write up to the first block that fails, and the outcome says whose fault the
+failure is (a commit that does not certify its block is the peer's)."""
+
+from dataclasses import replace
+from pathlib import Path
+
+from chain.blocks.block import Block
+from chain.blocks.commit import Commit
+from chain.errors import InvalidBlock, present
+from node.server import build_node
+from tests.kit.support import make_home, transfer
+
+
+async def test_a_batch_is_committed_up_to_a_failing_block_and_says_why(tmp_path: Path) -> None:
+    a, b = make_home(tmp_path / "a"), make_home(tmp_path / "b")  # one genesis, one validator
+    source, sink = build_node(a.home), build_node(b.home)
+    try:
+        for nonce in range(4):
+            source.submit(transfer(a.alice, a.bob_address, 1, nonce).encoded)
+            await source.produce_block()
+        items: list[tuple[Block, Commit]] = [
+            (present(source.store.block_at(h), "block"), present(source.store.commit_at(h), "c"))
+            for h in range(1, 5)
+        ]
+        third, third_commit = items[2]
+        forged = replace(third, txs=())  # its header (and so its commit) no longer fits it
+        outcome = await sink.apply_synced([items[0], items[1], (forged, third_commit), items[3]])
+        assert [r.block.height for r, _ in outcome.applied] == [1, 2]
+        assert isinstance(outcome.failure, InvalidBlock) and not outcome.bad_commit
+        assert sink.head.height == 2 == present(sink.store.head(), "head").height
+        assert sink.last_commit == items[1][1]
+
+        wrong = await sink.apply_synced([(third, items[3][1])])  # another block's commit
+        assert wrong.applied == [] and wrong.bad_commit and sink.head.height == 2
+
+        rest = await sink.apply_synced(items[2:])
+        assert rest.failure is None and [r.block.height for r, _ in rest.applied] == [3, 4]
+        assert sink.head == source.head
+        assert sink.account(a.bob_address) == source.account(a.bob_address)
+        assert sink.store.tx_location(third.txs[0].id) == (3, 0)
+    finally:
+        source.close()
+        sink.close()
