@@ -101,8 +101,12 @@ class SnapshotMaker:
             time.monotonic() - started,
         )
 
+    def wait(self) -> None:
+        """Until the snapshot being made, if any, is written."""
+        if self._thread is not None:
+            self._thread.join()
+
     def close(self) -> None:
         """Stop a snapshot being made (before the store closes under it)."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self.wait()
