@@ -238,11 +238,17 @@ def write_file_atomically(path: Path, content: str | bytes, mode: int = 0o644) -
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    fsync_directory(path.parent)
+
+
+def fsync_directory(path: Path) -> None:
+    """Make the names in a directory durable (a file created or renamed there survives a
+    power cut only once its directory is synced too)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        os.fsync(dir_fd)
+        os.fsync(fd)
     finally:
-        os.close(dir_fd)
+        os.close(fd)
 
 
 CONFIG_FIELDS = tuple(f.name for f in fields(NodeConfig))

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from chain.errors import LocalFault
-from node.config import write_file_atomically
+from node.config import fsync_directory, write_file_atomically
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class WriteAheadLog:
         file = open(self.path, "ab", buffering=BUFFER_SIZE)  # noqa: SIM115 (kept open until close)
         try:
             if created:
-                _fsync_directory(self.path.parent)
+                fsync_directory(self.path.parent)
             data = self.path.read_bytes()
             records, good_end = parse(data)
             if good_end < len(data):
@@ -163,11 +163,3 @@ class WriteAheadLog:
     def _sync(file: BinaryIO) -> None:
         file.flush()
         os.fsync(file.fileno())
-
-
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

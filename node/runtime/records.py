@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from chain.errors import CorruptRecord
+from node.config import fsync_directory
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,4 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(partial, path)
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    fsync_directory(path.parent)

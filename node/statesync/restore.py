@@ -39,7 +39,7 @@ from chain.snapshot.manifest import (
 )
 from chain.store import ChainStore
 from node.api.client import ApiError, NodeClient, NodeUnreachable
-from node.config import Home, NodeConfig, write_file_atomically
+from node.config import Home, NodeConfig, fsync_directory, write_file_atomically
 from node.light.client import ConflictingHeaders, LightSyncError, initialize, sync
 from node.light.store import LightStore
 
@@ -304,11 +304,7 @@ def restore_offer(
     finally:
         store.close()
     os.replace(home.restoring_db_path, home.db_path)
-    directory = os.open(home.db_path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    fsync_directory(home.db_path.parent)
 
 
 def state_sync(home: Home, genesis: GenesisState, config: NodeConfig, progress: Progress) -> bool:

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from chain.errors import LocalFault
+from node.config import fsync_directory
 
 MANIFEST_FILE = "manifest"
 
@@ -21,14 +22,6 @@ class SnapshotDirError(LocalFault):
 
 def _chunk_file(index: int) -> str:
     return f"chunk-{index}"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class SnapshotWriter:
@@ -53,11 +46,11 @@ class SnapshotWriter:
 
     def finish(self, manifest: bytes) -> None:
         self._write(MANIFEST_FILE, manifest)
-        _fsync_dir(self.path)
+        fsync_directory(self.path)
         final = self.root / str(self.height)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(self.path, final)
-        _fsync_dir(self.root)
+        fsync_directory(self.root)
         for old in SnapshotDir(self.root).heights()[self.keep :]:
             # Out of the listing first: a crash while deleting must not leave a snapshot
             # listed with chunks missing (a .tmp folder is removed at the next start).
