@@ -16,7 +16,7 @@ from typing import Protocol
 
 from chain import smt
 from chain.blocks.block import Block, tx_root
-from chain.blocks.commit import Commit, check_commit, commit_hash
+from chain.blocks.commit import Commit, check_commit, check_commit_claims, commit_hash
 from chain.blocks.evidence import MAX_EVIDENCE_PER_BLOCK, DuplicateVoteEvidence, evidence_hash
 from chain.blocks.header import Header
 from chain.deployment.begin import begin_deployment
@@ -44,7 +44,7 @@ from chain.ledger.execution import Receipt, process_transaction, proposer_addres
 from chain.ledger.transactions import SignedTx, check_signatures
 from chain.staking.council import apply_validator_changes
 from chain.staking.slashing import Punishment, begin_block, end_block
-from chain.staking.validators import validator_set_hash
+from chain.staking.validators import ValidatorSet, validator_set_hash
 from chain.state import Overlay, StateReader, changed_hashes
 from chain.store import ChainStore
 
@@ -96,7 +96,9 @@ def append_audit_log(state: Overlay) -> AuditFrontier:
     return frontier
 
 
-def check_header_links(parent: Header, header: Header, state: Overlay, block: Block) -> None:
+def check_header_links(
+    parent: Header, header: Header, state: Overlay, block: Block, last_commit_vouched: bool = False
+) -> None:
     if header.chain_id != parent.chain_id:
         raise InvalidBlock(f"block is for chain {header.chain_id!r}")
     if header.height != parent.height + 1:
@@ -121,7 +123,11 @@ def check_header_links(parent: Header, header: Header, state: Overlay, block: Bl
         if block.last_commit is None:
             raise InvalidBlock(f"block {header.height} lacks the commit for its parent")
         # The parent was voted on by the LAST set, which differs after a jailing or unjailing.
-        check_commit(header.chain_id, state.last_validator_set(), block.last_commit, parent)
+        voters = state.last_validator_set()
+        if last_commit_vouched:  # its signature is vouched for by a later certificate
+            check_commit_claims(voters, block.last_commit, parent)
+        else:
+            check_commit(header.chain_id, voters, block.last_commit, parent)
     elif block.last_commit is not None:
         raise InvalidBlock("the genesis block has no commit to carry")
     params = state.params()
@@ -170,15 +176,19 @@ def validate_block(
     block: Block,
     verify: Callable[[Iterable[SignedTx]], None] | None = None,
     runtime: ContractRuntime | None = None,
+    last_commit_vouched: bool = False,
 ) -> BlockResult:
     """Check `block` on top of `parent` and return what committing it writes.
 
     `verify` checks signatures (in parallel, in the node); the default checks them here.
     `runtime` runs contract transactions (the node's VM); without one they are invalid.
+    `last_commit_vouched`: the block is in a run a checked certificate vouches for
+    (`vouched_run`), so the signature of the certificate it carries for its parent is not
+    checked again (what it claims still is).
     """
     state = Overlay(reader)
     header = block.header
-    check_header_links(parent, header, state, block)
+    check_header_links(parent, header, state, block, last_commit_vouched)
     try:
         (verify or _check_signatures_serially)(block.txs)
     except RuleViolation as exc:
@@ -206,6 +216,33 @@ def validate_block(
     if root != header.state_root:
         raise InvalidBlock("state_root does not match the state after the transactions")
     return BlockResult(block, writes, nodes, tuple(receipts), punished, tuple(state.audit))
+
+
+def vouched_run(
+    chain_id: str, vset: ValidatorSet, parent: Header, blocks: Sequence[tuple[Block, Commit]]
+) -> int:
+    """How many of `blocks` (which follow `parent`, each with a commit for it) one certificate
+    vouches for: the longest run that chains from `parent` by prev_hash and whose headers all
+    name `vset` (the set the state after `parent` holds), once the commit of the run's last
+    block checks out as a certificate by `vset`. Validators holding more than 2/3 of `vset`
+    signed that block, and with it every header it chains to, each with its body and the
+    certificate it carries for its parent. The run ends where the set changes: beyond that, the
+    set would come from blocks not yet checked. Returns 0 when the first block names another
+    set; raises InvalidBlock when the run's last commit is not a valid certificate."""
+    set_hash = validator_set_hash(vset)
+    run = 0
+    for block, _ in blocks:
+        header = block.header
+        if header.height != parent.height + 1 or header.prev_hash != parent.hash:
+            break
+        if header.validators_hash != set_hash:
+            break
+        run += 1
+        parent = header
+    if run:
+        last, commit = blocks[run - 1]
+        check_commit(chain_id, vset, commit, last.header)
+    return run
 
 
 def _check_signatures_serially(txs: Iterable[SignedTx]) -> None:

@@ -14,12 +14,19 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from chain.address import Address
-from chain.blockchain import BlockResult, Rejected, build_block, open_chain, validate_block
+from chain.blockchain import (
+    BlockResult,
+    Rejected,
+    build_block,
+    open_chain,
+    validate_block,
+    vouched_run,
+)
 from chain.blocks.block import Block
 from chain.blocks.commit import Commit, check_commit, sign_commit
 from chain.blocks.evidence import DuplicateVoteEvidence
 from chain.blocks.header import Header
-from chain.errors import EncodingError, GridchainError, InvalidSignature, RuleViolation
+from chain.errors import EncodingError, GridchainError, InvalidSignature, RuleViolation, present
 from chain.farming.liveness import nodes_down
 from chain.genesis_state import GenesisState, genesis_hash
 from chain.keys import KeyPair
@@ -303,20 +310,34 @@ class NodeService:
                     raise _error_from(*verdict)
 
         parent, unwritten, applied = self.head, list[tuple[BlockResult, Commit]](), []
+        try:
+            # One certificate, the run's last, stands for the signatures of all the run's.
+            run = vouched_run(self.chain_id, Overlay(pending).validator_set(), parent, items)
+        except RuleViolation as exc:
+            return SyncOutcome([], exc, bad_commit=True)
         failure: GridchainError | None = None
         bad_commit = False
         try:
-            for block, commit in items:
+            for index, (block, commit) in enumerate(items):
                 if block.height != parent.height + 1:
                     break
                 check_release(pending, block.height)
-                vset = Overlay(pending).validator_set()
-                try:
-                    check_commit(self.chain_id, vset, commit, block.header)
-                except RuleViolation:
-                    bad_commit = True
-                    raise
-                result = validate_block(pending, parent, block, verify, self.runtime)
+                vouched = index < run
+                if vouched and index + 1 < run:
+                    # Kept as this height's certificate: the one the next block carries, which
+                    # the run's certificate vouches for (the peer's own was not checked).
+                    commit = present(items[index + 1][0].last_commit, "a carried commit")
+                elif not vouched:
+                    try:
+                        check_commit(
+                            self.chain_id, Overlay(pending).validator_set(), commit, block.header
+                        )
+                    except RuleViolation:
+                        bad_commit = True
+                        raise
+                result = validate_block(
+                    pending, parent, block, verify, self.runtime, last_commit_vouched=vouched
+                )
                 pending.add(result.writes, result.new_nodes)
                 unwritten.append((result, commit))
                 parent = block.header

@@ -181,14 +181,7 @@ def check_commit(chain_id: str, vset: ValidatorSet, commit: Commit, header: Head
     `vset`'s blockstake and its signature is the aggregate of their BLS signatures of the
     precommit for `header` (one FastAggregateVerify; every key's possession was proven when it
     joined, so the aggregate cannot be forged with a rogue key)."""
-    if commit.height != header.height or commit.block_hash != header.hash:
-        raise InvalidBlock(f"commit is for another block than height {header.height}")
-    signers = commit_signers(commit, vset)
-    signed_power = sum(v.blockstake for v in signers)
-    if 3 * signed_power <= 2 * vset.total_power:
-        raise InvalidBlock(
-            f"commit has {signed_power} of {vset.total_power} blockstake, more than 2/3 needed"
-        )
+    signers = check_commit_claims(vset, commit, header)
     message = vote_sign_bytes(
         chain_id, commit.height, commit.round, VoteType.PRECOMMIT, commit.block_hash
     )
@@ -197,6 +190,22 @@ def check_commit(chain_id: str, vset: ValidatorSet, commit: Commit, header: Head
             f"commit signature for height {commit.height} is not the aggregate of its "
             f"{len(signers)} signers' precommits"
         )
+
+
+def check_commit_claims(
+    vset: ValidatorSet, commit: Commit, header: Header
+) -> tuple[Validator, ...]:
+    """What a certificate claims, checked without its signature: it is for `header`, and the
+    validators it names hold more than 2/3 of `vset`'s blockstake. Returns them."""
+    if commit.height != header.height or commit.block_hash != header.hash:
+        raise InvalidBlock(f"commit is for another block than height {header.height}")
+    signers = commit_signers(commit, vset)
+    signed_power = sum(v.blockstake for v in signers)
+    if 3 * signed_power <= 2 * vset.total_power:
+        raise InvalidBlock(
+            f"commit has {signed_power} of {vset.total_power} blockstake, more than 2/3 needed"
+        )
+    return signers
 
 
 @functools.lru_cache(maxsize=1024)

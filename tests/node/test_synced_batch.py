@@ -6,8 +6,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from chain.blocks.block import Block
-from chain.blocks.commit import Commit
+from chain.blocks.commit import Commit, check_commit
 from chain.errors import InvalidBlock, present
+from chain.state import Overlay
 from node.server import build_node
 from tests.kit.support import make_home, transfer
 
@@ -39,6 +40,31 @@ async def test_a_batch_is_committed_up_to_a_failing_block_and_says_why(tmp_path:
         assert sink.head == source.head
         assert sink.account(a.bob_address) == source.account(a.bob_address)
         assert sink.store.tx_location(third.txs[0].id) == (3, 0)
+    finally:
+        source.close()
+        sink.close()
+
+
+async def test_one_certificate_stands_for_a_run_and_carried_ones_are_kept(tmp_path: Path) -> None:
+    a, b = make_home(tmp_path / "a"), make_home(tmp_path / "b")
+    source, sink = build_node(a.home), build_node(b.home)
+    try:
+        for _ in range(5):
+            await source.produce_block()
+        items = [
+            (present(source.store.block_at(h), "block"), present(source.store.commit_at(h), "c"))
+            for h in range(1, 6)
+        ]
+        # a peer's certificates for heights 2..4 that are not certificates at all
+        junk = [
+            (block, replace(commit, signature=items[4][1].signature)) for block, commit in items
+        ]
+        outcome = await sink.apply_synced([items[0], *junk[1:4], items[4]])
+        assert outcome.failure is None and sink.head == source.head
+        vset = Overlay(sink.store).validator_set()
+        for height in range(1, 6):  # what is kept is a certificate, whatever the peer sent
+            header = present(sink.store.block_at(height), "block").header
+            check_commit(sink.chain_id, vset, present(sink.store.commit_at(height), "c"), header)
     finally:
         source.close()
         sink.close()
