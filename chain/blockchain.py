@@ -225,23 +225,35 @@ def vouched_run(
     vouches for: the longest run that chains from `parent` by prev_hash and whose headers all
     name `vset` (the set the state after `parent` holds), once the commit of the run's last
     block checks out as a certificate by `vset`. Validators holding more than 2/3 of `vset`
-    signed that block, and with it every header it chains to, each with its body and the
-    certificate it carries for its parent. The run ends where the set changes: beyond that, the
-    set would come from blocks not yet checked. Returns 0 when the first block names another
-    set; raises InvalidBlock when the run's last commit is not a valid certificate."""
+    signed that block, and with it every header it chains to; so each block of the run must
+    then be the body its header commits to, and the certificate each carries for the block
+    before it must claim what a certificate of that block by `vset` claims (its signature is
+    vouched for). The run ends where the set changes: beyond that, the set would come from
+    blocks not yet checked. Returns 0 when the first block names another set; raises
+    InvalidBlock when the run's last commit, a body or a carried certificate fails (each of
+    these is the fault of whoever sent the blocks: the headers are certified)."""
     set_hash = validator_set_hash(vset)
-    run = 0
+    run, last = 0, parent
     for block, _ in blocks:
         header = block.header
-        if header.height != parent.height + 1 or header.prev_hash != parent.hash:
+        if header.height != last.height + 1 or header.prev_hash != last.hash:
             break
         if header.validators_hash != set_hash:
             break
         run += 1
-        parent = header
-    if run:
-        last, commit = blocks[run - 1]
-        check_commit(chain_id, vset, commit, last.header)
+        last = header
+    if not run:
+        return 0
+    final, commit = blocks[run - 1]
+    check_commit(chain_id, vset, commit, final.header)
+    for index in range(run):
+        block = blocks[index][0]
+        check_body(block)
+        if index > 0:
+            carried = block.last_commit
+            if carried is None:
+                raise InvalidBlock(f"block {block.height} lacks the commit for its parent")
+            check_commit_claims(vset, carried, blocks[index - 1][0].header)
     return run
 
 

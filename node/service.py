@@ -26,7 +26,7 @@ from chain.blocks.block import Block
 from chain.blocks.commit import Commit, check_commit, sign_commit
 from chain.blocks.evidence import DuplicateVoteEvidence
 from chain.blocks.header import Header
-from chain.errors import EncodingError, GridchainError, InvalidSignature, RuleViolation, present
+from chain.errors import EncodingError, GridchainError, InvalidSignature, RuleViolation
 from chain.farming.liveness import nodes_down
 from chain.genesis_state import GenesisState, genesis_hash
 from chain.keys import KeyPair
@@ -313,8 +313,11 @@ class NodeService:
         try:
             # One certificate, the run's last, stands for the signatures of all the run's.
             run = vouched_run(self.chain_id, Overlay(pending).validator_set(), parent, items)
-        except RuleViolation as exc:
-            return SyncOutcome([], exc, bad_commit=True)
+        except RuleViolation:
+            # Block by block instead: the blocks before the one at fault are committed, an
+            # upgrade's height stops the node before any block past it is judged, and a
+            # commit that fails is blamed at its own height.
+            run = 0
         failure: GridchainError | None = None
         bad_commit = False
         try:
@@ -323,10 +326,11 @@ class NodeService:
                     break
                 check_release(pending, block.height)
                 vouched = index < run
-                if vouched and index + 1 < run:
+                carried = items[index + 1][0].last_commit if index + 1 < run else None
+                if carried is not None:
                     # Kept as this height's certificate: the one the next block carries, which
                     # the run's certificate vouches for (the peer's own was not checked).
-                    commit = present(items[index + 1][0].last_commit, "a carried commit")
+                    commit = carried
                 elif not vouched:
                     try:
                         check_commit(

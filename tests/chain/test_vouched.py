@@ -10,10 +10,10 @@ import pytest
 
 from chain.blockchain import genesis_block, validate_block, vouched_run
 from chain.blocks.block import Block
-from chain.blocks.commit import Commit, check_commit
+from chain.blocks.commit import Commit, check_commit, sign_commit
 from chain.errors import InvalidBlock, present
 from chain.staking.validators import validator_set_hash
-from tests.kit.councilkit import NEWCOMERS, CouncilChain, add, make_genesis
+from tests.kit.councilkit import NEWCOMERS, A, CouncilChain, add, make_genesis
 
 
 def test_one_certificate_stands_for_the_run_under_one_set(tmp_path: Path) -> None:
@@ -49,19 +49,43 @@ def test_one_certificate_stands_for_the_run_under_one_set(tmp_path: Path) -> Non
     chain.store.close()
 
 
-def test_a_vouched_block_is_still_checked_but_for_its_certificates_signature(
-    tmp_path: Path,
-) -> None:
+def test_the_flag_spares_only_the_signature_of_the_carried_certificate(tmp_path: Path) -> None:
     chain = CouncilChain(tmp_path / "chain", make_genesis())
-    chain.produce_until(3)
-    parent = present(chain.store.block_at(2), "block 2").header
-    block = present(chain.store.block_at(3), "block 3")
-    carried = present(block.last_commit, "its last commit")
-    bad_signature = replace(carried, signature=present(chain.store.commit_at(3), "c").signature)
-    forged = replace(block, last_commit=bad_signature)
-    # (a forged certificate changes the body the header commits to: refused either way)
-    with pytest.raises(InvalidBlock, match="last_commit_hash"):
-        validate_block(chain.store, parent, forged, last_commit_vouched=True)
+    chain.produce_until(2)
+    parent, good = chain.head, present(chain.last_commit, "commit of 2")
+    other = present(chain.store.commit_at(1), "commit of 1").signature
+    chain.last_commit = replace(good, signature=other)  # block 3's header commits to it
+    block = chain.build()[0].block
+    validate_block(chain.store, parent, block, last_commit_vouched=True)
+    with pytest.raises(InvalidBlock, match="not the aggregate"):
+        validate_block(chain.store, parent, block)
+    # what it claims is still checked: one signer of four is not a certificate
+    chain.last_commit = sign_commit(chain.genesis.chain_id, chain.active(), [A], parent)
+    weak = chain.build()[0].block
+    with pytest.raises(InvalidBlock, match="more than 2/3"):
+        validate_block(chain.store, parent, weak, last_commit_vouched=True)
+    chain.store.close()
+
+
+def test_a_run_whose_bodies_or_carried_certificates_fail_is_refused(tmp_path: Path) -> None:
+    genesis = make_genesis()
+    chain = CouncilChain(tmp_path / "chain", genesis)
+    chain.produce_until(4)
+    items = [
+        (present(chain.store.block_at(h), "block"), present(chain.store.commit_at(h), "commit"))
+        for h in range(1, 5)
+    ]
+    root = genesis_block(genesis).block.header
+    swapped = replace(items[2][0], txs=items[0][0].txs)  # the header is certified: not its body
+    emptied = replace(items[2][0], last_commit=None)
+    for block, message in [(swapped, "tx_count"), (emptied, "last_commit_hash")]:
+        with pytest.raises(InvalidBlock, match=message):
+            vouched_run(
+                genesis.chain_id,
+                genesis.validators,
+                root,
+                [*items[:2], (block, items[2][1]), items[3]],
+            )
     chain.store.close()
 
 

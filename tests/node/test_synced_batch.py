@@ -8,8 +8,11 @@ from pathlib import Path
 from chain.blocks.block import Block
 from chain.blocks.commit import Commit, check_commit
 from chain.errors import InvalidBlock, present
+from chain.snapshot.manifest import decode_manifest
 from chain.state import Overlay
 from node.server import build_node
+from node.statesync.maker import SnapshotMaker
+from node.statesync.snapshots import SnapshotDir
 from tests.kit.support import make_home, transfer
 
 
@@ -65,6 +68,69 @@ async def test_one_certificate_stands_for_a_run_and_carried_ones_are_kept(tmp_pa
         for height in range(1, 6):  # what is kept is a certificate, whatever the peer sent
             header = present(sink.store.block_at(height), "block").header
             check_commit(sink.chain_id, vset, present(sink.store.commit_at(height), "c"), header)
+    finally:
+        source.close()
+        sink.close()
+
+
+async def test_a_peer_cannot_make_a_node_keep_a_bad_certificate_or_stop_it(tmp_path: Path) -> None:
+    """Blocks whose certified headers come with other bodies (a carried certificate changed,
+    or left out): the run is refused, the blocks before the bad one are committed each with
+    its own checked certificate, and the node goes on (found by a second review)."""
+    a = make_home(tmp_path / "a")
+    source = build_node(a.home)
+    try:
+        for _ in range(6):
+            await source.produce_block()
+        items = [
+            (present(source.store.block_at(h), "block"), present(source.store.commit_at(h), "c"))
+            for h in range(1, 7)
+        ]
+        fourth = items[3][0]
+        carried = present(fourth.last_commit, "carried")
+        junk = replace(carried, signature=items[5][1].signature)
+        for n, body in enumerate(
+            (replace(fourth, last_commit=junk), replace(fourth, last_commit=None))
+        ):
+            b = make_home(tmp_path / f"b{n}")
+            sink = build_node(b.home)
+            try:
+                outcome = await sink.apply_synced([*items[:3], (body, items[3][1]), *items[4:]])
+                assert [r.block.height for r, _ in outcome.applied] == [1, 2, 3]
+                assert isinstance(outcome.failure, InvalidBlock) and not outcome.bad_commit
+                vset = Overlay(sink.store).validator_set()
+                for height in (1, 2, 3):
+                    header = present(sink.store.block_at(height), "block").header
+                    stored = present(sink.store.commit_at(height), "commit")
+                    check_commit(sink.chain_id, vset, stored, header)
+                assert sink.last_commit == items[2][1]
+            finally:
+                sink.close()
+    finally:
+        source.close()
+
+
+async def test_a_run_is_written_at_snapshot_heights_with_checked_certificates(
+    tmp_path: Path,
+) -> None:
+    a, b = make_home(tmp_path / "a"), make_home(tmp_path / "b")
+    source, sink = build_node(a.home), build_node(b.home)
+    sink.snapshots = SnapshotMaker(SnapshotDir(tmp_path / "snapshots"), interval=2, keep=3)
+    try:
+        for _ in range(5):
+            await source.produce_block()
+        items = [
+            (present(source.store.block_at(h), "block"), present(source.store.commit_at(h), "c"))
+            for h in range(1, 6)
+        ]
+        outcome = await sink.apply_synced(items)
+        sink.snapshots.wait()
+        assert outcome.failure is None and sink.head == source.head
+        # the state of height 2 was written, and seen, before block 3 (4's may be skipped: a
+        # snapshot height that comes while the last is still being made is)
+        assert 2 in sink.snapshots.directory.heights()
+        snapshot = decode_manifest(present(sink.snapshots.directory.manifest(2), "manifest"))
+        assert snapshot.state_root == present(source.store.block_at(2), "block").header.state_root
     finally:
         source.close()
         sink.close()
