@@ -22,11 +22,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from chain.address import parse_address
 from chain.errors import present
 from chain.store import ChainStore
 from devnet import network
-from genesis.schema import load_genesis
 from node.api.client import NodeClient
 from node.bench.consensus import peak_rss_mb
 from node.bench.sync import (
@@ -36,11 +34,11 @@ from node.bench.sync import (
     cpu_seconds,
     generate_chain,
     new_account,
+    prepared,
     quiet,
     wait_for_height,
 )
-from node.config import Home, load_config, load_validator_key, write_config
-from node.keystore import DEVNET_PASSPHRASE, Keystore
+from node.config import load_config, write_config
 from node.statesync.maker import make_snapshot
 from node.statesync.snapshots import SnapshotDir
 
@@ -108,11 +106,8 @@ def bench_statesync(
 
 def _run(devnet: network.Devnet, blocks: int, accounts: int, say: Progress) -> StateSyncBench:
     directory = devnet.directory
-    homes = [Home(Path(n.home)) for n in devnet.nodes]
-    gen = load_genesis(devnet.genesis)
-    validators = [load_validator_key(home) for home in homes]
-    alice = Keystore(Path(devnet.keystore)).load("alice", DEVNET_PASSPHRASE)
-    bob = parse_address(devnet.accounts["bob"])
+    net = prepared(devnet)
+    homes, gen, validators, alice, bob = net.homes, net.genesis, net.validators, net.alice, net.bob
     say(f"generating {blocks} blocks on node0's database, funding {accounts} accounts")
     generated = generate_chain(
         homes[0].db_path, gen, validators, alice, bob, blocks, 0, say, accounts

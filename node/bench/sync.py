@@ -395,13 +395,32 @@ def bench_sync(
     return result
 
 
+@dataclass(frozen=True)
+class PreparedDevnet:
+    """What generating a chain offline needs of a devnet that is not started."""
+
+    homes: list[Home]
+    genesis: GenesisState
+    validators: list[KeyPair]
+    alice: KeyPair
+    bob: Address
+
+
+def prepared(devnet: network.Devnet) -> PreparedDevnet:
+    homes = [Home(Path(n.home)) for n in devnet.nodes]
+    return PreparedDevnet(
+        homes,
+        load_genesis(devnet.genesis),
+        [load_validator_key(home) for home in homes],
+        Keystore(Path(devnet.keystore)).load("alice", DEVNET_PASSPHRASE),
+        parse_address(devnet.accounts["bob"]),
+    )
+
+
 def _run(devnet: network.Devnet, blocks: int, txs_per_block: int, say: Progress) -> SyncBench:
     directory = devnet.directory
-    homes = [Home(Path(n.home)) for n in devnet.nodes]
-    gen = load_genesis(devnet.genesis)
-    validators = [load_validator_key(home) for home in homes]
-    alice = Keystore(Path(devnet.keystore)).load("alice", DEVNET_PASSPHRASE)
-    bob = parse_address(devnet.accounts["bob"])
+    net = prepared(devnet)
+    homes, gen, validators, alice, bob = net.homes, net.genesis, net.validators, net.alice, net.bob
 
     say(f"generating {blocks} blocks of {txs_per_block} transfers on node0's database")
     generated = generate_chain(

@@ -10,10 +10,19 @@ from chain.blocks.commit import Commit, check_commit
 from chain.errors import InvalidBlock, present
 from chain.snapshot.manifest import decode_manifest
 from chain.state import Overlay
+from chain.store import ChainReads
 from node.server import build_node
 from node.statesync.maker import SnapshotMaker
 from node.statesync.snapshots import SnapshotDir
 from tests.kit.support import make_home, transfer
+
+
+def blocks_of(store: ChainReads, last: int) -> list[tuple[Block, Commit]]:
+    """Blocks 1..last with their commits, as a peer serves them to block sync."""
+    return [
+        (present(store.block_at(h), "block"), present(store.commit_at(h), "commit"))
+        for h in range(1, last + 1)
+    ]
 
 
 async def test_a_batch_is_committed_up_to_a_failing_block_and_says_why(tmp_path: Path) -> None:
@@ -23,10 +32,7 @@ async def test_a_batch_is_committed_up_to_a_failing_block_and_says_why(tmp_path:
         for nonce in range(4):
             source.submit(transfer(a.alice, a.bob_address, 1, nonce).encoded)
             await source.produce_block()
-        items: list[tuple[Block, Commit]] = [
-            (present(source.store.block_at(h), "block"), present(source.store.commit_at(h), "c"))
-            for h in range(1, 5)
-        ]
+        items = blocks_of(source.store, 4)
         third, third_commit = items[2]
         forged = replace(third, txs=())  # its header (and so its commit) no longer fits it
         outcome = await sink.apply_synced([items[0], items[1], (forged, third_commit), items[3]])
@@ -54,10 +60,7 @@ async def test_one_certificate_stands_for_a_run_and_carried_ones_are_kept(tmp_pa
     try:
         for _ in range(5):
             await source.produce_block()
-        items = [
-            (present(source.store.block_at(h), "block"), present(source.store.commit_at(h), "c"))
-            for h in range(1, 6)
-        ]
+        items = blocks_of(source.store, 5)
         # a peer's certificates for heights 2..4 that are not certificates at all
         junk = [
             (block, replace(commit, signature=items[4][1].signature)) for block, commit in items
@@ -82,10 +85,7 @@ async def test_a_peer_cannot_make_a_node_keep_a_bad_certificate_or_stop_it(tmp_p
     try:
         for _ in range(6):
             await source.produce_block()
-        items = [
-            (present(source.store.block_at(h), "block"), present(source.store.commit_at(h), "c"))
-            for h in range(1, 7)
-        ]
+        items = blocks_of(source.store, 6)
         fourth = items[3][0]
         carried = present(fourth.last_commit, "carried")
         junk = replace(carried, signature=items[5][1].signature)
@@ -119,10 +119,7 @@ async def test_a_run_is_written_at_snapshot_heights_with_checked_certificates(
     try:
         for _ in range(5):
             await source.produce_block()
-        items = [
-            (present(source.store.block_at(h), "block"), present(source.store.commit_at(h), "c"))
-            for h in range(1, 6)
-        ]
+        items = blocks_of(source.store, 5)
         outcome = await sink.apply_synced(items)
         sink.snapshots.wait()
         assert outcome.failure is None and sink.head == source.head
