@@ -3,13 +3,15 @@ optionally with extra records written into its state (a large farm, a grid of no
 committed to a real store."""
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+from chain import bls
 from chain.blockchain import build_block, state_root_after
-from chain.blocks.commit import Commit, sign_commit
+from chain.blocks.commit import Commit, VoteType, sign_commit, signer_bitmap, vote_sign_bytes
 from chain.blocks.header import Header
+from chain.bls.suite import CURVE_ORDER
 from chain.keys import KeyPair
-from chain.staking.validators import make_validator_set, validator_with_key
+from chain.staking.validators import make_validator_set, validator_bls_key, validator_with_key
 from chain.store import ChainStore
 
 
@@ -19,6 +21,30 @@ def commit_for(chain_id: str, keys: list[KeyPair], header: Header) -> Commit:
     change)."""
     vset = make_validator_set([validator_with_key(k, 1) for k in keys])
     return sign_commit(chain_id, vset, keys, header)
+
+
+@dataclass(frozen=True)
+class Certifier:
+    """Round-0 certificates by every one of a set's keys, made with one BLS signature a
+    height: every signer signs the same precommit, so the aggregate of their signatures is
+    the signature under the sum of their secrets (BLS signing is deterministic), byte for byte
+    what `commit_for` makes at a quarter of its cost for four keys. For generated chains of
+    100,000 blocks, where signing was most of the time."""
+
+    chain_id: str
+    signers: bytes
+    combined: bls.BlsKey
+
+    @classmethod
+    def of(cls, chain_id: str, keys: list[KeyPair]) -> "Certifier":
+        vset = make_validator_set([validator_with_key(k, 1) for k in keys])
+        secret = sum(int.from_bytes(validator_bls_key(k).secret, "big") for k in keys)
+        combined = bls.bls_key_from_secret((secret % CURVE_ORDER).to_bytes(32, "big"))
+        return cls(chain_id, signer_bitmap(range(len(vset.validators))), combined)
+
+    def certify(self, header: Header) -> Commit:
+        message = vote_sign_bytes(self.chain_id, header.height, 0, VoteType.PRECOMMIT, header.hash)
+        return Commit(header.height, 0, header.hash, self.signers, bls.sign(self.combined, message))
 
 
 def produce(

@@ -47,7 +47,7 @@ from chain.store import ChainStore
 from devnet import network, processes
 from genesis.schema import load_genesis
 from node.api.client import ApiError, NodeClient
-from node.bench.blocks import commit_for
+from node.bench.blocks import Certifier
 from node.config import Home, load_validator_key
 from node.keystore import DEVNET_PASSPHRASE, Keystore
 from node.p2p.messages import Blocks, decode_message, encode_message
@@ -186,6 +186,7 @@ def generate_chain(
         head = open_chain(store, gen)
         last_commit: Commit | None = None
         report = max(1, blocks // 10)
+        certifier = Certifier.of(gen.chain_id, validators)
         funded = 0
         for height in range(1, blocks + 1):
             recipients = [recipient] * txs_per_block
@@ -207,7 +208,7 @@ def generate_chain(
                 raise processes.DevnetError(
                     f"generated block {height} left out a transfer: {reason}"
                 )
-            commit = commit_for(gen.chain_id, validators, result.block.header)
+            commit = certifier.certify(result.block.header)
             store.commit_block(result.block, commit, result.writes, result.new_nodes)
             head, last_commit = result.block.header, commit
             if height % report == 0 or height == blocks:
