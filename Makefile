@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: devnet devnet-down test lint bench fuzz chaos clean install system-packages
+.PHONY: devnet devnet-down test lint bench fuzz chaos clean install system-packages explorer
 
 # The commands the sandbox runtime (node/runtime/), the gateway (node/farmer/gateway.py) and
 # the chaos harness's skewed clocks (devnet/chaos/) run, each as command:Debian package.
 SYSTEM_COMMANDS := bwrap:bubblewrap ip:iproute2 mkfs.ext4:e2fsprogs losetup:mount \
-	nsenter:util-linux setpriv:util-linux nginx:nginx-light faketime:faketime
+	nsenter:util-linux setpriv:util-linux nginx:nginx-light faketime:faketime \
+	node:nodejs npm:npm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Idempotent: installs only the packages whose command is missing; runs before every install
@@ -37,15 +38,26 @@ $(STAMP): pyproject.toml | system-packages
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The web explorer (node/explorer/web/): its npm packages, as package-lock.json pins them, and
+# the app bundled into dist/, which a node serves at /explorer/.
+EXPLORER := node/explorer/web
+EXPLORER_BUILT := $(EXPLORER)/dist/.built
+$(EXPLORER_BUILT): $(EXPLORER)/package.json $(EXPLORER)/package-lock.json $(EXPLORER)/build.mjs \
+		$(shell find $(EXPLORER)/src $(EXPLORER)/static -type f 2>/dev/null) | system-packages
+	cd $(EXPLORER) && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+	touch $@
 
-devnet: $(STAMP)
+explorer: $(EXPLORER_BUILT)
+
+install: $(STAMP) $(EXPLORER_BUILT)
+
+devnet: $(STAMP) $(EXPLORER_BUILT)
 	$(BIN)/gridchain devnet up --validators 4 --farmers 3
 
 devnet-down: $(STAMP)
 	$(BIN)/gridchain devnet down
 
-test: $(STAMP)
+test: $(STAMP) $(EXPLORER_BUILT)
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
@@ -75,7 +87,8 @@ bench: $(STAMP)
 	$(BIN)/gridchain bench smt
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info \
+		$(EXPLORER)/node_modules $(EXPLORER)/dist
 
 # A long run of the perturbation harness (devnet/chaos/, needs root): CHAOS_SECONDS of faults
 # drawn from CHAOS_SEED (random if unset), the report in chaos-report.json; exits 1 if an

@@ -43,6 +43,7 @@ from node.api.body import CBOR, MAX_BATCH, read_cbor_batch, read_json
 from node.api.context import API, ApiContext
 from node.api.contracts import add_contract_routes
 from node.api.deployments import add_deployment_routes
+from node.api.explorer import add_explorer_routes
 from node.api.farming import add_farming_routes
 from node.api.governance import add_governance_routes
 from node.api.light import add_light_routes
@@ -92,6 +93,7 @@ STATUS_OF_CODE = {
     "duplicate": 409,
     "nonce_pending": 409,
     "not_found": 404,
+    "explorer_not_built": 503,
 }
 
 
@@ -428,4 +430,5 @@ def make_app(
     add_deployment_routes(app)
     add_governance_routes(app)
     add_snapshot_routes(app)
+    add_explorer_routes(app)
     return app
