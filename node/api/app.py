@@ -23,11 +23,13 @@ from chain.governance.upgrade import plan_to_json, running_release, upgrade_plan
 from chain.hashing import HASH_SIZE
 from chain.ledger.execution import Receipt, created_address, receipt_to_json
 from chain.ledger.transactions import MAX_TX_SIZE, tx_to_json
+from chain.params import BASIS_POINTS
 from chain.staking.council import pending_changes, pending_to_json
 from chain.staking.validators import encode_validator_set, validator_set_to_json
 from chain.state import (
     Account,
     Overlay,
+    SigningInfo,
     account_key,
     account_to_json,
     decode_account,
@@ -39,6 +41,7 @@ from chain.state import (
 from chain.store import Snapshot
 from genesis.schema import flatten_errors
 from node.api.audit import add_audit_routes
+from node.api.blocks import add_block_list_routes
 from node.api.body import CBOR, MAX_BATCH, read_cbor_batch, read_json
 from node.api.context import API, ApiContext
 from node.api.contracts import add_contract_routes
@@ -49,6 +52,7 @@ from node.api.governance import add_governance_routes
 from node.api.light import add_light_routes
 from node.api.openapi import openapi_spec
 from node.api.snapshots import add_snapshot_routes
+from node.api.workloads import add_workload_routes
 from node.consensus.wiring import Consensus
 from node.release import VERSION
 from node.service import NodeService
@@ -299,6 +303,15 @@ async def get_block(request: web.Request) -> web.Response:
     )
 
 
+def uptime_view(info: SigningInfo, height: int, window: int) -> dict[str, Any]:
+    """How many of the heights in the downtime window up to `height` (the last commit a block
+    recorded) were tracked for the validator, how many it missed, and the share it signed."""
+    tracked = max(0, min(window, height - info.start_height + 1))
+    missed = sum(1 for m in info.missed if m > height - window)
+    signed_bp = (tracked - missed) * BASIS_POINTS // tracked if tracked else None
+    return {"window": window, "tracked": tracked, "missed": missed, "signed_bp": signed_bp}
+
+
 async def get_validators(request: web.Request) -> web.Response:
     """The active set (voting on the next block), and the jailed with why they are out."""
     node = request.app[API].node
@@ -309,14 +322,19 @@ async def get_validators(request: web.Request) -> web.Response:
         pending = pending_changes(snap)
         infos = {v.public_key: signing_info(snap, v.public_key) for v in active.validators}
         height = snap.head()
+        window = state.params().downtime_window
+    # Block h records who signed the commit of h - 1: the last height signatures are known for.
+    recorded = 0 if height is None else height.height - 1
     validators = []
     for entry in validator_set_to_json(active):
         info = infos[bytes.fromhex(entry["public_key"])]
         entry["signing"] = None if info is None else signing_info_to_json(info)
+        entry["uptime"] = None if info is None else uptime_view(info, recorded, window)
         validators.append(entry)
     return web.json_response(
         {
             "height": None if height is None else height.height,
+            "downtime_window": window,
             "total_blockstake": active.total_power,
             "validators": validators,
             "jailed": [jailed_to_json(j) for j in jailed],
@@ -428,6 +446,8 @@ def make_app(
     add_light_routes(app)
     add_farming_routes(app)
     add_deployment_routes(app)
+    add_workload_routes(app)
+    add_block_list_routes(app)
     add_governance_routes(app)
     add_snapshot_routes(app)
     add_explorer_routes(app)

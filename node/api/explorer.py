@@ -19,7 +19,7 @@ async def explorer_root(request: web.Request) -> web.StreamResponse:
 
 
 async def explorer_index(request: web.Request) -> web.StreamResponse:
-    if not explorer_built():
+    if not explorer_built(DIST):
         raise ExplorerNotBuilt(
             f"the explorer is not built in {DIST}: run `make install` "
             "(npm ci and npm run build in node/explorer/web)"

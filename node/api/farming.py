@@ -1,21 +1,26 @@
 """Farming endpoints: the running epoch with the recent block hashes a farmer answers from,
 farms with their nodes, a node's activity this epoch with what it would be paid so far, and a
-farm's settled rewards as the blocks carried them.
+farm's settled rewards as the blocks carried them; farms and nodes a page at a time (the
+explorer's lists), each with what its nodes proved in the last settled epoch and so far in this
+one.
 
 Every answer is read from one LevelDB snapshot, so a farmer's view never mixes two blocks.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
 
+from chain.deployment.records import read_node_load
 from chain.errors import present
-from chain.farming.liveness import down_to_json, read_down
+from chain.farming.liveness import Down, down_to_json, read_down
 from chain.farming.records import (
     NO_EPOCH,
     Activity,
     EpochInfo,
+    Farm,
     FarmNode,
     activity_to_json,
     farm_to_json,
@@ -29,8 +34,9 @@ from chain.farming.records import (
     read_node,
     read_recent_hashes,
 )
-from chain.farming.rewards import reward_to_json
+from chain.farming.rewards import NodeReward, reward_to_json
 from chain.farming.rules import epoch_rewards, epoch_start, registered_nodes
+from chain.farming.txs import MAX_ID
 from chain.keys import PUBLIC_KEY_SIZE
 from chain.params import PARAM_NAMES, ChainParams
 from chain.state import Overlay
@@ -46,6 +52,7 @@ FARMING_PARAMS = (
     *PARAM_NAMES[PARAM_NAMES.index("epoch_blocks") : PARAM_NAMES.index("farm_slash_bp") + 1],
 )
 MAX_REWARD_EPOCHS = 1000
+MAX_LIST_PAGE = 100  # farms or nodes in one answer of the lists
 
 
 class RewardsSchema(Schema):
@@ -53,6 +60,20 @@ class RewardsSchema(Schema):
         unknown = RAISE
 
     epochs = fields.Integer(load_default=10, validate=validate.Range(1, MAX_REWARD_EPOCHS))
+
+
+class PageSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    start = fields.Integer(load_default=1, validate=validate.Range(1, MAX_ID - 1))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_LIST_PAGE))
+
+
+class NodesSchema(PageSchema):
+    farm = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(1, MAX_ID - 1)
+    )
 
 
 def epoch_to_json(info: EpochInfo | None) -> dict[str, Any] | None:
@@ -71,24 +92,99 @@ def activity_view(activity: Activity) -> dict[str, Any]:
     return activity_to_json(activity) | {"last_slot": last_slot, "root": activity.root.hex()}
 
 
-def node_view(snap: Snapshot, node: FarmNode) -> dict[str, Any]:
+@dataclass(frozen=True)
+class EpochFigures:
+    """What the nodes proved, read once for a whole answer: the running epoch's reward lines so
+    far, and the last settled epoch's as its settling block (the running epoch's first) carried
+    them (none on a node that began from a snapshot after that block)."""
+
+    info: EpochInfo | None
+    projected: dict[int, NodeReward]
+    settled_epoch: int | None
+    settled: dict[int, NodeReward]
+
+
+def epoch_figures(snap: Snapshot, state: Overlay) -> EpochFigures:
+    info = read_epoch(state)
+    if info is None:
+        return EpochFigures(None, {}, None, {})
+    projected = {r.node: r for r in epoch_rewards(state, state.params(), info.epoch)}
+    if info.epoch == 0 or info.start < snap.base_height():
+        return EpochFigures(info, projected, None, {})
+    block = present(snap.block_at(info.start), f"block {info.start}, the epoch's first")
+    return EpochFigures(info, projected, info.epoch - 1, {r.node: r for r in block.rewards})
+
+
+def node_status(last_seen: int | None, down: Down | None) -> str:
+    """up (heartbeating), down (marked down: silent for node_down_blocks) or unseen (never sent
+    a heartbeat)."""
+    if down is not None:
+        return "down"
+    return "unseen" if last_seen is None else "up"
+
+
+def node_view(
+    snap: Snapshot, node: FarmNode, figures: EpochFigures | None = None
+) -> dict[str, Any]:
     """The node, when it was last seen and whether it is marked down (since which height), its
-    activity in the running epoch and what that epoch would pay it so far."""
+    activity in the running epoch and what that epoch would pay it so far, and what the last
+    settled epoch paid it."""
     state = Overlay(snap)
     height, _ = head_of(snap)
-    info = read_epoch(state)
-    activity = projected = None
-    if info is not None:
-        activity = activity_view(read_activity(state, node.id, info.epoch))
-        lines = epoch_rewards(state, state.params(), info.epoch)
-        projected = next((reward_to_json(r) for r in lines if r.node == node.id), None)
+    figures = figures or epoch_figures(snap, state)
+    activity = projected = last = None
+    if figures.info is not None:
+        activity = activity_view(read_activity(state, node.id, figures.info.epoch))
+        if node.id in figures.projected:
+            projected = reward_to_json(figures.projected[node.id])
+    if node.id in figures.settled:
+        last = reward_to_json(figures.settled[node.id])
+    last_seen, down = read_last_seen(state, node.id), read_down(state, node.id)
     return node_to_json(node) | {
         "height": height,
-        "last_seen": read_last_seen(state, node.id),
-        "down": down_to_json(read_down(state, node.id)),
+        "last_seen": last_seen,
+        "down": down_to_json(down),
+        "status": node_status(last_seen, down),
         "activity": activity,
         "projected": projected,
+        "last_epoch": last,
     }
+
+
+def totals(epoch: int | None, lines: list[NodeReward]) -> dict[str, int] | None:
+    """A farm's nodes' lines of one epoch, summed."""
+    if epoch is None:
+        return None
+    return {
+        "epoch": epoch,
+        "storage_bytes": sum(r.storage_bytes for r in lines),
+        "compute_milli_cores": sum(r.compute_milli_cores for r in lines),
+        "amount": sum(r.amount for r in lines),
+    }
+
+
+def farm_row(
+    state: Overlay, farm: Farm, nodes: list[FarmNode], figures: EpochFigures
+) -> dict[str, Any]:
+    """The farm, its nodes by status, and what they proved and earned: so far in the running
+    epoch (projected) and in the last settled one."""
+    ids = [n.id for n in nodes]
+    statuses = [node_status(read_last_seen(state, i), read_down(state, i)) for i in ids]
+    running = None if figures.info is None else figures.info.epoch
+    projected = [figures.projected[i] for i in ids if i in figures.projected]
+    settled = [figures.settled[i] for i in ids if i in figures.settled]
+    return farm_to_json(farm) | {
+        "node_ids": ids,
+        "nodes_up": statuses.count("up"),
+        "nodes_down": statuses.count("down"),
+        "projected": totals(running, projected),
+        "last_epoch": totals(figures.settled_epoch, settled),
+    }
+
+
+def page_end(scanned: int, limit_reached: bool, next_id: int) -> int | None:
+    """The `start` of the next page: after the last id looked at, while ids remain."""
+    return scanned + 1 if limit_reached and scanned + 1 < next_id else None
 
 
 # Handlers
@@ -155,6 +251,77 @@ async def get_node_by_key(request: web.Request) -> web.Response:
     return web.json_response(view)
 
 
+async def get_farms(request: web.Request) -> web.Response:
+    """Farms by id from `start`, at most `limit` ids looked at (removed farms are skipped)."""
+    q = PageSchema().load(dict(request.query))
+    with request.app[API].node.store.snapshot() as snap:
+        height, _ = head_of(snap)
+        state = Overlay(snap)
+        next_farm, _ = read_counters(state)
+        figures = epoch_figures(snap, state)
+        by_farm: dict[int, list[FarmNode]] = {}
+        for node in registered_nodes(state):
+            by_farm.setdefault(node.farm, []).append(node)
+        ids = range(q["start"], min(next_farm, q["start"] + q["limit"]))
+        rows = []
+        for farm_id in ids:
+            farm = read_farm(state, farm_id)
+            if farm is not None:
+                rows.append(farm_row(state, farm, by_farm.get(farm_id, []), figures))
+    last = ids[-1] if ids else q["start"]
+    return web.json_response(
+        {
+            "height": height,
+            "epoch": epoch_to_json(figures.info),
+            "settled_epoch": figures.settled_epoch,
+            "farms": rows,
+            "next_start": page_end(last, len(ids) == q["limit"], next_farm),
+        }
+    )
+
+
+async def get_nodes(request: web.Request) -> web.Response:
+    """Nodes by id from `start` (of farm `farm` if given), at most `limit` of them, each with
+    its farm's name, its status, this epoch's activity and projection, the last settled epoch's
+    line and how many replicas and gateway names it holds."""
+    q = NodesSchema().load(dict(request.query))
+    with request.app[API].node.store.snapshot() as snap:
+        height, _ = head_of(snap)
+        state = Overlay(snap)
+        _, next_node = read_counters(state)
+        figures = epoch_figures(snap, state)
+        farms: dict[int, Farm | None] = {}
+        rows: list[dict[str, Any]] = []
+        node_id = q["start"] - 1
+        for node_id in range(q["start"], next_node):
+            node = read_node(state, node_id)
+            if node is None or q["farm"] not in (None, node.farm):
+                continue
+            if node.farm not in farms:
+                farms[node.farm] = read_farm(state, node.farm)
+            farm = farms[node.farm]
+            load = read_node_load(state, node_id)
+            rows.append(
+                node_view(snap, node, figures)
+                | {
+                    "farm_name": None if farm is None else farm.name,
+                    "replicas": len(load.replicas),
+                    "routes": len(load.routes),
+                }
+            )
+            if len(rows) == q["limit"]:
+                break
+    return web.json_response(
+        {
+            "height": height,
+            "epoch": epoch_to_json(figures.info),
+            "settled_epoch": figures.settled_epoch,
+            "nodes": rows,
+            "next_start": page_end(node_id, len(rows) == q["limit"], next_node),
+        }
+    )
+
+
 async def get_farm_rewards(request: web.Request) -> web.Response:
     """The last settled epochs' reward lines of the farm's nodes, newest first, as carried by
     each epoch's settling block (the first block of the next epoch); a node that began from a
@@ -184,6 +351,8 @@ async def get_farm_rewards(request: web.Request) -> web.Response:
 
 def add_farming_routes(app: web.Application) -> None:
     app.router.add_get("/v1/farming", get_farming)
+    app.router.add_get("/v1/farms", get_farms)
+    app.router.add_get("/v1/nodes", get_nodes)
     app.router.add_get("/v1/farms/{farm}", get_farm)
     app.router.add_get("/v1/farms/{farm}/rewards", get_farm_rewards)
     app.router.add_get("/v1/nodes/by-key/{public_key}", get_node_by_key)

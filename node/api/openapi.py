@@ -8,8 +8,10 @@ from chain.farming.txs import MAX_ID
 from chain.ledger.transactions import MAX_TX_SIZE
 from chain.snapshot.manifest import MAX_BITS
 from chain.store import MAX_AUDIT_RANGE
+from node.api.blocks import MAX_BLOCKS_PAGE
 from node.api.body import MAX_BATCH
-from node.api.farming import MAX_REWARD_EPOCHS
+from node.api.farming import MAX_LIST_PAGE, MAX_REWARD_EPOCHS
+from node.api.workloads import MAX_WORKLOADS_PAGE
 
 HEX = {"type": "string", "pattern": "^[0-9a-f]*$"}
 ERROR = {
@@ -62,6 +64,11 @@ SIZE = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 LIMIT = {"type": "integer", "minimum": 1, "maximum": MAX_AUDIT_RANGE}
 EPOCHS = {"type": "integer", "minimum": 1, "maximum": MAX_REWARD_EPOCHS}
 CHUNK_INDEX = {"type": "integer", "minimum": 0, "maximum": (1 << MAX_BITS) - 1}
+BEFORE_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+def _page(maximum: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": 1, "maximum": maximum}
 
 
 def _path_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -203,6 +210,33 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     "responses": {"200": _json(obj, "farming view")},
                 }
             },
+            "/v1/farms": {
+                "get": {
+                    "summary": "Farms by id from `start`, at most `limit` ids (default 50, at "
+                    "most 100), each with its node ids, how many are up and down, and what its "
+                    "nodes proved and earned so far this epoch (projected) and in the last "
+                    "settled one; `next_start` is the next page's start",
+                    "parameters": [
+                        _query_param("start", ID, "the first farm id (default 1)"),
+                        _query_param("limit", _page(MAX_LIST_PAGE), "ids to look at"),
+                    ],
+                    "responses": {"200": _json(obj, "farms"), **_errors(400)},
+                }
+            },
+            "/v1/nodes": {
+                "get": {
+                    "summary": "Farming nodes by id from `start` (of one farm with `farm`), at "
+                    "most `limit` (default 50, at most 100): each with its location, status "
+                    "(up, down, unseen), activity this epoch, projected and last settled reward "
+                    "lines (proven storage, compute, uptime, amount), replicas and gateway names",
+                    "parameters": [
+                        _query_param("start", ID, "the first node id (default 1)"),
+                        _query_param("limit", _page(MAX_LIST_PAGE), "at most this many"),
+                        _query_param("farm", ID, "only this farm's nodes"),
+                    ],
+                    "responses": {"200": _json(obj, "nodes"), **_errors(400)},
+                }
+            },
             "/v1/farms/{farm}": {
                 "get": {
                     "summary": "A farm (owner, payout, bond, last slashed epoch) and its node ids",
@@ -249,6 +283,27 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     "responses": {"200": _json(obj, "deployment"), **_errors(400, 404)},
                 }
             },
+            "/v1/workloads": {
+                "get": {
+                    "summary": "The standard workload contract's workloads, newest first: ids "
+                    "below `before` (default: all), at most `limit` (default 20, at most 100), "
+                    "each with its state, version, owner, spec name and deployment (replicas "
+                    "with their nodes, countries and the nodes they left)",
+                    "parameters": [
+                        _query_param("before", BEFORE_ID, "only ids below this"),
+                        _query_param("limit", _page(MAX_WORKLOADS_PAGE), "at most this many"),
+                    ],
+                    "responses": {"200": _json(obj, "workloads"), **_errors(400)},
+                }
+            },
+            "/v1/workloads/{wid}": {
+                "get": {
+                    "summary": "One workload of the standard workload contract: the same, with "
+                    "its spec and its signers (who has signed the version)",
+                    "parameters": [_path_param("wid", ID, "the workload id")],
+                    "responses": {"200": _json(obj, "workload"), **_errors(400, 404)},
+                }
+            },
             "/v1/nodes/{node}/replicas": {
                 "get": {
                     "summary": "The replicas placed on a node, each with the spec it runs "
@@ -266,8 +321,8 @@ def openapi_spec(version: str) -> dict[str, Any]:
             },
             "/v1/validators": {
                 "get": {
-                    "summary": "Active validators (with their downtime window), the jailed, and "
-                    "the council's pending changes",
+                    "summary": "Active validators (with their downtime window and the share of "
+                    "it they signed), the jailed, and the council's pending changes",
                     "responses": {"200": _json(obj, "validator set")},
                 }
             },
@@ -419,6 +474,18 @@ def openapi_spec(version: str) -> dict[str, Any]:
                         "200": _json(_ref("Account"), "account with proof"),
                         **_errors(400),
                     },
+                }
+            },
+            "/v1/blocks": {
+                "get": {
+                    "summary": "The latest blocks, newest first: heights below `before` "
+                    "(default: all), at most `limit` (default 20, at most 100), each one's "
+                    "header with its transaction count and size in bytes",
+                    "parameters": [
+                        _query_param("before", HEIGHT, "only heights below this"),
+                        _query_param("limit", _page(MAX_BLOCKS_PAGE), "at most this many"),
+                    ],
+                    "responses": {"200": _json(obj, "headers"), **_errors(400)},
                 }
             },
             "/v1/blocks/{ref}": {

@@ -198,3 +198,61 @@ async def test_endpoints_follow_the_chain_through_three_epochs(api: Any, plots: 
     newest = await get(client, f"/v1/farms/{farm_id}/rewards?epochs=1")
     assert newest["epochs"] == rewards["epochs"][:1]
     assert all(e["lines"] == [] for e in (await get(client, "/v1/farms/2/rewards"))["epochs"])
+
+
+async def test_farm_and_node_lists_show_the_running_and_the_last_settled_epoch(
+    api: Any, plots: list[Plot]
+) -> None:
+    client, node, th = api
+    await node.produce_block()
+    farm_id, node_id = await register(client, node, th)
+    await send(client, node, th.alice, FarmCreate("empty", PAYOUT, 10_000))  # farm 2, no nodes
+    await node.produce_block()
+    params = node.genesis.params
+    found = await get(client, f"/v1/nodes/by-key/{NODE_KEY.public_key.hex()}")
+    agent = FarmerAgent(params_from_json(FARMING), node_from_json(found), plots)
+    while node.head.height < epoch_start(params, 1) + 2:  # epoch 0 settled, 1 under way
+        chain = chain_view(
+            await get(client, "/v1/farming"), await get(client, f"/v1/nodes/{node_id}")
+        )
+        assert chain is not None
+        for payload in agent.next_payloads(chain):
+            await send(client, node, NODE_KEY, payload)
+        await node.produce_block()
+
+    settling = node.store.block_at(epoch_start(params, 1))
+    (line,) = settling.rewards
+    nodes = await get(client, "/v1/nodes")
+    assert nodes["epoch"]["epoch"] == 1 and nodes["settled_epoch"] == 0
+    (row,) = nodes["nodes"]
+    view = await get(client, f"/v1/nodes/{node_id}")
+    assert row == view | {"farm_name": "ghent", "replicas": 0, "routes": 0}
+    assert row["status"] == "up" and row["last_epoch"] == reward_to_json(line)
+    assert line.storage_bytes > 0 and row["projected"]["epoch"] == 1
+    assert row["location"]["country"] == "BE"
+
+    farms = await get(client, "/v1/farms")
+    assert [f["id"] for f in farms["farms"]] == [1, 2] and farms["next_start"] is None
+    first, empty = farms["farms"]
+    stored = read_farm(node.store, farm_id)
+    assert stored is not None
+    assert {k: first[k] for k in farm_to_json(stored)} == farm_to_json(stored)
+    assert first["node_ids"] == [node_id] and (first["nodes_up"], first["nodes_down"]) == (1, 0)
+    assert first["last_epoch"] == {
+        "epoch": 0,
+        "storage_bytes": line.storage_bytes,
+        "compute_milli_cores": line.compute_milli_cores,
+        "amount": line.amount,
+    }
+    projected = row["projected"]
+    assert first["projected"] == {k: projected[k] for k in first["projected"]}
+    assert empty["node_ids"] == [] and empty["last_epoch"]["amount"] == 0
+
+    page = await get(client, "/v1/farms?limit=1")
+    assert [f["id"] for f in page["farms"]] == [1] and page["next_start"] == 2
+    assert [f["id"] for f in (await get(client, "/v1/farms?start=2"))["farms"]] == [2]
+    assert (await get(client, "/v1/nodes?farm=2"))["nodes"] == []
+    assert (await get(client, "/v1/nodes?farm=1"))["nodes"] == [row]
+    assert (await get(client, "/v1/nodes?start=2"))["nodes"] == []
+    for path in ("/v1/nodes?farm=0", "/v1/nodes?limit=101", "/v1/farms?start=0", "/v1/farms?x=1"):
+        assert (await get(client, path, 400))["error"]["code"] == "invalid_request", path
