@@ -11,6 +11,18 @@ from chain.errors import InvalidProof
 from chain.light.blocks import LightBlock
 from node.api.client import NodeClient, answer_field, checked_account
 from node.cli.common import CliError, node_client, node_option
+from node.cli.follow import (
+    Measure,
+    Sample,
+    Screen,
+    Watch,
+    follow,
+    format_count,
+    format_duration,
+    format_rate,
+    stdout_is_terminal,
+    watch_options,
+)
 from node.cli.light import open_light_store
 from node.cli.output import emit, json_option
 from node.light.client import certified_block
@@ -210,12 +222,139 @@ def state_sync_lines(url: str, progress: dict[str, Any]) -> list[str]:
     return lines
 
 
+# Following a node's sync
+
+BEHIND = 2  # heights behind the best peer's that block sync goes after (node/consensus/blocksync)
+
+
+def sync_phase(height: int, consensus: dict[str, Any] | None) -> tuple[str, int | None]:
+    """Where a node running consensus stands ("block sync", "synced" or "waiting for peers"),
+    and the height it syncs toward: the best connected peer's last block (a peer's status names
+    the height it decides, one above its last block), or its own height when no peer is ahead.
+
+    Caught up is block sync's own rule: at most one height behind the best peer (a peer that
+    just decided first; our own decision is on its way). A node without peers is caught up only
+    when it decides alone (it accepts transactions); until a peer answers it cannot know what it
+    lacks. A node without consensus (an API over a store) has nobody to follow."""
+    if consensus is None:
+        return "synced", height
+    best = consensus.get("best_peer_height")
+    if not isinstance(best, int):
+        return ("synced", height) if consensus.get("accepting_txs") else ("waiting for peers", None)
+    target = max(height, best - 1)
+    deciding = consensus.get("height")
+    deciding = deciding if isinstance(deciding, int) else height + 1
+    if consensus.get("syncing") or best - deciding >= BEHIND:
+        return "block sync", target
+    return "synced", target
+
+
+def sync_sample(url: str, view: dict[str, Any], until_synced: bool = False) -> Sample:
+    """One read of /v1/status as a watch sample: the height toward the target height, or during
+    state sync (height 0) the snapshot's chunks toward their count."""
+    progress = view.get("state_sync")
+    if isinstance(progress, dict):
+        chunks = progress.get("chunks")
+        return Sample(
+            {
+                "node": url,
+                "phase": "state sync",
+                "height": 0,
+                "target_height": progress.get("height") or None,
+                "synced": False,
+                "state_sync": progress,
+            },
+            done=int(progress.get("chunks_done") or 0),
+            total=chunks if isinstance(chunks, int) and chunks > 0 else None,
+            unit="chunks",
+        )
+    height = answer_field(view, "height", int)
+    consensus = view.get("consensus")
+    consensus = consensus if isinstance(consensus, dict) else None
+    phase, target = sync_phase(height, consensus)
+    synced = phase == "synced"
+    peers = (consensus or {}).get("peers")
+    return Sample(
+        {
+            "node": url,
+            "phase": phase,
+            "height": height,
+            "target_height": target,
+            "synced": synced,
+            "peers": len(peers) if isinstance(peers, list) else None,
+        },
+        done=height,
+        total=target,
+        unit="blocks",
+        reached=until_synced and synced,
+    )
+
+
+def sync_line(sample: Sample, measure: Measure) -> str:
+    """`height 1,234 of 3,000 (block sync), 412 blocks/s, 4 s left`, for people."""
+    view = sample.view
+    speed = format_rate(measure.rate, sample.unit)
+    if view["phase"] == "state sync":
+        progress = view["state_sync"]
+        return (
+            f"state sync ({progress.get('phase')}): chunk {format_count(sample.done)} of "
+            f"{format_count(sample.total)} of the snapshot at height "
+            f"{format_count(view['target_height'])}, {speed}, "
+            f"{format_duration(measure.left)} left"
+        )
+    height = format_count(view["height"])
+    if view["phase"] == "waiting for peers":
+        return f"height {height}: waiting for peers (no peer has answered yet)"
+    if view["synced"]:
+        return f"height {height}: synced with {view['peers'] or 0} peer(s), {speed}"
+    return (
+        f"height {height} of {format_count(view['target_height'])} (block sync), {speed}, "
+        f"{format_duration(measure.left)} left"
+    )
+
+
 @click.command("status")
+@watch_options(
+    "Follow the node's sync: a line per read (rewritten in place on a terminal), a JSON object "
+    "per line with --json; a node that does not answer is asked again."
+)
+@click.option(
+    "--until-synced",
+    is_flag=True,
+    help="Watch until the node has caught up with its peers, then exit 0 (implies --watch).",
+)
 @node_option
 @json_option
-def status(node_url: str | None, as_json: bool) -> None:
-    """Show the node's chain, head block and mempool."""
+def status(
+    watch: bool,
+    interval: float,
+    timeout: float | None,
+    until_synced: bool,
+    node_url: str | None,
+    as_json: bool,
+) -> int:
+    """Show the node's chain, head block and mempool.
+
+    With --watch, follow its sync instead: its height, the height it syncs toward (the best
+    peer's; during state sync, the snapshot's chunks), blocks/s and the time left, every
+    --interval seconds. On a terminal one line is rewritten; otherwise a line per read, or with
+    --json one JSON object per line ({"event": "sample", "height", "target_height", "phase",
+    "synced", "rate", "eta_s", ...}). A node that does not answer is reported and asked again.
+    Ctrl-C ends it (exit 0); --until-synced ends it once the node is caught up (exit 0; 130 if
+    interrupted before, 3 after --timeout)."""
     client = node_client(node_url)
+    if watch or until_synced:
+        return follow(
+            lambda: sync_sample(client.url, client.status(), until_synced),
+            sync_line,
+            Watch(interval, timeout, "synced" if until_synced else None),
+            Screen(as_json, stdout_is_terminal()),
+        )
+    show_status(client, as_json)
+    return 0
+
+
+def show_status(client: NodeClient, as_json: bool) -> None:
     view = client.status()
     syncing = view.get("state_sync")
     if isinstance(syncing, dict):  # starting from a snapshot: no chain to show yet

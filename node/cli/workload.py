@@ -5,6 +5,7 @@ shows what is approved and checks, on this machine, that the hash the signer sig
 of that spec, version and requirement (the node is not trusted to say what is being signed).
 """
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,16 @@ from node.cli.common import (
     open_keystore,
 )
 from node.cli.contract import gas_options, query_value, send, unlock
+from node.cli.follow import (
+    Measure,
+    Sample,
+    Screen,
+    Watch,
+    follow,
+    format_duration,
+    stdout_is_terminal,
+    watch_options,
+)
 from node.cli.output import emit, json_option
 from node.keystore import Keystore
 
@@ -162,6 +173,120 @@ def deployment_of(client: NodeClient, contract: str, wid: int) -> dict[str, Any]
             "routes",
         )
     }
+
+
+# Following a workload to deployed
+
+
+def watched_view(client: NodeClient, wid: int) -> dict[str, Any]:
+    """What a watch reads each round: the contract's state and version and the chain's
+    deployment (three reads, not the signers' that `workload status` shows)."""
+    contract = str(workload_address())
+    state = query_value(client, contract, "status", wid)
+    if not state:
+        raise CliError(f"there is no workload {wid}", "not_found")
+    return {
+        "id": wid,
+        "state": state,
+        "version": query_value(client, contract, "version_of", wid),
+        "deployment": deployment_of(client, contract, wid),
+    }
+
+
+WATCHED_REPLICA_FIELDS = ("workload", "index", "node", "country", "state", "message")
+
+
+def deployment_sample(view: dict[str, Any]) -> Sample:
+    """A watch's sample of workload `view` (watched_view): its replicas deployed of all of them,
+    deployed once the chain placed its current version and every replica's node reported it
+    running; failed once that cannot happen any more. Its change is everything a line shows."""
+    wid, state, version = view["id"], view["state"], view["version"]
+    deployment = view["deployment"]
+    replicas = [
+        {k: r.get(k) for k in WATCHED_REPLICA_FIELDS}
+        for r in (deployment or {}).get("replicas", [])
+    ]
+    by_state: dict[str, int] = {}
+    for r in replicas:
+        by_state[r["state"]] = by_state.get(r["state"], 0) + 1
+    nodes = sorted({r["node"] for r in replicas if r["node"] is not None})
+    placed = (
+        state == "authorized"
+        and deployment is not None
+        and deployment["state"] == "placed"
+        and deployment["version"] == version
+    )
+    deployed = placed and by_state.get("deployed", 0) == len(replicas)
+    failed = deployment_failure(wid, state, deployment, replicas)
+    sample_view = {
+        "id": wid,
+        "state": state,
+        "version": version,
+        "deployment_state": None if deployment is None else deployment["state"],
+        "message": None if deployment is None else deployment["message"] or None,
+        "paused": bool(deployment and deployment["grace_since"]),
+        "by_state": by_state,
+        "nodes": nodes,
+        "replicas": replicas,
+        "url": next((r["url"] for r in (deployment or {}).get("routes", []) if r["url"]), None),
+        "deployed": deployed,
+    }
+    change = json.dumps(sample_view, sort_keys=True)
+    return Sample(
+        sample_view,
+        done=by_state.get("deployed", 0) if deployment is not None else None,
+        total=len(replicas) if deployment is not None else None,
+        unit="replicas",
+        reached=deployed and failed is None,
+        failed=failed,
+        change=change,
+    )
+
+
+def deployment_failure(
+    wid: int, state: str, deployment: dict[str, Any] | None, replicas: list[dict[str, Any]]
+) -> str | None:
+    """Why workload `wid` can no longer become deployed; None while it still can."""
+    if state in ("expired", "cancelled"):
+        return f"workload {wid} is {state}"
+    if deployment is not None:
+        why = f": {deployment['message']}" if deployment["message"] else ""
+        if deployment["state"] == "expired":
+            return f"workload {wid} was never placed before its request expired{why}"
+        if deployment["state"] == "ended":
+            return f"the deployment of workload {wid} ended{why}"
+    for r in replicas:
+        if r["state"] == "failed":
+            return f"replica {r['workload']}/{r['index']} of workload {wid} failed: {r['message']}"
+    return None
+
+
+def deployment_line(sample: Sample, measure: Measure) -> str:
+    """`[12.3 s] workload 3: placed, 1 deployed, 1 assigned: site/0 on node 2 (NL) deployed,
+    ...`: one line per change, what it is now and where."""
+    view = sample.view
+    head = f"[{measure.elapsed:.1f} s] workload {view['id']}"
+    if view["deployment_state"] is None:
+        waiting = "waiting for signatures" if view["state"] == "pending" else "not placed yet"
+        return f"{head}: {view['state']} ({waiting})"
+    if view["deployed"]:
+        where = ", ".join(f"node {n}" for n in view["nodes"]) or "no node"
+        url = f"; {view['url']}" if view["url"] else ""
+        return f"{head}: deployed, {len(view['replicas'])} replica(s) on {where}{url}"
+    counts = ", ".join(f"{count} {state}" for state, count in sorted(view["by_state"].items()))
+    what = view["deployment_state"] + (f" ({view['message']})" if view["message"] else "")
+    if view["paused"]:
+        what += ", paused: the escrow ran short"
+    replicas = "; ".join(
+        f"{r['workload']}/{r['index']} "
+        + (f"on node {r['node']} ({r['country']})" if r["node"] else "on no node")
+        + f" {r['state']}"
+        + (f" ({r['message']})" if r["message"] else "")
+        for r in view["replicas"]
+    )
+    left = measure.left
+    eta = f", {format_duration(left)} left" if left else ""
+    return f"{head}: {what}" + (f", {counts}{eta}: {replicas}" if replicas else "")
 
 
 # workload
@@ -309,11 +434,43 @@ def workload_approve(
 
 @workload.command("status")
 @click.argument("wid", metavar="ID", type=click.IntRange(min=1))
+@watch_options(
+    "Follow it until it is deployed: a line per change of state, a JSON object per line with "
+    "--json; a node that does not answer is asked again."
+)
 @node_option
 @json_option
-def workload_status(wid: int, node_url: str | None, as_json: bool) -> None:
-    """State, version and signatures of workload ID."""
-    view = workload_view(node_client(node_url), wid)
+def workload_status(
+    wid: int,
+    watch: bool,
+    interval: float,
+    timeout: float | None,
+    node_url: str | None,
+    as_json: bool,
+) -> int:
+    """State, version and signatures of workload ID.
+
+    With --watch, follow it until it is deployed (every replica of its current version reported
+    running by its node): a line per change of state (replicas by state and the nodes they run
+    on), or with --json one JSON object per line ({"event": "sample", "state",
+    "deployment_state", "by_state", "nodes", "replicas", "deployed", ...}). Exits 0 once it is
+    deployed; 1 if it cannot be any more (a replica failed for good, the deployment expired or
+    ended, the workload expired or was cancelled); 3 after --timeout; 130 on Ctrl-C. A node that
+    does not answer is reported and asked again."""
+    client = node_client(node_url)
+    if watch:
+        return follow(
+            lambda: deployment_sample(watched_view(client, wid)),
+            deployment_line,
+            Watch(interval, timeout, "deployed"),
+            Screen(as_json, stdout_is_terminal(), changes_only=True),
+        )
+    show_workload(workload_view(client, wid), as_json)
+    return 0
+
+
+def show_workload(view: dict[str, Any], as_json: bool) -> None:
+    wid = view["id"]
     lines = [
         f"workload {wid}: {view['state']} (version {view['version']})",
         f"signed weight {view['signed_weight']} of threshold {view['threshold']}, "
