@@ -7,8 +7,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-from chain.encoding import decode
+from chain.blocks.block import Block
+from chain.farming.rules import epoch_of, epoch_start
 from chain.ledger.audit import AuditEntry
+from chain.ledger.transactions import PAYLOAD_NAMES
+from chain.params import BASIS_POINTS, ChainParams
+from node.replica_census import deployment_fields
+
+# The farming transactions that prove something: uptime, storage, compute.
+FARMING_PROOFS = ("heartbeat", "storage_proofs", "compute_reveal")
 
 
 @dataclass
@@ -72,6 +79,53 @@ class NodeMetrics:
             registry=r,
         )
         self.nodes_down = Gauge("gridchain_nodes_down", "Farm nodes marked down", registry=r)
+        self.sync_target_height = Gauge(
+            "gridchain_sync_target_height",
+            "Height block sync catches up toward: the highest a connected peer has committed "
+            "(this node's own height when no peer is ahead)",
+            registry=r,
+        )
+        self.farming_proofs = Counter(
+            "gridchain_farming_proofs",
+            "Farming proofs committed, by kind: heartbeat (uptime), storage_proofs (space), "
+            "compute_reveal (compute)",
+            ["kind"],
+            registry=r,
+        )
+        for kind in FARMING_PROOFS:
+            self.farming_proofs.labels(kind)  # each kind's series from the start, at 0
+        self.farming_epoch = Gauge(
+            "gridchain_farming_epoch", "The last farming epoch settled (paid)", registry=r
+        )
+        self.farming_rewards_paid = Counter(
+            "gridchain_farming_rewards_paid",
+            "Credits paid to farms by epoch settlements",
+            registry=r,
+        )
+        self.farming_epoch_rewards = Gauge(
+            "gridchain_farming_epoch_rewards",
+            "Credits paid for the last settled epoch",
+            registry=r,
+        )
+        self.farming_node_uptime = Gauge(
+            "gridchain_farming_node_uptime_ratio",
+            "Share of the heartbeat slots a farm node sent one in, in the last settled epoch",
+            ["farm", "node"],
+            registry=r,
+        )
+        self.replicas = Gauge(
+            "gridchain_replicas",
+            "Replicas of the deployments this node knows, by state: assigned, deployed, "
+            "moving, failed",
+            ["state"],
+            registry=r,
+        )
+        self.deploy_seconds = Histogram(
+            "gridchain_deploy_seconds",
+            "From a workload version's authorization to a replica first reported deployed",
+            buckets=(1, 2, 5, 10, 15, 20, 30, 45, 60, 120, 300, 600),
+            registry=r,
+        )
 
     def observe_deployments(
         self, entries: Sequence[AuditEntry], time_ms: int, time_ms_at: Callable[[int], int | None]
@@ -79,15 +133,52 @@ class NodeMetrics:
         """Moves, give-ups and heals in a committed block's audit entries. A heal is timed
         from the block of the replica's last height on the node it left (`time_ms_at`)."""
         for entry in entries:
-            if entry.topic == "moving":
-                self.replicas_moved.labels(decode(entry.data)["cause"]).inc()
+            fields = deployment_fields(entry)  # None: a contract's event of the same topic
+            if fields is None:
+                continue
+            if entry.topic == "moving" and isinstance(fields.get("cause"), str):
+                self.replicas_moved.labels(fields["cause"]).inc()
             elif entry.topic == "gave_up":
                 self.replicas_given_up.inc()
             elif entry.topic == "deployed":
-                left = decode(entry.data).get("left")
-                left_ms = None if left is None else time_ms_at(left)
+                left = fields.get("left")
+                left_ms = time_ms_at(left) if isinstance(left, int) else None
                 if left_ms is not None:
                     self.heal_seconds.observe(max(0, time_ms - left_ms) / 1000)
+
+    def observe_deploys(self, time_ms: int, authorized_ms: Sequence[int | None]) -> None:
+        """Replicas deployed for the first time in their version, in a block of time
+        `time_ms`: each timed from the block that authorized its version (None: not held)."""
+        for start in authorized_ms:
+            if start is not None:
+                self.deploy_seconds.observe(max(0, time_ms - start) / 1000)
+
+    def show_replicas(self, counts: Mapping[str, int]) -> None:
+        for state, count in counts.items():
+            self.replicas.labels(state).set(count)
+
+    def observe_farming(self, block: Block, params: ChainParams) -> None:
+        """A committed block's farming proofs (the rules checked each, or the block would
+        not be committed) and, on an epoch's first block, the settlement of the epoch before:
+        what it paid, and each paid node's uptime (the last epoch's only: a node that did
+        nothing in it leaves the gauge)."""
+        for tx in block.txs:
+            kind = PAYLOAD_NAMES[type(tx.body.payload)]
+            if kind in FARMING_PROOFS:
+                self.farming_proofs.labels(kind).inc()
+        height = block.header.height
+        epoch = epoch_of(params, height)
+        if epoch == 0 or epoch_start(params, epoch) != height:
+            return
+        paid = sum(r.amount for r in block.rewards)
+        self.farming_epoch.set(epoch - 1)
+        self.farming_rewards_paid.inc(paid)
+        self.farming_epoch_rewards.set(paid)
+        self.farming_node_uptime.clear()
+        for r in block.rewards:
+            self.farming_node_uptime.labels(str(r.farm), str(r.node)).set(
+                r.uptime_bp / BASIS_POINTS
+            )
 
     def watch_peer_counts(self, refused: Mapping[str, int], dropped: Mapping[str, int]) -> None:
         """Expose the peer manager's counts, by reason, read when scraped: handshakes and dials

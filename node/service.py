@@ -48,6 +48,7 @@ from node.config import ConfigError, NodeConfig
 from node.mempool import DuplicateTx, Mempool, MempoolFull, Replaced
 from node.metrics import NodeMetrics
 from node.release import VERSION, UpgradeNeeded, check_release
+from node.replica_census import ReplicaCensus
 from node.statesync.maker import SnapshotMaker
 from node.txjournal import JournalError, TxJournal, Verdict
 from node.verifier import Pending, SignatureVerdict, SignatureVerifier
@@ -96,6 +97,10 @@ class NodeService:
         # when the node's settings ask for them.
         self.snapshots: SnapshotMaker | None = None
         self.metrics.height.set(self.head.height)
+        # Replicas by state, for the metrics: the state has no list of deployments.
+        self.census = ReplicaCensus()
+        self.census.seed(self.view)
+        self.metrics.show_replicas(self.census.counts())
 
     @property
     def chain_id(self) -> str:
@@ -380,9 +385,12 @@ class NodeService:
         self.metrics.txs_applied.inc(sum(len(r.block.txs) for r, _ in results))
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
         for result, _ in results:
-            self.metrics.observe_deployments(
-                result.audit_entries, result.block.header.time_ms, self.time_ms_at
-            )
+            time_ms = result.block.header.time_ms
+            self.metrics.observe_deployments(result.audit_entries, time_ms, self.time_ms_at)
+            authorized = self.census.observe(self.store, result.audit_entries)
+            self.metrics.observe_deploys(time_ms, [self.time_ms_at(h) for h in authorized])
+            self.metrics.observe_farming(result.block, self.params)
+        self.metrics.show_replicas(self.census.counts())
         self.metrics.nodes_down.set(nodes_down(self.store))
         async with self._block_committed:
             self._block_committed.notify_all()

@@ -70,6 +70,9 @@ class BlockSync:
 
     async def on_status(self, peer: bytes, status: Status) -> None:
         self.peer_status[peer] = (status, time.monotonic())
+        best = self.best_peer_height()  # the height that peer decides: it committed the one before
+        head = self.node.head.height
+        self.node.metrics.sync_target_height.set(head if best is None else max(head, best - 1))
         await self.maybe_sync()
 
     def best_peer_height(self) -> int | None:

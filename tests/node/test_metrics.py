@@ -1,0 +1,294 @@
+"""The metrics the Grafana dashboard reads beyond a node's own counters, on a real node over
+LevelDB: farming (proofs, each node's uptime, the rewards of each epoch), deployments
+(replicas by state, the time from authorization to deployed, heals) and the height block sync
+catches up toward; and that a contract's event never breaks the metrics of a committed block."""
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from chain.address import Address, key_address
+from chain.deployment.records import DeploymentRef, read_deployment
+from chain.deployment.txs import ReplicaReport
+from chain.encoding import encode
+from chain.farming.records import read_node
+from chain.farming.rules import epoch_start, node_consent_message, slot_of
+from chain.farming.txs import Capabilities, FarmCreate, Heartbeat, Location, NodeRegister, Resources
+from chain.hashing import hash32
+from chain.keys import KeyPair
+from chain.ledger.audit import AuditEntry
+from chain.ledger.transactions import Call, Payload, Transfer, TxBody, sign_tx
+from chain.state import read_account
+from contracts_std.requirement import (
+    RequiredSigner,
+    encode_requirement,
+    make_requirement,
+    signing_hash,
+    workload_address,
+)
+from contracts_std.spec import load_spec, spec_bytes
+from node.consensus.blocksync import BlockSync
+from node.farmer.agent import FarmerAgent
+from node.farmer.plots import Plot, create_plot
+from node.farmer.views import chain_view, node_from_json, params_from_json
+from node.metrics import NodeMetrics
+from node.p2p.messages import GetBlocks, Status
+from node.replica_census import ReplicaCensus
+from node.service import NodeService
+from tests.kit.support import CHAIN_ID, NodeHome, dev_key
+from tests.node.test_api_farming import FARMING, NODE_KEY, PAYOUT, register
+
+Client = TestClient[Any, Any]
+DEPLOYING = {
+    "epoch_blocks": 200,
+    "heartbeat_interval_blocks": 2,
+    "node_down_blocks": 6,
+    "placement_retry_blocks": 2,
+}
+GAS = 300_000
+NODE_KEYS = {1: dev_key("metrics-node-be"), 2: dev_key("metrics-node-nl")}
+SPEC = {
+    "name": "hello",
+    "workloads": [
+        {
+            "type": "container",
+            "name": "site",
+            "image": "host",
+            "cpu": 1,
+            "memory_mb": 128,
+            "entrypoint": "python3 -m http.server 8080",
+            "ports": [8080],
+        }
+    ],
+    "placement": {"replicas": 1},
+    "budget": 1_000_000,
+    "expiry_blocks": 500,
+}
+
+
+def samples(node: NodeService) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the node's metrics as Prometheus reads them."""
+    text = node.metrics.render().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(node: NodeService, name: str, /, **labels: str) -> float | None:
+    return samples(node).get((name, tuple(sorted(labels.items()))))
+
+
+async def send(client: Client, node: NodeService, key: KeyPair, payload: Payload) -> None:
+    sender = key_address(key.public_key)
+    fee = node.params.min_fee + (GAS * node.params.gas_price if isinstance(payload, Call) else 0)
+    signed = sign_tx(TxBody(CHAIN_ID, sender, node.next_nonce(sender), fee, payload), [key])
+    response = await client.post("/v1/txs", json={"tx": signed.encoded.hex()})
+    assert response.status == 202, await response.json()
+
+
+@pytest.fixture(scope="module")
+def plots(tmp_path_factory: pytest.TempPathFactory) -> list[Plot]:
+    alice = key_address(dev_key("alice").public_key)  # make_home's alice owns the farm
+    return [create_plot(tmp_path_factory.mktemp("plots"), alice, 18)]
+
+
+@pytest.mark.parametrize("genesis_params", [FARMING])
+async def test_farming_proofs_uptime_and_rewards_of_each_epoch(api: Any, plots: list[Plot]) -> None:
+    """A farmer's agent farms through three epochs: each settling block sets the epoch, what
+    it paid (adding up to the payout's balance) and each paid node's uptime."""
+    client, node, th = api
+    await node.produce_block()
+    farm_id, node_id = await register(client, node, th)
+    params = node.genesis.params
+    assert value(node, "gridchain_farming_epoch") == 0
+    assert value(node, "gridchain_farming_proofs_total", kind="heartbeat") == 0
+    record = read_node(node.store, node_id)
+    assert record is not None
+    found = await (await client.get(f"/v1/nodes/{node_id}")).json()
+    farming = await (await client.get("/v1/farming")).json()
+    agent = FarmerAgent(params_from_json(farming["params"]), node_from_json(found), plots)
+    paid: list[float] = []
+    sent: dict[str, int] = {}
+    while node.head.height < epoch_start(params, 3):  # the block that settles epoch 2
+        farming = await (await client.get("/v1/farming")).json()
+        view = await (await client.get(f"/v1/nodes/{node_id}")).json()
+        chain = chain_view(farming, view)
+        assert chain is not None
+        for payload in agent.next_payloads(chain):
+            kind = type(payload).__name__
+            sent[kind] = sent.get(kind, 0) + 1
+            await send(client, node, NODE_KEY, payload)
+        header = await node.produce_block()
+        if header.height > 1 and (header.height - 1) % params.epoch_blocks == 0:
+            settled = (header.height - 1) // params.epoch_blocks - 1
+            assert value(node, "gridchain_farming_epoch") == settled
+            rewards = value(node, "gridchain_farming_epoch_rewards")
+            assert rewards is not None
+            paid.append(rewards)
+    assert len(paid) == 3 and paid[1] > 0 and paid[2] > 0
+    payout = read_account(node.store, PAYOUT)
+    assert payout is not None
+    assert value(node, "gridchain_farming_rewards_paid_total") == sum(paid) == payout.balance
+    uptime = value(node, "gridchain_farming_node_uptime_ratio", farm=str(farm_id), node="1")
+    assert uptime == 1.0  # a whole epoch of heartbeats
+    for kind, payload_type in [
+        ("heartbeat", "Heartbeat"),
+        ("storage_proofs", "StorageProofs"),
+        ("compute_reveal", "ComputeReveal"),
+    ]:
+        counted = value(node, "gridchain_farming_proofs_total", kind=kind)
+        assert counted == sent[payload_type] > 0, kind
+
+
+async def beat(
+    client: Client, node: NodeService, sent: dict[int, int], nodes: tuple[int, ...]
+) -> None:
+    """Each listed farm node's heartbeat once per slot, then a block."""
+    head = node.head
+    slot = slot_of(node.params, head.height + 1)
+    for node_id in nodes:
+        if sent.get(node_id, -1) < slot:
+            await send(client, node, NODE_KEYS[node_id], Heartbeat(node_id, head.height, head.hash))
+            sent[node_id] = slot
+    await node.produce_block()
+
+
+async def farm_with_two_nodes(client: Client, node: NodeService, th: NodeHome) -> None:
+    await node.produce_block()
+    await send(client, node, th.alice, FarmCreate("lowlands", th.alice_address, 10**6))
+    for key in NODE_KEYS.values():
+        await send(client, node, th.alice, Transfer(key_address(key.public_key), 10**6))
+    await node.produce_block()
+    resources = Resources(cores=2, memory_mb=2048, ssd_gb=1, hdd_gb=0)
+    places = [("BE", "Ghent", 51_054_342, 3_717_424), ("NL", "Amsterdam", 52_370_216, 4_895_168)]
+    for (country, city, lat, lon), key in zip(places, NODE_KEYS.values(), strict=True):
+        consent = key.sign(node_consent_message(CHAIN_ID, 1, key.public_key))
+        payload = NodeRegister(
+            1, key.public_key, resources, Location(country, city, lat, lon), consent,
+            Capabilities(container=True),
+        )  # fmt: skip
+        await send(client, node, th.alice, payload)
+    await node.produce_block()
+
+
+async def report(
+    client: Client, node: NodeService, node_id: int, endpoint: str, sent: dict[int, int]
+) -> None:
+    payload = ReplicaReport(node_id, workload_address(), 1, 1, "site", 0, True, "up", endpoint)
+    await send(client, node, NODE_KEYS[node_id], payload)
+    await beat(client, node, sent, (1, 2))
+
+
+@pytest.mark.parametrize("genesis_params", [DEPLOYING])
+async def test_replicas_by_state_time_to_deploy_and_to_heal(api: Any) -> None:
+    """A workload is authorized, placed and reported deployed (timed once, from the block
+    that authorized it; a second report is not another deployment); its node falls silent,
+    the replica moves and is deployed on the other node: a heal, not a deployment."""
+    client, node, th = api
+    await farm_with_two_nodes(client, node, th)
+    sent: dict[int, int] = {}
+    for _ in range(4):
+        await beat(client, node, sent, (1, 2))
+    assert value(node, "gridchain_replicas", state="assigned") == 0
+    spec = spec_bytes(load_spec(SPEC))
+    requirement = encode_requirement(make_requirement([RequiredSigner(th.alice.public_key)], 1))
+    contract = workload_address()
+    submit = Call(contract, "submit", (spec, requirement, node.head.height + 1000), 10**6, GAS)
+    await send(client, node, th.alice, submit)
+    await beat(client, node, sent, (1, 2))
+    signature = th.alice.sign(signing_hash(contract, 1, 1, spec, requirement))
+    await send(
+        client,
+        node,
+        th.alice,
+        Call(contract, "approve", (1, th.alice.public_key, signature), 0, GAS),
+    )
+    await beat(client, node, sent, (1, 2))
+    await beat(client, node, sent, (1, 2))  # placed at the start of this block
+    ref = DeploymentRef(contract, 1)
+    record = read_deployment(node.store, ref)
+    assert record is not None and record.state == "placed"
+    (replica,) = record.replicas
+    assert value(node, "gridchain_replicas", state="assigned") == 1
+    assert value(node, "gridchain_replicas", state="deployed") == 0
+
+    await report(client, node, replica.node, "10.200.0.2", sent)
+    authorized_ms = node.time_ms_at(record.requested)
+    assert authorized_ms is not None
+    waited = (node.head.time_ms - authorized_ms) / 1000
+    assert value(node, "gridchain_replicas", state="deployed") == 1
+    assert value(node, "gridchain_replicas", state="assigned") == 0
+    assert value(node, "gridchain_deploy_seconds_count") == 1
+    assert value(node, "gridchain_deploy_seconds_sum") == pytest.approx(waited)
+    await report(client, node, replica.node, "10.200.0.6", sent)  # a new address, reported
+    assert value(node, "gridchain_deploy_seconds_count") == 1
+    census = ReplicaCensus()  # a node starting now finds it from the node's load
+    census.seed(node.store)
+    assert census.counts() == {"assigned": 0, "deployed": 1, "moving": 0, "failed": 0}
+
+    other = 3 - replica.node
+    for _ in range(DEPLOYING["node_down_blocks"] + 3 * DEPLOYING["placement_retry_blocks"]):
+        await beat(client, node, sent, (other,))
+    moved = read_deployment(node.store, ref)
+    assert moved is not None and moved.replicas[0].node == other
+    assert value(node, "gridchain_replicas_moved_total", cause="down") == 1
+    assert value(node, "gridchain_replicas", state="assigned") == 1
+    assert value(node, "gridchain_heal_seconds_count") == 0
+    await report(client, node, other, "10.200.0.10", sent)
+    assert value(node, "gridchain_heal_seconds_count") == 1
+    assert value(node, "gridchain_deploy_seconds_count") == 1
+    assert value(node, "gridchain_replicas", state="deployed") == 1
+
+
+def test_a_contracts_event_never_breaks_the_metrics() -> None:
+    """Any contract may emit events of the deployment rules' topics with bytes of its own:
+    they are neither decoded as the rules' records nor counted (they once raised in the
+    middle of a committed block's bookkeeping)."""
+    contract = Address(bytes([2]) + hash32(b"some contract")).raw
+    entries = [
+        AuditEntry(5, 0, hash32(b"tx"), contract, "moving", b"\xff\x00"),
+        AuditEntry(5, 0, hash32(b"tx"), contract, "moving", encode({"wid": 1})),
+        AuditEntry(5, 0, hash32(b"tx"), contract, "deployed", encode({"left": "x"})),
+        AuditEntry(5, 0, hash32(b"tx"), contract, "deployed", encode({"wid": 1, "left": "x"})),
+        AuditEntry(5, 0, hash32(b"tx"), contract, "deployed", encode([1, 2])),
+    ]
+    metrics = NodeMetrics()
+    metrics.observe_deployments(entries, 10_000, lambda height: 0)
+    text = metrics.render().decode()
+    assert "gridchain_replicas_moved_total{" not in text
+    assert "gridchain_heal_seconds_count 0.0" in text
+
+    class NoState:
+        def get_state(self, key: bytes) -> bytes | None:
+            return None
+
+    census = ReplicaCensus()
+    assert census.observe(NoState(), entries) == []
+    assert census.counts() == {"assigned": 0, "deployed": 0, "moving": 0, "failed": 0}
+
+
+async def test_the_sync_target_is_the_best_connected_peers_committed_height() -> None:
+    ahead, behind, gone = b"a" * 32, b"b" * 32, b"g" * 32
+    sent: list[GetBlocks] = []
+    metrics = NodeMetrics()
+    node = SimpleNamespace(head=SimpleNamespace(height=10), metrics=metrics)
+    gossip = SimpleNamespace(
+        connected=lambda: [ahead, behind], send=lambda message, to: sent.append(message)
+    )
+    consensus = SimpleNamespace(height=11, is_validator=False, stalled=lambda: False)
+    sync = BlockSync(node, gossip, consensus)  # type: ignore[arg-type]
+
+    def target() -> float | None:
+        return metrics.registry.get_sample_value("gridchain_sync_target_height")
+
+    await sync.on_status(behind, Status(9, 0, 0))
+    assert target() == 10  # nobody ahead: this node's own height
+    await sync.on_status(gone, Status(500, 0, 0))  # not connected (any more)
+    assert target() == 10 and sent == []
+    await sync.on_status(ahead, Status(31, 0, 0))  # deciding 31: it committed 30
+    assert target() == 30 and sent == [GetBlocks(11, 200)]  # and block sync asks for them
