@@ -20,6 +20,7 @@ from devnet import status as devnet_status
 from devnet.processes import DevnetError
 from node.cli.output import emit, json_option, progress
 from node.config import Home, load_validator_key, validator_spec
+from node.explorer import explorer_built
 
 DIR_HELP = "The devnet's directory."
 
@@ -74,7 +75,13 @@ def up(directory: Path, validators: int, base_port: int, farmers: int, as_json: 
     net = result.devnet
     first = net.nodes[0]
     keystore = net.keystore
-    data = {**net.to_json(), "started": result.started, "already_running": result.already_running}
+    explorer = f"{first.api}/explorer/"
+    data = {
+        **net.to_json(),
+        "started": result.started,
+        "already_running": result.already_running,
+        "explorer": explorer,
+    }
     head = "devnet is already running" if result.already_running else "devnet is up"
     # --node is only needed when ./.devnet does not already point the CLI at this devnet.
     node = "" if network.default_devnet_url() == first.api else f" --node {first.api}"
@@ -86,6 +93,8 @@ def up(directory: Path, validators: int, base_port: int, farmers: int, as_json: 
             for n in net.nodes
         ),
         *farmer_lines(net),
+        f"explorer:   {explorer}"
+        + ("" if explorer_built() else "  (not built yet: run `make explorer`)"),
         f"keystore:   {keystore}",
         f"passphrase: {net.passphrase}  (the documented devnet passphrase)",
         *(f"  {name:<8} {address}" for name, address in net.accounts.items()),
