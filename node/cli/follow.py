@@ -253,8 +253,8 @@ class Screen:
 @dataclass(frozen=True)
 class Watch:
     """How to follow: every `interval` seconds, for at most `timeout`, toward `goal` (what is
-    awaited, for messages: "synced", "deployed"; None when the watch has no goal and only ends
-    with Ctrl-C, which is then a normal end)."""
+    awaited, for messages: "synced", "deployed"; None when the watch has no goal and ends with
+    Ctrl-C or its timeout, both then a normal end)."""
 
     interval: float = 1.0
     timeout: float | None = None

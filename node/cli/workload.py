@@ -270,7 +270,8 @@ def deployment_line(sample: Sample, measure: Measure) -> str:
         waiting = "waiting for signatures" if view["state"] == "pending" else "not placed yet"
         return f"{head}: {view['state']} ({waiting})"
     if view["deployed"]:
-        where = ", ".join(f"node {n}" for n in view["nodes"]) or "no node"
+        countries = {r["node"]: r["country"] for r in view["replicas"]}
+        where = ", ".join(f"node {n} ({countries[n]})" for n in view["nodes"]) or "no node"
         url = f"; {view['url']}" if view["url"] else ""
         return f"{head}: deployed, {len(view['replicas'])} replica(s) on {where}{url}"
     counts = ", ".join(f"{count} {state}" for state, count in sorted(view["by_state"].items()))

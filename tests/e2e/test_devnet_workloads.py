@@ -9,7 +9,9 @@ only the whole system shows:
 - out of memory (a crash loop): a replica that allocates past its limit is killed by the
   kernel, restarted by its node's agent four times, then reported failed on chain with the
   count and the reason; the chain moves it to the other node, where the same happens, and
-  after replica_max_failures failures it stays failed, running nowhere, every reason on record.
+  after replica_max_failures failures it stays failed, running nowhere, every reason on record;
+- `gridchain workload status ID --watch`: a workload followed from pending to deployed, a line
+  per change; a timeout and a cancelled workload end the watch non-zero, saying why.
 
 One devnet for the module (tests/kit/farmnet.py: under /tmp), with a ticker keeping blocks at
 the devnet's 500 ms interval: billing_period_blocks (20) and grace_period_blocks (40) are
@@ -17,8 +19,12 @@ counted in blocks, and an idle devnet makes one only every few seconds. The sand
 root: without it the tests are skipped.
 """
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -42,6 +48,7 @@ from tests.kit.farmnet import (
     workload_status,
 )
 from tests.kit.netkit import wait_until
+from tests.kit.support import gridchain
 
 DEVNET = ChainParams(**PARAMS)  # type: ignore[arg-type]
 CPU, MEMORY_MB = 1, 128
@@ -220,3 +227,71 @@ def test_a_crash_loop_is_restarted_locally_then_moved_then_failed_for_good(
 
     devnet.gridchain("workload", "cancel", str(wid), "--from", "alice")
     print(f"out of memory: {time.monotonic() - started:.1f} s")
+
+
+def test_workload_status_watch_follows_a_workload_to_deployed(net: tuple[Devnet, str]) -> None:
+    devnet, gateway = net
+    spec = devnet.directory.parent / "watched.json"
+    spec.write_text(json.dumps(web("watched")))
+    submitted = devnet.gridchain(
+        "workload", "submit", str(spec), "--from", "alice", "--require", "alice",
+        "--threshold", "1",
+    )  # fmt: skip
+    wid = str(submitted["id"])
+
+    # Pending (no signature yet): a watch with --timeout gives up with exit 3, saying why.
+    waited = gridchain(
+        "workload", "status", wid, "--watch", "--timeout", "1", "--json", env=devnet.env,
+        check=False,
+    )  # fmt: skip
+    assert waited.returncode == 3, (waited.stdout, waited.stderr)
+    first, *_, end = [json.loads(line) for line in waited.stdout.splitlines()]
+    assert first["event"] == "sample" and first["state"] == "pending"
+    assert first["deployment_state"] is None and not first["deployed"]
+    assert end["event"] == "timeout"
+    assert end["error"]["message"].startswith("not deployed after 1 s (last: ")
+
+    command = [sys.executable, "-m", "node", "workload", "status", wid, "--watch", "--json"]
+    command += ["--interval", "0.5", "--timeout", str(SERVE_TIMEOUT)]
+    watcher = subprocess.Popen(
+        command, env=devnet.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert watcher.stdout is not None
+        seen = json.loads(watcher.stdout.readline())
+        assert seen["state"] == "pending"
+        devnet.gridchain("workload", "approve", wid, "--key", "alice")
+        out, err = watcher.communicate(timeout=SERVE_TIMEOUT + 30)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    assert watcher.returncode == 0, (out, err)
+    lines = [seen, *(json.loads(line) for line in out.splitlines())]
+    assert all(line["event"] == "sample" for line in lines)
+    changes = [{k: v for k, v in line.items() if k not in TIMING} for line in lines]
+    assert all(a != b for a, b in pairwise(changes))  # a line per change
+    # on its way: authorized, not yet deployed (placed, its replica assigned to a node)
+    assert any(line["state"] == "authorized" and not line["deployed"] for line in lines), lines
+    last = lines[-1]
+    assert last["deployed"] and last["deployment_state"] == "placed"
+    assert last["by_state"] == {"deployed": 1} and len(last["nodes"]) == 1
+    assert last["url"] == f"http://{host('watched')}/"
+    # what the watch ended on is what the chain says, and the page is served
+    status = workload_status(devnet, int(wid))
+    assert [(r["node"], r["state"]) for r in status["replicas"]] == [(last["nodes"][0], "deployed")]
+    wait_until(lambda: serves(gateway, "watched"), 30, f"{host('watched')} served")
+
+    # Cancelled: it can never be deployed, and a watch says so at once (exit 1).
+    devnet.gridchain("workload", "cancel", wid, "--from", "alice")
+    ended = gridchain("workload", "status", wid, "--watch", "--json", env=devnet.env, check=False)
+    assert ended.returncode == 1, (ended.stdout, ended.stderr)
+    failed = json.loads(ended.stdout.splitlines()[-1])
+    assert failed["error"] == {"code": "failed", "message": f"workload {wid} is cancelled"}
+    text = gridchain("workload", "status", wid, "--watch", env=devnet.env, check=False)
+    assert text.returncode == 1 and f"error: workload {wid} is cancelled" in text.stderr
+    farmer = f"farmer{last['nodes'][0]}"
+    wait_until(lambda: not replicas_of(devnet, farmer, int(wid)), 15, "cancelled: torn down")
+
+
+TIMING = ("time_ms", "elapsed_s", "rate", "eta_s")

@@ -395,7 +395,8 @@ def test_a_workload_is_deployed_once_every_replica_of_its_version_runs() -> None
     )
     assert done.reached and done.view["deployed"] and done.change != half.change
     assert deployment_line(done, Measure(6.0, 0.5, 0.0)) == (
-        "[6.0 s] workload 3: deployed, 2 replica(s) on node 1, node 2; http://web.gw.localhost/"
+        "[6.0 s] workload 3: deployed, 2 replica(s) on node 1 (BE), node 2 (NL); "
+        "http://web.gw.localhost/"
     )
     # an older version running everywhere is not the version asked for
     older = workload(replicas=(replica(0, "deployed", 2),), version=0)
