@@ -6,11 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: devnet devnet-down test lint bench fuzz chaos clean install system-packages explorer
 
-# The commands the sandbox runtime (node/runtime/), the gateway (node/farmer/gateway.py) and
-# the chaos harness's skewed clocks (devnet/chaos/) run, each as command:Debian package.
+# The commands the sandbox runtime (node/runtime/), the gateway (node/farmer/gateway.py),
+# the chaos harness's skewed clocks (devnet/chaos/), the explorer's build and its browser
+# tests (tests/e2e/test_explorer.py) run, each as command:Debian package.
 SYSTEM_COMMANDS := bwrap:bubblewrap ip:iproute2 mkfs.ext4:e2fsprogs losetup:mount \
 	nsenter:util-linux setpriv:util-linux nginx:nginx-light faketime:faketime \
-	node:nodejs npm:npm
+	node:nodejs npm:npm chromium:chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Idempotent: installs only the packages whose command is missing; runs before every install

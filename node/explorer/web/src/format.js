@@ -5,13 +5,14 @@ import en from "i18n-iso-countries/langs/en.json";
 countries.registerLocale(en);
 
 const whole = new Intl.NumberFormat("en-US");
+const NBSP = "\u00a0"; // a number and its unit stay on one line
 
 export function number(value) {
   return value === null || value === undefined ? "—" : whole.format(value);
 }
 
 export function credits(value) {
-  return value === null || value === undefined ? "—" : `${whole.format(value)} cr`;
+  return value === null || value === undefined ? "—" : `${whole.format(value)}${NBSP}cr`;
 }
 
 export function time(ms) {
@@ -28,18 +29,20 @@ export function bytes(value) {
     amount /= 1024;
     unit += 1;
   }
-  return unit === 0 ? `${value} B` : `${amount.toFixed(amount >= 100 ? 0 : 1)} ${units[unit]}`;
+  return unit === 0
+    ? `${value}${NBSP}B`
+    : `${amount.toFixed(amount >= 100 ? 0 : 1)}${NBSP}${units[unit]}`;
 }
 
 // Basis points (10,000 = 100 %).
 export function percent(bp) {
-  return bp === null || bp === undefined ? "—" : `${(bp / 100).toFixed(2)} %`;
+  return bp === null || bp === undefined ? "—" : `${(bp / 100).toFixed(2)}${NBSP}%`;
 }
 
 export function cores(milli) {
   return milli === null || milli === undefined
     ? "—"
-    : `${(milli / 1000).toFixed(milli % 1000 ? 3 : 0)} cores`;
+    : `${(milli / 1000).toFixed(milli % 1000 ? 3 : 0)}${NBSP}cores`;
 }
 
 // "Belgium (BE)", or the code alone when the list does not know it.

@@ -66,7 +66,7 @@ export default async function audit({ parts, query }) {
         : h("p", {}, "Newest first."),
       table(
         contract ? "Entries of the contract" : "Audit entries",
-        ["Index", "Block", "Transaction", "Contract", "Topic", "Data", "Verification"],
+        COLUMNS,
         entries.map((e) => ({ attrs: { "data-index": e.index }, cells: entryCells(e) })),
         "no entries",
       ),
@@ -75,8 +75,10 @@ export default async function audit({ parts, query }) {
   ];
 }
 
+const COLUMNS = ["Index", "Block", "Transaction", "Contract", "Topic", "Data", "Verification"];
+
 function entryCells(e) {
-  const result = h("div", { class: "verdict", "data-verdict": "none", role: "status" });
+  const result = h("span", { class: "verdict", "data-verdict": "none", role: "status" });
   const button = h(
     "button",
     { type: "button", class: "verify", "aria-label": `Verify entry ${e.index}` },
@@ -90,7 +92,7 @@ function entryCells(e) {
     link(href.audit(e.contract), code(e.contract)),
     e.topic,
     data(e.data),
-    [button, result],
+    [button, " ", result],
   ];
 }
 
@@ -125,13 +127,27 @@ function toHex(bytes) {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+// The steps of one verification, in a row of their own under the entry's, the whole table wide.
+function stepsRow(row, index) {
+  const next = row.nextElementSibling;
+  if (next?.dataset.stepsFor === String(index)) return next.querySelector("ol");
+  const list = h("ol", { class: "steps", "aria-label": `Verification of entry ${index}` });
+  row.after(
+    h(
+      "tr",
+      { class: "steps-row", "data-steps-for": index },
+      h("td", { colspan: COLUMNS.length }, list),
+    ),
+  );
+  return list;
+}
+
 async function runVerify(index, button, result) {
   button.disabled = true;
   result.dataset.verdict = "running"; // before any wait: a test reads the verdict after this
-  const trust = await trusted();
-  const list = h("ol", { class: "steps" });
-  const verdict = h("p", { class: "verdict-text" }, "verifying…");
-  result.replaceChildren(verdict, list);
+  result.textContent = "verifying…";
+  const list = stepsRow(button.closest("tr"), index);
+  list.replaceChildren();
   const show = (step) => {
     const title = STEPS.find((s) => s.name === step.name)?.title ?? step.name;
     const detail = step.detail ? h("span", { class: "detail" }, `: ${step.detail}`) : null;
@@ -149,6 +165,7 @@ async function runVerify(index, button, result) {
     );
   };
   try {
+    const trust = await trusted();
     if (!trust) throw new Error("no genesis header is trusted: paste its hash above");
     const outcome = await verifyEntry({
       fetchJson,
@@ -158,13 +175,13 @@ async function runVerify(index, button, result) {
     });
     list.replaceChildren();
     outcome.steps.forEach(show);
+    result.textContent = outcome.ok
+      ? `✓ verified: in the log the trusted chain certified`
+      : `✗ failed verification`;
     result.dataset.verdict = outcome.ok ? "ok" : "failed";
-    verdict.textContent = outcome.ok
-      ? `✓ entry ${index} is in the log the trusted chain certified`
-      : `✗ entry ${index} failed verification`;
   } catch (error) {
+    result.textContent = `✗ could not verify: ${error.message}`;
     result.dataset.verdict = "failed";
-    verdict.textContent = `✗ could not verify entry ${index}: ${error.message}`;
   } finally {
     button.disabled = false;
   }

@@ -1,7 +1,7 @@
 // One farm: its owner and bond, its nodes, and what it earned each settled epoch
 // (GET /v1/farms/{id}, /v1/nodes?farm=, /v1/farms/{id}/rewards).
 import { fetchAll, fetchJson } from "../api.js";
-import { section, table, fields } from "../html.js";
+import { h, section, table, fields } from "../html.js";
 import { bytes, cores, credits, number } from "../format.js";
 import { accountLink, blockLink } from "../links.js";
 import { heading } from "./common.js";
@@ -30,7 +30,11 @@ export default async function farm({ parts }) {
         ],
       ]),
     ),
-    section("Nodes", nodesTable("Nodes of the farm", nodes)),
+    section(
+      "Nodes",
+      h("p", {}, "Uptime, storage, compute and earned: the last settled epoch's."),
+      nodesTable("Nodes of the farm", nodes),
+    ),
     section(
       "Earnings per epoch",
       table(

@@ -1,6 +1,6 @@
 // Farms and their nodes: what each proved (storage, compute), its uptime and what it earned in
 // the last settled epoch, and so far in the running one (GET /v1/farms, /v1/nodes).
-import { fetchAll } from "../api.js";
+import { fetchAll, fetchJson } from "../api.js";
 import { h, section, table } from "../html.js";
 import { bytes, cores, country, credits, number, percent } from "../format.js";
 import { accountLink, farmLink, nodeLink } from "../links.js";
@@ -19,11 +19,11 @@ export function nodesTable(caption, nodes) {
       "Country",
       "City",
       "Status",
-      "Uptime (last epoch)",
-      "Storage proven",
-      "Compute proven",
-      "Earned (last epoch)",
-      "This epoch so far",
+      "Uptime",
+      "Storage",
+      "Compute",
+      "Earned",
+      "This epoch",
       "Replicas",
     ],
     nodes.map((n) => ({
@@ -38,9 +38,7 @@ export function nodesTable(caption, nodes) {
         bytes(n.last_epoch?.storage_bytes),
         cores(n.last_epoch?.compute_milli_cores),
         credits(n.last_epoch?.amount),
-        n.projected
-          ? `${credits(n.projected.amount)} (${number(n.activity?.heartbeats)} heartbeats)`
-          : "—",
+        credits(n.projected?.amount),
         number(n.replicas),
       ],
     })),
@@ -49,16 +47,18 @@ export function nodesTable(caption, nodes) {
 }
 
 export default async function farms() {
-  const [farmList, nodes] = await Promise.all([
+  const [farmList, nodes, first] = await Promise.all([
     fetchAll("/v1/farms?limit=100", "farms", "next_start", "start"),
     fetchAll("/v1/nodes?limit=100", "nodes", "next_start", "start"),
+    fetchJson("/v1/farms?limit=1"),
   ]);
+  const settled = first.settled_epoch === null ? "none yet" : `epoch ${first.settled_epoch}`;
   const rows = farmList.map((f) => ({
     attrs: { "data-farm": f.id },
     cells: [
       farmLink(f.id, f.name),
       accountLink(f.owner),
-      `${number(f.node_ids.length)} (${number(f.nodes_up)} up, ${number(f.nodes_down)} down)`,
+      `${number(f.nodes_up)} of ${number(f.node_ids.length)}`,
       credits(f.bond),
       bytes(f.last_epoch?.storage_bytes),
       cores(f.last_epoch?.compute_milli_cores),
@@ -73,20 +73,13 @@ export default async function farms() {
       h(
         "p",
         {},
-        "The last epoch is the last one settled: its first block after it paid each farm for what its nodes proved.",
+        `Storage and compute proven, uptime and credits earned are the last settled epoch's (${settled}): `,
+        "the block that began the next epoch paid each farm for what its nodes proved. ",
+        "This epoch: what the running epoch would pay so far.",
       ),
       table(
         "Farms",
-        [
-          "Farm",
-          "Owner",
-          "Nodes",
-          "Bond",
-          "Storage proven (last epoch)",
-          "Compute proven (last epoch)",
-          "Earned (last epoch)",
-          "This epoch so far",
-        ],
+        ["Farm", "Owner", "Nodes up", "Bond", "Storage", "Compute", "Earned", "This epoch"],
         rows,
         "no farms",
       ),

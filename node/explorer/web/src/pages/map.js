@@ -5,12 +5,12 @@
 import { geoArea, geoCentroid, geoEqualEarth, geoGraticule10, geoPath } from "d3-geo";
 import { feature } from "topojson-client";
 import { fetchAll } from "../api.js";
-import { h, section, table } from "../html.js";
+import { h, link, section, table } from "../html.js";
 import { countryName, numericCode, alpha2, number } from "../format.js";
 import { heading } from "./common.js";
 
 const WIDTH = 960;
-const HEIGHT = 500;
+const HEIGHT = 540;
 const SVG = "http://www.w3.org/2000/svg";
 let atlas = null;
 
@@ -80,7 +80,37 @@ function summary(p) {
   return `${countryName(p.code)}: ${nodes}, ${workloads}, ${number(p.replicas)} replicas`;
 }
 
-export default async function map() {
+// The region around `points` ([longitude, latitude]): their box, widened to at least 20 by 12
+// degrees and by half again, so neighbouring countries' markers stand apart.
+export function around(points) {
+  const widen = (values, least, low, high) => {
+    const [min, max] = [Math.min(...values), Math.max(...values)];
+    const half = (Math.max(max - min, least) * 1.5) / 2;
+    const middle = (min + max) / 2;
+    return [Math.max(low, middle - half), Math.min(high, middle + half)];
+  };
+  const [west, east] = widen(
+    points.map((p) => p[0]),
+    20,
+    -180,
+    180,
+  );
+  const [south, north] = widen(
+    points.map((p) => p[1]),
+    12,
+    -80,
+    84,
+  );
+  const corners = [
+    [west, south],
+    [east, north],
+    [west, north],
+    [east, south],
+  ];
+  return { type: "MultiPoint", coordinates: corners };
+}
+
+export default async function map({ query }) {
   const [shapes, nodes, workloads] = await Promise.all([
     countries(),
     fetchAll("/v1/nodes?limit=100", "nodes", "next_start", "start"),
@@ -88,12 +118,14 @@ export default async function map() {
   ]);
   const places = byCountry(nodes, workloads);
   const present = new Map(places.map((p) => [numericCode(p.code), p]));
+  const centres = new Map(places.map((p) => [p.code, centre(p, shapes)]));
+  const world = query.view === "world" || places.length === 0;
   const projection = geoEqualEarth().fitExtent(
     [
       [8, 8],
       [WIDTH - 8, HEIGHT - 8],
     ],
-    { type: "Sphere" },
+    world ? { type: "Sphere" } : around([...centres.values()]),
   );
   const path = geoPath(projection);
   const paths = shapes.map((shape) => {
@@ -111,14 +143,7 @@ export default async function map() {
     );
   });
   const markers = places.map((p) => {
-    const shape = shapes.find((f) => f.id === numericCode(p.code));
-    const lonlat = shape
-      ? mainCentroid(shape)
-      : [
-          average(p.nodes.map((n) => n.location.longitude / 1e6)),
-          average(p.nodes.map((n) => n.location.latitude / 1e6)),
-        ];
-    const [x, y] = projection(lonlat);
+    const [x, y] = projection(centres.get(p.code));
     const radius = 5 + 3 * Math.sqrt(p.nodes.length);
     return s(
       "g",
@@ -163,7 +188,12 @@ export default async function map() {
       h(
         "figcaption",
         {},
-        "Highlighted: countries with farm nodes. Each marker reads country, nodes / workloads.",
+        "Highlighted: countries with farm nodes. Each marker reads country, nodes / workloads. ",
+        places.length === 0
+          ? null
+          : world
+            ? link("#/map", "Around the nodes")
+            : link("#/map?view=world", "The whole world"),
       ),
     ),
     section(
@@ -184,6 +214,17 @@ export default async function map() {
         "no farm nodes yet",
       ),
     ),
+  ];
+}
+
+// Where a country's marker goes: its largest polygon's centroid, or (a country the atlas at
+// 1:110m leaves out) the mean of its nodes' coordinates.
+function centre(place, shapes) {
+  const shape = shapes.find((f) => f.id === numericCode(place.code));
+  if (shape) return mainCentroid(shape);
+  return [
+    average(place.nodes.map((n) => n.location.longitude / 1e6)),
+    average(place.nodes.map((n) => n.location.latitude / 1e6)),
   ];
 }
 
