@@ -13,6 +13,7 @@ Validator records (the rules that change them are in chain/staking/slashing.py):
 - signing_info_key(public_key): one validator's recent votes, for the downtime rule.
 """
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from itertools import pairwise
@@ -183,11 +184,18 @@ class Overlay:
         raw = self.get_state(PARAMS_KEY)
         if raw is None:
             raise CorruptRecord("state has no chain parameters")
-        return params_from_value(decode(raw))
+        return decode_params(raw)
 
 
 def params_record(params: ChainParams) -> bytes:
     return encode(params_to_value(params))
+
+
+@functools.lru_cache(maxsize=4)
+def decode_params(raw: bytes) -> ChainParams:
+    """Cached by the bytes, like decode_validator_set: every block reads the parameters several
+    times, they change only by governance, and ChainParams is immutable."""
+    return params_from_value(decode(raw))
 
 
 # Jail book

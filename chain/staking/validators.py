@@ -121,7 +121,15 @@ def encode_validator_set(vset: ValidatorSet) -> bytes:
     return encode(validator_set_to_value(vset))
 
 
+DECODED_SETS = 16  # sets kept decoded: the active and last sets, and a few a light client met
+
+
+@functools.lru_cache(maxsize=DECODED_SETS)
 def decode_validator_set(data: bytes) -> ValidatorSet:
+    """Cached by the bytes: a block reads the active and the last set several times (header
+    links, signing info, downtime), and decoding one with its checks cost more than the rest of
+    an empty block's rules. A decoded set is immutable, so one object serves every reader; bytes
+    that fail raise every time (an exception is never cached)."""
     return validator_set_from_value(decode(data))
 
 
