@@ -51,7 +51,7 @@ from node.release import VERSION, UpgradeNeeded, check_release
 from node.replica_census import ReplicaCensus
 from node.statesync.maker import SnapshotMaker
 from node.txjournal import JournalError, TxJournal, Verdict
-from node.verifier import Pending, SignatureVerdict, SignatureVerifier
+from node.verifier import Pending, SignatureVerifier
 from vm.machine import load_program
 from vm.runtime import VmRuntime
 
@@ -303,14 +303,12 @@ class NodeService:
     ) -> "SyncOutcome":
         """In a worker thread: nothing of the node's in-memory state is touched here."""
         pending = PendingWrites(self.store)
-        verdicts: dict[bytes, SignatureVerdict] | None = None
+        place = {tx.id: i for i, tx in enumerate(unknown)}
 
         def verify(txs: Iterable[SignedTx]) -> None:
-            nonlocal verdicts
-            if verdicts is None:
-                verdicts = {tx.id: v for tx, v in zip(unknown, verifying.result(), strict=True)}
             for tx in txs:
-                verdict = verdicts.get(tx.id)
+                i = place.get(tx.id)  # None: pooled, checked when it was admitted
+                verdict = None if i is None else verifying.verdict(i)
                 if verdict is not None:
                     raise _error_from(*verdict)
 

@@ -91,30 +91,43 @@ Verdicts = list[SignatureVerdict]
 
 @dataclass
 class Pending:
-    """Verification under way in the worker processes.
+    """Verification under way in the worker processes, in chunks of `size` transactions.
 
-    A chunk whose worker died (the OOM killer, say) is verified here instead, and the pool is
-    replaced: a lost worker costs time, never a verdict.
+    `verdict(i)` waits only for the chunk that holds transaction i, so a caller that goes
+    through a batch in order (block sync validating block after block) starts on the first
+    blocks while the workers still check the rest. A chunk whose worker died (the OOM killer,
+    say) is verified here instead, and the pool is replaced: a lost worker costs time, never a
+    verdict.
     """
 
     chunks: list[list[bytes]] = field(default_factory=list)
     futures: list["Future[Verdicts]"] = field(default_factory=list)
     done: Verdicts | None = None
     on_broken: Callable[[], None] | None = None
+    size: int = CHUNK
+    _results: dict[int, Verdicts] = field(default_factory=dict)
+
+    def _chunk(self, number: int) -> Verdicts:
+        verdicts = self._results.get(number)
+        if verdicts is None:
+            try:
+                verdicts = self.futures[number].result()
+            except BrokenProcessPool:
+                verdicts = _verify_chunk(self.chunks[number])
+                if self.on_broken is not None:
+                    self.on_broken()
+            self._results[number] = verdicts
+        return verdicts
+
+    def verdict(self, index: int) -> SignatureVerdict:
+        """The verdict of the `index`th transaction, waiting for its chunk alone."""
+        if self.done is not None:
+            return self.done[index]
+        return self._chunk(index // self.size)[index % self.size]
 
     def result(self) -> Verdicts:
         if self.done is None:
-            verdicts: Verdicts = []
-            broken = False
-            for chunk, future in zip(self.chunks, self.futures, strict=True):
-                try:
-                    verdicts += future.result()
-                except BrokenProcessPool:
-                    broken = True
-                    verdicts += _verify_chunk(chunk)
-            if broken and self.on_broken is not None:
-                self.on_broken()
-            self.done = verdicts
+            self.done = [v for number in range(len(self.futures)) for v in self._chunk(number)]
         return self.done
 
 
@@ -139,7 +152,7 @@ class SignatureVerifier:
         except BrokenProcessPool:
             self._replace(pool)
             return Pending(done=_verify_chunk(encoded))
-        return Pending(chunks, futures, on_broken=lambda: self._replace(pool))
+        return Pending(chunks, futures, on_broken=lambda: self._replace(pool), size=size)
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
         """A worker died: start a fresh pool (once, however many callers saw it break)."""
