@@ -33,8 +33,10 @@ import plyvel
 
 from chain.blocks.block import Block, decode_block, encode_block
 from chain.blocks.commit import Commit, decode_commit, encode_commit
+from chain.blocks.header import MAX_HEIGHT, Header, header_from_value
 from chain.encoding import (
     decode,
+    decode_stored,
     encode,
     expect_bytes,
     expect_int,
@@ -58,6 +60,7 @@ from chain.state import LAST_VALIDATORS_KEY, VALIDATORS_KEY
 HEAD_KEY = b"Mhead"
 BASE_KEY = b"Mbase"
 AUDIT_SIZE_KEY = b"Maudit"
+BLOCK_FIELDS = ("header", "txs", "last_commit", "evidence", "rewards")  # chain/blocks/block.py
 MAX_AUDIT_RANGE = 1000
 GENESIS_KEY = b"G"
 
@@ -123,6 +126,19 @@ class ChainReads:
     def block_at(self, height: int) -> Block | None:
         block_hash = self.block_hash_at(height)
         return None if block_hash is None else self.block(block_hash)
+
+    @stored_record("block header")
+    def header_at(self, height: int) -> Header | None:
+        """The header of the block at `height`, its transactions left undecoded (a full block
+        of transfers takes seconds to decode); None if not held, or no height at all."""
+        if not 0 <= height <= MAX_HEIGHT:
+            return None
+        block_hash = self.block_hash_at(height)
+        raw = None if block_hash is None else self.block_bytes(block_hash)
+        if raw is None:
+            return None
+        fields = expect_map(decode_stored(raw), "block", BLOCK_FIELDS)
+        return header_from_value(fields["header"])
 
     @stored_record("commit")
     def commit_at(self, height: int) -> Commit | None:

@@ -8,6 +8,8 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from chain.blocks.block import Block
+from chain.deployment.healing import DOWN
+from chain.deployment.records import FAILED
 from chain.farming.rules import epoch_of, epoch_start
 from chain.ledger.audit import AuditEntry
 from chain.ledger.transactions import PAYLOAD_NAMES
@@ -16,6 +18,10 @@ from node.replica_census import deployment_fields
 
 # The farming transactions that prove something: uptime, storage, compute.
 FARMING_PROOFS = ("heartbeat", "storage_proofs", "compute_reveal")
+# Why a replica leaves its node, as chain/deployment/healing.py records it; any other value is
+# counted as "other" (each label value is a series kept for ever).
+MOVE_CAUSES = (DOWN, FAILED)
+OTHER_CAUSE = "other"
 
 
 @dataclass
@@ -63,7 +69,8 @@ class NodeMetrics:
         )
         self.replicas_moved = Counter(
             "gridchain_replicas_moved",
-            "Replicas that left their node, by cause: down (the node) or failed (the replica)",
+            "Replicas that left their node, by cause: down (the node), failed (the replica) "
+            "or other",
             ["cause"],
             registry=r,
         )
@@ -120,6 +127,12 @@ class NodeMetrics:
             ["state"],
             registry=r,
         )
+        self.metrics_errors = Counter(
+            "gridchain_metrics_errors",
+            "Times the metrics of committed blocks (or the replica census at start) failed: "
+            "logged, and the node goes on without them",
+            registry=r,
+        )
         self.deploy_seconds = Histogram(
             "gridchain_deploy_seconds",
             "From a workload version's authorization to a replica first reported deployed",
@@ -130,14 +143,16 @@ class NodeMetrics:
     def observe_deployments(
         self, entries: Sequence[AuditEntry], time_ms: int, time_ms_at: Callable[[int], int | None]
     ) -> None:
-        """Moves, give-ups and heals in a committed block's audit entries. A heal is timed
-        from the block of the replica's last height on the node it left (`time_ms_at`)."""
+        """Moves, give-ups and heals in the audit entries a committed block's rules wrote
+        (node.replica_census.rule_entries). A heal is timed from the block of the replica's
+        last height on the node it left (`time_ms_at`)."""
         for entry in entries:
-            fields = deployment_fields(entry)  # None: a contract's event of the same topic
+            fields = deployment_fields(entry)  # None: not a deployment record, or malformed
             if fields is None:
                 continue
             if entry.topic == "moving" and isinstance(fields.get("cause"), str):
-                self.replicas_moved.labels(fields["cause"]).inc()
+                cause = fields["cause"] if fields["cause"] in MOVE_CAUSES else OTHER_CAUSE
+                self.replicas_moved.labels(cause).inc()
             elif entry.topic == "gave_up":
                 self.replicas_given_up.inc()
             elif entry.topic == "deployed":
@@ -148,7 +163,8 @@ class NodeMetrics:
 
     def observe_deploys(self, time_ms: int, authorized_ms: Sequence[int | None]) -> None:
         """Replicas deployed for the first time in their version, in a block of time
-        `time_ms`: each timed from the block that authorized its version (None: not held)."""
+        `time_ms`: each timed from the block that authorized its version (None: not held).
+        Only blocks committed one at a time are timed (node/service.py)."""
         for start in authorized_ms:
             if start is not None:
                 self.deploy_seconds.observe(max(0, time_ms - start) / 1000)

@@ -10,8 +10,14 @@ failed for good before the node started, with nothing due, is counted once a blo
 It also tells which `deployed` entries are a replica's first deployment in its version (not a
 heal, not a repeated report), with the height that version was authorized: the start of the
 time to deploy.
+
+Only entries the chain's own rules wrote are read (rule_entries): any funded account can deploy
+a contract, and a contract can emit any topic with any bytes under its own address, so its
+events are told apart by the receipts of the block, never trusted. What the rules wrote is
+still checked field by field (deployment_fields) before anything is done with it.
 """
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +27,7 @@ from chain.deployment.records import (
     DEPLOYED,
     ENDED,
     EXPIRED,
+    MAX_WID,
     REPLICA_STATES,
     DeploymentRef,
     read_deployment,
@@ -28,21 +35,61 @@ from chain.deployment.records import (
     read_queue,
 )
 from chain.encoding import decode
-from chain.errors import EncodingError
+from chain.errors import EncodingError, InvalidAddress
 from chain.farming.records import read_counters
 from chain.ledger.audit import AuditEntry
+from chain.ledger.execution import Receipt
 from chain.state import StateReader
+
+
+def rule_entries(entries: Sequence[AuditEntry], receipts: Sequence[Receipt]) -> list[AuditEntry]:
+    """The entries of a block the chain's rules wrote, in order: its block steps, what plain
+    transactions' rules did, and the chain steps a contract call asked for; never a contract's
+    own event. A contract's events carry its transaction's index, like the chain steps of that
+    transaction, and may copy their topics and bytes: they are the events of the transaction's
+    receipt, each taken out once (an event identical to a chain step leaves one copy, the same
+    either way)."""
+    events = Counter(
+        (receipt.index, e.contract.raw, e.topic, e.data)
+        for receipt in receipts
+        for e in receipt.events
+    )
+    kept = []
+    for entry in entries:
+        key = (entry.tx_index, entry.contract, entry.topic, entry.data)
+        if events[key] > 0:
+            events[key] -= 1
+        else:
+            kept.append(entry)
+    return kept
+
+
+def _is_int(value: object, low: int, high: int) -> bool:
+    return type(value) is int and low <= value <= high
 
 
 def deployment_fields(entry: AuditEntry) -> dict[str, Any] | None:
     """The fields of an entry the deployment rules wrote (a canonical map with the workload
-    id); None for anything else. Contracts emit events with topics and bytes of their own, so
-    an entry is never trusted to decode."""
+    id); None for anything else, or for a field out of what the rules ever write: the workload
+    id of a deployment record (0..MAX_WID), the height a replica left its node (at most the
+    entry's own), a replica's workload, index and version, a move's cause. Entries are never
+    trusted to decode, nor to hold what they should (callers pass rule_entries, and check
+    again)."""
     try:
         fields = decode(entry.data)
-    except EncodingError:
+        Address(entry.contract)
+    except (EncodingError, InvalidAddress):
         return None
-    if not isinstance(fields, dict) or not isinstance(fields.get("wid"), int):
+    if not isinstance(fields, dict) or not _is_int(fields.get("wid"), 0, MAX_WID):
+        return None
+    checks = {
+        "left": lambda v: _is_int(v, 0, entry.height),
+        "index": lambda v: _is_int(v, 0, MAX_WID),
+        "version": lambda v: _is_int(v, 0, MAX_WID),
+        "workload": lambda v: isinstance(v, str),
+        "cause": lambda v: isinstance(v, str),
+    }
+    if any(name in fields and not ok(fields[name]) for name, ok in checks.items()):
         return None
     return fields
 
@@ -53,7 +100,7 @@ def _deployed_replica(topic: str, fields: Mapping[str, Any]) -> tuple[str, int, 
     if topic != DEPLOYED or "left" in fields:
         return None
     workload, index, version = fields.get("workload"), fields.get("index"), fields.get("version")
-    if isinstance(workload, str) and isinstance(index, int) and isinstance(version, int):
+    if isinstance(workload, str) and type(index) is int and type(version) is int:
         return workload, index, version
     return None
 
@@ -72,6 +119,7 @@ class ReplicaCensus:
 
     def __init__(self) -> None:
         self._seen: dict[DeploymentRef, _Seen] = {}
+        self._counts = dict.fromkeys(REPLICA_STATES, 0)  # kept as deployments are read
 
     def seed(self, reader: StateReader) -> None:
         """Read every deployment the nodes' loads and the placement queue name."""
@@ -83,8 +131,12 @@ class ReplicaCensus:
 
     def observe(self, reader: StateReader, entries: Sequence[AuditEntry]) -> list[int]:
         """Read again the deployments a committed block's entries name (`reader` holds the
-        state after it). Returns the authorization height of each replica deployed for the
-        first time in its version: known before this block, and not deployed then."""
+        state after it; pass rule_entries). Returns the authorization height of each replica
+        deployed for the first time in its version: known before this block, and not deployed
+        then. Entries of several blocks with the state after the last update the census, but
+        what this returns then is not to be timed (a replica deployed in one of them and moved
+        in a later one looks never deployed, one deployed in the first looks deployed before
+        the second)."""
         named: dict[DeploymentRef, list[tuple[str, int, int]]] = {}
         for entry in entries:
             fields = deployment_fields(entry)
@@ -110,17 +162,19 @@ class ReplicaCensus:
 
     def counts(self) -> dict[str, int]:
         """Replicas by state, every state present."""
-        counts = dict.fromkeys(REPLICA_STATES, 0)
-        for seen in self._seen.values():
-            for state in seen.states.values():
-                counts[state] += 1
-        return counts
+        return dict(self._counts)
 
     def _read(self, reader: StateReader, refs: Iterable[DeploymentRef]) -> None:
         for ref in refs:
             d = read_deployment(reader, ref)
-            if d is None or d.state in (EXPIRED, ENDED):
-                self._seen.pop(ref, None)
-            else:
+            old = self._seen.pop(ref, None)
+            if old is not None:
+                self._count(old, -1)
+            if d is not None and d.state not in (EXPIRED, ENDED):
                 states = {(r.workload, r.index): r.state for r in d.replicas}
-                self._seen[ref] = _Seen(d.version, d.requested, states)
+                self._seen[ref] = new = _Seen(d.version, d.requested, states)
+                self._count(new, 1)
+
+    def _count(self, seen: _Seen, sign: int) -> None:
+        for state in seen.states.values():
+            self._counts[state] += sign

@@ -30,6 +30,7 @@ from chain.errors import EncodingError, GridchainError, InvalidSignature, RuleVi
 from chain.farming.liveness import nodes_down
 from chain.genesis_state import GenesisState, genesis_hash
 from chain.keys import KeyPair
+from chain.ledger.audit import AuditEntry
 from chain.ledger.execution import check_contract_target, check_gas, check_recipient
 from chain.ledger.transactions import (
     Call,
@@ -48,7 +49,7 @@ from node.config import ConfigError, NodeConfig
 from node.mempool import DuplicateTx, Mempool, MempoolFull, Replaced
 from node.metrics import NodeMetrics
 from node.release import VERSION, UpgradeNeeded, check_release
-from node.replica_census import ReplicaCensus
+from node.replica_census import ReplicaCensus, rule_entries
 from node.statesync.maker import SnapshotMaker
 from node.txjournal import JournalError, TxJournal, Verdict
 from node.verifier import Pending, SignatureVerifier
@@ -57,6 +58,7 @@ from vm.runtime import VmRuntime
 
 log = logging.getLogger("gridchain.node")
 REJECTED_MEMORY = 10_000
+BLOCK_TIMES = 1024  # heights whose block time the metrics keep (time_ms_at)
 
 
 @dataclass(frozen=True)
@@ -97,10 +99,11 @@ class NodeService:
         # when the node's settings ask for them.
         self.snapshots: SnapshotMaker | None = None
         self.metrics.height.set(self.head.height)
+        # Block times by height for the metrics, most recently used last (time_ms_at).
+        self._block_times: OrderedDict[int, int] = OrderedDict()
         # Replicas by state, for the metrics: the state has no list of deployments.
         self.census = ReplicaCensus()
-        self.census.seed(self.view)
-        self.metrics.show_replicas(self.census.counts())
+        self._quietly("the replica census", self._seed_census)
 
     @property
     def chain_id(self) -> str:
@@ -374,29 +377,78 @@ class NodeService:
     async def _committed(
         self, results: Sequence[tuple[BlockResult, Commit]], started: float
     ) -> None:
-        """The in-memory side of committed blocks: head, mempool, metrics, waiters."""
+        """The in-memory side of committed blocks: head, mempool, metrics, waiters. The
+        blocks are written: nothing the metrics do may fail this (an exception here would stop
+        consensus, on every node at the same block), so their failures are logged and
+        counted."""
         last, commit = results[-1]
         self.head, self.last_commit = last.block.header, commit
         self._reconcile_mempool([tx for r, _ in results for tx in r.block.txs])
+        first = results[0][0].block.height
+        blocks = f"block {first}" if len(results) == 1 else f"blocks {first}..{last.block.height}"
+        self._quietly(blocks, lambda: self._observe(results, started))
+        async with self._block_committed:
+            self._block_committed.notify_all()
+
+    def _observe(self, results: Sequence[tuple[BlockResult, Commit]], started: float) -> None:
+        """The metrics of committed blocks. The census reads the state after the last, so a
+        replica's time to deploy is measured only when blocks are committed one at a time
+        (consensus, or a sync batch of one): in a batch, a replica deployed in one block and
+        moved in a later one could not be told from one never deployed."""
+        last = results[-1][0]
         self.metrics.height.set(last.block.height)
         self.metrics.blocks.inc(len(results))
         self.metrics.txs_applied.inc(sum(len(r.block.txs) for r, _ in results))
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
+        named: list[AuditEntry] = []
         for result, _ in results:
-            time_ms = result.block.header.time_ms
-            self.metrics.observe_deployments(result.audit_entries, time_ms, self.time_ms_at)
-            authorized = self.census.observe(self.store, result.audit_entries)
-            self.metrics.observe_deploys(time_ms, [self.time_ms_at(h) for h in authorized])
+            header = result.block.header
+            self._remember_time(header.height, header.time_ms)
+            entries = rule_entries(result.audit_entries, result.receipts)
+            self.metrics.observe_deployments(entries, header.time_ms, self.time_ms_at)
             self.metrics.observe_farming(result.block, self.params)
+            named += entries
+        authorized = self.census.observe(self.store, named)
+        if len(results) == 1:
+            self.metrics.observe_deploys(
+                last.block.header.time_ms, [self.time_ms_at(h) for h in authorized]
+            )
         self.metrics.show_replicas(self.census.counts())
         self.metrics.nodes_down.set(nodes_down(self.store))
-        async with self._block_committed:
-            self._block_committed.notify_all()
+
+    def _seed_census(self) -> None:
+        self.census.seed(self.view)
+        self.metrics.show_replicas(self.census.counts())
+
+    def _quietly(self, what: str, act: Callable[[], None]) -> None:
+        """Metrics work that must never stop the node: a failure is logged and counted."""
+        try:
+            act()
+        except Exception:
+            self.metrics.metrics_errors.inc()
+            log.exception("metrics of %s failed; the node goes on without them", what)
 
     def time_ms_at(self, height: int) -> int | None:
-        """The time of the committed block at `height` (None: not held, e.g. pruned)."""
-        block = self.store.block_at(height)
-        return None if block is None else block.header.time_ms
+        """The time of the committed block at `height` (None: not held, e.g. pruned, or not
+        committed): read from its header alone, and kept for the last BLOCK_TIMES heights
+        asked (a committed block's time never changes)."""
+        if not 0 <= height <= self.head.height:
+            return None
+        known = self._block_times.get(height)
+        if known is not None:
+            self._block_times.move_to_end(height)
+            return known
+        header = self.store.header_at(height)
+        if header is None:
+            return None
+        self._remember_time(height, header.time_ms)
+        return header.time_ms
+
+    def _remember_time(self, height: int, time_ms: int) -> None:
+        self._block_times[height] = time_ms
+        self._block_times.move_to_end(height)
+        while len(self._block_times) > BLOCK_TIMES:
+            self._block_times.popitem(last=False)
 
     def record_commit(self, commit: Commit) -> None:
         """Replace the head's commit with a larger one for the same block (late precommits).

@@ -3,6 +3,7 @@ LevelDB: farming (proofs, each node's uptime, the rewards of each epoch), deploy
 (replicas by state, the time from authorization to deployed, heals) and the height block sync
 catches up toward; and that a contract's event never breaks the metrics of a committed block."""
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,6 +15,7 @@ from chain.address import Address, key_address
 from chain.deployment.records import DeploymentRef, read_deployment
 from chain.deployment.txs import ReplicaReport
 from chain.encoding import encode
+from chain.errors import present
 from chain.farming.records import read_node
 from chain.farming.rules import epoch_start, node_consent_message, slot_of
 from chain.farming.txs import Capabilities, FarmCreate, Heartbeat, Location, NodeRegister, Resources
@@ -37,8 +39,9 @@ from node.farmer.views import chain_view, node_from_json, params_from_json
 from node.metrics import NodeMetrics
 from node.p2p.messages import GetBlocks, Status
 from node.replica_census import ReplicaCensus
+from node.server import build_node
 from node.service import NodeService
-from tests.kit.support import CHAIN_ID, NodeHome, dev_key
+from tests.kit.support import CHAIN_ID, NodeHome, dev_key, make_home
 from tests.node.test_api_farming import FARMING, NODE_KEY, PAYOUT, register
 
 Client = TestClient[Any, Any]
@@ -185,7 +188,7 @@ async def report(
 
 
 @pytest.mark.parametrize("genesis_params", [DEPLOYING])
-async def test_replicas_by_state_time_to_deploy_and_to_heal(api: Any) -> None:
+async def test_replicas_by_state_time_to_deploy_and_to_heal(api: Any, tmp_path: Path) -> None:
     """A workload is authorized, placed and reported deployed (timed once, from the block
     that authorized it; a second report is not another deployment); its node falls silent,
     the replica moves and is deployed on the other node: a heal, not a deployment."""
@@ -243,6 +246,30 @@ async def test_replicas_by_state_time_to_deploy_and_to_heal(api: Any) -> None:
     assert value(node, "gridchain_heal_seconds_count") == 1
     assert value(node, "gridchain_deploy_seconds_count") == 1
     assert value(node, "gridchain_replicas", state="deployed") == 1
+
+    # A node syncing all of it in one batch: the census from the state after the batch, moves
+    # and heals from each block's entries; times to deploy only for blocks committed alone.
+    sink = build_node(make_home(tmp_path / "sink", DEPLOYING).home)
+    try:
+        items = [
+            (present(node.store.block_at(h), "block"), present(node.store.commit_at(h), "commit"))
+            for h in range(1, node.head.height + 1)
+        ]
+        outcome = await sink.apply_synced(items)
+        assert outcome.failure is None and sink.head == node.head
+        for state in ("assigned", "deployed", "moving", "failed"):
+            assert value(sink, "gridchain_replicas", state=state) == value(
+                node, "gridchain_replicas", state=state
+            )
+        assert value(sink, "gridchain_replicas_moved_total", cause="down") == 1
+        assert value(sink, "gridchain_heal_seconds_count") == 1
+        assert value(sink, "gridchain_heal_seconds_sum") == value(
+            node, "gridchain_heal_seconds_sum"
+        )
+        assert value(sink, "gridchain_deploy_seconds_count") == 0
+        assert value(sink, "gridchain_metrics_errors_total") == 0
+    finally:
+        sink.close()
 
 
 def test_a_contracts_event_never_breaks_the_metrics() -> None:
