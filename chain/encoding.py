@@ -94,6 +94,76 @@ def decode_stored(data: bytes) -> Any:
     return value
 
 
+def _head(data: bytes, pos: int) -> tuple[int, int, int]:
+    """The major type and argument of the data item at `pos`, and where its content begins."""
+    if pos >= len(data):
+        raise EncodingError("truncated: a data item runs past the end")
+    initial = data[pos]
+    major, info = initial >> 5, initial & 0x1F
+    if info < 24:
+        return major, info, pos + 1
+    if info > 27:
+        raise EncodingError("an indefinite length or a reserved value")
+    end = pos + 1 + (1 << (info - 24))
+    if end > len(data):
+        raise EncodingError("truncated: a data item's head runs past the end")
+    return major, int.from_bytes(data[pos + 1 : end], "big"), end
+
+
+def _item_end(data: bytes, pos: int, depth: int = 0) -> int:
+    """Where the data item at `pos` ends, found from its heads alone: nothing is decoded or
+    copied (a byte string is stepped over by its length, a list item by item)."""
+    if depth > MAX_DEPTH:
+        raise EncodingError(f"nesting deeper than {MAX_DEPTH}")
+    major, argument, pos = _head(data, pos)
+    if major == 2 or major == 3:  # byte and text strings
+        pos += argument
+    elif major == 4:  # list
+        for _ in range(argument):
+            pos = _item_end(data, pos, depth + 1)
+    elif major == 5:  # map
+        for _ in range(2 * argument):
+            pos = _item_end(data, pos, depth + 1)
+    elif major == 6:
+        raise EncodingError("tags are not in the profile")
+    if pos > len(data):
+        raise EncodingError("truncated: a data item runs past the end")
+    return pos
+
+
+def decode_stored_fields(
+    data: bytes, what: str, keys: tuple[str, ...], wanted: tuple[str, ...]
+) -> dict[str, Any]:
+    """The `wanted` fields of a stored record that is a map of exactly `keys`, each decoded on
+    its own (as decode_stored does); the other fields are stepped over by their CBOR heads,
+    neither decoded nor copied. So a block's header or rewards are read without its
+    transactions (megabytes of them).
+
+    A record of another shape is damaged storage: CorruptRecord."""
+    try:
+        major, count, pos = _head(data, 0)
+        if major != 5:
+            raise EncodingError(f"{what} must be a map")
+        found: dict[str, Any] = {}
+        seen = []
+        for _ in range(count):
+            value_start = _item_end(data, pos)
+            key = decode_stored(data[pos:value_start])
+            if type(key) is not str:
+                raise EncodingError(f"{what} has a key that is not text")
+            pos = _item_end(data, value_start)
+            seen.append(key)
+            if key in wanted:
+                found[key] = decode_stored(data[value_start:pos])
+        if pos != len(data):
+            raise EncodingError(f"{len(data) - pos} bytes after the {what}")
+        if sorted(seen) != sorted(keys):
+            raise EncodingError(f"{what} must have fields {sorted(keys)}, got {sorted(seen)}")
+    except EncodingError as exc:
+        raise CorruptRecord(f"stored {what} breaks the encoding: {exc.message}") from None
+    return found
+
+
 P = ParamSpec("P")
 T = TypeVar("T")
 

@@ -15,12 +15,21 @@ from chain.blocks.evidence import (
     evidence_list_to_value,
 )
 from chain.blocks.header import Header, header_from_value, header_to_value
-from chain.encoding import decode, encode, expect_bytes, expect_list, expect_map
+from chain.encoding import (
+    decode,
+    decode_stored_fields,
+    encode,
+    expect_bytes,
+    expect_list,
+    expect_map,
+    stored_record,
+)
 from chain.farming.rewards import NodeReward, rewards_from_value, rewards_to_value
 from chain.hashing import hash32
 from chain.ledger.transactions import SignedTx, decode_tx
 
 MAX_BLOCK_SIZE = 64 * 1024 * 1024
+BLOCK_FIELDS = ("header", "txs", "last_commit", "evidence", "rewards")
 
 
 @dataclass(frozen=True)
@@ -57,11 +66,7 @@ def encode_block(block: Block) -> bytes:
 
 def decode_block(data: bytes, known: Callable[[bytes], SignedTx | None] | None = None) -> Block:
     """`known` may return an already decoded transaction for its exact bytes (a mempool's)."""
-    f = expect_map(
-        decode(data, MAX_BLOCK_SIZE),
-        "block",
-        ("header", "txs", "last_commit", "evidence", "rewards"),
-    )
+    f = expect_map(decode(data, MAX_BLOCK_SIZE), "block", BLOCK_FIELDS)
     raws = [
         expect_bytes(raw, f"tx {i}", max_size=1 << 20)
         for i, raw in enumerate(expect_list(f["txs"], "txs", 1 << 20))
@@ -76,6 +81,22 @@ def decode_block(data: bytes, known: Callable[[bytes], SignedTx | None] | None =
         evidence=evidence_list_from_value(f["evidence"]),
         rewards=rewards_from_value(f["rewards"]),
     )
+
+
+@stored_record("block header")
+def stored_block_header(data: bytes) -> Header:
+    """The header of a block this node stored, its transactions stepped over, not decoded (a
+    full block of transfers takes seconds to decode; its header, microseconds)."""
+    fields = decode_stored_fields(data, "block", BLOCK_FIELDS, ("header",))
+    return header_from_value(fields["header"])
+
+
+@stored_record("block rewards")
+def stored_block_rewards(data: bytes) -> tuple[NodeReward, ...]:
+    """The reward lines a block this node stored carries (an epoch's first block: the last
+    epoch's), read as stored_block_header reads the header."""
+    fields = decode_stored_fields(data, "block", BLOCK_FIELDS, ("rewards",))
+    return rewards_from_value(fields["rewards"])
 
 
 def tx_root(txs: tuple[SignedTx, ...] | list[SignedTx]) -> bytes:

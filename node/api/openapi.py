@@ -8,9 +8,9 @@ from chain.farming.txs import MAX_ID
 from chain.ledger.transactions import MAX_TX_SIZE
 from chain.snapshot.manifest import MAX_BITS
 from chain.store import MAX_AUDIT_RANGE
-from node.api.blocks import MAX_BLOCKS_PAGE
+from node.api.blocks import MAX_BLOCKS_PAGE, MAX_PAGE_BYTES
 from node.api.body import MAX_BATCH
-from node.api.farming import MAX_LIST_PAGE, MAX_REWARD_EPOCHS
+from node.api.farming import MAX_LIST_PAGE, MAX_NODE_SCAN, MAX_REWARD_EPOCHS
 from node.api.workloads import MAX_WORKLOADS_PAGE
 
 HEX = {"type": "string", "pattern": "^[0-9a-f]*$"}
@@ -65,6 +65,64 @@ LIMIT = {"type": "integer", "minimum": 1, "maximum": MAX_AUDIT_RANGE}
 EPOCHS = {"type": "integer", "minimum": 1, "maximum": MAX_REWARD_EPOCHS}
 CHUNK_INDEX = {"type": "integer", "minimum": 0, "maximum": (1 << MAX_BITS) - 1}
 BEFORE_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+NULLABLE_INT = {"type": ["integer", "null"]}
+NULLABLE_OBJECT = {"type": ["object", "null"]}
+SETTLED = {
+    "name": "settled",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "boolean"},
+    "description": "with the last settled epoch's reward line (`last_epoch`; default false)",
+}
+NODE = {
+    "type": "object",
+    "required": [
+        "id",
+        "farm",
+        "key",
+        "height",
+        "last_seen",
+        "down",
+        "status",
+        "activity",
+        "projected",
+    ],
+    "properties": {
+        "id": ID,
+        "farm": ID,
+        "key": HEX,
+        "height": {"type": "integer", "minimum": 0},
+        "last_seen": NULLABLE_INT,
+        "down": NULLABLE_OBJECT,
+        "status": {"enum": ["up", "down", "unseen"]},
+        "activity": NULLABLE_OBJECT,
+        "projected": NULLABLE_OBJECT,
+        "last_epoch": {
+            "type": ["object", "null"],
+            "description": "only with settled=true (always in /v1/nodes): what the last "
+            "settled epoch paid it, null if nothing",
+        },
+    },
+}
+PAGE_HEAD = {
+    "height": {"type": "integer", "minimum": 0},
+    "epoch": NULLABLE_OBJECT,
+    "settled_epoch": NULLABLE_INT,
+    "next_start": {
+        "type": ["integer", "null"],
+        "description": "the next page's `start`: after the last id looked at; null at the end",
+    },
+}
+
+
+def _list_page(key: str, item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": [*PAGE_HEAD, key],
+        "properties": PAGE_HEAD | {key: {"type": "array", "items": item}},
+    }
 
 
 def _page(maximum: int) -> dict[str, Any]:
@@ -213,28 +271,32 @@ def openapi_spec(version: str) -> dict[str, Any]:
             "/v1/farms": {
                 "get": {
                     "summary": "Farms by id from `start`, at most `limit` ids (default 50, at "
-                    "most 100), each with its node ids, how many are up and down, and what its "
-                    "nodes proved and earned so far this epoch (projected) and in the last "
-                    "settled one; `next_start` is the next page's start",
+                    "most 100), each with how many nodes it has and what its nodes proved and "
+                    "earned in the last settled epoch, as the settling block paid them (its "
+                    "nodes' statuses and this epoch's projections: /v1/nodes?farm=); "
+                    "`next_start` is the next page's start",
                     "parameters": [
                         _query_param("start", ID, "the first farm id (default 1)"),
                         _query_param("limit", _page(MAX_LIST_PAGE), "ids to look at"),
                     ],
-                    "responses": {"200": _json(obj, "farms"), **_errors(400)},
+                    "responses": {"200": _json(_ref("FarmsPage"), "farms"), **_errors(400)},
                 }
             },
             "/v1/nodes": {
                 "get": {
                     "summary": "Farming nodes by id from `start` (of one farm with `farm`), at "
-                    "most `limit` (default 50, at most 100): each with its location, status "
-                    "(up, down, unseen), activity this epoch, projected and last settled reward "
-                    "lines (proven storage, compute, uptime, amount), replicas and gateway names",
+                    f"most `limit` (default 50, at most 100) and {MAX_NODE_SCAN:,} ids looked "
+                    "at: each with its location, status (up, down, unseen), activity this "
+                    "epoch, projected and last settled reward lines (proven storage, compute, "
+                    "uptime, amount), replicas and gateway names. `next_start` follows the last "
+                    "id looked at, so a page of one farm's nodes may hold fewer than `limit`, "
+                    "or none, before the last: page on until it is null",
                     "parameters": [
                         _query_param("start", ID, "the first node id (default 1)"),
                         _query_param("limit", _page(MAX_LIST_PAGE), "at most this many"),
                         _query_param("farm", ID, "only this farm's nodes"),
                     ],
-                    "responses": {"200": _json(obj, "nodes"), **_errors(400)},
+                    "responses": {"200": _json(_ref("NodesPage"), "nodes"), **_errors(400)},
                 }
             },
             "/v1/farms/{farm}": {
@@ -260,16 +322,20 @@ def openapi_spec(version: str) -> dict[str, Any]:
             },
             "/v1/nodes/{node}": {
                 "get": {
-                    "summary": "A farming node, its activity this epoch and its projected reward",
-                    "parameters": [_path_param("node", ID, "node id")],
-                    "responses": {"200": _json(obj, "node"), **_errors(400, 404)},
+                    "summary": "A farming node, its status, its activity this epoch and its "
+                    "projected reward; with `settled`, the last settled epoch's line too",
+                    "parameters": [_path_param("node", ID, "node id"), SETTLED],
+                    "responses": {"200": _json(_ref("Node"), "node"), **_errors(400, 404)},
                 }
             },
             "/v1/nodes/by-key/{public_key}": {
                 "get": {
                     "summary": "The same, found by the node's public key",
-                    "parameters": [_path_param("public_key", HEX64, "the node's public key")],
-                    "responses": {"200": _json(obj, "node"), **_errors(400, 404)},
+                    "parameters": [
+                        _path_param("public_key", HEX64, "the node's public key"),
+                        SETTLED,
+                    ],
+                    "responses": {"200": _json(_ref("Node"), "node"), **_errors(400, 404)},
                 }
             },
             "/v1/deployments/{contract}/{wid}": {
@@ -480,12 +546,14 @@ def openapi_spec(version: str) -> dict[str, Any]:
                 "get": {
                     "summary": "The latest blocks, newest first: heights below `before` "
                     "(default: all), at most `limit` (default 20, at most 100), each one's "
-                    "header with its transaction count and size in bytes",
+                    "header with its transaction count and size in bytes; a page ends early "
+                    f"once it holds {MAX_PAGE_BYTES // 2**20} MiB of blocks: `next_before` "
+                    "goes on from its last",
                     "parameters": [
                         _query_param("before", HEIGHT, "only heights below this"),
                         _query_param("limit", _page(MAX_BLOCKS_PAGE), "at most this many"),
                     ],
-                    "responses": {"200": _json(obj, "headers"), **_errors(400)},
+                    "responses": {"200": _json(_ref("BlocksPage"), "headers"), **_errors(400)},
                 }
             },
             "/v1/blocks/{ref}": {
@@ -512,6 +580,24 @@ def openapi_spec(version: str) -> dict[str, Any]:
         "components": {
             "schemas": {
                 "Error": ERROR,
+                "Node": NODE,
+                "NodesPage": _list_page("nodes", _ref("Node")),
+                "FarmsPage": _list_page(
+                    "farms",
+                    {
+                        "type": "object",
+                        "required": ["id", "name", "nodes", "last_epoch"],
+                        "properties": {"id": ID, "nodes": {"type": "integer", "minimum": 0}},
+                    },
+                ),
+                "BlocksPage": {
+                    "type": "object",
+                    "required": ["height", "base_height", "blocks", "next_before"],
+                    "properties": {
+                        "blocks": {"type": "array", "items": obj},
+                        "next_before": NULLABLE_INT,
+                    },
+                },
                 "SubmitTx": {
                     "type": "object",
                     "required": ["tx"],

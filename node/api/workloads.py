@@ -5,9 +5,11 @@ replicas with their nodes, countries and the nodes they left, its gateway names)
 
 Read from the contract's storage in one snapshot, the way its own read-only functions read it
 (vm/compiler/storage.py's keys), so a list costs a few reads a workload, not a metered query.
-A deployment another contract asked for is served by /v1/deployments/{contract}/{wid}.
+A deployment another contract asked for is served by /v1/deployments/{contract}/{wid}. The
+reads run in a worker thread, off the event loop consensus runs on.
 """
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -127,35 +129,43 @@ def workload_view(snap: Snapshot, wid: int, full: bool = False) -> dict[str, Any
     return view
 
 
+def workloads_page(snap: Snapshot, before: int | None, limit: int) -> dict[str, Any]:
+    """Workloads with ids below `before` (default: all), newest first, `limit` ids looked at."""
+    height, _ = head_of(snap)
+    last = last_workload_id(snap)
+    top = last + 1 if before is None else min(before, last + 1)
+    ids = range(top - 1, max(0, top - 1 - limit), -1)
+    found = [workload_view(snap, wid) for wid in ids]
+    lowest = ids[-1] if ids else top
+    return {
+        "height": height,
+        "contract": str(workload_address()),
+        "last_id": last,
+        "workloads": [w for w in found if w is not None],
+        "next_before": lowest if lowest > 1 else None,
+    }
+
+
+def workload_answer(snap: Snapshot, wid: int) -> dict[str, Any] | None:
+    height, _ = head_of(snap)
+    view = workload_view(snap, wid, full=True)
+    return None if view is None else view | {"height": height}
+
+
 async def get_workloads(request: web.Request) -> web.Response:
     q = WorkloadsSchema().load(dict(request.query))
     with request.app[API].node.store.snapshot() as snap:
-        height, _ = head_of(snap)
-        last = last_workload_id(snap)
-        top = last + 1 if q["before"] is None else min(q["before"], last + 1)
-        ids = range(top - 1, max(0, top - 1 - q["limit"]), -1)
-        found = [workload_view(snap, wid) for wid in ids]
-    workloads = [w for w in found if w is not None]
-    lowest = ids[-1] if ids else top
-    return web.json_response(
-        {
-            "height": height,
-            "contract": str(workload_address()),
-            "last_id": last,
-            "workloads": workloads,
-            "next_before": lowest if lowest > 1 else None,
-        }
-    )
+        page = await asyncio.to_thread(workloads_page, snap, q["before"], q["limit"])
+    return web.json_response(page)
 
 
 async def get_workload(request: web.Request) -> web.Response:
     wid = path_id(request, "wid")
     with request.app[API].node.store.snapshot() as snap:
-        height, _ = head_of(snap)
-        view = workload_view(snap, wid, full=True)
+        view = await asyncio.to_thread(workload_answer, snap, wid)
     if view is None:
         raise web.HTTPNotFound(text=f"the workload contract has no workload {wid}")
-    return web.json_response(view | {"height": height})
+    return web.json_response(view)
 
 
 def add_workload_routes(app: web.Application) -> None:

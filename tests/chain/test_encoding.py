@@ -8,8 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain.encoding import MAX_DEPTH, MAX_INT, MIN_INT, decode, encode
-from chain.errors import EncodingError
+from chain.encoding import (
+    MAX_DEPTH,
+    MAX_INT,
+    MIN_INT,
+    decode,
+    decode_stored_fields,
+    encode,
+)
+from chain.errors import CorruptRecord, EncodingError
 
 # --- strategies ---------------------------------------------------------------------------------
 
@@ -269,3 +276,49 @@ def test_mutated_encodings_only_raise_encoding_error(value: Any, data: st.DataOb
     else:
         encoded.insert(index, data.draw(st.integers(0, 255)))
     _decode_or_encoding_error(bytes(encoded))
+
+
+# --- stored fields read alone ---------------------------------------------------------------------
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.text(max_size=10), values, min_size=1, max_size=6), st.data())
+def test_stored_fields_read_alone_are_the_fields_decoded(
+    record: dict[str, Any], data: st.DataObject
+) -> None:
+    keys = tuple(record)
+    wanted = tuple(data.draw(st.lists(st.sampled_from(keys), unique=True)))
+    found = decode_stored_fields(encode(record), "record", keys, wanted)
+    assert typed(found) == typed({key: record[key] for key in wanted})
+
+
+def test_stored_fields_step_over_a_list_of_byte_strings() -> None:
+    """A block's shape: its transactions (a long list of byte strings) before the header."""
+    record = {"txs": [bytes([i % 256]) * 300 for i in range(1000)], "header": {"height": 7}}
+    data = encode(record)
+    assert decode_stored_fields(data, "block", ("header", "txs"), ("header",)) == {
+        "header": {"height": 7}
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "pattern"),
+    [
+        (encode([1, 2]), "must be a map"),
+        (encode({"a": 1}), r"must have fields \['a', 'b'\]"),
+        (encode({"a": 1, "b": 2, "c": 3}), "must have fields"),
+        (encode({"a": 1, "b": b"xy"})[:-1], "truncated"),
+        (encode({"a": 1, "b": 2}) + b"\x00", "1 bytes after"),
+        (bytes.fromhex("a2") + encode("a") + bytes.fromhex("c101") + encode("b") + b"\x02", "tags"),
+        (
+            bytes.fromhex("a2") + encode("a") + bytes.fromhex("9f01ff") + encode("b") + b"\x02",
+            "indef",
+        ),
+        (bytes.fromhex("a2") + bytes.fromhex("01") + b"\x01" + encode("b") + b"\x02", "not text"),
+        (bytes.fromhex("a2") + encode("a") + bytes.fromhex("5b" + "ff" * 8), "truncated"),
+        (b"", "truncated"),
+    ],
+)
+def test_stored_fields_of_a_damaged_record_are_a_corrupt_record(data: bytes, pattern: str) -> None:
+    with pytest.raises(CorruptRecord, match=pattern):
+        decode_stored_fields(data, "record", ("a", "b"), ("a",))

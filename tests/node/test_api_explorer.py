@@ -2,6 +2,7 @@
 node and LevelDB: the latest blocks a page at a time, the validators' signed share of the
 downtime window; and the explorer itself as the node serves it from its built folder."""
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from chain.blocks.header import header_to_json
 from chain.state import SigningInfo
+from node.api import blocks as block_list
 from node.api.app import uptime_view
 from tests.kit.support import transfer
 
@@ -53,6 +55,52 @@ async def test_blocks_newest_first_a_page_at_a_time(api: Any) -> None:
     for query in ("limit=0", "limit=101", "before=-1", "before=x", "after=3"):
         body = await get(client, f"/v1/blocks?{query}", 400)
         assert body["error"]["code"] == "invalid_request", query
+
+
+async def test_a_page_of_blocks_ends_once_it_holds_max_page_bytes(
+    api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks are tens of megabytes at most: a page stops at the block that brings it to
+    MAX_PAGE_BYTES, and next_before goes on from there, each height once. The headers are read
+    in a worker thread, off the event loop."""
+    client, node, th = api
+    for nonce in range(5):
+        tx = transfer(th.alice, th.bob_address, 1, nonce)
+        response = await client.post("/v1/txs", json={"tx": tx.encoded.hex()})
+        assert response.status == 202
+        await node.produce_block()  # heights 1..5, one transfer each
+    await node.produce_block()
+    sizes = {h: len(node.store.block_bytes(node.store.block_hash_at(h))) for h in range(7)}
+    threads: list[threading.Thread] = []
+    summary = block_list.block_summary
+
+    def spied(raw: bytes) -> dict[str, Any]:
+        threads.append(threading.current_thread())
+        return summary(raw)
+
+    monkeypatch.setattr(block_list, "block_summary", spied)
+    for budget in (1, sizes[6] + sizes[5], sum(sizes.values()) // 2, 10**9):
+        monkeypatch.setattr(block_list, "MAX_PAGE_BYTES", budget)
+        pages: list[list[int]] = []
+        before: int | None = None
+        while True:
+            query = "limit=100" if before is None else f"limit=100&before={before}"
+            page = await get(client, f"/v1/blocks?{query}")
+            heights = [b["height"] for b in page["blocks"]]
+            assert [b["size"] for b in page["blocks"]] == [sizes[h] for h in heights]
+            # under the budget until its last block
+            assert sum(sizes[h] for h in heights[:-1]) < budget, (budget, heights)
+            pages.append(heights)
+            if (before := page["next_before"]) is None:
+                break
+        assert [h for heights in pages for h in heights] == [6, 5, 4, 3, 2, 1, 0], budget
+        if budget == 1:
+            assert pages == [[6], [5], [4], [3], [2], [1], [0]]
+        if budget == sizes[6] + sizes[5]:
+            assert pages[0] == [6, 5]
+        if budget == 10**9:
+            assert pages == [[6, 5, 4, 3, 2, 1, 0]]
+    assert threads and threading.main_thread() not in threads
 
 
 async def test_validators_show_the_share_of_the_window_they_signed(api: Any) -> None:

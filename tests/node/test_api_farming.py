@@ -1,7 +1,9 @@
 """The farming API in-process over a real node and LevelDB: a farmer's agent fed only by the API
 (as `gridchain farmer run` is) farms for three epochs, and every endpoint says what the store
 says: the epoch and its recent hashes, farms and their nodes, activity, the projection (which is
-exactly what the settling block then pays) and the settled rewards."""
+exactly what the settling block then pays) and the settled rewards, read once per settling
+block and never for a farmer's polls; the node list pages through one farm's nodes spread
+among other farms', a bounded number of ids an answer."""
 
 from collections.abc import Iterator
 from typing import Any
@@ -10,6 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from chain.address import key_address
+from chain.blocks.block import stored_block_header, stored_block_rewards
 from chain.farming.records import (
     activity_to_json,
     farm_to_json,
@@ -23,6 +26,8 @@ from chain.farming.txs import FarmCreate, FarmPayload, Location, NodeRegister, R
 from chain.keys import KeyPair
 from chain.ledger.transactions import Transfer, TxBody, sign_tx
 from chain.state import read_account
+from node.api import farming
+from node.api.context import API
 from node.api.farming import FARMING_PARAMS
 from node.farmer.agent import FarmerAgent
 from node.farmer.plots import Plot, create_plot
@@ -92,6 +97,27 @@ async def register(client: Client, node: NodeService, th: NodeHome) -> tuple[int
     await send(client, node, th.alice, payload)
     await node.produce_block()
     return 1, 1
+
+
+async def register_nodes(
+    client: Client, node: NodeService, th: NodeHome, farms: list[int]
+) -> list[KeyPair]:
+    """One node for each item of `farms` in that farm (alice owns them all), in that order."""
+    keys = [dev_key(f"node-{i}") for i in range(len(farms))]
+    for key, farm_id in zip(keys, farms, strict=True):
+        consent = key.sign(node_consent_message(CHAIN_ID, farm_id, key.public_key))
+        payload = NodeRegister(farm_id, key.public_key, RESOURCES, LOCATION, consent)
+        await send(client, node, th.alice, payload)
+    await node.produce_block()
+    return keys
+
+
+def settled_reads(client: Client) -> int:
+    """How many settling blocks the API has read from the store so far."""
+    app = client.app
+    assert app is not None
+    reads: int = app[API].settled.reads
+    return reads
 
 
 async def test_farming_view_before_and_after_the_first_block(api: Any) -> None:
@@ -220,33 +246,54 @@ async def test_farm_and_node_lists_show_the_running_and_the_last_settled_epoch(
             await send(client, node, NODE_KEY, payload)
         await node.produce_block()
 
+    # The agent polled its node through the epoch's settling block: never read for it.
+    assert settled_reads(client) == 0
     settling = node.store.block_at(epoch_start(params, 1))
+    raw = node.store.block_bytes(settling.hash)
+    assert stored_block_rewards(raw) == settling.rewards  # read without the transactions
+    assert stored_block_header(raw) == settling.header and settling.txs
     (line,) = settling.rewards
     nodes = await get(client, "/v1/nodes")
     assert nodes["epoch"]["epoch"] == 1 and nodes["settled_epoch"] == 0
     (row,) = nodes["nodes"]
-    view = await get(client, f"/v1/nodes/{node_id}")
+    view = await get(client, f"/v1/nodes/{node_id}?settled=true")
     assert row == view | {"farm_name": "ghent", "replicas": 0, "routes": 0}
     assert row["status"] == "up" and row["last_epoch"] == reward_to_json(line)
     assert line.storage_bytes > 0 and row["projected"]["epoch"] == 1
     assert row["location"]["country"] == "BE"
+    # What the agent polls: the same without the settled line (asked for or not).
+    polled = await get(client, f"/v1/nodes/{node_id}")
+    assert "last_epoch" not in polled and polled == {
+        k: v for k, v in view.items() if k != "last_epoch"
+    }
+    assert polled == await get(client, f"/v1/nodes/by-key/{NODE_KEY.public_key.hex()}")
+    assert await get(client, f"/v1/nodes/{node_id}?settled=false") == polled
+    by_key = f"/v1/nodes/by-key/{NODE_KEY.public_key.hex()}?settled=1"
+    assert await get(client, by_key) == view
 
     farms = await get(client, "/v1/farms")
     assert [f["id"] for f in farms["farms"]] == [1, 2] and farms["next_start"] is None
+    assert farms["epoch"] == nodes["epoch"] and farms["settled_epoch"] == 0
     first, empty = farms["farms"]
     stored = read_farm(node.store, farm_id)
     assert stored is not None
-    assert {k: first[k] for k in farm_to_json(stored)} == farm_to_json(stored)
-    assert first["node_ids"] == [node_id] and (first["nodes_up"], first["nodes_down"]) == (1, 0)
-    assert first["last_epoch"] == {
-        "epoch": 0,
-        "storage_bytes": line.storage_bytes,
-        "compute_milli_cores": line.compute_milli_cores,
-        "amount": line.amount,
+    assert first == farm_to_json(stored) | {
+        "last_epoch": {
+            "epoch": 0,
+            "storage_bytes": line.storage_bytes,
+            "compute_milli_cores": line.compute_milli_cores,
+            "amount": line.amount,
+        }
     }
-    projected = row["projected"]
-    assert first["projected"] == {k: projected[k] for k in first["projected"]}
-    assert empty["node_ids"] == [] and empty["last_epoch"]["amount"] == 0
+    assert empty["nodes"] == 0 and empty["last_epoch"]["amount"] == 0
+    # What the Farms page shows of a farm's nodes, from the node list: how many (of the farm's
+    # count) are up and what this epoch would pay them so far.
+    own = (await get(client, f"/v1/nodes?farm={farm_id}"))["nodes"]
+    assert [n["id"] for n in own] == [node_id] and first["nodes"] == len(own)
+    assert [n["status"] for n in own] == ["up"]
+    assert sum(n["projected"]["amount"] for n in own) == row["projected"]["amount"]
+    # The settling block was read once for all these answers.
+    assert settled_reads(client) == 1
 
     page = await get(client, "/v1/farms?limit=1")
     assert [f["id"] for f in page["farms"]] == [1] and page["next_start"] == 2
@@ -254,5 +301,64 @@ async def test_farm_and_node_lists_show_the_running_and_the_last_settled_epoch(
     assert (await get(client, "/v1/nodes?farm=2"))["nodes"] == []
     assert (await get(client, "/v1/nodes?farm=1"))["nodes"] == [row]
     assert (await get(client, "/v1/nodes?start=2"))["nodes"] == []
-    for path in ("/v1/nodes?farm=0", "/v1/nodes?limit=101", "/v1/farms?start=0", "/v1/farms?x=1"):
+    bad = (
+        "/v1/nodes?farm=0",
+        "/v1/nodes?limit=101",
+        "/v1/farms?start=0",
+        "/v1/farms?x=1",
+        f"/v1/nodes/{node_id}?settled=maybe",
+        f"/v1/nodes/{node_id}?x=1",
+    )
+    for path in bad:
         assert (await get(client, path, 400))["error"]["code"] == "invalid_request", path
+    assert settled_reads(client) == 1
+
+
+async def test_a_farms_nodes_among_other_farms_are_paged_through_each_once(
+    api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Farm 1's nodes spread among farm 2's: the list looks at MAX_NODE_SCAN ids an answer
+    and goes on after the last one it looked at, so every node comes once, whatever the page's
+    limit, and a page of none but a next_start goes on past the other farm's run."""
+    client, node, th = api
+    await node.produce_block()
+    await send(client, node, th.alice, FarmCreate("ghent", PAYOUT, 20_000))
+    await send(client, node, th.alice, FarmCreate("ypres", PAYOUT, 20_000))
+    await node.produce_block()
+    farms = [1, 2, 2, 2, 1, 2, 2, 1, 1]  # node ids 1..9
+    await register_nodes(client, node, th, farms)
+    monkeypatch.setattr(farming, "MAX_NODE_SCAN", 3)
+    next_node = (await get(client, "/v1/farming"))["next_node"]
+    assert next_node == len(farms) + 1
+
+    async def pages(farm_id: int | None, limit: int) -> list[list[int]]:
+        """The ids of each page, following next_start from the first id to the end."""
+        query = f"limit={limit}" + ("" if farm_id is None else f"&farm={farm_id}")
+        found: list[list[int]] = []
+        start: int | None = 1
+        while start is not None:
+            page = await get(client, f"/v1/nodes?{query}&start={start}")
+            ids = [n["id"] for n in page["nodes"]]
+            found.append(ids)
+            following = page["next_start"]
+            # at most three ids looked at, each matching one of them listed, in id order
+            looked = range(start, next_node if following is None else following)
+            assert 1 <= len(looked) <= 3 and len(ids) <= limit, (query, start, following)
+            assert ids == [i for i in looked if farm_id in (None, farms[i - 1])]
+            start = following
+        return found
+
+    for farm_id in (1, 2, None):
+        own = [i for i, f in enumerate(farms, 1) if farm_id in (None, f)]
+        for limit in (1, 2, 100):
+            found = await pages(farm_id, limit)
+            assert [i for ids in found for i in ids] == own, (farm_id, limit)
+    assert await pages(1, 1) == [[1], [], [5], [8], [9]]
+    assert await pages(1, 100) == [[1], [5], [8, 9]]
+    assert await pages(2, 2) == [[2, 3], [4, 6], [7]]
+    first = await get(client, "/v1/nodes?limit=100")
+    assert [n["id"] for n in first["nodes"]] == [1, 2, 3] and first["next_start"] == 4
+    assert [n["farm_name"] for n in first["nodes"]] == ["ghent", "ypres", "ypres"]
+    assert (await get(client, "/v1/nodes?start=10"))["next_start"] is None
+    farm_view = await get(client, "/v1/farms/1")
+    assert farm_view["node_ids"] == [1, 5, 8, 9] and farm_view["nodes"] == 4

@@ -4,6 +4,7 @@ the standard workload contract, the chain places its replica; the node holding i
 and is marked down, the replica moves to the other one, and the API shows every step as the
 contract's storage and the deployment record hold it."""
 
+import threading
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from contracts_std.requirement import (
     workload_address,
 )
 from contracts_std.spec import load_spec, spec_bytes
+from node.api import workloads
 from node.service import NodeService
 from tests.kit.support import CHAIN_ID, NodeHome, dev_key
 
@@ -190,8 +192,16 @@ async def test_workloads_their_replicas_and_the_moves_after_a_node_dies(api: Any
     assert (nodes[first]["replicas"], nodes[other]["replicas"]) == (0, 1)
 
 
-async def test_pages_and_bad_requests(api: Any) -> None:
+async def test_pages_and_bad_requests(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     client, node, th = api
+    threads: list[threading.Thread] = []
+    view = workloads.workload_view
+
+    def spied(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread())
+        return view(*args, **kwargs)
+
+    monkeypatch.setattr(workloads, "workload_view", spied)
     for tag in range(3):  # three submissions, never authorized: pending, no deployment
         spec = spec_bytes(load_spec(SPEC | {"name": f"w{tag}"}))
         signer = [RequiredSigner(th.alice.public_key)]
@@ -212,6 +222,19 @@ async def test_pages_and_bad_requests(api: Any) -> None:
         2,
         1,
     ]
+    # Following next_before a workload at a time visits each once, newest first.
+    seen: list[int] = []
+    before: int | None = None
+    while True:
+        query = "limit=1" if before is None else f"limit=1&before={before}"
+        one = await get(client, f"/v1/workloads?{query}")
+        seen += [w["id"] for w in one["workloads"]]
+        if (before := one["next_before"]) is None:
+            break
+    assert seen == [3, 2, 1]
+    assert (await get(client, "/v1/workloads/2"))["name"] == "w1"
+    # Every workload was read in a worker thread, off the event loop consensus runs on.
+    assert threads and threading.main_thread() not in threads
     cases = [
         ("/v1/workloads/4", 404, "not_found"),
         ("/v1/workloads/0", 400, "bad_request"),

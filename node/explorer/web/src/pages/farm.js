@@ -7,11 +7,21 @@ import { accountLink, blockLink } from "../links.js";
 import { heading } from "./common.js";
 import { nodesTable } from "./farms.js";
 
+const FARM_PAGES = 10_000; // pages of 1,000 node ids: ten million nodes
+
 export default async function farm({ parts }) {
   const id = parts[0] || "";
   const [view, nodes, rewards] = await Promise.all([
     fetchJson(`/v1/farms/${encodeURIComponent(id)}`),
-    fetchAll(`/v1/nodes?limit=100&farm=${encodeURIComponent(id)}`, "nodes", "next_start", "start"),
+    // Each answer looks at up to 1,000 node ids whatever farm they are of, so pages of other
+    // farms' nodes come back empty: page on to the end (next_start null), not 20 pages.
+    fetchAll(
+      `/v1/nodes?limit=100&farm=${encodeURIComponent(id)}`,
+      "nodes",
+      "next_start",
+      "start",
+      FARM_PAGES,
+    ),
     fetchJson(`/v1/farms/${encodeURIComponent(id)}/rewards?epochs=20`),
   ]);
   const sum = (lines, key) => lines.reduce((total, line) => total + line[key], 0);

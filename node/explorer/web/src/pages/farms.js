@@ -1,5 +1,8 @@
 // Farms and their nodes: what each proved (storage, compute), its uptime and what it earned in
-// the last settled epoch, and so far in the running one (GET /v1/farms, /v1/nodes).
+// the last settled epoch, and so far in the running one (GET /v1/farms, /v1/nodes). A farm's
+// row counts its nodes up and sums their projections from the nodes' list: the state keeps no
+// list of a farm's nodes, so /v1/farms holds only what the farm records and the settling block
+// do (how many nodes, what the last settled epoch paid).
 import { fetchAll, fetchJson } from "../api.js";
 import { h, section, table } from "../html.js";
 import { bytes, cores, country, credits, number, percent } from "../format.js";
@@ -46,6 +49,19 @@ export function nodesTable(caption, nodes) {
   );
 }
 
+// Per farm id: its nodes in `nodes`, how many of them are up, and what the running epoch would
+// pay them so far (null while no epoch runs).
+export function farmNodes(nodes, running) {
+  const farms = new Map();
+  for (const n of nodes) {
+    if (!farms.has(n.farm)) farms.set(n.farm, { up: 0, projected: running ? 0 : null });
+    const farm = farms.get(n.farm);
+    if (n.status === "up") farm.up += 1;
+    if (running) farm.projected += n.projected?.amount ?? 0;
+  }
+  return (id) => farms.get(id) ?? { up: 0, projected: running ? 0 : null };
+}
+
 export default async function farms() {
   const [farmList, nodes, first] = await Promise.all([
     fetchAll("/v1/farms?limit=100", "farms", "next_start", "start"),
@@ -53,17 +69,18 @@ export default async function farms() {
     fetchJson("/v1/farms?limit=1"),
   ]);
   const settled = first.settled_epoch === null ? "none yet" : `epoch ${first.settled_epoch}`;
+  const ofFarm = farmNodes(nodes, first.epoch !== null);
   const rows = farmList.map((f) => ({
     attrs: { "data-farm": f.id },
     cells: [
       farmLink(f.id, f.name),
       accountLink(f.owner),
-      `${number(f.nodes_up)} of ${number(f.node_ids.length)}`,
+      `${number(ofFarm(f.id).up)} of ${number(f.nodes)}`,
       credits(f.bond),
       bytes(f.last_epoch?.storage_bytes),
       cores(f.last_epoch?.compute_milli_cores),
       credits(f.last_epoch?.amount),
-      credits(f.projected?.amount),
+      credits(ofFarm(f.id).projected),
     ],
   }));
   return [
