@@ -18,6 +18,7 @@ Afterwards an offline replay of the same blocks times each step of the sync path
 write), to tell where the time goes. Figures are measured, never asserted.
 """
 
+import asyncio
 import hashlib
 import os
 import re
@@ -31,18 +32,16 @@ from pathlib import Path
 from typing import Any
 
 from chain.address import Address, key_address, parse_address
-from chain.blockchain import build_block, open_chain, validate_block
+from chain.blockchain import build_block, open_chain
 from chain.blocks.block import decode_block
 from chain.blocks.commit import (
     Commit,
-    check_commit,
     decode_commit,
     encode_commit,
 )
 from chain.genesis_state import GenesisState
 from chain.keys import KeyPair
 from chain.ledger.transactions import SignedTx, Transfer, TxBody, sign_tx
-from chain.state import Overlay
 from chain.store import ChainStore
 from devnet import network, processes
 from genesis.schema import load_genesis
@@ -51,6 +50,7 @@ from node.bench.blocks import Certifier
 from node.config import Home, load_validator_key
 from node.keystore import DEVNET_PASSPHRASE, Keystore
 from node.p2p.messages import Blocks, decode_message, encode_message
+from node.server import build_node
 
 Progress = Callable[[str], None]
 
@@ -302,69 +302,53 @@ def _compare_headers(node0: NodeClient, node3: NodeClient, blocks: int) -> list[
 # Where the time goes
 
 
-def replay_breakdown(source: Path, gen: GenesisState, blocks: int, workdir: Path) -> Breakdown:
-    """Replay blocks 1..`blocks` of the database at `source` into a fresh one, doing what a
-    serving peer and a syncing node do for each block, step by step, in one process."""
+def replay_breakdown(source: Path, home: Path, blocks: int) -> Breakdown:
+    """Replay blocks 1..`blocks` of the database at `source` into a fresh node on `home` (an
+    empty home of this devnet), doing what a serving peer and a syncing node do for each
+    answer of SERVE_BATCH blocks: the peer's reads and the message codec, then the syncing
+    node's decode and its own `NodeService.apply_synced` (certificates, validation, signatures
+    in the worker pool, one synced write), all in one process."""
     seconds = dict.fromkeys(
-        (
-            "serve_read",
-            "message_codec",
-            "decode",
-            "check_commit",
-            "validate_block",
-            "of_which_last_commit_verify",
-            "store_commit_synced",
-            "snapshot",
-        ),
+        ("serve_read", "message_codec", "decode", "apply_synced", "of_which_cpu_in_process"),
         0.0,
     )
     src = ChainStore(str(source))
-    dst = ChainStore(str(workdir / "replay.db"))
+    node = build_node(Home(home))
     clock = time.perf_counter
-    try:
-        head = open_chain(dst, gen)
+
+    async def replay() -> None:
         for start in range(1, blocks + 1, SERVE_BATCH):
             t0 = clock()
-            items: list[tuple[bytes, bytes]] = []
+            raws: list[tuple[bytes, bytes]] = []
             for height in range(start, min(start + SERVE_BATCH, blocks + 1)):
                 block_hash = src.block_hash_at(height)
                 commit = src.commit_at(height)
                 raw = src.block_bytes(block_hash) if block_hash else None
                 if raw is None or commit is None:
                     raise processes.DevnetError(f"block {height} is missing from {source}")
-                items.append((raw, encode_commit(commit)))
+                raws.append((raw, encode_commit(commit)))
             t1 = clock()
-            message = decode_message(encode_message(Blocks(tuple(items))))
+            message = decode_message(encode_message(Blocks(tuple(raws))))
             assert isinstance(message, Blocks)
+            t2 = clock()
+            items = [(decode_block(b), decode_commit(c)) for b, c in message.items]
+            t3 = clock()
+            cpu = time.process_time()
+            outcome = await node.apply_synced(items)
+            seconds["of_which_cpu_in_process"] += time.process_time() - cpu
+            t4 = clock()
+            if outcome.failure is not None:
+                raise processes.DevnetError(f"replay stopped: {outcome.failure}")
             seconds["serve_read"] += t1 - t0
-            seconds["message_codec"] += clock() - t1
-            for raw_block, raw_commit in message.items:
-                t0 = clock()
-                block = decode_block(raw_block)
-                commit = decode_commit(raw_commit)
-                t1 = clock()
-                vset = Overlay(dst).validator_set()
-                check_commit(gen.chain_id, vset, commit, block.header)
-                t2 = clock()
-                result = validate_block(dst, head, block)
-                t3 = clock()
-                dst.commit_block(block, commit, result.writes, result.new_nodes)
-                t4 = clock()
-                dst.snapshot().close()  # the node's mempool view moves to the new head
-                t5 = clock()
-                if block.last_commit is not None:
-                    last_vset = Overlay(dst).last_validator_set()
-                    check_commit(gen.chain_id, last_vset, block.last_commit, head)
-                seconds["of_which_last_commit_verify"] += clock() - t5
-                head = block.header
-                seconds["decode"] += t1 - t0
-                seconds["check_commit"] += t2 - t1
-                seconds["validate_block"] += t3 - t2
-                seconds["store_commit_synced"] += t4 - t3
-                seconds["snapshot"] += t5 - t4
+            seconds["message_codec"] += t2 - t1
+            seconds["decode"] += t3 - t2
+            seconds["apply_synced"] += t4 - t3
+
+    try:
+        asyncio.run(replay())
     finally:
         src.close()
-        dst.close()
+        node.close()
     return Breakdown(blocks, seconds)
 
 
@@ -390,9 +374,10 @@ def bench_sync(
         if breakdown_blocks > 0:
             count = min(blocks, breakdown_blocks)
             say(f"replaying {count} blocks offline, step by step")
-            gen = load_genesis(devnet.genesis)
             source = Home(Path(devnet.nodes[1].home)).db_path
-            result.breakdown = replay_breakdown(source, gen, count, Path(tmp))
+            home = Path(tmp) / "replay-home"  # node3's home without its data
+            shutil.copytree(devnet.nodes[3].home, home, ignore=shutil.ignore_patterns("data"))
+            result.breakdown = replay_breakdown(source, home, count)
     return result
 
 
