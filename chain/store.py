@@ -31,12 +31,11 @@ from typing import Any
 
 import plyvel
 
-from chain.blocks.block import Block, decode_block, encode_block
+from chain.blocks.block import Block, decode_block, encode_block, stored_block_header
 from chain.blocks.commit import Commit, decode_commit, encode_commit
-from chain.blocks.header import MAX_HEIGHT, Header, header_from_value
+from chain.blocks.header import MAX_HEIGHT, Header
 from chain.encoding import (
     decode,
-    decode_stored,
     encode,
     expect_bytes,
     expect_int,
@@ -60,7 +59,6 @@ from chain.state import LAST_VALIDATORS_KEY, VALIDATORS_KEY
 HEAD_KEY = b"Mhead"
 BASE_KEY = b"Mbase"
 AUDIT_SIZE_KEY = b"Maudit"
-BLOCK_FIELDS = ("header", "txs", "last_commit", "evidence", "rewards")  # chain/blocks/block.py
 MAX_AUDIT_RANGE = 1000
 GENESIS_KEY = b"G"
 
@@ -135,10 +133,7 @@ class ChainReads:
             return None
         block_hash = self.block_hash_at(height)
         raw = None if block_hash is None else self.block_bytes(block_hash)
-        if raw is None:
-            return None
-        fields = expect_map(decode_stored(raw), "block", BLOCK_FIELDS)
-        return header_from_value(fields["header"])
+        return None if raw is None else stored_block_header(raw)
 
     @stored_record("commit")
     def commit_at(self, height: int) -> Commit | None:
