@@ -1,9 +1,11 @@
 """The web explorer in a real browser (headless Chromium, the system's, driven by Playwright)
 against a real devnet: one validator, three farmers (BE, NL, DE) and a web workload whose node
 died once, so it has moved. The pages show what the API says (compared item by item), the map
-shows the farmers' countries, 'verify' passes for a real audit entry and fails for a tampered
-one; any error in the page's JavaScript fails the test. Every page is kept as a screenshot in
-tests/artifacts/explorer/ (docs/explorer.md shows copies of them).
+shows the farmers' countries, 'verify' passes for a real audit entry (worded by where the
+trusted genesis hash came from) and fails for a tampered one, and for a listing that shows other
+content than the entry its proof verifies; any error in the page's JavaScript fails the test.
+Every page is kept as a screenshot in tests/artifacts/explorer/ (docs/explorer.md shows copies
+of them).
 
 The devnet lives under /tmp (tests/kit/farmnet.py says why) and needs root for its sandbox."""
 
@@ -393,6 +395,15 @@ def test_the_map_shows_the_farmers_countries(explorer: Explorer) -> None:
     ui.shot("map")
 
 
+FIRST_USE = (
+    "✓ consistent with this node's own genesis (pinned on first use; paste the hash from your "
+    "genesis file to verify independently)"
+)
+VERIFIED = "✓ verified: in the log the trusted chain certified"
+LISTING = re.compile(r"/v1/audit/entries\?")  # the list, not an entry's proof
+CONTRACT_LISTING = re.compile(r"/v1/audit/contracts/[0-9a-f]+/entries\?")
+
+
 def test_verify_passes_for_a_real_entry_and_fails_for_a_tampered_one(
     explorer: Explorer,
 ) -> None:
@@ -408,12 +419,26 @@ def test_verify_passes_for_a_real_entry_and_fails_for_a_tampered_one(
     entries = ui.page.locator("table tbody tr[data-index]")
     expect(entries.first).to_be_visible()
     index = int(str(entries.first.get_attribute("data-index")))
+    # All its steps pass, but from a hash this node gave: only consistent with this node.
     verdict = verify(ui, index)
     expect(verdict).to_have_attribute("data-verdict", "ok", timeout=60_000)
+    expect(verdict).to_have_text(FIRST_USE)
+    expect(verdict).to_have_attribute("data-trust", "first-use")
     steps = ui.page.locator(f"tr[data-steps-for='{index}'] li[data-step]")
     done = {steps.nth(i).get_attribute("data-step"): steps.nth(i) for i in range(steps.count())}
-    assert {"leaf", "inclusion", "header", "light_path", "certificate"} <= set(done)
+    assert set(done) == {"leaf", "inclusion", "header", "light_path", "certificate", "row"}
     assert all(step.get_attribute("data-ok") == "true" for step in done.values())
+
+    # The auditor pastes the genesis header's hash they hold: now it is verified.
+    ui.page.get_by_label("Genesis header hash").fill(genesis)
+    ui.page.get_by_role("button", name="Trust this hash").click()
+    expect(ui.page.locator("#trust-source")).to_contain_text("pasted by you")
+    expect(ui.page.locator("#trusted-hash")).to_have_attribute("data-source", "pasted")
+    expect(ui.page.get_by_role("alert")).to_have_count(0)
+    verdict = verify(ui, index)
+    expect(verdict).to_have_attribute("data-verdict", "ok", timeout=60_000)
+    expect(verdict).to_have_text(VERIFIED)
+    expect(verdict).to_have_attribute("data-trust", "pasted")
     ui.shot("audit-verified")
 
     # A node that flips a byte of the entry: its leaf no longer matches.
@@ -430,6 +455,37 @@ def test_verify_passes_for_a_real_entry_and_fails_for_a_tampered_one(
     assert failed_step(ui, index) == "inclusion"
     ui.shot("audit-tampered")
     ui.page.unroute(f"**/v1/audit/entries/{index}/proof*")
+
+    # A node that lists the entry with another topic and serves the real entry's proof: the
+    # proof verifies, but not what the row showed; verify fails naming it, the row is redrawn.
+    real = ui.api(f"/v1/audit/entries/{index}/proof")["entry"]
+    ui.page.route(LISTING, lambda route: relist(route, index, topic="forged_topic"))
+    ui.open(f"audit?start={index}", "Audit log")  # the page that lists it, however long the log
+    row = ui.page.locator(f"table tbody tr[data-index='{index}']")
+    expect(row.locator("td").nth(4)).to_have_text("forged_topic")
+    verdict = verify(ui, index)
+    expect(verdict).to_have_attribute("data-verdict", "failed", timeout=60_000)
+    expect(verdict).to_contain_text("failed verification: the row's topic is not the verified")
+    assert failed_step(ui, index) == "row"
+    detail = ui.page.locator(f"tr[data-steps-for='{index}'] li[data-step='row']")
+    expect(detail).to_contain_text(
+        f'the row\'s topic is "forged_topic", the verified entry\'s "{real["topic"]}"'
+    )
+    expect(row).to_have_attribute("data-shown", "verified")
+    expect(row.locator("td").nth(4)).to_have_text(real["topic"])
+    ui.shot("audit-row-mismatch")
+
+    # The same with another data: named too.
+    ui.page.unroute(LISTING)
+    ui.page.route(LISTING, lambda route: relist(route, index, data="a0"))
+    ui.page.reload()
+    ui.rendered(f"#/audit?start={index}", "Audit log")
+    verdict = verify(ui, index)
+    expect(verdict).to_have_attribute("data-verdict", "failed", timeout=60_000)
+    expect(verdict).to_contain_text("failed verification: the row's data is not the verified")
+    assert failed_step(ui, index) == "row"
+    ui.page.unroute(LISTING)
+    ui.open("audit", "Audit log")
 
     # Another trusted genesis header (an auditor's pasted hash of another chain): refused.
     ui.page.get_by_label("Genesis header hash").fill("ab" * 32)
@@ -449,6 +505,23 @@ def test_verify_passes_for_a_real_entry_and_fails_for_a_tampered_one(
     api_rows = ui.api(f"/v1/audit/contracts/{contract}/entries?limit=25")["entries"]
     assert [r[0] for r in rows] == [str(e["index"]) for e in api_rows[: len(rows)]]
     assert [r[4] for r in rows] == [e["topic"] for e in api_rows[: len(rows)]]
+
+    # A node that lists the workload contract's real entry among the entries of an account
+    # that emitted none: every cell is that entry's, and it verifies, but it is not this
+    # account's.
+    ui.page.get_by_label("Genesis header hash").fill(genesis)
+    ui.page.get_by_role("button", name="Trust this hash").click()
+    expect(ui.page.locator("#trusted-hash")).to_have_text(genesis)
+    other = api_rows[0]
+    ui.page.route(CONTRACT_LISTING, lambda route: smuggle(route, other))
+    ui.open(f"audit/{FRESH}", "Audit log")
+    (smuggled,) = ui.rows("Entries of the contract")
+    assert smuggled[0] == str(other["index"]) and smuggled[4] == other["topic"]
+    verdict = verify(ui, other["index"])
+    expect(verdict).to_have_attribute("data-verdict", "failed", timeout=60_000)
+    expect(verdict).to_contain_text("the verified entry is another contract's")
+    assert failed_step(ui, other["index"]) == "row"
+    ui.page.unroute(CONTRACT_LISTING)
 
 
 def verify(ui: Explorer, index: int) -> Any:
@@ -488,4 +561,21 @@ def forge_the_entry(route: Route) -> None:
         **entry_to_json(forged),
         "leaf_hash": entry_leaf(forged).hex(),
     }
+    route.fulfill(response=response, json=body)
+
+
+def relist(route: Route, index: int, **shown: str) -> None:
+    """The entries list with entry `index` showing `shown` instead of its own fields."""
+    response = route.fetch()
+    body = response.json()
+    (entry,) = [e for e in body["entries"] if e["index"] == index]
+    entry.update(shown)
+    route.fulfill(response=response, json=body)
+
+
+def smuggle(route: Route, other: dict[str, Any]) -> None:
+    """An account's entries with `other`, an entry another contract emitted, listed first."""
+    response = route.fetch()
+    body = response.json()
+    body["entries"] = [other, *body["entries"]]
     route.fulfill(response=response, json=body)

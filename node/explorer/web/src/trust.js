@@ -1,7 +1,9 @@
 // The genesis header the audit page's verifier starts from. Trust on first use: the first
 // time, the hash of this node's block 0 is pinned in the browser (localStorage) and labelled
 // so; an auditor replaces it with the hash from their own genesis file
-// (`gridchain light init --genesis FILE --json` prints it as genesis_hash).
+// (`gridchain light init --genesis FILE --json` prints it as genesis_hash). A hash pinned on
+// first use came from the node being checked, so a verification from it only shows an entry
+// consistent with this node's own chain: the audit page words its verdict by `source`.
 import { fetchJson } from "./api.js";
 
 const KEY = "gridchain.explorer.trusted-genesis";

@@ -1,6 +1,9 @@
 // The audit log: every entry, or one contract's, each with a button that verifies it here, in
 // the page: the entry's inclusion proof against a header, and that header's finality
 // certificates back to the genesis header the user trusts (src/verify/, through verifier.js).
+// A row's cells come from a listing the proof does not cover, so verify also compares each of
+// them (and, in one contract's view, the contract) with the entry the proof verified: a row
+// that shows anything else fails, and is redrawn from the verified entry.
 import { decode } from "cborg";
 import { fetchJson } from "../api.js";
 import { h, code, link, section, table, fields, pager } from "../html.js";
@@ -8,7 +11,7 @@ import { number } from "../format.js";
 import { accountLink, blockLink, hashLink, href } from "../links.js";
 import { intParam } from "../router.js";
 import { HEX64, nodeGenesis, pin, trusted } from "../trust.js";
-import { STEPS, verifyEntry } from "../verifier.js";
+import { STEPS, entryDifferences, verifyEntry } from "../verifier.js";
 import { heading } from "./common.js";
 
 const PAGE = 25;
@@ -67,7 +70,7 @@ export default async function audit({ parts, query }) {
       table(
         contract ? "Entries of the contract" : "Audit entries",
         COLUMNS,
-        entries.map((e) => ({ attrs: { "data-index": e.index }, cells: entryCells(e) })),
+        entries.map((e) => ({ attrs: { "data-index": e.index }, cells: entryCells(e, contract) })),
         "no entries",
       ),
       pager(links),
@@ -77,22 +80,27 @@ export default async function audit({ parts, query }) {
 
 const COLUMNS = ["Index", "Block", "Transaction", "Contract", "Topic", "Data", "Verification"];
 
-function entryCells(e) {
+// `contract`: the contract whose entries the page lists ("" for all of them).
+function entryCells(e, contract) {
   const result = h("span", { class: "verdict", "data-verdict": "none", role: "status" });
   const button = h(
     "button",
     { type: "button", class: "verify", "aria-label": `Verify entry ${e.index}` },
     "Verify",
   );
-  button.addEventListener("click", () => runVerify(e.index, button, result));
+  button.addEventListener("click", () => runVerify(e, contract, button, result));
+  return [String(e.index), ...contentCells(e), [button, " ", result]];
+}
+
+// What a row shows of an entry, Block to Data: from the listing, or (once a verification found
+// the listing lying) from the verified entry.
+function contentCells(e) {
   return [
-    String(e.index),
     blockLink(e.height),
-    e.tx_index === BLOCK_STEP ? "block step" : hashLink(href.tx(e.tx_id), e.tx_id),
+    Number(e.tx_index) === BLOCK_STEP ? "block step" : hashLink(href.tx(e.tx_id), e.tx_id),
     link(href.audit(e.contract), code(e.contract)),
     e.topic,
     data(e.data),
-    [button, " ", result],
   ];
 }
 
@@ -142,14 +150,17 @@ function stepsRow(row, index) {
   return list;
 }
 
-async function runVerify(index, button, result) {
+async function runVerify(listed, contract, button, result) {
+  const { index } = listed;
+  const row = button.closest("tr");
   button.disabled = true;
   result.dataset.verdict = "running"; // before any wait: a test reads the verdict after this
+  delete result.dataset.trust;
   result.textContent = "verifying…";
-  const list = stepsRow(button.closest("tr"), index);
+  const list = stepsRow(row, index);
   list.replaceChildren();
   const show = (step) => {
-    const title = STEPS.find((s) => s.name === step.name)?.title ?? step.name;
+    const title = [...STEPS, ROW_STEP].find((s) => s.name === step.name)?.title;
     const detail = step.detail ? h("span", { class: "detail" }, `: ${step.detail}`) : null;
     list.append(
       h(
@@ -159,7 +170,7 @@ async function runVerify(index, button, result) {
           "data-step": step.name,
           "data-ok": String(step.ok),
         },
-        `${step.ok ? "✓" : "✗"} ${title}`,
+        `${step.ok ? "✓" : "✗"} ${title ?? step.name}`,
         detail,
       ),
     );
@@ -175,16 +186,87 @@ async function runVerify(index, button, result) {
     });
     list.replaceChildren();
     outcome.steps.forEach(show);
-    result.textContent = outcome.ok
-      ? `✓ verified: in the log the trusted chain certified`
-      : `✗ failed verification`;
-    result.dataset.verdict = outcome.ok ? "ok" : "failed";
+    if (!outcome.ok) {
+      result.textContent = "✗ failed verification";
+      result.dataset.verdict = "failed";
+      return;
+    }
+    // The proof verified entry `index`; the row's cells came from a listing, which a node can
+    // fill with anything. They must show that very entry (and, here, one of this contract's).
+    const lies = rowLies(listed, outcome.entry, contract);
+    show(rowStep(lies, outcome.entry));
+    if (lies.length) {
+      redraw(row, outcome.entry);
+      result.textContent =
+        `✗ failed verification: ${rowVerdict(lies)} ` + "(the row now shows the verified entry)";
+      result.dataset.verdict = "failed";
+      return;
+    }
+    result.dataset.trust = trust.source;
+    result.textContent =
+      trust.source === "pasted"
+        ? "✓ verified: in the log the trusted chain certified"
+        : "✓ consistent with this node's own genesis (pinned on first use; paste the hash from " +
+          "your genesis file to verify independently)";
+    result.dataset.verdict = "ok";
   } catch (error) {
     result.textContent = `✗ could not verify: ${error.message}`;
     result.dataset.verdict = "failed";
   } finally {
     button.disabled = false;
   }
+}
+
+// The page's own last step: the row shows the entry the steps before verified.
+const ROW_STEP = { name: "row", title: "The row shows the entry verified" };
+
+// The fields where the row differs from the verified entry; in one contract's view, whether
+// the entry is that contract's too: another's does not belong there, whatever the row says.
+function rowLies(listed, verified, contract) {
+  const lies = entryDifferences(listed, verified);
+  const page = contract.trim();
+  if (page && verified.contract !== page) {
+    lies.push({ field: "contract", shown: page, verified: verified.contract, page: true });
+  }
+  return lies;
+}
+
+const said = (value) => (typeof value === "string" ? JSON.stringify(value) : String(value));
+
+function rowStep(lies, verified) {
+  if (lies.length === 0) {
+    const detail = `its block, transaction, contract, topic and data are entry ${verified.index}'s`;
+    return { name: "row", ok: true, detail };
+  }
+  const detail = lies
+    .map((l) =>
+      l.page
+        ? `the page lists contract ${l.shown}'s entries; the verified entry is ${l.verified}'s`
+        : `the row's ${l.field} is ${said(l.shown)}, the verified entry's ${said(l.verified)}`,
+    )
+    .join("; ");
+  return { name: "row", ok: false, detail };
+}
+
+function rowVerdict(lies) {
+  const fields = lies.filter((l) => !l.page).map((l) => l.field);
+  const says = [];
+  const are = fields.length === 1 ? "is" : "are";
+  if (fields.length) says.push(`the row's ${fields.join(", ")} ${are} not the verified entry's`);
+  if (lies.some((l) => l.page)) says.push("the verified entry is another contract's");
+  return says.join("; ");
+}
+
+// The row's Block to Data cells redrawn from the verified entry, and marked as such.
+function redraw(row, verified) {
+  const cells = row.querySelectorAll(":scope > td");
+  contentCells(verified).forEach((content, i) => {
+    cells[i + 1].replaceChildren(h("span", {}, content));
+    cells[i + 1].classList.add("from-verified");
+  });
+  row.classList.add("redrawn");
+  row.dataset.shown = "verified";
+  row.title = "The node listed other content for this entry: shown here is the verified entry.";
 }
 
 function contractForm(contract, standard) {
@@ -228,7 +310,7 @@ function genesisPanel(trust, theirs) {
   const source = !trust
     ? "nothing yet: this node holds no block 0. Paste the hash from your genesis file."
     : trust.source === "first-use"
-      ? `trusted on first use: taken from this node on ${trust.at.slice(0, 10)} and checked against nothing. Paste the hash from your own genesis file to trust that instead.`
+      ? `trusted on first use: taken from this node on ${trust.at.slice(0, 10)} and checked against nothing, so Verify can only tell an entry is consistent with this node's own genesis. Paste the hash from your own genesis file to verify independently.`
       : `pasted by you on ${trust.at.slice(0, 10)}.`;
   const differs = trust && theirs && theirs !== trust.hash;
   return section(

@@ -46,3 +46,26 @@ export function entryToJson(entry) {
     data: toHex(entry.data),
   };
 }
+
+/** The fields an entry shows, in a row's order: its index, then every field of the entry. */
+export const SHOWN_FIELDS = ["index", ...ENTRY_FIELDS];
+
+/**
+ * Where an entry as a listing shows it (the node's JSON: integers as numbers) differs from the
+ * entry verified (verifyEntry's `entry`: integers as BigInt): one item per field that differs,
+ * in SHOWN_FIELDS order; none when the listing shows the verified entry.
+ * @returns {{ field: string, shown: unknown, verified: string | bigint }[]}
+ */
+export function entryDifferences(shown, verified) {
+  const listed = typeof shown === "object" && shown !== null ? shown : {};
+  return SHOWN_FIELDS.filter((field) => !sameValue(listed[field], verified[field])).map(
+    (field) => ({ field, shown: listed[field], verified: verified[field] }),
+  );
+}
+
+function sameValue(shown, verified) {
+  if (typeof verified === "bigint" || typeof verified === "number") {
+    return Number.isSafeInteger(shown) && BigInt(shown) === BigInt(verified);
+  }
+  return shown === verified;
+}

@@ -14,12 +14,12 @@
 import { ENTRY_FIELDS, entryFromBytes, entryLeaf, entryToJson } from "./audit.js";
 import { equalBytes, fromHex, toHex } from "./bytes.js";
 import { InvalidProof, LightBlockInvalid } from "./errors.js";
-import { headerFromJson, headerHash } from "./header.js";
+import { HEADER_FIELDS, headerFromJson, headerHash } from "./header.js";
 import { checkLightBlock, decodeLightBlock, verifyLightBlock } from "./light.js";
 import { checkInclusion } from "./merkle.js";
 import { totalPower, validatorSetHash } from "./validators.js";
 
-export { addressText, entryFromBytes, entryLeaf, entryToJson } from "./audit.js";
+export { addressText, entryDifferences, entryFromBytes, entryLeaf, entryToJson } from "./audit.js";
 export { fastAggregateVerify, keyValidate, verify, verifyPossession } from "./bls.js";
 export { fromHex, toHex } from "./bytes.js";
 export { checkCommit, checkCommitClaims, commitFromValue, commitSigners } from "./commit.js";
@@ -55,8 +55,11 @@ export const STEPS = Object.freeze([
  * @param {(step: {name: string, ok: boolean, detail: string}) => void} [options.onStep]
  *   called as each step finishes, the failing one included
  * @returns {Promise<{ ok: boolean, steps: {name: string, ok: boolean, detail: string}[],
- *   header?: object }>} `header`: the header view the node served with the proof (trust it
- *   only when ok)
+ *   entry?: object, header?: object }>} only when ok: `entry`, the entry decoded from the
+ *   verified bytes ({index, ...entryToJson}: integers as BigInt), and `header`, the verified
+ *   header (its hashed fields as served, and the hash computed here). Nothing else the node
+ *   served is verified: a page that shows an entry from a listing compares it with `entry`
+ *   (entryDifferences).
  */
 export async function verifyEntry({ fetchJson, index, trustedGenesisHash, onStep = () => {} }) {
   if (!Number.isSafeInteger(index) || index < 0) {
@@ -76,7 +79,8 @@ export async function verifyEntry({ fetchJson, index, trustedGenesisHash, onStep
     if (!step.ok) break;
   }
   const ok = steps.length === STEPS.length && steps.every((step) => step.ok);
-  return flow.view === undefined ? { ok, steps } : { ok, steps, header: flow.view };
+  if (!ok) return { ok, steps };
+  return { ok, steps, entry: flow.verifiedEntry(), header: flow.verifiedHeader() };
 }
 
 function trustedHash(hash) {
@@ -225,6 +229,17 @@ class Flow {
       `${totalPower(signers)} of ${totalPower(block.validators)} blockstake ` +
       "(more than 2/3): one aggregate BLS signature verified"
     );
+  }
+
+  /** The entry its verified bytes encode, with the index the inclusion proof placed it at. */
+  verifiedEntry() {
+    return { index: this.index, ...entryToJson(entryFromBytes(this.entryBytes)) };
+  }
+
+  /** The header the steps verified: the fields its hash covers, as served, and that hash. */
+  verifiedHeader() {
+    const fields = Object.fromEntries(HEADER_FIELDS.map((name) => [name, this.view[name]]));
+    return { ...fields, hash: toHex(headerHash(this.served)) };
   }
 
   /** The node's answer at `path`; an HTTP or network failure says which path. */
