@@ -11,7 +11,12 @@ prints changes only prints a line per change either way, so its history stays on
 
 A transient failure (the node unreachable, or failing with a 5xx, as state sync's `transient`
 says) is shown and asked again at the next interval: a node restarting under a watch does not end
-it. Any other error ends the command as every command's errors do.
+it. Any other error (the node refusing, the workload gone) ends the watch with exit 1, as every
+command's errors do, but in the watch's own form: with --json one last JSON line
+({"event": "error", "error": {"code", "message"}}), so the output stays one JSON object per line.
+
+--timeout is a deadline: the wait between two reads never passes it, so a watch ends at most one
+read after it, however long --interval is.
 
 The rate and time-left math are pure functions of (time, count) points, tested without a clock.
 """
@@ -26,6 +31,7 @@ from typing import Any, TypeVar
 
 import click
 
+from chain.errors import GridchainError
 from node.api.client import ApiError
 from node.statesync.restore import transient
 
@@ -232,12 +238,13 @@ class Screen:
             self.close()
             self.write_err(text + "\n")
 
-    def end(self, code: str, message: str) -> None:
-        """The watch ends without its goal: one last JSON line, or an error line on stderr."""
+    def end(self, event: str, message: str, code: str | None = None) -> None:
+        """The watch ends without its goal: one last JSON line (its `event`; the error's `code`,
+        the event's unless given), or an error line on stderr."""
         self.close()
         if self.as_json:
-            self.write(json.dumps({"event": code, "error": {"code": code, "message": message}}))
-            self.write("\n")
+            error = {"code": code or event, "message": message}
+            self.write(json.dumps({"event": event, "error": error}) + "\n")
         else:
             self.write_err(f"error: {message}\n")
 
@@ -269,9 +276,10 @@ def follow(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """Poll, measure and print until the goal is reached (exit 0), can no longer be (1), the
-    timeout passes before it (3) or Ctrl-C (130). A watch without a goal ends with Ctrl-C or
-    its timeout, both exit 0: ending it is all it waits for. Returns the exit status."""
+    """Poll, measure and print until the goal is reached (exit 0), can no longer be (1), a
+    read fails in a way asking again cannot fix (1, or its error's own exit status), the
+    timeout passes before the goal (3) or Ctrl-C (130). A watch without a goal ends with Ctrl-C
+    or its timeout, both exit 0: ending it is all it waits for. Returns the exit status."""
     started = clock()
     tracker = Tracker(started)
     shown: Hashable = _UNSEEN  # the change last printed
@@ -283,9 +291,11 @@ def follow(
                 sample = poll()
             except ApiError as exc:
                 if not transient(exc):
-                    raise
+                    return _ended_by(exc, screen)
                 screen.retrying(exc, watch.interval)
                 last = exc.message
+            except GridchainError as exc:
+                return _ended_by(exc, screen)
             else:
                 measure = tracker.measure(sample, clock())
                 last = render(sample, measure)
@@ -305,13 +315,25 @@ def follow(
                 message = f"not {watch.goal} after {watch.timeout:g} s (last: {last.strip()})"
                 screen.end("timeout", message)
                 return EXIT_TIMEOUT
-            sleep(max(0.0, watch.interval - (clock() - began)))
+            now = clock()
+            pause = watch.interval - (now - began)
+            if watch.timeout is not None:  # never past the deadline: one last read at it
+                pause = min(pause, watch.timeout - (now - started))
+            sleep(max(0.0, pause))
     except KeyboardInterrupt:
         screen.close()
         if watch.goal is None:
             return EXIT_REACHED
         screen.end("interrupted", f"stopped before {watch.goal} (last: {last.strip()})")
         return EXIT_INTERRUPTED
+
+
+def _ended_by(exc: ApiError | GridchainError, screen: Screen) -> int:
+    """An error asking again cannot fix ends the watch: said in the watch's own form (one JSON
+    line with --json), with the exit status the command's errors have (node/cli/common.py)."""
+    screen.end("error", exc.message, exc.code)
+    exit_code = getattr(exc, "exit_code", EXIT_FAILED)
+    return exit_code if isinstance(exit_code, int) else EXIT_FAILED
 
 
 def watch_options(watch_help: str) -> Callable[[F], F]:

@@ -1,7 +1,7 @@
 """Following long work from the CLI (node/cli/follow.py): the rate and time-left math, the watch
 loop on a fake clock (rendering, retries, the ways it ends), what `status --watch` and
 `workload status --watch` make of what the node answers, and `status --watch` over a real
-socket against a node's API and a state-syncing node's API."""
+socket against a node's API, a state-syncing node's API and a node that refuses mid-watch."""
 
 import asyncio
 import json
@@ -10,12 +10,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
 
 from node.api.client import ApiError, NodeUnreachable
 from node.api.statesync import make_syncing_app
+from node.cli.common import CliError
 from node.cli.follow import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -189,11 +190,32 @@ def test_a_transient_failure_is_shown_and_asked_again() -> None:
     assert printed.out == ["h=400 rate=None left=0.0\n"]
 
 
-def test_an_error_that_asking_again_cannot_fix_ends_the_watch() -> None:
+def test_an_error_that_asking_again_cannot_fix_ends_the_watch_with_one_json_line() -> None:
     clock, printed = FakeClock(), Printed(as_json=True)
     gone = ApiError("not_found", "there is no workload 9", 404)
-    with pytest.raises(ApiError, match="no workload 9"):
-        follow(polls(height(1), gone), text, Watch(), printed.screen, clock, clock.sleep)
+    code = follow(polls(height(1), gone), text, Watch(), printed.screen, clock, clock.sleep)
+    assert code == EXIT_FAILED
+    # every line of the output is one JSON object: the stream stays JSON lines to its end
+    assert all(line.count("\n") == 1 for line in "".join(printed.out).splitlines(True))
+    assert [line["event"] for line in printed.lines] == ["sample", "error"]
+    assert printed.lines[-1] == {
+        "event": "error",
+        "error": {"code": "not_found", "message": "there is no workload 9"},
+    }
+    assert printed.err == []
+    # the CLI's own errors too (watched_view's "no workload"), with their exit status
+    clock, printed = FakeClock(), Printed(as_json=True)
+    refused = CliError("there is no workload 9", "not_found", exit_code=4)
+    assert follow(polls(refused), text, Watch(), printed.screen, clock, clock.sleep) == 4
+    assert printed.lines == [
+        {"event": "error", "error": {"code": "not_found", "message": "there is no workload 9"}}
+    ]
+    # without --json: the rewritten line is ended, the error goes to stderr
+    clock, printed = FakeClock(), Printed(as_json=False, terminal=True)
+    code = follow(polls(height(1), gone), text, Watch(), printed.screen, clock, clock.sleep)
+    assert code == EXIT_FAILED
+    assert printed.out == ["\rh=1 rate=None left=None\x1b[K", "\n"]
+    assert printed.err == ["error: there is no workload 9\n"]
 
 
 def test_a_failure_ends_it_with_exit_1_and_says_why() -> None:
@@ -225,6 +247,49 @@ def test_the_timeout_ends_a_goal_with_exit_3_and_a_plain_watch_with_0() -> None:
     poll = polls(*(height(h) for h in range(100)))
     assert follow(poll, text, Watch(1.0, 5.0), printed.screen, clock, clock.sleep) == 0
     assert {line["event"] for line in printed.lines} == {"sample"}
+
+
+class SlowPolls:
+    """Polls that each take `spent` seconds of the fake clock; the sleeps the loop asks for."""
+
+    def __init__(self, clock: FakeClock, spent: float) -> None:
+        self.clock, self.spent = clock, spent
+        self.polled: list[float] = []
+        self.slept: list[float] = []
+
+    def poll(self) -> Sample:
+        self.polled.append(self.clock.now - 100.0)
+        self.clock.now += self.spent
+        return height(len(self.polled))
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.clock.sleep(seconds)
+
+
+def test_the_timeout_caps_the_wait_between_reads() -> None:
+    # --interval 60 --timeout 5: the watch ends at 5 s (one last read at the deadline), not 60
+    for goal, expected in (("synced", EXIT_TIMEOUT), (None, EXIT_REACHED)):
+        clock, printed = FakeClock(), Printed(as_json=True)
+        slow = SlowPolls(clock, spent=0.0)
+        code = follow(slow.poll, text, Watch(60.0, 5.0, goal), printed.screen, clock, slow.sleep)
+        assert code == expected
+        assert slow.slept == [5.0] and slow.polled == [0.0, 5.0]
+        assert clock.now - 100.0 == 5.0
+    # reads that take 2 s: the first wait is what is left of the 5 s, not of the interval
+    clock, printed = FakeClock(), Printed(as_json=True)
+    slow = SlowPolls(clock, spent=2.0)
+    code = follow(slow.poll, text, Watch(60.0, 5.0, "synced"), printed.screen, clock, slow.sleep)
+    assert code == EXIT_TIMEOUT
+    assert slow.slept == [3.0] and slow.polled == [0.0, 5.0]
+    assert clock.now - 100.0 == 7.0  # the deadline, and the one read begun at it
+    assert printed.lines[-1]["error"]["message"].startswith("not synced after 5 s (last: h=2")
+    # a short interval is kept: the deadline only shortens the last wait
+    clock, printed = FakeClock(), Printed(as_json=True)
+    slow = SlowPolls(clock, spent=0.25)
+    code = follow(slow.poll, text, Watch(1.0, 2.5, "synced"), printed.screen, clock, slow.sleep)
+    assert code == EXIT_TIMEOUT
+    assert slow.slept == [0.75, 0.75, 0.25] and slow.polled == [0.0, 1.0, 2.0, 2.5]
 
 
 def test_ctrl_c_ends_a_plain_watch_with_0_and_a_goal_with_130() -> None:
@@ -472,3 +537,35 @@ async def test_status_watch_follows_a_state_syncing_node(tmp_path: Path) -> None
     assert all(s["phase"] == "state sync" and s["target_height"] == 4000 for s in samples)
     assert samples[-1]["rate_unit"] == "chunks/s" and samples[-1]["rate"] > 0
     assert samples[-1]["eta_s"] is not None and samples[-1]["eta_s"] > 0
+
+
+async def test_status_watch_json_ends_with_one_json_line_when_the_node_refuses() -> None:
+    """Through the CLI, over a real socket: a node that answers once, then refuses (403)."""
+    answers = iter([{"height": 7}])
+
+    async def status(request: web.Request) -> web.Response:
+        answer = next(answers, None)
+        if answer is None:
+            error = {"code": "forbidden", "message": "this API is not for you"}
+            return web.json_response({"error": error}, status=403)
+        return web.json_response(answer)
+
+    app = web.Application()
+    app.router.add_get("/v1/status", status)
+
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        url = str(server.make_url("")).rstrip("/")
+        args = ("status", "--watch", "--json", "--node", url, "--interval", "0.05")
+        code, out = await asyncio.to_thread(run_cli, *args)
+    finally:
+        await server.close()
+    assert code == EXIT_FAILED, out
+    lines = out.splitlines()
+    assert len(lines) == 2, out  # a sample, then the error: one JSON object a line
+    assert json.loads(lines[0])["event"] == "sample" and json.loads(lines[0])["height"] == 7
+    assert json.loads(lines[1]) == {
+        "event": "error",
+        "error": {"code": "forbidden", "message": "this API is not for you"},
+    }
