@@ -27,6 +27,7 @@ import pytest
 from chain.encoding import decode
 from chain.params import ChainParams
 from contracts_std.requirement import workload_address
+from devnet.customer import web_spec
 from devnet.network import PARAMS
 from tests.kit.farmnet import (
     Devnet,
@@ -50,25 +51,7 @@ SERVE_TIMEOUT = 90.0
 HEAL_TIMEOUT = DEVNET.node_down_blocks * DEVNET.empty_block_interval_ms / 1000 + 45
 NAME = "heal"
 HOST = f"{NAME}.gw.localhost"
-SPEC = {
-    "name": NAME,
-    "workloads": [
-        {
-            "type": "container",
-            "name": "site",
-            "image": "host",
-            "cpu": 1,
-            "memory_mb": 128,
-            "entrypoint": f"sh -c 'echo {NAME} > /tmp/index.html && cd /tmp && "
-            "exec python3 -m http.server 8080'",
-            "ports": [8080],
-        },
-        {"type": "gateway_name", "name": "web", "subdomain": NAME, "backends": ["site:8080"]},
-    ],
-    "placement": {"countries": ["DE", "NL"], "replicas": 1},
-    "budget": 1_000_000,
-    "expiry_blocks": 1000,
-}
+SPEC = {**web_spec(NAME, NAME, NAME, ["DE", "NL"]), "expiry_blocks": 1000}
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,7 @@ from chain.hashing import hash32
 from chain.keys import keypair_from_seed
 from chain.ledger.audit import AuditEntry, decode_entry, encode_entry, entry_leaf, entry_to_json
 from chain.params import ChainParams
+from devnet.customer import web_spec
 from devnet.network import PARAMS
 from tests.kit.farmnet import Devnet, Ticker, activity, deploy, devnet_in_tmp, fetch
 from tests.kit.netkit import wait_until
@@ -55,25 +56,8 @@ SERVE_TIMEOUT = 90.0
 HEAL_TIMEOUT = DEVNET.node_down_blocks * DEVNET.empty_block_interval_ms / 1000 + 45
 UI_TIMEOUT = 30_000  # ms a page may take to show what is waited for
 NAME = "atlas"
-SPEC = {
-    "name": NAME,
-    "workloads": [
-        {
-            "type": "container",
-            "name": "site",
-            "image": "host",
-            "cpu": 1,
-            "memory_mb": 128,
-            "entrypoint": f"sh -c 'echo {NAME} > /tmp/index.html && cd /tmp && "
-            "exec python3 -m http.server 8080'",
-            "ports": [8080],
-        },
-        {"type": "gateway_name", "name": "web", "subdomain": NAME, "backends": ["site:8080"]},
-    ],
-    "placement": {"countries": ["DE", "NL"], "replicas": 1},  # never on the gateway's node
-    "budget": 1_000_000,
-    "expiry_blocks": 1000,
-}
+# Never on the gateway's node (BE).
+SPEC = {**web_spec(NAME, NAME, NAME, ["DE", "NL"]), "expiry_blocks": 1000}
 # A key address that receives exactly one transfer: an account whose page never changes.
 FRESH = key_address(keypair_from_seed(hash32(b"explorer-test/fresh")).public_key)
 

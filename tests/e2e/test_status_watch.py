@@ -41,9 +41,22 @@ def behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, net
         network.down(directory)
 
 
+def _interruptible() -> None:
+    """In the child before exec: Ctrl-C's default back. A suite started in the background by
+    a non-interactive shell (CI's, say) ignores SIGINT, every child inherits that, and Python
+    installs its KeyboardInterrupt handler only where SIGINT is not ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def watch(url: str, *options: str) -> "subprocess.Popen[str]":
     command = [sys.executable, "-m", "node", "status", "--watch", "--node", url, *options]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_interruptible,
+    )
 
 
 def finish(process: "subprocess.Popen[str]", timeout: float) -> tuple[str, str]:
