@@ -15,23 +15,14 @@ from chain.address import Address, key_address
 from chain.deployment.records import DeploymentRef, read_deployment
 from chain.deployment.txs import ReplicaReport
 from chain.encoding import encode
-from chain.errors import present
 from chain.farming.records import read_node
-from chain.farming.rules import epoch_start, node_consent_message, slot_of
-from chain.farming.txs import Capabilities, FarmCreate, Heartbeat, Location, NodeRegister, Resources
+from chain.farming.rules import epoch_start
 from chain.hashing import hash32
-from chain.keys import KeyPair
 from chain.ledger.audit import AuditEntry
-from chain.ledger.transactions import Call, Payload, Transfer, TxBody, sign_tx
 from chain.state import read_account
 from contracts_std.requirement import (
-    RequiredSigner,
-    encode_requirement,
-    make_requirement,
-    signing_hash,
     workload_address,
 )
-from contracts_std.spec import load_spec, spec_bytes
 from node.consensus.blocksync import BlockSync
 from node.farmer.agent import FarmerAgent
 from node.farmer.plots import Plot, create_plot
@@ -41,35 +32,19 @@ from node.p2p.messages import GetBlocks, Status
 from node.replica_census import ReplicaCensus
 from node.server import build_node
 from node.service import NodeService
-from tests.kit.support import CHAIN_ID, NodeHome, dev_key, make_home
+from tests.kit.support import dev_key, make_home
 from tests.node.test_api_farming import FARMING, NODE_KEY, PAYOUT, register
+from tests.node.test_api_workloads import (
+    NODE_KEYS,
+    PARAMS,
+    Heartbeats,
+    authorize,
+    farm_with_two_nodes,
+    send,
+)
+from tests.node.test_synced_batch import blocks_of
 
 Client = TestClient[Any, Any]
-DEPLOYING = {
-    "epoch_blocks": 200,
-    "heartbeat_interval_blocks": 2,
-    "node_down_blocks": 6,
-    "placement_retry_blocks": 2,
-}
-GAS = 300_000
-NODE_KEYS = {1: dev_key("metrics-node-be"), 2: dev_key("metrics-node-nl")}
-SPEC = {
-    "name": "hello",
-    "workloads": [
-        {
-            "type": "container",
-            "name": "site",
-            "image": "host",
-            "cpu": 1,
-            "memory_mb": 128,
-            "entrypoint": "python3 -m http.server 8080",
-            "ports": [8080],
-        }
-    ],
-    "placement": {"replicas": 1},
-    "budget": 1_000_000,
-    "expiry_blocks": 500,
-}
 
 
 def samples(node: NodeService) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -84,14 +59,6 @@ def samples(node: NodeService) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
 
 def value(node: NodeService, name: str, /, **labels: str) -> float | None:
     return samples(node).get((name, tuple(sorted(labels.items()))))
-
-
-async def send(client: Client, node: NodeService, key: KeyPair, payload: Payload) -> None:
-    sender = key_address(key.public_key)
-    fee = node.params.min_fee + (GAS * node.params.gas_price if isinstance(payload, Call) else 0)
-    signed = sign_tx(TxBody(CHAIN_ID, sender, node.next_nonce(sender), fee, payload), [key])
-    response = await client.post("/v1/txs", json={"tx": signed.encoded.hex()})
-    assert response.status == 202, await response.json()
 
 
 @pytest.fixture(scope="module")
@@ -148,79 +115,35 @@ async def test_farming_proofs_uptime_and_rewards_of_each_epoch(api: Any, plots: 
         assert counted == sent[payload_type] > 0, kind
 
 
-async def beat(
-    client: Client, node: NodeService, sent: dict[int, int], nodes: tuple[int, ...]
-) -> None:
-    """Each listed farm node's heartbeat once per slot, then a block."""
-    head = node.head
-    slot = slot_of(node.params, head.height + 1)
-    for node_id in nodes:
-        if sent.get(node_id, -1) < slot:
-            await send(client, node, NODE_KEYS[node_id], Heartbeat(node_id, head.height, head.hash))
-            sent[node_id] = slot
-    await node.produce_block()
-
-
-async def farm_with_two_nodes(client: Client, node: NodeService, th: NodeHome) -> None:
-    await node.produce_block()
-    await send(client, node, th.alice, FarmCreate("lowlands", th.alice_address, 10**6))
-    for key in NODE_KEYS.values():
-        await send(client, node, th.alice, Transfer(key_address(key.public_key), 10**6))
-    await node.produce_block()
-    resources = Resources(cores=2, memory_mb=2048, ssd_gb=1, hdd_gb=0)
-    places = [("BE", "Ghent", 51_054_342, 3_717_424), ("NL", "Amsterdam", 52_370_216, 4_895_168)]
-    for (country, city, lat, lon), key in zip(places, NODE_KEYS.values(), strict=True):
-        consent = key.sign(node_consent_message(CHAIN_ID, 1, key.public_key))
-        payload = NodeRegister(
-            1, key.public_key, resources, Location(country, city, lat, lon), consent,
-            Capabilities(container=True),
-        )  # fmt: skip
-        await send(client, node, th.alice, payload)
-    await node.produce_block()
-
-
 async def report(
-    client: Client, node: NodeService, node_id: int, endpoint: str, sent: dict[int, int]
+    client: Client, node: NodeService, node_id: int, endpoint: str, beats: Heartbeats
 ) -> None:
     payload = ReplicaReport(node_id, workload_address(), 1, 1, "site", 0, True, "up", endpoint)
     await send(client, node, NODE_KEYS[node_id], payload)
-    await beat(client, node, sent, (1, 2))
+    await beats.block()
 
 
-@pytest.mark.parametrize("genesis_params", [DEPLOYING])
+@pytest.mark.parametrize("genesis_params", [PARAMS])
 async def test_replicas_by_state_time_to_deploy_and_to_heal(api: Any, tmp_path: Path) -> None:
     """A workload is authorized, placed and reported deployed (timed once, from the block
     that authorized it; a second report is not another deployment); its node falls silent,
     the replica moves and is deployed on the other node: a heal, not a deployment."""
     client, node, th = api
     await farm_with_two_nodes(client, node, th)
-    sent: dict[int, int] = {}
+    beats = Heartbeats(client, node)
     for _ in range(4):
-        await beat(client, node, sent, (1, 2))
+        await beats.block()
     assert value(node, "gridchain_replicas", state="assigned") == 0
-    spec = spec_bytes(load_spec(SPEC))
-    requirement = encode_requirement(make_requirement([RequiredSigner(th.alice.public_key)], 1))
-    contract = workload_address()
-    submit = Call(contract, "submit", (spec, requirement, node.head.height + 1000), 10**6, GAS)
-    await send(client, node, th.alice, submit)
-    await beat(client, node, sent, (1, 2))
-    signature = th.alice.sign(signing_hash(contract, 1, 1, spec, requirement))
-    await send(
-        client,
-        node,
-        th.alice,
-        Call(contract, "approve", (1, th.alice.public_key, signature), 0, GAS),
-    )
-    await beat(client, node, sent, (1, 2))
-    await beat(client, node, sent, (1, 2))  # placed at the start of this block
-    ref = DeploymentRef(contract, 1)
+    await authorize(client, node, th, beats)
+    await beats.block()  # placed at the start of this block
+    ref = DeploymentRef(workload_address(), 1)
     record = read_deployment(node.store, ref)
     assert record is not None and record.state == "placed"
     (replica,) = record.replicas
     assert value(node, "gridchain_replicas", state="assigned") == 1
     assert value(node, "gridchain_replicas", state="deployed") == 0
 
-    await report(client, node, replica.node, "10.200.0.2", sent)
+    await report(client, node, replica.node, "10.200.0.2", beats)
     authorized_ms = node.time_ms_at(record.requested)
     assert authorized_ms is not None
     waited = (node.head.time_ms - authorized_ms) / 1000
@@ -228,34 +151,30 @@ async def test_replicas_by_state_time_to_deploy_and_to_heal(api: Any, tmp_path: 
     assert value(node, "gridchain_replicas", state="assigned") == 0
     assert value(node, "gridchain_deploy_seconds_count") == 1
     assert value(node, "gridchain_deploy_seconds_sum") == pytest.approx(waited)
-    await report(client, node, replica.node, "10.200.0.6", sent)  # a new address, reported
+    await report(client, node, replica.node, "10.200.0.6", beats)  # a new address, reported
     assert value(node, "gridchain_deploy_seconds_count") == 1
     census = ReplicaCensus()  # a node starting now finds it from the node's load
     census.seed(node.store)
     assert census.counts() == {"assigned": 0, "deployed": 1, "moving": 0, "failed": 0}
 
     other = 3 - replica.node
-    for _ in range(DEPLOYING["node_down_blocks"] + 3 * DEPLOYING["placement_retry_blocks"]):
-        await beat(client, node, sent, (other,))
+    for _ in range(PARAMS["node_down_blocks"] + 3 * PARAMS["placement_retry_blocks"]):
+        await beats.block((other,))
     moved = read_deployment(node.store, ref)
     assert moved is not None and moved.replicas[0].node == other
     assert value(node, "gridchain_replicas_moved_total", cause="down") == 1
     assert value(node, "gridchain_replicas", state="assigned") == 1
     assert value(node, "gridchain_heal_seconds_count") == 0
-    await report(client, node, other, "10.200.0.10", sent)
+    await report(client, node, other, "10.200.0.10", beats)
     assert value(node, "gridchain_heal_seconds_count") == 1
     assert value(node, "gridchain_deploy_seconds_count") == 1
     assert value(node, "gridchain_replicas", state="deployed") == 1
 
     # A node syncing all of it in one batch: the census from the state after the batch, moves
     # and heals from each block's entries; times to deploy only for blocks committed alone.
-    sink = build_node(make_home(tmp_path / "sink", DEPLOYING).home)
+    sink = build_node(make_home(tmp_path / "sink", PARAMS).home)
     try:
-        items = [
-            (present(node.store.block_at(h), "block"), present(node.store.commit_at(h), "commit"))
-            for h in range(1, node.head.height + 1)
-        ]
-        outcome = await sink.apply_synced(items)
+        outcome = await sink.apply_synced(blocks_of(node.store, node.head.height))
         assert outcome.failure is None and sink.head == node.head
         for state in ("assigned", "deployed", "moving", "failed"):
             assert value(sink, "gridchain_replicas", state=state) == value(
