@@ -31,14 +31,13 @@ from devnet.customer import web_spec
 from devnet.network import PARAMS
 from tests.kit.farmnet import (
     Devnet,
-    Ticker,
-    activity,
     deploy,
     devnet_in_tmp,
     farmer_events,
     fetch,
     observed,
     replicas_of,
+    ticking_farmers,
     workload_status,
 )
 from tests.kit.netkit import wait_until
@@ -57,24 +56,12 @@ SPEC = {**web_spec(NAME, NAME, NAME, ["DE", "NL"]), "expiry_blocks": 1000}
 @pytest.fixture(scope="module")
 def net() -> Iterator[tuple[Devnet, str]]:
     """The devnet with three heartbeating farmers and a ticker; and the gateway's address."""
-    with devnet_in_tmp("gc-devnet-healing-") as devnet:
-        up = devnet.run(
-            "up", "--validators", "1", "--base-port", str(devnet.base), "--farmers", "3"
-        )
+    with (
+        devnet_in_tmp("gc-devnet-healing-") as devnet,
+        ticking_farmers(devnet, 3) as (up, status),
+    ):
         assert up["started"] == ["farmer1", "farmer2", "farmer3"]
-        status = devnet.status()
-        if not all(f["containers"] for f in status["farmers"]):
-            pytest.skip("the sandbox runtime cannot run here (it needs root)")
-        client = devnet.client
-        for farmer in status["farmers"]:
-            node = farmer["node"]
-            wait_until(lambda n=node: activity(client, n).get("heartbeats", 0) > 0, 30, "beats")
-        ticker = Ticker(devnet)
-        ticker.start()
-        try:
-            yield devnet, status["gateway"]["address"]
-        finally:
-            ticker.stop()
+        yield devnet, status["gateway"]["address"]
 
 
 @pytest.fixture(scope="module")

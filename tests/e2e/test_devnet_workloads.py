@@ -37,14 +37,13 @@ from tests.kit.farmnet import (
     NOT_RUNNING,
     NOT_SERVED,
     Devnet,
-    Ticker,
-    activity,
     deploy,
     devnet_in_tmp,
     farmer_events,
     fetch,
     observed,
     replicas_of,
+    ticking_farmers,
     workload_status,
 )
 from tests.kit.netkit import wait_until
@@ -67,24 +66,12 @@ BLOCK_S = DEVNET.block_interval_ms / 1000
 def net() -> Iterator[tuple[Devnet, str]]:
     """The devnet with farmer1 (BE, also the gateway) and farmer2 (NL), both heartbeating, a
     ticker running; and the gateway's address."""
-    with devnet_in_tmp("gc-devnet-workloads-") as devnet:
-        up = devnet.run(
-            "up", "--validators", "1", "--base-port", str(devnet.base), "--farmers", "2"
-        )
+    with (
+        devnet_in_tmp("gc-devnet-workloads-") as devnet,
+        ticking_farmers(devnet, 2) as (up, status),
+    ):
         assert up["started"] == ["farmer1", "farmer2"]
-        status = devnet.status()
-        if not all(f["containers"] for f in status["farmers"]):
-            pytest.skip("the sandbox runtime cannot run here (it needs root)")
-        client = devnet.client
-        for farmer in status["farmers"]:
-            node = farmer["node"]
-            wait_until(lambda n=node: activity(client, n).get("heartbeats", 0) > 0, 30, "beats")
-        ticker = Ticker(devnet)
-        ticker.start()
-        try:
-            yield devnet, status["gateway"]["address"]
-        finally:
-            ticker.stop()
+        yield devnet, status["gateway"]["address"]
 
 
 def web(name: str, memory_mb: int = MEMORY_MB, entrypoint: str = "") -> dict[str, Any]:

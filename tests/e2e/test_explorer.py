@@ -34,7 +34,13 @@ from chain.ledger.audit import AuditEntry, decode_entry, encode_entry, entry_lea
 from chain.params import ChainParams
 from devnet.customer import web_spec
 from devnet.network import PARAMS
-from tests.kit.farmnet import Devnet, Ticker, activity, deploy, devnet_in_tmp, fetch
+from tests.kit.farmnet import (
+    Devnet,
+    deploy,
+    devnet_in_tmp,
+    fetch,
+    ticking_farmers,
+)
 from tests.kit.netkit import wait_until
 from tests.kit.support import gridchain
 
@@ -66,40 +72,29 @@ FRESH = key_address(keypair_from_seed(hash32(b"explorer-test/fresh")).public_key
 def net() -> Iterator[Devnet]:
     """The devnet with three heartbeating farmers and a ticker; SPEC deployed, its node killed
     and the replica moved to the other country, the dead node back; a farm paid for an epoch."""
-    with devnet_in_tmp("gc-explorer-") as devnet:
-        up = devnet.run(
-            "up", "--validators", "1", "--base-port", str(devnet.base), "--farmers", "3"
-        )
+    with (
+        devnet_in_tmp("gc-explorer-") as devnet,
+        ticking_farmers(devnet, 3) as (up, status),
+    ):
         assert up["explorer"] == f"{devnet.env['GRIDCHAIN_NODE']}/explorer/"
-        status = devnet.status()
-        if not all(f["containers"] for f in status["farmers"]):
-            pytest.skip("the sandbox runtime cannot run here (it needs root)")
         client = devnet.client
-        for farmer in status["farmers"]:
-            node = farmer["node"]
-            wait_until(lambda n=node: activity(client, n).get("heartbeats", 0) > 0, 30, "beats")
-        ticker = Ticker(devnet)
-        ticker.start()
-        try:
-            gateway = status["gateway"]["address"]
-            wid = deploy(devnet, SPEC)
-            wait_until(lambda: serves(gateway), SERVE_TIMEOUT, f"{NAME} served")
-            first = replica(devnet, wid)["node"]
-            devnet.run("stop", f"farmer{first}", "--crash")
-            wait_until(
-                lambda: replica(devnet, wid)["node"] not in (None, first) and serves(gateway),
-                HEAL_TIMEOUT,
-                "the replica moved and served again",
-            )
-            devnet.run("start", f"farmer{first}")
-            wait_until(lambda: client.node(first)["status"] == "up", 30, "the dead node back")
-            devnet.gridchain(
-                "tx", "transfer", "--from", "alice", "--to", str(FRESH), "--amount", "5", "--wait"
-            )
-            wait_until(lambda: paid_epochs(devnet) > 0, 180, "an epoch paid to a farm")
-            yield devnet
-        finally:
-            ticker.stop()
+        gateway = status["gateway"]["address"]
+        wid = deploy(devnet, SPEC)
+        wait_until(lambda: serves(gateway), SERVE_TIMEOUT, f"{NAME} served")
+        first = replica(devnet, wid)["node"]
+        devnet.run("stop", f"farmer{first}", "--crash")
+        wait_until(
+            lambda: replica(devnet, wid)["node"] not in (None, first) and serves(gateway),
+            HEAL_TIMEOUT,
+            "the replica moved and served again",
+        )
+        devnet.run("start", f"farmer{first}")
+        wait_until(lambda: client.node(first)["status"] == "up", 30, "the dead node back")
+        devnet.gridchain(
+            "tx", "transfer", "--from", "alice", "--to", str(FRESH), "--amount", "5", "--wait"
+        )
+        wait_until(lambda: paid_epochs(devnet) > 0, 180, "an epoch paid to a farm")
+        yield devnet
 
 
 def serves(gateway: str) -> bool:

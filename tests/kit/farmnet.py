@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from chain.address import parse_address
 from chain.keys import KeyPair
 from devnet import network
@@ -26,6 +28,7 @@ from devnet.network import free_base_port
 from node.api.client import ApiError, NodeClient
 from node.keystore import DEVNET_PASSPHRASE, Keystore
 from node.runtime import Observed, Runtime
+from tests.kit.netkit import wait_until
 from tests.kit.support import as_json, gridchain, transfer
 
 NOT_SERVED = "no workload is served under this name here"  # the gateway's 404
@@ -77,6 +80,28 @@ def devnet_in_tmp(prefix: str) -> Iterator[Devnet]:
     finally:
         gridchain("devnet", "down", "--dir", str(directory), "--purge", env=env, check=False)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def ticking_farmers(devnet: Devnet, farmers: int) -> Iterator[tuple[Any, Any]]:
+    """`devnet up` again with `farmers` farmers, each heartbeating before it yields, and a
+    Ticker making blocks until the block ends: (up's answer, the devnet's status). Skips the
+    test where the sandbox runtime cannot run (it needs root)."""
+    base = str(devnet.base)
+    up = devnet.run("up", "--validators", "1", "--base-port", base, "--farmers", str(farmers))
+    status = devnet.status()
+    if not all(f["containers"] for f in status["farmers"]):
+        pytest.skip("the sandbox runtime cannot run here (it needs root)")
+    client = devnet.client
+    for farmer in status["farmers"]:
+        node = farmer["node"]
+        wait_until(lambda n=node: activity(client, n).get("heartbeats", 0) > 0, 30, "beats")
+    ticker = Ticker(devnet)
+    ticker.start()
+    try:
+        yield up, status
+    finally:
+        ticker.stop()
 
 
 def fetch(address: str, host: str) -> tuple[int, str]:
