@@ -59,7 +59,13 @@ def encode_entry(entry: AuditEntry) -> bytes:
 
 @stored_record("audit entry")
 def decode_entry(data: bytes) -> AuditEntry:
-    f = expect_map(decode_stored(data), "audit entry", ENTRY_FIELDS)
+    return entry_from_value(decode_stored(data))
+
+
+def entry_from_value(value: Any) -> AuditEntry:
+    """An entry from its decoded value: a record this node stored (decode_entry) or bytes
+    from outside, decoded strictly by the caller (an auditor's tools)."""
+    f = expect_map(value, "audit entry", ENTRY_FIELDS)
     return AuditEntry(
         height=expect_int(f["height"], "entry height"),
         tx_index=expect_int(f["tx_index"], "entry tx_index"),

@@ -13,11 +13,9 @@ import copy
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from chain.address import RAW_SIZE
-from chain.encoding import decode, expect_bytes, expect_int, expect_map, expect_text
+from chain.encoding import decode
 from chain.errors import InvalidProof, RuleViolation
-from chain.hashing import HASH_SIZE
-from chain.ledger.audit import ENTRY_FIELDS, MAX_DATA, MAX_TOPIC, AuditEntry, entry_to_json
+from chain.ledger.audit import ENTRY_FIELDS, AuditEntry, entry_from_value, entry_to_json
 from chain.light.blocks import LightBlock, decode_light_block
 from chain.light.verify import LightBlockInvalid, check_light_block, verify_light_block
 from chain.merkle import check_inclusion, leaf_hash
@@ -140,15 +138,7 @@ def check_entry(answer: dict[str, Any], index: int, data: bytes) -> None:
 
 def entry_from_bytes(data: bytes) -> AuditEntry:
     """An audit entry from outside bytes (decode_entry reads the node's own records)."""
-    f = expect_map(decode(data), "audit entry", ENTRY_FIELDS)
-    return AuditEntry(
-        height=expect_int(f["height"], "entry height"),
-        tx_index=expect_int(f["tx_index"], "entry tx_index"),
-        tx_id=expect_bytes(f["tx_id"], "entry tx_id", HASH_SIZE),
-        contract=expect_bytes(f["contract"], "entry contract", RAW_SIZE),
-        topic=expect_text(f["topic"], "entry topic", MAX_TOPIC),
-        data=expect_bytes(f["data"], "entry data", None, MAX_DATA),
-    )
+    return entry_from_value(decode(data))
 
 
 def light_block(fetch: Callable[[str], Any], height: int) -> LightBlock:
